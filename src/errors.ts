@@ -1,0 +1,69 @@
+/**
+ * The one registry of resnet-serve errors. Every failure that reaches a user (HTTP body, CLI line,
+ * library caller) carries one of these stable codes; clients and tests branch on `code`, never on text.
+ * `docs/errors.md` lists the same table and `test/unit/errors.test.ts` keeps the two in step.
+ */
+export const ERROR_CODES = {
+  INVALID_ARGUMENT: { status: 400, summary: 'A parameter is missing, of the wrong type or out of range.' },
+  FILE_MISSING: { status: 400, summary: 'The request has no `file` part, or its file name is empty.' },
+  FILE_EMPTY: { status: 400, summary: 'The uploaded file has zero bytes.' },
+  FILE_TOO_LARGE: { status: 413, summary: 'The upload is larger than the byte limit (`--max-upload`).' },
+  IMAGE_TOO_LARGE: { status: 413, summary: 'The image has more pixels than the limit (`--max-pixels`).' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The bytes are not an image format resnet-serve reads.' },
+  IMAGE_CORRUPT: { status: 422, summary: 'The image is truncated or cannot be decoded.' },
+  NOT_FOUND: { status: 404, summary: 'No such route or file.' },
+  QUEUE_FULL: { status: 503, summary: 'The inference queue is full; retry after `Retry-After` seconds.' },
+  TIMEOUT: { status: 503, summary: 'The request waited longer than the inference time limit.' },
+  NOT_READY: { status: 503, summary: 'The model is still loading, or the server is shutting down.' },
+  INTERNAL: { status: 500, summary: 'An unexpected failure; the log line with the request id has the details.' },
+  WEIGHTS_UNAVAILABLE: { status: 500, summary: 'No weights are cached and they cannot be downloaded.' },
+  DOWNLOAD_FAILED: { status: 500, summary: 'The weights download failed or was interrupted.' },
+  CHECKSUM_MISMATCH: { status: 500, summary: 'The downloaded file does not have the expected SHA-256.' },
+  CHECKPOINT_INVALID: { status: 500, summary: 'The checkpoint file is malformed or not a state_dict.' },
+  CHECKPOINT_UNSAFE: { status: 500, summary: 'The checkpoint pickle references a global outside the allow-list.' },
+  STATE_DICT_MISMATCH: { status: 500, summary: 'The state_dict has missing, unexpected or mis-shaped keys.' },
+  MODEL_INVALID: { status: 500, summary: 'The ONNX model does not have the expected inputs and outputs.' },
+  INPUT_NOT_FOUND: { status: 400, summary: 'An input file named on the command line does not exist or cannot be read.' },
+} as const satisfies Record<string, { status: number; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface ResnetServeErrorOptions {
+  cause?: unknown;
+  /** Extra machine-readable facts (limits, offending keys) safe to show to the user. */
+  details?: Record<string, unknown>;
+}
+
+export class ResnetServeError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: ResnetServeErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ResnetServeError';
+    this.code = code;
+    this.statusCode = ERROR_CODES[code].status;
+    this.details = options.details;
+  }
+}
+
+export function isResnetServeError(value: unknown): value is ResnetServeError {
+  return value instanceof ResnetServeError;
+}
+
+/** Builds the uniform "Expected … for <name> but received …" message used by every argument guard. */
+export function invalidArgument(name: string, expected: string, received: unknown): ResnetServeError {
+  return new ResnetServeError(
+    'INVALID_ARGUMENT',
+    `Expected ${expected} for ${name} but received ${describe(received)}`,
+    { details: { parameter: name } },
+  );
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${value} of type ${typeof value}`;
+  return `a value of type ${Array.isArray(value) ? 'array' : typeof value}`;
+}
