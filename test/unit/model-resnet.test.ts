@@ -20,8 +20,7 @@ interface LogitsFixture {
 const reference = JSON.parse(readFileSync(`${FIXTURES}tiny-resnet18-logits.json`, 'utf8')) as LogitsFixture;
 
 function loadTinyStateDict(): StateDict {
-  // A plain Uint8Array copy: readSafetensors' `raw.slice()` aliases (does not copy) when given a Node Buffer.
-  return readSafetensors(new Uint8Array(readFileSync(`${FIXTURES}tiny-resnet18.safetensors`)));
+  return readSafetensors(readFileSync(`${FIXTURES}tiny-resnet18.safetensors`));
 }
 
 /** The closed-form input of make_model_fixtures.py `make_input(k)`; integer and single IEEE ops only. */
