@@ -1,0 +1,43 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ResnetServeError } from '../../src/errors.js';
+import { readStateDict } from '../../src/weights/read.js';
+
+const fixture = (name: string): Uint8Array =>
+  new Uint8Array(readFileSync(fileURLToPath(new URL(`../fixtures/weights/${name}`, import.meta.url))));
+const expected = JSON.parse(new TextDecoder().decode(fixture('small-expected.json'))) as Record<string, { shape: number[]; values: unknown[] }>;
+
+function failure(run: () => unknown): string {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ResnetServeError) return `${error.code}: ${error.message}`;
+    throw error;
+  }
+  throw new Error('expected a ResnetServeError');
+}
+
+describe('readStateDict', () => {
+  it.each(['small-zip.pth', 'small-legacy.pth', 'small.safetensors'])('recognises %s by its first bytes', (name) => {
+    const stateDict = readStateDict(fixture(name));
+    const weight = stateDict.get('conv1.weight')!;
+    expect(weight.shape).toEqual(expected['conv1.weight']!.shape);
+    expect(Array.from(weight.data as Float32Array)).toEqual(expected['conv1.weight']!.values);
+  });
+
+  it('refuses an ONNX model with CHECKPOINT_INVALID saying it is one', () => {
+    // onnx.ModelProto: field 1 ir_version = 8, then field 2 producer_name "pytorch".
+    const onnx = new Uint8Array([0x08, 0x08, 0x12, 0x07, ...new TextEncoder().encode('pytorch')]);
+    expect(failure(() => readStateDict(onnx))).toMatch(/^CHECKPOINT_INVALID: .*ONNX/);
+  });
+
+  it('refuses unknown bytes with CHECKPOINT_INVALID', () => {
+    expect(failure(() => readStateDict(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])))).toMatch(/^CHECKPOINT_INVALID: /);
+    expect(failure(() => readStateDict(new Uint8Array(0)))).toMatch(/^CHECKPOINT_INVALID: /);
+  });
+
+  it('refuses a bare pickle that is not torch.save output with CHECKPOINT_INVALID', () => {
+    expect(failure(() => readStateDict(new Uint8Array([0x80, 0x02, 0x4b, 0x07, 0x2e])))).toMatch(/^CHECKPOINT_INVALID: .*magic/);
+  });
+});
