@@ -1,6 +1,6 @@
 import { ResnetServeError } from '../errors.js';
 import type { StateDict } from '../types.js';
-import { isPickle, readPth } from './pth.js';
+import { isPickle, plainBytes, readPth } from './pth.js';
 import { readSafetensors } from './safetensors.js';
 import { isZip } from './zip.js';
 
@@ -13,7 +13,8 @@ import { isZip } from './zip.js';
  * @throws ResnetServeError CHECKPOINT_INVALID for an unrecognised or malformed file; CHECKPOINT_UNSAFE when
  *   a `.pth` pickle references a global outside the allow-list.
  */
-export function readStateDict(bytes: Uint8Array): StateDict {
+export function readStateDict(input: Uint8Array): StateDict {
+  const bytes = plainBytes(input);
   if (isZip(bytes) || isPickle(bytes)) return readPth(bytes);
   if (isSafetensors(bytes)) return readSafetensors(bytes);
   const hint = looksLikeOnnx(bytes) ? ' It looks like an ONNX model, which is loaded as a model, not as weights.' : '';

@@ -26,6 +26,13 @@ describe('readStateDict', () => {
     expect(Array.from(weight.data as Float32Array)).toEqual(expected['conv1.weight']!.values);
   });
 
+  it.each(['small-zip.pth', 'small-legacy.pth', 'small.safetensors'])('reads %s from a Node Buffer (whose slice() is a view)', (name) => {
+    const buffer = readFileSync(fileURLToPath(new URL(`../fixtures/weights/${name}`, import.meta.url)));
+    const stateDict = readStateDict(buffer);
+    expect(Array.from(stateDict.get('bn1.running_var')!.data as Float32Array)).toEqual(expected['bn1.running_var']!.values);
+    expect(stateDict.get('conv1.weight')!.data.buffer).not.toBe(buffer.buffer);
+  });
+
   it('refuses an ONNX model with CHECKPOINT_INVALID saying it is one', () => {
     // onnx.ModelProto: field 1 ir_version = 8, then field 2 producer_name "pytorch".
     const onnx = new Uint8Array([0x08, 0x08, 0x12, 0x07, ...new TextEncoder().encode('pytorch')]);
