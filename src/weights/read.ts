@@ -6,17 +6,18 @@ import { isZip } from './zip.js';
 
 /**
  * Reads a checkpoint into a state_dict, choosing the reader from the first bytes — never the file name:
- * `PK\x03\x04` → torch zip `.pth`; a pickle PROTO → legacy `.pth`; a little-endian u64 header length
- * followed by `{` → `.safetensors`. An ONNX model is not a state_dict and is refused here (the caller
- * loads ONNX files directly).
+ * a little-endian u64 header length that fits the file followed by `{` → `.safetensors`; `PK\x03\x04` →
+ * torch zip `.pth`; a pickle PROTO → legacy `.pth`. An ONNX model is not a state_dict and is refused here
+ * (the caller loads ONNX files directly).
  *
  * @throws ResnetServeError CHECKPOINT_INVALID for an unrecognised or malformed file; CHECKPOINT_UNSAFE when
  *   a `.pth` pickle references a global outside the allow-list.
  */
 export function readStateDict(input: Uint8Array): StateDict {
   const bytes = plainBytes(input);
-  if (isZip(bytes) || isPickle(bytes)) return readPth(bytes);
+  // safetensors before pickle: a header length of 640 starts with the bytes 80 02, like PROTO 2.
   if (isSafetensors(bytes)) return readSafetensors(bytes);
+  if (isZip(bytes) || isPickle(bytes)) return readPth(bytes);
   const hint = looksLikeOnnx(bytes) ? ' It looks like an ONNX model, which is loaded as a model, not as weights.' : '';
   throw new ResnetServeError(
     'CHECKPOINT_INVALID',

@@ -33,6 +33,17 @@ describe('readStateDict', () => {
     expect(stateDict.get('conv1.weight')!.data.buffer).not.toBe(buffer.buffer);
   });
 
+  it('reads a .safetensors file whose 640-byte header length starts like a pickle PROTO 2', () => {
+    const header = Buffer.from(JSON.stringify({ w: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }).padEnd(640, ' '));
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(640n);
+    const value = Buffer.alloc(4);
+    value.writeFloatLE(1.5);
+    const bytes = new Uint8Array(Buffer.concat([length, header, value]));
+    expect([bytes[0], bytes[1]]).toEqual([0x80, 0x02]);
+    expect(readStateDict(bytes).get('w')).toEqual({ dtype: 'float32', shape: [1], data: new Float32Array([1.5]) });
+  });
+
   it('refuses an ONNX model with CHECKPOINT_INVALID saying it is one', () => {
     // onnx.ModelProto: field 1 ir_version = 8, then field 2 producer_name "pytorch".
     const onnx = new Uint8Array([0x08, 0x08, 0x12, 0x07, ...new TextEncoder().encode('pytorch')]);
