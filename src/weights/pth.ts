@@ -26,20 +26,10 @@ export function isPickle(bytes: Uint8Array): boolean {
  * @throws ResnetServeError CHECKPOINT_UNSAFE when the pickle references a global outside the allow-list;
  *   CHECKPOINT_INVALID when the file is malformed, truncated, or not a mapping of names to tensors.
  */
-export function readPth(input: Uint8Array): StateDict {
-  const bytes = plainBytes(input);
+export function readPth(bytes: Uint8Array): StateDict {
   if (isZip(bytes)) return readZipPth(bytes);
   if (isPickle(bytes)) return readLegacyPth(bytes);
   throw invalidCheckpoint('it is neither a ZIP archive nor a pickle');
-}
-
-/**
- * A plain Uint8Array view of the same memory. A Node Buffer's `slice()` returns a view instead of a copy,
- * which would make `toTensor`'s copy alias the file (and misalign typed arrays); views of a plain
- * Uint8Array copy as expected.
- */
-export function plainBytes(bytes: Uint8Array): Uint8Array {
-  return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** caffe2/serialize/inline_container.cc: `<archive>/data.pkl`, `<archive>/data/<key>`, `<archive>/byteorder`. */

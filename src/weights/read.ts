@@ -1,6 +1,6 @@
 import { ResnetServeError } from '../errors.js';
 import type { StateDict } from '../types.js';
-import { isPickle, plainBytes, readPth } from './pth.js';
+import { isPickle, readPth } from './pth.js';
 import { readSafetensors } from './safetensors.js';
 import { isZip } from './zip.js';
 
@@ -13,8 +13,7 @@ import { isZip } from './zip.js';
  * @throws ResnetServeError CHECKPOINT_INVALID for an unrecognised or malformed file; CHECKPOINT_UNSAFE when
  *   a `.pth` pickle references a global outside the allow-list.
  */
-export function readStateDict(input: Uint8Array): StateDict {
-  const bytes = plainBytes(input);
+export function readStateDict(bytes: Uint8Array): StateDict {
   // safetensors before pickle: a header length of 640 starts with the bytes 80 02, like PROTO 2.
   if (isSafetensors(bytes)) return readSafetensors(bytes);
   if (isZip(bytes) || isPickle(bytes)) return readPth(bytes);
