@@ -10,7 +10,8 @@ import { resolveModel, type ModelSource } from './model/cache.js';
 import { convertToOnnx } from './model/resnet.js';
 import type { Lang, Precision, Prediction } from './types.js';
 import { readStateDict } from './weights/read.js';
-import { resolveWeights } from './weights/fetch.js';
+import { resolveWeights, weightsFileName } from './weights/fetch.js';
+import { progressBar } from './weights/progress.js';
 
 const USAGE = `resnet-serve — ImageNet top-k classes from TorchVision's ResNet-18, on the CPU, offline after set-up.
 
@@ -85,6 +86,7 @@ function modelSource(flags: Flags, onStep: (message: string) => void): ModelSour
     weightsUrl: flags['weights-url'],
     precision: oneOf<Precision>('--precision', flags.precision ?? 'fp32', ['fp32']),
     onStep,
+    onProgress: downloadProgress(flags),
   };
 }
 
@@ -158,8 +160,13 @@ async function convert(flags: Flags): Promise<number> {
   return 0;
 }
 
+/** A progress bar on a terminal, nothing in pipes and logs. */
+function downloadProgress(flags: Flags): ReturnType<typeof progressBar> {
+  return progressBar(weightsFileName(flags['weights-url'] ?? DEFAULT_WEIGHTS.url));
+}
+
 async function fetchCommand(flags: Flags): Promise<number> {
-  const path = await resolveWeights({ weightsUrl: flags['weights-url'], home: cacheDir() });
+  const path = await resolveWeights({ weightsUrl: flags['weights-url'], home: cacheDir(), onProgress: downloadProgress(flags) });
   note(`Weights ready at ${path}`);
   return 0;
 }

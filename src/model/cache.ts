@@ -7,7 +7,7 @@ import { cacheDir } from '../config.js';
 import { ResnetServeError } from '../errors.js';
 import type { Precision } from '../types.js';
 import { readStateDict } from '../weights/read.js';
-import { resolveWeights } from '../weights/fetch.js';
+import { resolveWeights, type ResolveWeightsOptions } from '../weights/fetch.js';
 import { convertToOnnx } from './resnet.js';
 
 export interface ModelSource {
@@ -22,6 +22,8 @@ export interface ModelSource {
   home?: string;
   /** Called with one human line whenever a slow one-time step starts (download, conversion). */
   onStep?(message: string): void;
+  /** Download progress of the default or `weightsUrl` weights. */
+  onProgress?: ResolveWeightsOptions['onProgress'];
 }
 
 /**
@@ -45,7 +47,7 @@ export async function resolveModel(source: ModelSource): Promise<string> {
     weightsPath: source.weights,
     weightsUrl: source.weightsUrl,
     home,
-    onProgress: undefined,
+    onProgress: source.onProgress,
   });
   const stem = basename(weightsPath, extname(weightsPath));
   const target = join(home, 'models', `${stem}-${(await sha256File(weightsPath)).slice(0, 12)}.${precision}.onnx`);
