@@ -1,5 +1,6 @@
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import { ResnetServeError } from '../errors.js';
+import { fillTransparent, gifTransparentColour } from './gif-transparency.js';
 import type { RgbPixels } from './pillow-resample.js';
 import { sniffImageFormat, type ImageFormat } from './sniff.js';
 
@@ -154,6 +155,10 @@ export async function decodeImage(
   const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (header.metadata.space === 'cmyk') {
     return { data: cmykToRgb(pixels, info.width * info.height, info.channels), width: info.width, height: info.height, channels: 3 };
+  }
+  if (header.format === 'gif') {
+    const colour = gifTransparentColour(bytes);
+    if (colour !== undefined) fillTransparent(pixels, info.channels, colour);
   }
   return { data: pixels, width: info.width, height: info.height, channels: info.channels };
 }
