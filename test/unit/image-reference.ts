@@ -35,8 +35,8 @@ export function readFixture(name: string): Uint8Array {
  * Decodes the reference crops, which PIL writes as 8-bit RGB, non-interlaced PNGs. A reader of our own
  * keeps the tests independent of sharp, the library under test.
  */
-export function readReferencePng(name: string): { width: number; height: number; rgb: Uint8Array } {
-  const bytes = readFileSync(join(IMAGE_FIXTURES, name));
+export function readReferencePng(name: string, dir = IMAGE_FIXTURES): { width: number; height: number; rgb: Uint8Array } {
+  const bytes = readFileSync(join(dir, name));
   let at = 8;
   let width = 0;
   let height = 0;
