@@ -21,7 +21,7 @@ const BASE_OPTIONS = {
   // Animated GIF/WebP: PIL's Image.open shows the first frame, so decode exactly one page, the first.
   pages: 1,
   page: 0,
-  // One pass over the compressed data; libvips switches to random access itself when rotating.
+  // One pass over the compressed data; sharp itself buffers the image when an EXIF rotation needs it.
   sequentialRead: true,
 } as const;
 
@@ -127,7 +127,8 @@ function pipelineFor(bytes: Uint8Array, metadata: Metadata, maxPixels: number, r
   }
   // Everything else becomes 8-bit sRGB: greyscale is replicated (as PIL's L→RGB), palettes expanded,
   // 16-bit samples keep their high byte (libvips' RGB16/GREY16 → sRGB is `>> 8`, which is also what PIL
-  // does for 16-bit RGB PNGs; for 16-bit greyscale PIL clips at 255 instead — see the image report).
+  // does for 16-bit RGB PNGs). For 16-bit greyscale (I;16) PIL's convert('RGB') clips at 255 instead,
+  // turning almost every pixel white; we deliberately do not copy that (see make_image_fixtures.py).
   return image.toColourspace('srgb');
 }
 

@@ -87,7 +87,8 @@ export async function preprocessInto(
  *
  * @returns `Float32Array` of `INPUT_ELEMENTS` (3×224×224) normalised CHW values.
  * @example
- *   const x = await preprocess(readFileSync('cat.jpg')); // x.length === 150528; x[0] ≈ -0.93 (R, top-left)
+ *   const x = await preprocess(readFileSync('test/fixtures/images/photo-500x375.jpg'));
+ *   // x.length === 150528; x[0] === -0.4568028… (R, top-left), x[50176] === -0.5826330… (G, top-left)
  */
 export async function preprocess(bytes: Uint8Array, options?: PreprocessOptions): Promise<Float32Array> {
   const out = new Float32Array(INPUT_ELEMENTS);
