@@ -31,7 +31,9 @@ const FAST_PATH_MARGIN = 3;
 function fastPathReduction(header: ImageHeader): Reduction | undefined {
   const { format, metadata, width, height } = header;
   // Only plain JPEGs: that is where shrink-on-load exists, and CMYK or alpha would change what libvips
-  // resizes (ink values, premultiplied colour) compared with PIL's convert('RGB') then resize.
+  // resizes (ink values, premultiplied colour: sharp drops alpha only after resizing, measured 26.7/255 on
+  // an RGBA PNG) compared with PIL's convert('RGB') then resize. For 2400×1800 PNG, WebP and TIFF the
+  // libvips pre-reduction saved at most ~20 ms (decoding dominates), so they stay exact.
   if (format !== 'jpeg' || (metadata.space !== 'srgb' && metadata.space !== 'b-w')) return undefined;
   if (Math.min(width, height) < FAST_PATH_MIN_SHRINK * IMAGENET_RECIPE.resizeSize) return undefined;
   const g = recipeGeometry(width, height, IMAGENET_RECIPE);
