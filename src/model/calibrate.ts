@@ -13,15 +13,19 @@ import { withRunner, type RunnerOptions } from './quantize-run.js';
 export type CalibrationMethod = 'minmax' | 'percentile';
 
 export interface CalibrationOptions extends RunnerOptions {
-  /** Default 'percentile' (measured on test/fixtures/int8: see the int8 quantisation test). */
+  /**
+   * Default 'minmax': on test/fixtures/int8 (32 calibration, 150 held-out images) it gave the lowest mean
+   * KL(fp32 ‖ int8), 1.7e-5, against 2.1e-5 for the 99.999th percentile, 9.6e-5 for the 99.99th and 5.5e-3 for
+   * the 99.9th (top-1 agreement 100% for all).
+   */
   method?: CalibrationMethod;
-  /** Share of values kept inside the range, in percent; default 99.99. */
+  /** Share of values kept inside the range, in percent, for 'percentile'; default 99.999. */
   percentile?: number;
 }
 
 /** Bins per tensor for the percentile pass; ORT's HistogramCalibrater default is 2048 too. */
 const HISTOGRAM_BINS = 2048;
-export const DEFAULT_PERCENTILE = 99.99;
+export const DEFAULT_PERCENTILE = 99.999;
 
 /**
  * Measures the activation ranges the quantiser needs by running the float graph on calibration images, with every
@@ -34,7 +38,7 @@ export const DEFAULT_PERCENTILE = 99.99;
  *   MODEL_INVALID when ORT cannot run the graph.
  */
 export async function calibrateRanges(graph: OnnxGraph, images: readonly Float32Array[], options: CalibrationOptions = {}): Promise<ActivationRanges> {
-  const method = options.method ?? 'percentile';
+  const method = options.method ?? 'minmax';
   const percentile = options.percentile ?? DEFAULT_PERCENTILE;
   if (!(percentile > 50 && percentile <= 100)) throw invalidArgument('percentile', 'a number in (50, 100]', percentile);
   const inputShape = imageShape(graph);
@@ -91,7 +95,7 @@ export function calibrationGraph(graph: OnnxGraph, tensors: readonly string[]): 
 }
 
 /** Per-image dims of the graph's first input, e.g. [3, 224, 224]. */
-export function imageShape(graph: OnnxGraph): number[] {
+function imageShape(graph: OnnxGraph): number[] {
   const dims = graph.inputs[0]?.shape.slice(1) ?? [];
   return dims.map((dim) => (typeof dim === 'number' ? dim : Number.NaN));
 }

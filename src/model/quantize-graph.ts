@@ -13,6 +13,8 @@ export interface QuantizationPlan {
    * so its zero point is 0 and quantising already clamps at 0. The producer then writes the Relu's output name.
    */
   readonly droppedRelus: ReadonlySet<string>;
+  /** Producer node name → the output name it takes over from its dropped Relu. */
+  readonly foldedOutputs: ReadonlyMap<string, string>;
   /** Tensors with their own uint8 scale/zero point, by their name in the float graph: the ones to calibrate. */
   readonly rangeTensors: readonly string[];
   /** MaxPool/Flatten outputs, which reuse their input's parameters so ORT runs them directly on uint8. */
@@ -34,14 +36,14 @@ export function planQuantization(graph: OnnxGraph): QuantizationPlan {
   const graphOutputs = new Set(graph.outputs.map((output) => output.name));
 
   const droppedRelus = new Set<string>();
-  const foldedInto = new Map<string, string>();
+  const foldedOutputs = new Map<string, string>();
   for (const node of graph.nodes) {
     const input = node.inputs[0];
     if (node.opType !== 'Relu' || input === undefined) continue;
     const producer = producers.get(input);
     if (producer !== undefined && FOLDABLE_INTO_RELU.has(producer.opType) && consumers.get(input) === 1 && !graphOutputs.has(input)) {
       droppedRelus.add(node.name);
-      foldedInto.set(producer.name, outputOf(node));
+      foldedOutputs.set(producer.name, outputOf(node));
     }
   }
 
@@ -49,13 +51,13 @@ export function planQuantization(graph: OnnxGraph): QuantizationPlan {
   const sharedTensors = new Map<string, string>();
   for (const node of graph.nodes) {
     if (droppedRelus.has(node.name)) continue;
-    if (QUANTISED_OUTPUT_OPS.has(node.opType)) rangeTensors.push(foldedInto.get(node.name) ?? outputOf(node));
+    if (QUANTISED_OUTPUT_OPS.has(node.opType)) rangeTensors.push(foldedOutputs.get(node.name) ?? outputOf(node));
     if (PASS_THROUGH_OPS.has(node.opType)) {
       const input = node.inputs[0] ?? '';
       sharedTensors.set(outputOf(node), sharedTensors.get(input) ?? input);
     }
   }
-  return { droppedRelus, rangeTensors, sharedTensors };
+  return { droppedRelus, foldedOutputs, rangeTensors, sharedTensors };
 }
 
 /**
@@ -83,15 +85,6 @@ export function quantizeGraph(graph: OnnxGraph, ranges: ActivationRanges): OnnxG
   }
   const paramsOf = (tensor: string): UInt8Params | undefined => params.get(plan.sharedTensors.get(tensor) ?? tensor);
 
-  const producers = new Map<string, OnnxNode>();
-  for (const node of graph.nodes) for (const output of node.outputs) producers.set(output, node);
-  const renamed = new Map<string, string>();
-  for (const node of graph.nodes) {
-    if (!plan.droppedRelus.has(node.name)) continue;
-    const producer = producers.get(node.inputs[0] ?? '');
-    if (producer !== undefined) renamed.set(producer.name, outputOf(node));
-  }
-
   const initializers = new Map(graph.initializers);
   const nodes: OnnxNode[] = [];
   const quantised = new Set<string>();
@@ -117,7 +110,7 @@ export function quantizeGraph(graph: OnnxGraph, ranges: ActivationRanges): OnnxG
     if (plan.droppedRelus.has(node.name)) continue;
     let inputs = node.inputs.map((input) => (quantised.has(input) ? `${input}.dq` : input));
     if (WEIGHTED_OPS.has(node.opType)) inputs = quantizeWeights(node, inputs, paramsOf(node.inputs[0] ?? ''), initializers, nodes);
-    const output = renamed.get(node.name) ?? outputOf(node);
+    const output = plan.foldedOutputs.get(node.name) ?? outputOf(node);
     nodes.push({ ...node, inputs, outputs: [output] });
     quantiseIfPlanned(output);
   }

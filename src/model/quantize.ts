@@ -1,5 +1,5 @@
 import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../config.js';
-import { invalidArgument } from '../errors.js';
+import { invalidArgument, ResnetServeError } from '../errors.js';
 import type { StateDict } from '../types.js';
 import { calibrateRanges, type CalibrationOptions } from './calibrate.js';
 import { dataFreeRanges, type DataFreeOptions } from './calibrate-data-free.js';
@@ -23,7 +23,7 @@ export interface QuantizeOptions extends CalibrationOptions, DataFreeOptions {
  * float32 [N,3,224,224], output `logits` float32 [N,classes].
  *
  * @param options.calibration - images for calibrated ranges; omitted or empty: data-free ranges.
- * @param options.method - 'percentile' (default) or 'minmax', for calibrated ranges.
+ * @param options.method - 'minmax' (default) or 'percentile', for calibrated ranges.
  * @example const int8 = await quantizeToOnnx(readStateDict(bytes), { calibration: images.map(preprocessSync) });
  * @throws ResnetServeError STATE_DICT_MISMATCH when the state_dict is not a ResNet-18; INVALID_ARGUMENT when a
  *   calibration image has the wrong length; MODEL_INVALID when ORT cannot run the float graph for calibration.
@@ -57,7 +57,9 @@ export async function validateAgreement(fp32Model: Uint8Array, int8Model: Uint8A
   const fp32 = await logitsOf(fp32Model, images, options);
   const int8 = await logitsOf(int8Model, images, options);
   const classes = fp32.length / images.length;
-  if (int8.length !== fp32.length) throw invalidArgument('int8Model', `a model with ${classes} classes like fp32Model`, int8.length / images.length);
+  if (int8.length !== fp32.length) {
+    throw new ResnetServeError('MODEL_INVALID', `The int8 model has ${int8.length / images.length} classes but the fp32 model has ${classes}.`);
+  }
   return { images: images.length, classes, ...agreement(fp32, int8, images.length, classes) };
 }
 
