@@ -13,6 +13,8 @@ export interface MisshapedKey {
   expected: readonly number[];
   received: readonly number[];
   dtype: string;
+  /** Elements actually held; differs from the product of `received` only when a reader is broken. */
+  elements: number;
 }
 
 /**
@@ -34,7 +36,7 @@ export function checkResNet18StateDict(stateDict: StateDict): ResNet18Layout {
   for (const [key, expected] of required) {
     const tensor = stateDict.get(key);
     if (tensor !== undefined && !(isFloat(tensor) && sameShape(tensor.shape, expected) && hasAllElements(tensor))) {
-      misshaped.push({ key, expected, received: tensor.shape, dtype: tensor.dtype });
+      misshaped.push({ key, expected, received: tensor.shape, dtype: tensor.dtype, elements: tensor.data.length });
     }
   }
   if (missing.length + unexpected.length + misshaped.length > 0) {
@@ -43,7 +45,7 @@ export function checkResNet18StateDict(stateDict: StateDict): ResNet18Layout {
       listPart('unexpected', unexpected),
       listPart(
         'mis-shaped',
-        misshaped.map((m) => `${m.key} (expected float [${m.expected.join(', ')}], received ${m.dtype} [${m.received.join(', ')}])`),
+        misshaped.map((m) => `${m.key} (expected float [${m.expected.join(', ')}], received ${describeReceived(m)})`),
       ),
     ].filter((part) => part !== '');
     throw new ResnetServeError(
@@ -81,6 +83,11 @@ function hasAllElements(tensor: TensorData): boolean {
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((n, i) => n === b[i]);
+}
+
+function describeReceived(m: MisshapedKey): string {
+  const shape = `${m.dtype} [${m.received.join(', ')}]`;
+  return m.elements === m.received.reduce((a, b) => a * b, 1) ? shape : `${shape} holding ${m.elements} elements`;
 }
 
 function listPart(label: string, items: readonly string[]): string {

@@ -19,7 +19,8 @@ export const BATCH_DIM = 'N';
  * ONNX graph with every BatchNorm folded into its convolution:
  * Conv 7×7/2 → Relu → MaxPool 3×3/2 pad 1 → 8 BasicBlocks (Conv → Relu → Conv, Add identity or 1×1/2
  * downsample Conv, Relu) → GlobalAveragePool → Flatten → Gemm(transB=1).
- * Only plain Conv/Relu/Add are emitted: ORT's own optimiser fuses Conv+Add+Relu (FusedConv) at session creation.
+ * Only plain Conv/Relu/Add are emitted: ORT's own optimiser fuses them at session creation (measured with ORT 1.30
+ * on CPU: all 17 Relu and 8 Add folded into the 20 Conv nodes, NCHWc layout).
  *
  * Node names are torchvision module paths ('layer2.0.conv1', 'fc'); folded initializers are `<conv>.weight`
  * and `<conv>.bias`. `fc.weight`/`fc.bias` share the state_dict's arrays (no copy).

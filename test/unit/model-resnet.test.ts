@@ -134,6 +134,13 @@ describe('STATE_DICT_MISMATCH', () => {
     expect(error.message).toContain('fc.bias (expected float [10], received int64 [10])');
   });
 
+  it('rejects a tensor whose data length disagrees with its shape', () => {
+    const stateDict = withTensor(loadTinyStateDict(), 'conv1.weight', { dtype: 'float32', shape: [4, 3, 7, 7], data: new Float32Array(600) });
+    const error = catchError(() => convertToOnnx(stateDict));
+    expect(error.code).toBe('STATE_DICT_MISMATCH');
+    expect(error.message).toContain('conv1.weight (expected float [4, 3, 7, 7], received float32 [4, 3, 7, 7] holding 600 elements)');
+  });
+
   it('rejects a state_dict of another architecture, listing a bounded number of keys in the message', () => {
     const error = catchError(() => convertToOnnx(new Map([['features.0.weight', { dtype: 'float32', shape: [1], data: new Float32Array(1) }]])));
     expect(error.code).toBe('STATE_DICT_MISMATCH');
