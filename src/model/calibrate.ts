@@ -3,7 +3,7 @@ import { encodeModel } from './onnx-proto.js';
 import type { OnnxGraph, OnnxValueInfo } from './graph.js';
 import { planQuantization } from './quantize-graph.js';
 import type { ActivationRanges, TensorRange } from './quantize-params.js';
-import { withRunner, type RunnerOptions } from './quantize-run.js';
+import { withRunner, type RunnerOptions } from '../engine/batch-runner.js';
 
 /**
  * - 'minmax': the extreme values seen (ORT `CalibrationMethod.MinMax`).

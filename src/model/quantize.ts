@@ -6,7 +6,7 @@ import { dataFreeRanges, type DataFreeOptions } from './calibrate-data-free.js';
 import { encodeModel } from './onnx-proto.js';
 import { agreement, type Agreement } from './quantize-agreement.js';
 import { quantizeGraph } from './quantize-graph.js';
-import { withRunner, type RunnerOptions } from './quantize-run.js';
+import { withRunner, type RunnerOptions } from '../engine/batch-runner.js';
 import { buildResNetGraph } from './resnet.js';
 
 export interface QuantizeOptions extends CalibrationOptions, DataFreeOptions {

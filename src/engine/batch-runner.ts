@@ -4,8 +4,8 @@ import { ResnetServeError } from '../errors.js';
 
 /**
  * Runs a model over many images, several outputs at a time. Calibration and `--validate` need this; the serving
- * engine (src/engine/session.ts) deliberately exposes only one input → one output, so this small runner lives
- * with the quantiser instead of widening the engine's contract.
+ * engine (session.ts) deliberately exposes only one input → one output, so offline tools get this runner
+ * instead of widening the serving contract; it lives here because only engine/ imports onnxruntime-node.
  */
 export interface BatchRunner {
   /**
