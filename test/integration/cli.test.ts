@@ -146,3 +146,52 @@ describe('resnet-serve convert', () => {
     await expect(readdir(dir)).resolves.not.toContain('evil.onnx');
   });
 });
+
+describe('resnet-serve convert --precision int8', () => {
+  const SHAPES = fileURLToPath(new URL('../fixtures/int8/shapes-resnet18.safetensors', import.meta.url));
+
+  /** Writes `count` images of a fixture set as PNG files, the way a user would hand them over. */
+  async function writeImages(set: 'heldout' | 'calibration', count: number): Promise<string> {
+    const { loadShapesFixture } = await import('../helpers/int8-fixture.js');
+    const { gunzipSync } = await import('node:zlib');
+    const { readFileSync } = await import('node:fs');
+    const fixture = loadShapesFixture();
+    const raw = gunzipSync(readFileSync(new URL(`../fixtures/int8/${set}.u8.gz`, import.meta.url)));
+    const side = fixture.imageSize;
+    const folder = join(dir, set);
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(folder, { recursive: true });
+    for (let i = 0; i < count; i++) {
+      const pixels = raw.subarray(i * side * side * 3, (i + 1) * side * side * 3);
+      await sharp(pixels, { raw: { width: side, height: side, channels: 3 } })
+        .resize(side * fixture.upsample, side * fixture.upsample, { kernel: 'nearest' })
+        .png().toFile(join(folder, `${String(i).padStart(3, '0')}.png`));
+    }
+    return folder;
+  }
+
+  it('writes a calibrated int8 model and reports its agreement with fp32', async () => {
+    const calibration = await writeImages('calibration', 16);
+    const validate = await writeImages('heldout', 32);
+    const out = join(dir, 'shapes.int8.onnx');
+    const { code, stdout, stderr } = await run(['convert', '--weights', SHAPES, '--out', out, '--precision', 'int8', '--calibration', calibration, '--validate', validate]);
+    expect(code, stderr).toBe(0);
+    expect(stderr).toContain('calibrated on 16 images');
+    const match = /on 32 images: top-1 agreement ([\d.]+)%/.exec(stdout);
+    expect(match).not.toBeNull();
+    expect(Number(match?.[1])).toBeGreaterThanOrEqual(90);
+  });
+
+  it('classify --precision int8 --weights quantises once, data-free, into the cache', async () => {
+    const home = join(dir, 'home-int8');
+    const { code } = await run(['classify', '--weights', SHAPES, '--precision', 'int8', '--json', cat], { RESNET_SERVE_HOME: home });
+    expect(code).toBe(0);
+    expect(await readdir(join(home, 'models'))).toEqual([expect.stringMatching(/^shapes-resnet18-[0-9a-f]{12}\.int8\.onnx$/)]);
+  });
+
+  it('refuses --validate without --precision int8', async () => {
+    const { code, stderr } = await run(['convert', '--weights', SHAPES, '--out', join(dir, 'x.onnx'), '--validate', dir]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('--precision int8');
+  });
+});
