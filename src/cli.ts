@@ -41,6 +41,7 @@ Limits (serve):
   --max-queue N         requests waiting for inference before 503 (default ${DEFAULTS.maxQueue})
   --max-batch N         images per inference run (default ${DEFAULTS.maxBatch})
   --batch-wait MS       how long a request waits for others to batch with (default ${DEFAULTS.batchWaitMs})
+  --decode-concurrency N  images decoded at once while a batch runs (default ${DEFAULTS.decodeConcurrency})
   --request-timeout MS  longest wait in the queue before 503 (default ${DEFAULTS.requestTimeoutMs})
 
 Weights are cached in $RESNET_SERVE_HOME (now ${cacheDir()}).`;
@@ -64,6 +65,7 @@ const OPTIONS = {
   'max-queue': { type: 'string' },
   'max-batch': { type: 'string' },
   'batch-wait': { type: 'string' },
+  'decode-concurrency': { type: 'string' },
   'request-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
@@ -212,6 +214,7 @@ async function serve(flags: Flags): Promise<number> {
       maxQueue: intFlag(flags, 'max-queue', DEFAULTS.maxQueue, 1),
       maxBatch: intFlag(flags, 'max-batch', DEFAULTS.maxBatch, 1, 64),
       batchWaitMs: intFlag(flags, 'batch-wait', DEFAULTS.batchWaitMs, 0, 1000),
+      decodeConcurrency: intFlag(flags, 'decode-concurrency', DEFAULTS.decodeConcurrency, 1, 64),
       requestTimeoutMs: intFlag(flags, 'request-timeout', DEFAULTS.requestTimeoutMs, 1),
       maxPixels,
       observer,

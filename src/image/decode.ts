@@ -10,6 +10,10 @@ import { sniffImageFormat, type ImageFormat } from './sniff.js';
  */
 const DECODABLE: ReadonlySet<ImageFormat> = new Set(['jpeg', 'png', 'webp', 'gif', 'avif', 'tiff']);
 
+// libvips' operation cache (sharp default: 50 MB, 100 operations) keys on the input buffer; every upload
+// is a new buffer, so it never hits and only holds memory.
+sharp.cache(false);
+
 /** Input options shared by the header read and the decode; every one is set on purpose, none inherited. */
 const BASE_OPTIONS = {
   // Strictest level. libjpeg reports a corrupt entropy-coded segment only as a *warning* and fills in

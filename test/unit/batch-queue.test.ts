@@ -63,11 +63,9 @@ describe('BatchQueue', () => {
     await expect(queue.submit(9)).rejects.toMatchObject({ code: 'NOT_READY' });
   });
 
-  it('reports depth changes to onDepth', async () => {
+  it('counts the timeout from the given start, not from submit', async () => {
     const { process } = recorder();
-    const depths: number[] = [];
-    const queue = new BatchQueue(process, { ...options, onDepth: (d) => depths.push(d) });
-    await Promise.all([queue.submit(1), queue.submit(2)]);
-    expect(depths).toEqual([1, 2, 0]);
+    const queue = new BatchQueue(process, { ...options, timeoutMs: 50 });
+    await expect(queue.submit(1, performance.now() - 100)).rejects.toMatchObject({ code: 'TIMEOUT' });
   });
 });
