@@ -97,6 +97,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   countResponses(app, metrics);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // Fastify adds `Connection: close` only to requests that arrive after close() began; an in-flight
+    // response on a keep-alive socket would otherwise hold server.close() open until keepAliveTimeout.
+    if (slot.state === 'closing' || slot.state === 'closed') reply.header('connection', 'close');
   });
   app.addSchema(errorBodySchema);
   await registerOpenApi(app);

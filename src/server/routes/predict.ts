@@ -112,10 +112,8 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
         // Documents the multipart body without asking Fastify to validate it (the body is a stream, not JSON).
         swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, body: uploadBodySchema }, url }),
       },
-      // Refuse before reading a byte of the body: an honest Content-Length this large can only carry a file
-      // over the limit, and waiting for the model to load is pointless if it is not ready.
+      // Refuse before reading a byte of the body: an honest Content-Length this large can only carry a file over the limit.
       onRequest: async (request) => {
-        slot.current();
         const declared = Number(request.headers['content-length']);
         if (Number.isFinite(declared) && declared > maxUploadBytes + MULTIPART_OVERHEAD_BYTES) {
           throw tooLarge(maxUploadBytes, declared);
@@ -123,6 +121,9 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
       },
     },
     async (request) => {
+      // Taken before the body is read: a request that began before shutdown finishes even if the
+      // upload completes after the slot went not-ready (the classifier is closed only after draining).
+      const classifier = slot.current();
       if (!request.isMultipart()) throw missingFile();
       const part = await request.file();
       if (part === undefined || part.fieldname !== 'file' || part.filename === '') {
@@ -133,7 +134,6 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
         if ((error as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge(maxUploadBytes);
         throw error;
       });
-      const classifier = slot.current();
       const result = await classifier.classify(bytes, { topK: request.query.top });
       request.classifyTimings = result.timings_ms;
       metrics.observeTimings(result.timings_ms);
