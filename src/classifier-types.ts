@@ -6,10 +6,11 @@ export interface ClassifyOptions {
 }
 
 export interface Timings {
-  /** Sniffing, decoding, resizing and normalising the image. */
+  /** Decoding, resizing and normalising this image. */
   decode: number;
-  /** Waiting in the queue plus the ONNX Runtime run of the batch this image rode in. */
+  /** The ONNX Runtime run of the batch this image rode in. */
   inference: number;
+  /** From the call to the answer, queueing included. */
   total: number;
 }
 

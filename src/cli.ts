@@ -1,0 +1,237 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { writeFileAtomic } from './atomic-write.js';
+import { createClassifier } from './classifier.js';
+import { DEFAULT_WEIGHTS, DEFAULTS, cacheDir } from './config.js';
+import { ResnetServeError, isResnetServeError } from './errors.js';
+import { integerInRange, oneOf } from './guards.js';
+import { resolveModel, type ModelSource } from './model/cache.js';
+import { convertToOnnx } from './model/resnet.js';
+import type { Lang, Precision, Prediction } from './types.js';
+import { readStateDict } from './weights/read.js';
+import { resolveWeights } from './weights/fetch.js';
+
+const USAGE = `resnet-serve — ImageNet top-k classes from TorchVision's ResNet-18, on the CPU, offline after set-up.
+
+Usage:
+  resnet-serve classify [--model M | --weights W] [--top K] [--json] [--lang en|zh] IMAGE...
+  resnet-serve serve    [--model M | --weights W] [--host H] [--port P] [limits]
+  resnet-serve convert  --weights W --out model.onnx
+  resnet-serve fetch    [--weights-url URL]
+
+Model (classify, serve):
+  --model PATH          a ready .onnx model (input [N,3,224,224] → logits [N,C])
+  --weights PATH        a .pth or .safetensors state_dict, converted once and cached
+  --weights-url URL     where to download the default weights (default ${DEFAULT_WEIGHTS.url})
+  --precision fp32      numeric precision of the model
+  --threads N           ONNX Runtime threads (default ${DEFAULTS.intraOpThreads}, the cores)
+
+Limits (serve):
+  --host H              address to listen on (default ${DEFAULTS.host})
+  --port P              port (default ${DEFAULTS.port})
+  --max-upload BYTES    largest upload (default ${DEFAULTS.maxUploadBytes})
+  --max-pixels N        largest image in pixels (default ${DEFAULTS.maxPixels})
+  --max-queue N         requests waiting for inference before 503 (default ${DEFAULTS.maxQueue})
+  --max-batch N         images per inference run (default ${DEFAULTS.maxBatch})
+  --batch-wait MS       how long a request waits for others to batch with (default ${DEFAULTS.batchWaitMs})
+  --request-timeout MS  longest wait in the queue before 503 (default ${DEFAULTS.requestTimeoutMs})
+
+Weights are cached in $RESNET_SERVE_HOME (now ${cacheDir()}).`;
+
+const OPTIONS = {
+  model: { type: 'string' },
+  weights: { type: 'string' },
+  'weights-url': { type: 'string' },
+  precision: { type: 'string' },
+  threads: { type: 'string' },
+  top: { type: 'string' },
+  json: { type: 'boolean' },
+  lang: { type: 'string' },
+  out: { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  'max-upload': { type: 'string' },
+  'max-pixels': { type: 'string' },
+  'max-queue': { type: 'string' },
+  'max-batch': { type: 'string' },
+  'batch-wait': { type: 'string' },
+  'request-timeout': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
+
+type Flags = ReturnType<typeof parse>['values'];
+
+function parse(argv: string[]) {
+  return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+}
+
+/** A whole-number flag, or its default when absent. */
+function intFlag(flags: Flags, name: keyof Flags, fallback: number, min: number, max?: number): number {
+  const raw = flags[name];
+  if (raw === undefined) return fallback;
+  const value = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
+  return integerInRange(`--${name}`, value, min, max);
+}
+
+function modelSource(flags: Flags, onStep: (message: string) => void): ModelSource {
+  if (flags.model !== undefined && flags.weights !== undefined) {
+    throw new ResnetServeError('INVALID_ARGUMENT', 'Give either --model or --weights, not both.');
+  }
+  return {
+    model: flags.model,
+    weights: flags.weights,
+    weightsUrl: flags['weights-url'],
+    precision: oneOf<Precision>('--precision', flags.precision ?? 'fp32', ['fp32']),
+    onStep,
+  };
+}
+
+async function classify(flags: Flags, files: string[]): Promise<number> {
+  if (files.length === 0) throw new ResnetServeError('INVALID_ARGUMENT', 'classify needs at least one IMAGE path.');
+  const topK = intFlag(flags, 'top', DEFAULTS.topK, 1, DEFAULTS.maxTopK);
+  const lang = oneOf<Lang>('--lang', flags.lang ?? 'en', ['en', 'zh']);
+  const model = await resolveModel(modelSource(flags, note));
+  const classifier = await createClassifier({
+    model,
+    threads: intFlag(flags, 'threads', DEFAULTS.intraOpThreads, 1, 256),
+    maxQueue: Math.max(DEFAULTS.maxQueue, files.length),
+  });
+  try {
+    // Every file is submitted at once so the queue can batch them; answers keep the command-line order.
+    const results = await Promise.all(files.map(async (file) => {
+      try {
+        const bytes = await readFile(file).catch((cause: unknown) => {
+          throw new ResnetServeError('INPUT_NOT_FOUND', `Cannot read ${file}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+        });
+        const { predictions } = await classifier.classify(bytes, { topK });
+        return { file, predictions };
+      } catch (error) {
+        if (!isResnetServeError(error)) throw error;
+        return { file, error: error.message };
+      }
+    }));
+    process.stdout.write(flags.json === true ? `${JSON.stringify(results)}\n` : formatTable(results, lang));
+    return results.some((r) => 'error' in r) ? 1 : 0;
+  } finally {
+    await classifier.close();
+  }
+}
+
+function formatTable(results: ({ file: string; predictions: Prediction[] } | { file: string; error: string })[], lang: Lang): string {
+  const lines: string[] = [];
+  for (const result of results) {
+    lines.push(result.file);
+    if ('error' in result) {
+      lines.push(`  error: ${result.error}`);
+      continue;
+    }
+    const names = result.predictions.map((p) => (lang === 'zh' ? p.label_zh : p.label));
+    const width = Math.max(...names.map(displayWidth));
+    result.predictions.forEach((p, i) => {
+      const name = names[i] ?? '';
+      const pad = ' '.repeat(width - displayWidth(name));
+      lines.push(`  ${i + 1}. ${name}${pad}  ${(p.probability * 100).toFixed(1).padStart(5)}%  (${p.index})`);
+    });
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** CJK characters take two terminal columns. */
+function displayWidth(text: string): number {
+  let width = 0;
+  for (const ch of text) width += /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]/u.test(ch) ? 2 : 1;
+  return width;
+}
+
+async function convert(flags: Flags): Promise<number> {
+  if (flags.weights === undefined || flags.out === undefined) {
+    throw new ResnetServeError('INVALID_ARGUMENT', 'convert needs --weights PATH and --out PATH.');
+  }
+  const bytes = await readFile(flags.weights).catch((cause: unknown) => {
+    throw new ResnetServeError('INPUT_NOT_FOUND', `Cannot read ${flags.weights}.`, { cause });
+  });
+  const model = convertToOnnx(readStateDict(bytes));
+  await writeFileAtomic(flags.out, model);
+  note(`Wrote ${flags.out} (${(model.byteLength / 1e6).toFixed(1)} MB)`);
+  return 0;
+}
+
+async function fetchCommand(flags: Flags): Promise<number> {
+  const path = await resolveWeights({ weightsUrl: flags['weights-url'], home: cacheDir() });
+  note(`Weights ready at ${path}`);
+  return 0;
+}
+
+async function serve(flags: Flags): Promise<number> {
+  const { startServer, installShutdownHandlers } = await import('./server/start.js');
+  const source = modelSource(flags, note);
+  const maxPixels = intFlag(flags, 'max-pixels', DEFAULTS.maxPixels, 1);
+  const handle = await startServer({
+    host: flags.host ?? DEFAULTS.host,
+    port: intFlag(flags, 'port', DEFAULTS.port, 0, 65535),
+    maxUploadBytes: intFlag(flags, 'max-upload', DEFAULTS.maxUploadBytes, 1),
+    maxPixels,
+    loadClassifier: async (observer) => createClassifier({
+      model: await resolveModel(source),
+      precision: source.precision,
+      threads: intFlag(flags, 'threads', DEFAULTS.intraOpThreads, 1, 256),
+      maxQueue: intFlag(flags, 'max-queue', DEFAULTS.maxQueue, 1),
+      maxBatch: intFlag(flags, 'max-batch', DEFAULTS.maxBatch, 1, 64),
+      batchWaitMs: intFlag(flags, 'batch-wait', DEFAULTS.batchWaitMs, 0, 1000),
+      requestTimeoutMs: intFlag(flags, 'request-timeout', DEFAULTS.requestTimeoutMs, 1),
+      maxPixels,
+      observer,
+    }),
+  });
+  installShutdownHandlers(handle);
+  return new Promise<number>(() => undefined);
+}
+
+function note(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    process.stderr.write(`resnet-serve: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const { values: flags, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (flags.version === true) {
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`${pkg.version}\n`);
+    return 0;
+  }
+  if (flags.help === true || command === undefined || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined && flags.help !== true ? 2 : 0;
+  }
+  try {
+    switch (command) {
+      case 'classify': return await classify(flags, rest);
+      case 'serve': return await serve(flags);
+      case 'convert': return await convert(flags);
+      case 'fetch': return await fetchCommand(flags);
+      default:
+        process.stderr.write(`resnet-serve: unknown command ${JSON.stringify(command)}\n\n${USAGE}\n`);
+        return 2;
+    }
+  } catch (error) {
+    if (!isResnetServeError(error)) {
+      // A bug, not a user error: say so plainly; the stack only when asked for.
+      const detail = process.env.RESNET_SERVE_DEBUG === '1' && error instanceof Error ? error.stack : String(error);
+      process.stderr.write(`resnet-serve: unexpected failure: ${detail} [INTERNAL]\n`);
+      return 1;
+    }
+    process.stderr.write(`resnet-serve: ${error.message} [${error.code}]\n`);
+    return error.code === 'INVALID_ARGUMENT' ? 2 : 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,141 @@
+import { ResnetServeError } from '../errors.js';
+
+export interface BatchQueueOptions {
+  /** Most items handed to one `process` call. */
+  maxBatch: number;
+  /** How long a lone item waits for company before its batch starts, in ms. */
+  batchWaitMs: number;
+  /** Items waiting or in flight; one more is refused with QUEUE_FULL. */
+  maxQueue: number;
+  /** An item that waited longer than this when its batch starts is failed with TIMEOUT, in ms. */
+  timeoutMs: number;
+  onDepth?(depth: number): void;
+}
+
+/** Processes one batch; returns one settled result per item, in order. */
+export type BatchProcessor<T, R> = (items: readonly T[]) => Promise<PromiseSettledResult<R>[]>;
+
+interface Job<T, R> {
+  item: T;
+  enqueuedAt: number;
+  resolve(value: R): void;
+  reject(reason: unknown): void;
+}
+
+/**
+ * A bounded FIFO in front of one worker: items that arrive together ride in one batch, one batch runs
+ * at a time (the session already uses every core), and the queue length is capped so memory and latency
+ * stay bounded under any load.
+ */
+export class BatchQueue<T, R> {
+  readonly #process: BatchProcessor<T, R>;
+  readonly #options: BatchQueueOptions;
+  readonly #waiting: Job<T, R>[] = [];
+  #inFlight = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(process: BatchProcessor<T, R>, options: BatchQueueOptions) {
+    this.#process = process;
+    this.#options = options;
+  }
+
+  /** Items waiting plus items in the running batch. */
+  get depth(): number {
+    return this.#waiting.length + this.#inFlight;
+  }
+
+  /**
+   * @throws ResnetServeError QUEUE_FULL when `maxQueue` items are already queued, NOT_READY after close(),
+   *   TIMEOUT when the item waited longer than `timeoutMs`.
+   */
+  submit(item: T): Promise<R> {
+    if (this.#closed) return Promise.reject(new ResnetServeError('NOT_READY', 'The classifier is shutting down.'));
+    if (this.depth >= this.#options.maxQueue) {
+      return Promise.reject(new ResnetServeError('QUEUE_FULL', `The inference queue is full (${this.#options.maxQueue} requests); try again shortly.`, {
+        details: { maxQueue: this.#options.maxQueue },
+      }));
+    }
+    return new Promise<R>((resolve, reject) => {
+      this.#waiting.push({ item, enqueuedAt: performance.now(), resolve, reject });
+      this.#reportDepth();
+      this.#schedule();
+    });
+  }
+
+  /** Refuses new items, lets every queued item finish, then resolves. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    while (this.#running !== undefined || this.#waiting.length > 0) {
+      if (this.#running === undefined) this.#start();
+      await this.#running;
+    }
+  }
+
+  #schedule(): void {
+    if (this.#running !== undefined || this.#timer !== undefined) return;
+    if (this.#waiting.length >= this.#options.maxBatch || this.#options.batchWaitMs <= 0) {
+      this.#start();
+      return;
+    }
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#start();
+    }, this.#options.batchWaitMs);
+    this.#timer.unref();
+  }
+
+  #start(): void {
+    if (this.#running !== undefined) return;
+    this.#running = this.#runBatches().finally(() => {
+      this.#running = undefined;
+    });
+  }
+
+  /** Runs batches back to back while work is waiting: items that queued during a run already waited. */
+  async #runBatches(): Promise<void> {
+    while (this.#waiting.length > 0) {
+      const jobs = this.#takeBatch();
+      if (jobs.length === 0) continue;
+      this.#inFlight = jobs.length;
+      try {
+        const results = await this.#process(jobs.map((job) => job.item));
+        jobs.forEach((job, i) => {
+          const result = results[i];
+          if (result === undefined) job.reject(new ResnetServeError('INTERNAL', 'The batch returned fewer results than it was given.'));
+          else if (result.status === 'fulfilled') job.resolve(result.value);
+          else job.reject(result.reason);
+        });
+      } catch (error) {
+        for (const job of jobs) job.reject(error);
+      } finally {
+        this.#inFlight = 0;
+        this.#reportDepth();
+      }
+    }
+  }
+
+  #takeBatch(): Job<T, R>[] {
+    const now = performance.now();
+    const batch: Job<T, R>[] = [];
+    while (batch.length < this.#options.maxBatch) {
+      const job = this.#waiting.shift();
+      if (job === undefined) break;
+      if (now - job.enqueuedAt > this.#options.timeoutMs) {
+        job.reject(new ResnetServeError('TIMEOUT', `The request waited more than ${this.#options.timeoutMs} ms for inference.`));
+        continue;
+      }
+      batch.push(job);
+    }
+    return batch;
+  }
+
+  #reportDepth(): void {
+    this.#options.onDepth?.(this.depth);
+  }
+}

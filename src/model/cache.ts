@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { writeFileAtomic } from '../atomic-write.js';
+import { cacheDir } from '../config.js';
+import { ResnetServeError } from '../errors.js';
+import type { Precision } from '../types.js';
+import { readStateDict } from '../weights/read.js';
+import { resolveWeights } from '../weights/fetch.js';
+import { convertToOnnx } from './resnet.js';
+
+export interface ModelSource {
+  /** A ready `.onnx` model, used as is. */
+  model?: string;
+  /** A `.pth` or `.safetensors` state_dict to convert (and cache). */
+  weights?: string;
+  /** Where to download the default weights from (mirrors). */
+  weightsUrl?: string;
+  precision?: Precision;
+  /** Cache folder. Default `cacheDir()`. */
+  home?: string;
+  /** Called with one human line whenever a slow one-time step starts (download, conversion). */
+  onStep?(message: string): void;
+}
+
+/**
+ * Finds the ONNX model to serve: `--model` as is; otherwise the weights (local, cached or downloaded),
+ * converted once and cached as `<home>/models/<weights name>-<sha256[0:12]>.<precision>.onnx`.
+ *
+ * @returns the path of an `.onnx` file.
+ * @throws ResnetServeError INPUT_NOT_FOUND, WEIGHTS_UNAVAILABLE, DOWNLOAD_FAILED, CHECKSUM_MISMATCH,
+ *   CHECKPOINT_INVALID, CHECKPOINT_UNSAFE, STATE_DICT_MISMATCH.
+ */
+export async function resolveModel(source: ModelSource): Promise<string> {
+  if (source.model !== undefined) {
+    await stat(source.model).catch((cause: unknown) => {
+      throw new ResnetServeError('INPUT_NOT_FOUND', `The model file ${source.model} does not exist or cannot be read.`, { cause });
+    });
+    return source.model;
+  }
+  const home = source.home ?? cacheDir();
+  const precision = source.precision ?? 'fp32';
+  const weightsPath = await resolveWeights({
+    weightsPath: source.weights,
+    weightsUrl: source.weightsUrl,
+    home,
+    onProgress: undefined,
+  });
+  const stem = basename(weightsPath, extname(weightsPath));
+  const target = join(home, 'models', `${stem}-${(await sha256File(weightsPath)).slice(0, 12)}.${precision}.onnx`);
+  if (await exists(target)) return target;
+
+  source.onStep?.(`Converting ${basename(weightsPath)} to ONNX (${precision}); this happens once and is cached at ${target}`);
+  const model = convertToOnnx(readStateDict(await readFile(weightsPath)));
+  await mkdir(join(home, 'models'), { recursive: true });
+  await writeFileAtomic(target, model);
+  return target;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
