@@ -52,7 +52,7 @@ export class FakeClassifier implements Classifier {
       const digest = createHash('sha256').update(bytes).digest();
       const topK = options.topK ?? 3;
       const predictions = Array.from({ length: topK }, (_, i) => ({
-        index: (digest.readUInt16BE(i * 2) + i) % 1000,
+        index: (digest[i % digest.length]! * 4 + i) % 1000,
         label: `class ${i}`,
         label_zh: `类别 ${i}`,
         probability: 1 / (i + 2),
