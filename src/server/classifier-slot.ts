@@ -17,7 +17,6 @@ export class ClassifierSlot {
   #state: SlotState = 'idle';
   #classifier: Classifier | undefined;
   #loading: Promise<Classifier> | undefined;
-  #failure: unknown;
   readonly #loader: ClassifierLoader;
   readonly #observer: ClassifierObserver;
 
@@ -28,11 +27,6 @@ export class ClassifierSlot {
 
   get state(): SlotState {
     return this.#state;
-  }
-
-  /** Why loading failed, when `state` is `failed`. */
-  get failure(): unknown {
-    return this.#failure;
   }
 
   /**
@@ -57,7 +51,6 @@ export class ClassifierSlot {
         },
         (error: unknown) => {
           if (this.#state === 'loading') this.#state = 'failed';
-          this.#failure = error;
           throw error;
         },
       );

@@ -12,14 +12,14 @@ const en = {
   toggleLabel: 'Switch to Chinese',
   analysing: 'Analysing…',
   resultsHeading: 'Top {k} guesses',
-  latency: 'Server {total} ms (decode {decode} ms, inference {inference} ms) · round trip {roundTrip} ms',
+  latency: 'Server {total}\u00a0ms (decode {decode}\u00a0ms, inference {inference}\u00a0ms) · round trip {roundTrip}\u00a0ms',
   previewAlt: 'The photo you chose',
   wrongType: 'That file is not an image. Choose a JPEG, PNG, WebP, GIF, TIFF or AVIF photo.',
   tooLarge: 'That file is {size}; the limit is {max}. Choose a smaller photo.',
   tooManyPixels: 'That image has too many pixels for this server. Choose a smaller photo.',
   empty: 'That file is empty.',
   corrupt: 'That image is damaged or cut short and cannot be read.',
-  busy: 'The server is busy. Try again in {seconds} s.',
+  busy: 'The server is busy. Try again in {seconds}\u00a0s.',
   notReady: 'The model is still loading. Try again in a few seconds.',
   network: 'Could not reach the server. Check your connection and try again.',
   failed: 'Something went wrong ({code}). Try again.',
@@ -65,9 +65,10 @@ export function initialLang(stored: string | null, navigatorLanguage: string | u
   return navigatorLanguage?.toLowerCase().startsWith('zh') === true ? 'zh' : 'en';
 }
 
-/** 10485760 → "10 MB" (binary megabytes, as the server counts). */
+/** 10485760 → "10 MB" (binary megabytes, as the server counts; the space is non-breaking). */
 export function formatBytes(bytes: number): string {
   const mb = bytes / (1024 * 1024);
-  if (mb >= 1) return `${Number.isInteger(mb) ? mb : mb.toFixed(1)} MB`;
-  return `${Math.max(1, Math.round(bytes / 1024))} KB`;
+  // A non-breaking space keeps "10 MB" on one line in a narrow hint.
+  if (mb >= 1) return `${Number.isInteger(mb) ? mb : mb.toFixed(1)}\u00a0MB`;
+  return `${Math.max(1, Math.round(bytes / 1024))}\u00a0KB`;
 }

@@ -189,7 +189,7 @@ async function classify(file: File): Promise<void> {
     if (response.ok) {
       show({ kind: 'result', response: payload as PredictResponse, roundTripMs: performance.now() - started });
     } else {
-      show(errorView(response, payload));
+      show(errorView(response, payload, file));
     }
   } catch (error) {
     if (controller.signal.aborted) return; // replaced by a newer photo
@@ -201,14 +201,14 @@ async function classify(file: File): Promise<void> {
 }
 
 /** Maps the server's stable `code` (never its text) to a sentence in the page's language. */
-function errorView(response: Response, payload: unknown): View {
+function errorView(response: Response, payload: unknown, file: File): View {
   const code = typeof payload === 'object' && payload !== null && 'code' in payload ? String(payload.code) : `HTTP ${response.status}`;
   const error = (key: MessageKey, params: Record<string, string | number> = {}): View => ({ kind: 'error', key, params });
   switch (code) {
     case 'UNSUPPORTED_MEDIA_TYPE':
       return error('wrongType');
     case 'FILE_TOO_LARGE':
-      return error('tooLarge', { size: '?', max: formatBytes(config.maxUploadBytes) });
+      return error('tooLarge', { size: formatBytes(file.size), max: formatBytes(config.maxUploadBytes) });
     case 'IMAGE_TOO_LARGE':
       return error('tooManyPixels');
     case 'FILE_EMPTY':
@@ -232,9 +232,14 @@ function firstImage(files: FileList | null | undefined): File | undefined {
 function wireEvents(): void {
   const choose = (): void => ui.fileInput.click();
   ui.dropZone.addEventListener('click', choose);
+  // Like a native <button>: Enter activates on keydown, Space on keyup (its keydown would scroll the page).
   ui.dropZone.addEventListener('keydown', (event) => {
-    if (event.key === 'Enter' || event.key === ' ') {
-      event.preventDefault(); // Space would scroll the page
+    if (event.key === 'Enter' || event.key === ' ') event.preventDefault();
+    if (event.key === 'Enter' && !event.repeat) choose();
+  });
+  ui.dropZone.addEventListener('keyup', (event) => {
+    if (event.key === ' ') {
+      event.preventDefault();
       choose();
     }
   });
