@@ -71,7 +71,7 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
       if (rows !== row) batch.copyWithin(rows * INPUT_ELEMENTS, row * INPUT_ELEMENTS, (row + 1) * INPUT_ELEMENTS);
       rowOf[row] = rows++;
     });
-    let logits = new Float32Array(0);
+    let logits: Float32Array = new Float32Array(0);
     let inferenceMs = 0;
     if (rows > 0) {
       const t0 = performance.now();

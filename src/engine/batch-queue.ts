@@ -87,7 +87,6 @@ export class BatchQueue<T, R> {
       this.#timer = undefined;
       this.#start();
     }, this.#options.batchWaitMs);
-    this.#timer.unref();
   }
 
   #start(): void {

@@ -1,5 +1,6 @@
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import { ResnetServeError } from '../errors.js';
+import { fillTransparent, gifTransparentColour } from './gif-transparency.js';
 import type { RgbPixels } from './pillow-resample.js';
 import { sniffImageFormat, type ImageFormat } from './sniff.js';
 
@@ -20,28 +21,56 @@ const BASE_OPTIONS = {
   // Animated GIF/WebP: PIL's Image.open shows the first frame, so decode exactly one page, the first.
   pages: 1,
   page: 0,
-  // One pass over the compressed data; libvips switches to random access itself when rotating.
+  // One pass over the compressed data; sharp itself buffers the image when an EXIF rotation needs it.
   sequentialRead: true,
 } as const;
 
-/** What the header says, before any pixel is decoded. */
-interface Header {
+/** What the header says, read before any pixel is decoded. */
+export interface ImageHeader {
+  format: ImageFormat;
   metadata: Metadata;
+  /** Width and height after EXIF orientation, i.e. of the pixels {@link decodeImage} returns. */
+  width: number;
+  height: number;
   pixels: number;
 }
 
-async function readHeader(bytes: Uint8Array, format: ImageFormat): Promise<Header> {
+/**
+ * Identifies the format from the magic bytes and reads the header, refusing images of more than
+ * `maxPixels` pixels before any decoding.
+ *
+ * @throws ResnetServeError `FILE_EMPTY`, `UNSUPPORTED_MEDIA_TYPE` (unknown bytes, BMP, HEIC),
+ *   `IMAGE_TOO_LARGE`, `IMAGE_CORRUPT` (unreadable header).
+ */
+export async function readImageHeader(bytes: Uint8Array, maxPixels: number): Promise<ImageHeader> {
+  const format = sniffImageFormat(bytes);
+  if (!DECODABLE.has(format)) {
+    throw new ResnetServeError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `${format.toUpperCase()} images are recognised but this build cannot decode them; convert to JPEG or PNG.`,
+      { details: { format } },
+    );
+  }
+  let metadata: Metadata;
   try {
     // limitInputPixels is lifted only for this header read, which decodes no pixels, so that an oversized
     // image gets our IMAGE_TOO_LARGE with its dimensions rather than sharp's generic message.
-    const metadata = await sharp(bytes, { ...BASE_OPTIONS, limitInputPixels: false }).metadata();
-    return { metadata, pixels: metadata.width * metadata.height };
+    metadata = await sharp(bytes, { ...BASE_OPTIONS, limitInputPixels: false }).metadata();
   } catch (cause) {
     throw new ResnetServeError('IMAGE_CORRUPT', `The ${format.toUpperCase()} header cannot be read.`, { cause });
   }
+  const header = {
+    format,
+    metadata,
+    width: metadata.autoOrient.width,
+    height: metadata.autoOrient.height,
+    pixels: metadata.width * metadata.height,
+  };
+  rejectOversized(header, maxPixels);
+  return header;
 }
 
-function rejectOversized(header: Header, maxPixels: number): void {
+function rejectOversized(header: ImageHeader, maxPixels: number): void {
   if (header.pixels <= maxPixels) return;
   const { width, height } = header.metadata;
   throw new ResnetServeError(
@@ -68,7 +97,13 @@ function cmykToRgb(cmyk: Uint8Array, pixelCount: number, channels: number): Uint
   return rgb;
 }
 
-function pipelineFor(bytes: Uint8Array, metadata: Metadata, maxPixels: number): Sharp {
+/** A libvips pre-reduction to exactly `width` × `height` (upright), done before our own resampling. */
+export interface Reduction {
+  width: number;
+  height: number;
+}
+
+function pipelineFor(bytes: Uint8Array, metadata: Metadata, maxPixels: number, reduceTo: Reduction | undefined): Sharp {
   const image = sharp(bytes, {
     ...BASE_OPTIONS,
     // Enforced again by libvips at load time; our header check above already refused larger images.
@@ -80,42 +115,51 @@ function pipelineFor(bytes: Uint8Array, metadata: Metadata, maxPixels: number): 
   // CMYK: keep the ink values and convert like PIL below; sharp's default would go through an ICC
   // transform with its built-in CMYK profile (measured mean |Δ| 16.7/255 against PIL).
   if (metadata.space === 'cmyk') return image.pipelineColourspace('cmyk').toColourspace('cmyk');
+  if (reduceTo !== undefined) {
+    image.resize({
+      ...reduceTo,
+      fit: 'fill',
+      // A triangle like Pillow's BILINEAR (sharp's default is lanczos3).
+      kernel: 'linear',
+      // Lets libjpeg decode at 1/2, 1/4 or 1/8 scale whenever the shrink allows it: the speed-up.
+      fastShrinkOnLoad: true,
+    });
+  }
   // Everything else becomes 8-bit sRGB: greyscale is replicated (as PIL's L→RGB), palettes expanded,
   // 16-bit samples keep their high byte (libvips' RGB16/GREY16 → sRGB is `>> 8`, which is also what PIL
-  // does for 16-bit RGB PNGs; for 16-bit greyscale PIL clips at 255 instead — see the image report).
+  // does for 16-bit RGB PNGs). For 16-bit greyscale (I;16) PIL's convert('RGB') clips at 255 instead,
+  // turning almost every pixel white; we deliberately do not copy that (see make_image_fixtures.py).
   return image.toColourspace('srgb');
 }
 
 /**
- * Decodes an uploaded image to upright 8-bit RGB(A) pixels, refusing it from its header alone when it
- * has more than `maxPixels` pixels.
+ * Decodes an image whose header {@link readImageHeader} accepted to upright 8-bit RGB(A) pixels,
+ * optionally letting libvips reduce it to `reduceTo` on the way (JPEG shrink-on-load + linear kernel).
  *
- * @throws ResnetServeError `FILE_EMPTY`, `UNSUPPORTED_MEDIA_TYPE` (unknown bytes, BMP, HEIC),
- *   `IMAGE_TOO_LARGE` (before decoding), `IMAGE_CORRUPT` (unreadable header, truncated or corrupt data).
+ * @throws ResnetServeError `IMAGE_CORRUPT` for truncated or corrupt pixel data.
  */
-export async function decodeImage(bytes: Uint8Array, maxPixels: number): Promise<RgbPixels> {
-  const format = sniffImageFormat(bytes);
-  if (!DECODABLE.has(format)) {
-    throw new ResnetServeError(
-      'UNSUPPORTED_MEDIA_TYPE',
-      `${format.toUpperCase()} images are recognised but this build cannot decode them; convert to JPEG or PNG.`,
-      { details: { format } },
-    );
-  }
-  const header = await readHeader(bytes, format);
-  rejectOversized(header, maxPixels);
+export async function decodeImage(
+  bytes: Uint8Array,
+  header: ImageHeader,
+  maxPixels: number,
+  reduceTo?: Reduction,
+): Promise<RgbPixels> {
   let decoded: { data: Buffer; info: OutputInfo };
   try {
-    decoded = await pipelineFor(bytes, header.metadata, maxPixels)
+    decoded = await pipelineFor(bytes, header.metadata, maxPixels, reduceTo)
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch (cause) {
-    throw new ResnetServeError('IMAGE_CORRUPT', `The ${format.toUpperCase()} data is truncated or corrupt.`, { cause });
+    throw new ResnetServeError('IMAGE_CORRUPT', `The ${header.format.toUpperCase()} data is truncated or corrupt.`, { cause });
   }
   const { data, info } = decoded;
   const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (header.metadata.space === 'cmyk') {
     return { data: cmykToRgb(pixels, info.width * info.height, info.channels), width: info.width, height: info.height, channels: 3 };
+  }
+  if (header.format === 'gif') {
+    const colour = gifTransparentColour(bytes);
+    if (colour !== undefined) fillTransparent(pixels, info.channels, colour);
   }
   return { data: pixels, width: info.width, height: info.height, channels: info.channels };
 }

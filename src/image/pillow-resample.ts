@@ -6,8 +6,9 @@
  * Why by hand: torchvision resizes PIL images with Pillow, whose "bilinear" is a triangle filter whose
  * support grows with the downscale factor (antialiasing), computed in two separable passes — horizontal
  * first — with 22-bit fixed-point weights and an 8-bit rounded intermediate image. libvips' `linear`
- * kernel differs in weights, rounding and (in `vips_resize`) a box pre-shrink; measured on the fixtures it
- * misses Pillow by more than the 0.5/255 budget (see the image report), while this code matches exactly.
+ * kernel differs in weights and rounding, and `vips_resize` adds shrink-on-load and box pre-shrinks:
+ * measured mean |Δ| against PIL 0.22/255 on a 640×480 JPEG but 0.89/255 (1400×1050) and 2.08/255
+ * (2766×2075), over the 0.5/255 budget, while this code matches PIL exactly.
  * Each output pixel depends only on its own taps, so computing just the cropped window gives the same
  * numbers as resizing everything and cropping afterwards.
  */
@@ -71,7 +72,11 @@ export function bilinearFilterBank(inSize: number, outSize: number, first: numbe
   return { start, count, weights, ksize };
 }
 
-/** Pillow's `clip8` for non-negative accumulators (bilinear weights are never negative). */
+/**
+ * Pillow's `clip8` for non-negative accumulators (bilinear weights are never negative). Accumulators stay
+ * int32 as in C (`| 0` keeps V8 on integer arithmetic, measured ~20% faster than doubles): at most
+ * 2^21 + 255 · (2^22 + ksize/2) < 2^31, so nothing wraps.
+ */
 function clip8(accumulator: number): number {
   const value = accumulator >> PRECISION_BITS;
   return value > 255 ? 255 : value;
@@ -106,9 +111,9 @@ function horizontalPass(source: RgbPixels, rowFirst: number, rowCount: number, b
       let b = HALF;
       for (let t = 0; t < taps; t++) {
         const w = weights[k + t]!;
-        r += data[p]! * w;
-        g += data[p + 1]! * w;
-        b += data[p + 2]! * w;
+        r = (r + data[p]! * w) | 0;
+        g = (g + data[p + 1]! * w) | 0;
+        b = (b + data[p + 2]! * w) | 0;
         p += channels;
       }
       out[o++] = clip8(r);
@@ -162,9 +167,9 @@ export function resizeCropInto(
       let b = HALF;
       for (let t = 0; t < taps; t++) {
         const w = weights[k + t]!;
-        r += rows[p]! * w;
-        g += rows[p + 1]! * w;
-        b += rows[p + 2]! * w;
+        r = (r + rows[p]! * w) | 0;
+        g = (g + rows[p + 1]! * w) | 0;
+        b = (b + rows[p + 2]! * w) | 0;
         p += rowStride;
       }
       out[o] = red[clip8(r)]!;

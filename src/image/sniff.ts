@@ -57,7 +57,7 @@ export function detectImageFormat(bytes: Uint8Array): ImageFormat | undefined {
  * @param bytes - the uploaded file.
  * @returns the container format.
  * @throws ResnetServeError `FILE_EMPTY` for zero bytes, `UNSUPPORTED_MEDIA_TYPE` for anything unrecognised.
- * @example sniffImageFormat(readFileSync('cat.jpg')) // → 'jpeg'
+ * @example sniffImageFormat(readFileSync('test/fixtures/images/png-named.jpg')) // → 'png'
  */
 export function sniffImageFormat(bytes: Uint8Array): ImageFormat {
   if (bytes.length === 0) throw new ResnetServeError('FILE_EMPTY', 'The file is empty (0 bytes).');
