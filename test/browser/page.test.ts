@@ -179,6 +179,20 @@ describe.skipIf(!haveChromium)('the page', () => {
     await context.close();
   });
 
+  test('a busy server (503 QUEUE_FULL) and a network failure get their own messages', async () => {
+    const { page, context } = await openPage();
+    await page.route('**/predict*', (route) =>
+      route.fulfill({ status: 503, headers: { 'retry-after': '3' }, contentType: 'application/json', body: JSON.stringify({ error: 'full', code: 'QUEUE_FULL' }) }),
+    );
+    await chooseFile(page, { name: 'photo.jpg', mimeType: 'image/jpeg', buffer: jpeg });
+    await expect.poll(() => page.locator('#error').textContent()).toMatch(/busy\. Try again in 3\ss/);
+    await page.unroute('**/predict*');
+    await page.route('**/predict*', (route) => route.abort('connectionrefused'));
+    await chooseFile(page, { name: 'photo.jpg', mimeType: 'image/jpeg', buffer: jpeg });
+    await expect.poll(() => page.locator('#error').textContent()).toContain('Could not reach the server');
+    await context.close();
+  });
+
   test('at 375 px wide nothing overflows sideways', async () => {
     const { page, context } = await openPage({ width: 375 });
     await chooseFile(page, { name: 'photo.jpg', mimeType: 'image/jpeg', buffer: jpeg });
