@@ -102,7 +102,7 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
   const settle = (): void => {
     // sharp hands each decoded image over as an external Buffer that V8 frees only at a GC, and V8 waits
     // for ~64 MB of such garbage before collecting: measured +38 MB RSS over 32 requests. A young-generation
-    // GC (~0.5 ms) frees it at once. Only when the process runs with --expose-gc, as `resnet-serve` does.
+    // GC (~0.5 ms) frees it at once. Only where `gc` is exposed, as the `resnet-serve` command does.
     globalThis.gc?.({ type: 'minor' });
     pending--;
     observer.onQueueDepth?.(pending);

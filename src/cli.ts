@@ -1,9 +1,8 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --expose-gc
-// MALLOC_ARENA_MAX=2: glibc otherwise gives each of libvips' and libuv's threads its own malloc arena,
-// each keeping its freed decode buffers (measured +9 MB RSS under 16 concurrent requests).
-// --expose-gc: lets the classifier free decoded images right after each request (classifier.ts).
+#!/usr/bin/env node
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { writeFileAtomic } from './atomic-write.js';
 import { createClassifier } from './classifier.js';
 import { DEFAULT_WEIGHTS, DEFAULTS, cacheDir } from './config.js';
@@ -231,7 +230,19 @@ function note(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
+/**
+ * Gives the classifier `gc` however the command was launched (bin, `node dist/cli.js`, npx), so it can
+ * free each request's decoded image at once (classifier.ts; measured +38 MB → +12 MB RSS over 32
+ * requests). The flag must be set before a fresh context is made to pick it up.
+ */
+function exposeGc(): void {
+  if (globalThis.gc !== undefined) return;
+  setFlagsFromString('--expose-gc');
+  globalThis.gc = runInNewContext('gc') as NodeJS.GCFunction;
+}
+
 export async function main(argv: string[]): Promise<number> {
+  exposeGc();
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);
