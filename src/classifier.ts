@@ -1,11 +1,13 @@
-import { DEFAULT_WEIGHTS, DEFAULTS, INPUT_ELEMENTS } from './config.js';
+import { DEFAULT_WEIGHTS, DEFAULTS, INPUT_ELEMENTS, cacheDir } from './config.js';
 import type { Classifier, ClassifierObserver, ClassifyOptions, ClassifyResult } from './classifier-types.js';
 import { BatchQueue } from './engine/batch-queue.js';
+import { Semaphore, TensorPool } from './engine/semaphore.js';
+import { ResnetServeError } from './errors.js';
 import { InferenceEngine } from './engine/session.js';
 import { integerInRange, oneOf } from './guards.js';
 import { preprocessInto, sniffImageFormat } from './image/index.js';
 import { postprocess } from './labels/index.js';
-import type { Precision } from './types.js';
+import type { Precision, Prediction } from './types.js';
 
 export interface ClassifierOptions {
   /** The ONNX model: a path or its bytes (`resnet-serve convert` or `resolveModel()` makes one). */
@@ -24,20 +26,32 @@ export interface ClassifierOptions {
   maxQueue?: number;
   /** Longest wait in the queue before TIMEOUT, in ms. Default DEFAULTS.requestTimeoutMs. */
   requestTimeoutMs?: number;
+  /** Where the ORT-format model compiled for this CPU is cached when `model` is a path. Default `cacheDir()`. */
+  cacheDir?: string;
+  /** Images decoded at once, on sharp's threads, while a batch runs. Default DEFAULTS.decodeConcurrency. */
+  decodeConcurrency?: number;
   /** Largest decoded image, in pixels. Default DEFAULTS.maxPixels. */
   maxPixels?: number;
   observer?: ClassifierObserver;
 }
 
 interface Job {
-  bytes: Uint8Array;
+  tensor: Float32Array;
   topK: number;
-  startedAt: number;
+}
+
+interface Inferred {
+  predictions: Prediction[];
+  inferenceMs: number;
 }
 
 /**
  * Loads the model once (session created, checked and warmed up) and returns the classifier every shell
  * (server, CLI, library) uses: preprocess → batched inference → postprocess.
+ *
+ * Decoding and inference overlap: up to `decodeConcurrency` images are decoded (on sharp's threads) while
+ * the session runs a batch. Every request holds one tensor from a fixed pool from decode to answer, so the
+ * memory taken by tensors is `(maxBatch + decodeConcurrency + 1) × 602 KB` whatever the load.
  *
  * @throws ResnetServeError MODEL_INVALID, INVALID_ARGUMENT.
  * @example
@@ -48,62 +62,48 @@ interface Job {
 export async function createClassifier(options: ClassifierOptions): Promise<Classifier> {
   const maxBatch = integerInRange('maxBatch', options.maxBatch ?? DEFAULTS.maxBatch, 1, 64);
   const maxPixels = integerInRange('maxPixels', options.maxPixels ?? DEFAULTS.maxPixels, 1);
+  const maxQueue = integerInRange('maxQueue', options.maxQueue ?? DEFAULTS.maxQueue, 1);
+  const decodeConcurrency = integerInRange('decodeConcurrency', options.decodeConcurrency ?? DEFAULTS.decodeConcurrency, 1, 64);
   const precision = oneOf('precision', options.precision ?? 'fp32', ['fp32', 'int8'] as const);
   const engine = await InferenceEngine.create(options.model, {
     threads: integerInRange('threads', options.threads ?? DEFAULTS.intraOpThreads, 1, 256),
+    cacheDir: options.cacheDir ?? cacheDir(),
   });
   const observer = options.observer ?? {};
-  // One batch tensor for the life of the process: images are decoded straight into their row.
+  // One batch tensor for the life of the process; requests' tensors are copied into its rows.
   const batch = new Float32Array(maxBatch * INPUT_ELEMENTS);
+  // +1: a full batch in the session, the next one being decoded, and one more ready to join it.
+  const tensors = new TensorPool(maxBatch + decodeConcurrency + 1, INPUT_ELEMENTS);
+  const decoding = new Semaphore(decodeConcurrency);
 
-  const runBatch = async (jobs: readonly Job[]): Promise<PromiseSettledResult<ClassifyResult>[]> => {
-    const decodeMs: number[] = [];
-    const decoded = await Promise.allSettled(jobs.map(async (job, row) => {
-      const t0 = performance.now();
-      await preprocessInto(job.bytes, batch, row * INPUT_ELEMENTS, { maxPixels });
-      decodeMs[row] = performance.now() - t0;
+  const runBatch = async (jobs: readonly Job[]): Promise<PromiseSettledResult<Inferred>[]> => {
+    jobs.forEach((job, row) => batch.set(job.tensor, row * INPUT_ELEMENTS));
+    const t0 = performance.now();
+    const logits = await engine.infer(batch, jobs.length);
+    const inferenceMs = performance.now() - t0;
+    observer.onBatch?.(jobs.length, inferenceMs);
+    return jobs.map((job, row) => ({
+      status: 'fulfilled',
+      value: { predictions: postprocess(logits, { topK: job.topK, offset: row * engine.classes, classes: engine.classes }), inferenceMs },
     }));
-    // Rows that failed to decode are squeezed out so the session only sees real images.
-    const rowOf: number[] = [];
-    let rows = 0;
-    decoded.forEach((result, row) => {
-      if (result.status !== 'fulfilled') return;
-      if (rows !== row) batch.copyWithin(rows * INPUT_ELEMENTS, row * INPUT_ELEMENTS, (row + 1) * INPUT_ELEMENTS);
-      rowOf[row] = rows++;
-    });
-    let logits = new Float32Array(0);
-    let inferenceMs = 0;
-    if (rows > 0) {
-      const t0 = performance.now();
-      logits = await engine.infer(batch, rows);
-      inferenceMs = performance.now() - t0;
-      observer.onBatch?.(rows, inferenceMs);
-    }
-    return jobs.map((job, row): PromiseSettledResult<ClassifyResult> => {
-      const result = decoded[row];
-      const outRow = rowOf[row];
-      if (result?.status === 'rejected') return result;
-      if (outRow === undefined) throw new Error('unreachable: a decoded row has no output row');
-      const predictions = postprocess(logits, { topK: job.topK, offset: outRow * engine.classes, classes: engine.classes });
-      return {
-        status: 'fulfilled',
-        value: {
-          predictions,
-          timings_ms: { decode: decodeMs[row] ?? 0, inference: inferenceMs, total: performance.now() - job.startedAt },
-        },
-      };
-    });
   };
 
-  const queue = new BatchQueue<Job, ClassifyResult>(runBatch, {
+  const queue = new BatchQueue<Job, Inferred>(runBatch, {
     maxBatch,
     batchWaitMs: integerInRange('batchWaitMs', options.batchWaitMs ?? DEFAULTS.batchWaitMs, 0, 1000),
-    maxQueue: integerInRange('maxQueue', options.maxQueue ?? DEFAULTS.maxQueue, 1),
+    maxQueue,
     timeoutMs: integerInRange('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs, 1),
-    onDepth: (depth) => observer.onQueueDepth?.(depth),
   });
 
+  let pending = 0;
   let closing: Promise<void> | undefined;
+  let drained: (() => void) | undefined;
+  const settle = (): void => {
+    pending--;
+    observer.onQueueDepth?.(pending);
+    if (pending === 0) drained?.();
+  };
+
   return {
     modelName: options.modelName ?? DEFAULT_WEIGHTS.modelName,
     precision,
@@ -112,11 +112,36 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
       const topK = integerInRange('topK', classifyOptions.topK ?? DEFAULTS.topK, 1, Math.min(DEFAULTS.maxTopK, engine.classes));
       // Refuse what is not an image before it takes a place in the queue.
       sniffImageFormat(bytes);
-      return queue.submit({ bytes, topK, startedAt });
+      if (closing !== undefined) throw new ResnetServeError('NOT_READY', 'The classifier is shutting down.');
+      if (pending >= maxQueue) {
+        throw new ResnetServeError('QUEUE_FULL', `The inference queue is full (${maxQueue} requests); try again shortly.`, { details: { maxQueue } });
+      }
+      pending++;
+      observer.onQueueDepth?.(pending);
+      try {
+        const tensor = await tensors.acquire();
+        try {
+          const decodeMs = await decoding.use(async () => {
+            const t0 = performance.now();
+            await preprocessInto(bytes, tensor, 0, { maxPixels });
+            return performance.now() - t0;
+          });
+          const { predictions, inferenceMs } = await queue.submit({ tensor, topK }, startedAt);
+          return { predictions, timings_ms: { decode: decodeMs, inference: inferenceMs, total: performance.now() - startedAt } };
+        } finally {
+          tensors.release(tensor);
+        }
+      } finally {
+        settle();
+      }
     },
-    queueDepth: () => queue.depth,
+    queueDepth: () => pending,
     close(): Promise<void> {
-      closing ??= queue.close().then(() => engine.release());
+      closing ??= (async () => {
+        if (pending > 0) await new Promise<void>((resolve) => { drained = resolve; });
+        await queue.close();
+        await engine.release();
+      })();
       return closing;
     },
   };

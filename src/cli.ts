@@ -6,25 +6,31 @@ import { createClassifier } from './classifier.js';
 import { DEFAULT_WEIGHTS, DEFAULTS, cacheDir } from './config.js';
 import { ResnetServeError, isResnetServeError } from './errors.js';
 import { integerInRange, oneOf } from './guards.js';
+import { buildModel } from './model/build.js';
 import { resolveModel, type ModelSource } from './model/cache.js';
+import { validateAgreement } from './model/quantize.js';
+import { preprocessFolder } from './image/index.js';
 import { convertToOnnx } from './model/resnet.js';
 import type { Lang, Precision, Prediction } from './types.js';
 import { readStateDict } from './weights/read.js';
-import { resolveWeights } from './weights/fetch.js';
+import { resolveWeights, weightsFileName } from './weights/fetch.js';
+import { progressBar } from './weights/progress.js';
 
 const USAGE = `resnet-serve — ImageNet top-k classes from TorchVision's ResNet-18, on the CPU, offline after set-up.
 
 Usage:
   resnet-serve classify [--model M | --weights W] [--top K] [--json] [--lang en|zh] IMAGE...
   resnet-serve serve    [--model M | --weights W] [--host H] [--port P] [limits]
-  resnet-serve convert  --weights W --out model.onnx
+  resnet-serve convert  --weights W --out model.onnx [--precision int8 [--calibration DIR] [--validate DIR]]
   resnet-serve fetch    [--weights-url URL]
 
 Model (classify, serve):
   --model PATH          a ready .onnx model (input [N,3,224,224] → logits [N,C])
   --weights PATH        a .pth or .safetensors state_dict, converted once and cached
   --weights-url URL     where to download the default weights (default ${DEFAULT_WEIGHTS.url})
-  --precision fp32      numeric precision of the model
+  --precision P         fp32 (default) or int8: per-channel int8 weights, uint8 activations (QDQ)
+  --calibration DIR     int8: images to measure activation ranges on (default: from BatchNorm statistics)
+  --validate DIR        convert --precision int8: report top-1/top-3 agreement and KL against fp32
   --threads N           ONNX Runtime threads (default ${DEFAULTS.intraOpThreads}, the cores)
 
 Limits (serve):
@@ -35,6 +41,7 @@ Limits (serve):
   --max-queue N         requests waiting for inference before 503 (default ${DEFAULTS.maxQueue})
   --max-batch N         images per inference run (default ${DEFAULTS.maxBatch})
   --batch-wait MS       how long a request waits for others to batch with (default ${DEFAULTS.batchWaitMs})
+  --decode-concurrency N  images decoded at once while a batch runs (default ${DEFAULTS.decodeConcurrency})
   --request-timeout MS  longest wait in the queue before 503 (default ${DEFAULTS.requestTimeoutMs})
 
 Weights are cached in $RESNET_SERVE_HOME (now ${cacheDir()}).`;
@@ -49,6 +56,8 @@ const OPTIONS = {
   json: { type: 'boolean' },
   lang: { type: 'string' },
   out: { type: 'string' },
+  calibration: { type: 'string' },
+  validate: { type: 'string' },
   host: { type: 'string' },
   port: { type: 'string' },
   'max-upload': { type: 'string' },
@@ -56,6 +65,7 @@ const OPTIONS = {
   'max-queue': { type: 'string' },
   'max-batch': { type: 'string' },
   'batch-wait': { type: 'string' },
+  'decode-concurrency': { type: 'string' },
   'request-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
@@ -83,18 +93,25 @@ function modelSource(flags: Flags, onStep: (message: string) => void): ModelSour
     model: flags.model,
     weights: flags.weights,
     weightsUrl: flags['weights-url'],
-    precision: oneOf<Precision>('--precision', flags.precision ?? 'fp32', ['fp32']),
+    precision: precisionFlag(flags),
+    calibration: flags.calibration,
     onStep,
+    onProgress: downloadProgress(flags),
   };
+}
+
+function precisionFlag(flags: Flags): Precision {
+  return oneOf<Precision>('--precision', flags.precision ?? 'fp32', ['fp32', 'int8']);
 }
 
 async function classify(flags: Flags, files: string[]): Promise<number> {
   if (files.length === 0) throw new ResnetServeError('INVALID_ARGUMENT', 'classify needs at least one IMAGE path.');
   const topK = intFlag(flags, 'top', DEFAULTS.topK, 1, DEFAULTS.maxTopK);
   const lang = oneOf<Lang>('--lang', flags.lang ?? 'en', ['en', 'zh']);
-  const model = await resolveModel(modelSource(flags, note));
+  const source = modelSource(flags, note);
   const classifier = await createClassifier({
-    model,
+    model: await resolveModel(source),
+    precision: source.precision,
     threads: intFlag(flags, 'threads', DEFAULTS.intraOpThreads, 1, 256),
     maxQueue: Math.max(DEFAULTS.maxQueue, files.length),
   });
@@ -149,17 +166,34 @@ async function convert(flags: Flags): Promise<number> {
   if (flags.weights === undefined || flags.out === undefined) {
     throw new ResnetServeError('INVALID_ARGUMENT', 'convert needs --weights PATH and --out PATH.');
   }
+  const precision = precisionFlag(flags);
+  if (precision !== 'int8' && (flags.calibration !== undefined || flags.validate !== undefined)) {
+    throw new ResnetServeError('INVALID_ARGUMENT', '--calibration and --validate go with --precision int8.');
+  }
   const bytes = await readFile(flags.weights).catch((cause: unknown) => {
     throw new ResnetServeError('INPUT_NOT_FOUND', `Cannot read ${flags.weights}.`, { cause });
   });
-  const model = convertToOnnx(readStateDict(bytes));
+  const stateDict = readStateDict(bytes);
+  const calibration = flags.calibration === undefined ? undefined : await preprocessFolder(flags.calibration);
+  const model = await buildModel(stateDict, { precision, calibration });
   await writeFileAtomic(flags.out, model);
-  note(`Wrote ${flags.out} (${(model.byteLength / 1e6).toFixed(1)} MB)`);
+  note(`Wrote ${flags.out} (${precision}, ${(model.byteLength / 1e6).toFixed(1)} MB${calibration === undefined ? '' : `, calibrated on ${calibration.length} images`})`);
+  if (flags.validate !== undefined) {
+    const report = await validateAgreement(convertToOnnx(stateDict), model, await preprocessFolder(flags.validate));
+    const percent = (x: number): string => `${(x * 100).toFixed(1)}%`;
+    process.stdout.write(`int8 vs fp32 on ${report.images} images: top-1 agreement ${percent(report.top1)}, `
+      + `fp32 top-1 within int8 top-3 ${percent(report.top3)}, mean KL ${report.meanKl.toExponential(2)} nats\n`);
+  }
   return 0;
 }
 
+/** A progress bar on a terminal, nothing in pipes and logs. */
+function downloadProgress(flags: Flags): ReturnType<typeof progressBar> {
+  return progressBar(weightsFileName(flags['weights-url'] ?? DEFAULT_WEIGHTS.url));
+}
+
 async function fetchCommand(flags: Flags): Promise<number> {
-  const path = await resolveWeights({ weightsUrl: flags['weights-url'], home: cacheDir() });
+  const path = await resolveWeights({ weightsUrl: flags['weights-url'], home: cacheDir(), onProgress: downloadProgress(flags) });
   note(`Weights ready at ${path}`);
   return 0;
 }
@@ -180,6 +214,7 @@ async function serve(flags: Flags): Promise<number> {
       maxQueue: intFlag(flags, 'max-queue', DEFAULTS.maxQueue, 1),
       maxBatch: intFlag(flags, 'max-batch', DEFAULTS.maxBatch, 1, 64),
       batchWaitMs: intFlag(flags, 'batch-wait', DEFAULTS.batchWaitMs, 0, 1000),
+      decodeConcurrency: intFlag(flags, 'decode-concurrency', DEFAULTS.decodeConcurrency, 1, 64),
       requestTimeoutMs: intFlag(flags, 'request-timeout', DEFAULTS.requestTimeoutMs, 1),
       maxPixels,
       observer,

@@ -41,6 +41,8 @@ export const DEFAULTS = Object.freeze({
   maxBatch: 4,
   /** How long the first queued request waits for others to join its batch (`--batch-wait`). */
   batchWaitMs: 2,
+  /** Images decoded at once while the session runs a batch (`--decode-concurrency`). */
+  decodeConcurrency: 2,
   /** Longest a request may wait in the queue (`--request-timeout`). */
   requestTimeoutMs: 30_000,
   /** ONNX Runtime intra-op threads (`--threads`). */

@@ -9,7 +9,6 @@ export interface BatchQueueOptions {
   maxQueue: number;
   /** An item that waited longer than this when its batch starts is failed with TIMEOUT, in ms. */
   timeoutMs: number;
-  onDepth?(depth: number): void;
 }
 
 /** Processes one batch; returns one settled result per item, in order. */
@@ -47,10 +46,11 @@ export class BatchQueue<T, R> {
   }
 
   /**
+   * @param since - when the item's wait began (`performance.now()`), for the timeout; default now.
    * @throws ResnetServeError QUEUE_FULL when `maxQueue` items are already queued, NOT_READY after close(),
    *   TIMEOUT when the item waited longer than `timeoutMs`.
    */
-  submit(item: T): Promise<R> {
+  submit(item: T, since: number = performance.now()): Promise<R> {
     if (this.#closed) return Promise.reject(new ResnetServeError('NOT_READY', 'The classifier is shutting down.'));
     if (this.depth >= this.#options.maxQueue) {
       return Promise.reject(new ResnetServeError('QUEUE_FULL', `The inference queue is full (${this.#options.maxQueue} requests); try again shortly.`, {
@@ -58,8 +58,7 @@ export class BatchQueue<T, R> {
       }));
     }
     return new Promise<R>((resolve, reject) => {
-      this.#waiting.push({ item, enqueuedAt: performance.now(), resolve, reject });
-      this.#reportDepth();
+      this.#waiting.push({ item, enqueuedAt: since, resolve, reject });
       this.#schedule();
     });
   }
@@ -87,7 +86,6 @@ export class BatchQueue<T, R> {
       this.#timer = undefined;
       this.#start();
     }, this.#options.batchWaitMs);
-    this.#timer.unref();
   }
 
   #start(): void {
@@ -115,7 +113,6 @@ export class BatchQueue<T, R> {
         for (const job of jobs) job.reject(error);
       } finally {
         this.#inFlight = 0;
-        this.#reportDepth();
       }
     }
   }
@@ -133,9 +130,5 @@ export class BatchQueue<T, R> {
       batch.push(job);
     }
     return batch;
-  }
-
-  #reportDepth(): void {
-    this.#options.onDepth?.(this.depth);
   }
 }

@@ -1,10 +1,18 @@
+import { readFile } from 'node:fs/promises';
 import ort from 'onnxruntime-node';
 import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../config.js';
 import { ResnetServeError } from '../errors.js';
+import { compileForThisCpu } from './compile.js';
 
 export interface EngineOptions {
   /** ONNX Runtime intra-op threads. Default: DEFAULTS.intraOpThreads (the machine's cores). */
   threads: number;
+  /**
+   * Where to keep the ORT-format model compiled for this CPU (see compile.ts). When set and `model` is a
+   * path, the session loads that file with its weights used in place; otherwise the `.onnx` is optimised at
+   * every load.
+   */
+  cacheDir?: string;
 }
 
 /**
@@ -14,13 +22,16 @@ export interface EngineOptions {
  */
 export class InferenceEngine {
   readonly #session: ort.InferenceSession;
+  /** The ORT-format bytes the session's initializers point into: they must outlive the session. */
+  readonly #modelBytes: Uint8Array | undefined;
   readonly inputName: string;
   readonly outputName: string;
   /** Classes per image: the second dimension of the output. */
   readonly classes: number;
 
-  private constructor(session: ort.InferenceSession, inputName: string, outputName: string, classes: number) {
+  private constructor(session: ort.InferenceSession, modelBytes: Uint8Array | undefined, inputName: string, outputName: string, classes: number) {
     this.#session = session;
+    this.#modelBytes = modelBytes;
     this.inputName = inputName;
     this.outputName = outputName;
     this.classes = classes;
@@ -40,17 +51,25 @@ export class InferenceEngine {
       interOpNumThreads: 1,
       executionMode: 'sequential',
     };
+    let bytes = typeof model === 'string' ? undefined : model;
+    if (typeof model === 'string' && options.cacheDir !== undefined) {
+      bytes = await readFile(await compileForThisCpu(model, options.cacheDir));
+      sessionOptions.graphOptimizationLevel = 'disabled';
+      sessionOptions.extra = { session: { use_ort_model_bytes_directly: '1', use_ort_model_bytes_for_initializers: '1' } };
+    }
+    const source = bytes ?? model;
     let session: ort.InferenceSession;
     try {
-      session = typeof model === 'string'
-        ? await ort.InferenceSession.create(model, sessionOptions)
-        : await ort.InferenceSession.create(model, sessionOptions);
+      // Two calls, not one: ORT's overloads take a path or bytes, not their union.
+      session = typeof source === 'string'
+        ? await ort.InferenceSession.create(source, sessionOptions)
+        : await ort.InferenceSession.create(source, sessionOptions);
     } catch (cause) {
       throw new ResnetServeError('MODEL_INVALID', `ONNX Runtime could not load the model: ${messageOf(cause)}`, { cause });
     }
     try {
       const { inputName, outputName, classes } = checkContract(session);
-      const engine = new InferenceEngine(session, inputName, outputName, classes);
+      const engine = new InferenceEngine(session, bytes, inputName, outputName, classes);
       await engine.infer(new Float32Array(INPUT_ELEMENTS), 1);
       return engine;
     } catch (error) {

@@ -1,14 +1,15 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
 import { cacheDir } from '../config.js';
 import { ResnetServeError } from '../errors.js';
 import type { Precision } from '../types.js';
 import { readStateDict } from '../weights/read.js';
-import { resolveWeights } from '../weights/fetch.js';
-import { convertToOnnx } from './resnet.js';
+import { resolveWeights, type ResolveWeightsOptions } from '../weights/fetch.js';
+import { preprocessFolder } from '../image/index.js';
+import { buildModel } from './build.js';
 
 export interface ModelSource {
   /** A ready `.onnx` model, used as is. */
@@ -18,15 +19,19 @@ export interface ModelSource {
   /** Where to download the default weights from (mirrors). */
   weightsUrl?: string;
   precision?: Precision;
+  /** int8 only: a folder of calibration images; without it the activation ranges come from BatchNorm statistics. */
+  calibration?: string;
   /** Cache folder. Default `cacheDir()`. */
   home?: string;
   /** Called with one human line whenever a slow one-time step starts (download, conversion). */
   onStep?(message: string): void;
+  /** Download progress of the default or `weightsUrl` weights. */
+  onProgress?: ResolveWeightsOptions['onProgress'];
 }
 
 /**
  * Finds the ONNX model to serve: `--model` as is; otherwise the weights (local, cached or downloaded),
- * converted once and cached as `<home>/models/<weights name>-<sha256[0:12]>.<precision>.onnx`.
+ * converted (and for int8 quantised) once and cached as `<home>/models/<weights name>-<sha256[0:12]>.<precision>.onnx`.
  *
  * @returns the path of an `.onnx` file.
  * @throws ResnetServeError INPUT_NOT_FOUND, WEIGHTS_UNAVAILABLE, DOWNLOAD_FAILED, CHECKSUM_MISMATCH,
@@ -45,14 +50,18 @@ export async function resolveModel(source: ModelSource): Promise<string> {
     weightsPath: source.weights,
     weightsUrl: source.weightsUrl,
     home,
-    onProgress: undefined,
+    onProgress: source.onProgress,
   });
   const stem = basename(weightsPath, extname(weightsPath));
-  const target = join(home, 'models', `${stem}-${(await sha256File(weightsPath)).slice(0, 12)}.${precision}.onnx`);
+  const variant = precision === 'int8' && source.calibration !== undefined
+    ? `int8-${(await folderFingerprint(source.calibration)).slice(0, 12)}`
+    : precision;
+  const target = join(home, 'models', `${stem}-${(await sha256File(weightsPath)).slice(0, 12)}.${variant}.onnx`);
   if (await exists(target)) return target;
 
   source.onStep?.(`Converting ${basename(weightsPath)} to ONNX (${precision}); this happens once and is cached at ${target}`);
-  const model = convertToOnnx(readStateDict(await readFile(weightsPath)));
+  const calibration = precision === 'int8' && source.calibration !== undefined ? await preprocessFolder(source.calibration) : undefined;
+  const model = await buildModel(readStateDict(await readFile(weightsPath)), { precision, calibration });
   await mkdir(join(home, 'models'), { recursive: true });
   await writeFileAtomic(target, model);
   return target;
@@ -61,6 +70,19 @@ export async function resolveModel(source: ModelSource): Promise<string> {
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Names, sizes and modification times: enough to notice a changed calibration set without decoding it. */
+async function folderFingerprint(dir: string): Promise<string> {
+  const names = await readdir(dir).catch((cause: unknown) => {
+    throw new ResnetServeError('INPUT_NOT_FOUND', `Cannot read the calibration folder ${dir}.`, { cause });
+  });
+  const hash = createHash('sha256');
+  for (const name of names.sort()) {
+    const info = await stat(join(dir, name));
+    hash.update(`${name}\0${info.size}\0${info.mtimeMs}\n`);
+  }
   return hash.digest('hex');
 }
 

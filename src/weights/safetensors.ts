@@ -73,7 +73,8 @@ function parseEntry(value: unknown): HeaderEntry | undefined {
 
 /** Copies the raw little-endian bytes into an aligned typed array, widening half floats to float32. */
 export function toTensor(dtype: DType, shape: readonly number[], raw: Uint8Array): TensorData {
-  const copy = raw.slice();
+  // Uint8Array.prototype.slice, not Buffer#slice (a view): the copy must own an aligned buffer of its own.
+  const copy = new Uint8Array(raw);
   const view = new DataView(copy.buffer);
   switch (dtype) {
     case 'float32':

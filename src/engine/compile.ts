@@ -1,0 +1,47 @@
+import { createHash } from 'node:crypto';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { basename, extname, join, resolve } from 'node:path';
+import ort from 'onnxruntime-node';
+import { ResnetServeError } from '../errors.js';
+
+/**
+ * Turns an `.onnx` file into an ORT-format model that ONNX Runtime has already optimised for this CPU, cached
+ * in `cacheDir`. Loading that file with optimisation off and its initializers used in place
+ * (`session.use_ort_model_bytes_for_initializers`) skips the protobuf parse, the optimiser's copies of
+ * every weight, and the graph passes: measured on the 46.7 MB ResNet-18, session load 300 → 75 ms and
+ * peak RSS of the bare session 218 → 150 MB (bench/results.md).
+ *
+ * The optimised graph contains NCHWc kernels whose block size depends on the CPU's vector width, so the cache
+ * key includes the CPU model and the ONNX Runtime version as well as the source file's identity.
+ *
+ * @returns the path of the `.ort` file.
+ * @throws ResnetServeError MODEL_INVALID when ORT cannot load the source model.
+ */
+export async function compileForThisCpu(onnxPath: string, cacheDir: string): Promise<string> {
+  const source = await stat(onnxPath);
+  const key = createHash('sha256')
+    .update([resolve(onnxPath), source.size, source.mtimeMs, ort.env.versions.common, process.arch, cpus()[0]?.model ?? ''].join('\0'))
+    .digest('hex')
+    .slice(0, 16);
+  const target = join(cacheDir, 'compiled', `${basename(onnxPath, extname(onnxPath))}-${key}.ort`);
+  if (await stat(target).then(() => true, () => false)) return target;
+
+  await mkdir(join(cacheDir, 'compiled'), { recursive: true });
+  const part = `${target}.${process.pid}.part`;
+  try {
+    const session = await ort.InferenceSession.create(onnxPath, {
+      executionProviders: ['cpu'],
+      graphOptimizationLevel: 'all',
+      optimizedModelFilePath: part,
+      extra: { session: { save_model_format: 'ORT' } },
+    });
+    await session.release();
+    await rename(part, target);
+  } catch (cause) {
+    throw new ResnetServeError('MODEL_INVALID', `ONNX Runtime could not load ${onnxPath}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  } finally {
+    await rm(part, { force: true });
+  }
+  return target;
+}

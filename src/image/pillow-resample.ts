@@ -1,0 +1,181 @@
+/**
+ * Pillow's `Image.resize(size, Image.BILINEAR)` for 8-bit RGB, bit for bit (Pillow src/libImaging/Resample.c:
+ * `precompute_coeffs`, `normalize_coeffs_8bpc`, `ImagingResampleHorizontal_8bpc` / `Vertical_8bpc`,
+ * `ImagingResampleInner`), restricted to the output rows and columns the centre crop keeps.
+ *
+ * Why by hand: torchvision resizes PIL images with Pillow, whose "bilinear" is a triangle filter whose
+ * support grows with the downscale factor (antialiasing), computed in two separable passes — horizontal
+ * first — with 22-bit fixed-point weights and an 8-bit rounded intermediate image. libvips' `linear`
+ * kernel differs in weights and rounding, and `vips_resize` adds shrink-on-load and box pre-shrinks:
+ * measured mean |Δ| against PIL 0.22/255 on a 640×480 JPEG but 0.89/255 (1400×1050) and 2.08/255
+ * (2766×2075), over the 0.5/255 budget, while this code matches PIL exactly.
+ * Each output pixel depends only on its own taps, so computing just the cropped window gives the same
+ * numbers as resizing everything and cropping afterwards.
+ */
+
+/** `PRECISION_BITS = 32 - 8 - 2` in Resample.c. */
+const PRECISION_BITS = 22;
+const ONE = 1 << PRECISION_BITS;
+/** Every accumulator starts at one half so that `>> PRECISION_BITS` rounds to nearest. */
+const HALF = 1 << (PRECISION_BITS - 1);
+
+/** The fixed-point taps of a window of outputs of one resampling pass. */
+export interface FilterBank {
+  /** First source index read by each output. */
+  readonly start: Int32Array;
+  /** Number of taps of each output. */
+  readonly count: Int32Array;
+  /** `ksize` weights per output (unused tail entries are 0), in units of 2^-22. */
+  readonly weights: Int32Array;
+  readonly ksize: number;
+}
+
+/** Pillow's `bilinear_filter`: a triangle of support 1. */
+function triangle(x: number): number {
+  const ax = x < 0 ? -x : x;
+  return ax < 1 ? 1 - ax : 0;
+}
+
+/**
+ * `precompute_coeffs` + `normalize_coeffs_8bpc` for the bilinear filter, for outputs `first … first+length-1`
+ * of a resize from `inSize` to `outSize` samples (box = the whole input, as `Image.resize` passes it).
+ */
+export function bilinearFilterBank(inSize: number, outSize: number, first: number, length: number): FilterBank {
+  const scale = inSize / outSize;
+  const filterScale = scale < 1 ? 1 : scale;
+  const support = 1 * filterScale;
+  const ksize = Math.ceil(support) * 2 + 1;
+  const inverseScale = 1 / filterScale;
+  const start = new Int32Array(length);
+  const count = new Int32Array(length);
+  const weights = new Int32Array(length * ksize);
+  const taps = new Float64Array(ksize);
+  for (let i = 0; i < length; i++) {
+    const center = (first + i + 0.5) * scale;
+    // C's (int) cast truncates toward zero; Math.trunc keeps that for the (clamped) negative case.
+    const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
+    const xmax = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin;
+    let sum = 0;
+    for (let x = 0; x < xmax; x++) {
+      const w = triangle((x + xmin - center + 0.5) * inverseScale);
+      taps[x] = w;
+      sum += w;
+    }
+    for (let x = 0; x < xmax; x++) {
+      const w = sum !== 0 ? taps[x]! / sum : taps[x]!;
+      // The triangle is never negative, so only the `(int)(0.5 + w * 2^22)` branch of Pillow applies.
+      weights[i * ksize + x] = Math.trunc(0.5 + w * ONE);
+    }
+    start[i] = xmin;
+    count[i] = xmax;
+  }
+  return { start, count, weights, ksize };
+}
+
+/**
+ * Pillow's `clip8` for non-negative accumulators (bilinear weights are never negative). Accumulators stay
+ * int32 as in C (`| 0` keeps V8 on integer arithmetic, measured ~20% faster than doubles): at most
+ * 2^21 + 255 · (2^22 + ksize/2) < 2^31, so nothing wraps.
+ */
+function clip8(accumulator: number): number {
+  const value = accumulator >> PRECISION_BITS;
+  return value > 255 ? 255 : value;
+}
+
+/** 8-bit pixels with `channels` interleaved samples per pixel; the first three are R, G, B. */
+export interface RgbPixels {
+  readonly data: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+  readonly channels: number;
+}
+
+/**
+ * `ImagingResampleHorizontal_8bpc`: resamples source rows `rowFirst … rowFirst+rowCount-1` through
+ * `bank`, writing packed RGB rows of `bank.start.length` pixels.
+ */
+function horizontalPass(source: RgbPixels, rowFirst: number, rowCount: number, bank: FilterBank): Uint8Array {
+  const { data, width, channels } = source;
+  const { start, count, weights, ksize } = bank;
+  const outWidth = start.length;
+  const out = new Uint8Array(rowCount * outWidth * 3);
+  let o = 0;
+  for (let y = 0; y < rowCount; y++) {
+    const rowBase = (rowFirst + y) * width * channels;
+    for (let xx = 0; xx < outWidth; xx++) {
+      const taps = count[xx]!;
+      const k = xx * ksize;
+      let p = rowBase + start[xx]! * channels;
+      let r = HALF;
+      let g = HALF;
+      let b = HALF;
+      for (let t = 0; t < taps; t++) {
+        const w = weights[k + t]!;
+        r = (r + data[p]! * w) | 0;
+        g = (g + data[p + 1]! * w) | 0;
+        b = (b + data[p + 2]! * w) | 0;
+        p += channels;
+      }
+      out[o++] = clip8(r);
+      out[o++] = clip8(g);
+      out[o++] = clip8(b);
+    }
+  }
+  return out;
+}
+
+/** One lookup table per channel mapping an 8-bit value to its normalised float. */
+export type ChannelTables = readonly [Float32Array, Float32Array, Float32Array];
+
+/**
+ * Resizes `source` to `resizedWidth` × `resizedHeight` exactly like Pillow's BILINEAR, keeps the
+ * `size` × `size` window at (`top`, `left`), and writes it as planar CHW floats through `tables` into
+ * `out[offset … offset + 3·size² - 1]`. Nothing else in `out` is touched.
+ */
+export function resizeCropInto(
+  source: RgbPixels,
+  resizedWidth: number,
+  resizedHeight: number,
+  top: number,
+  left: number,
+  size: number,
+  tables: ChannelTables,
+  out: Float32Array,
+  offset: number,
+): void {
+  const vertical = bilinearFilterBank(source.height, resizedHeight, top, size);
+  const horizontal = bilinearFilterBank(source.width, resizedWidth, left, size);
+  // ImagingResampleInner: the horizontal pass only covers the source rows the vertical pass reads.
+  const rowFirst = vertical.start[0]!;
+  const rowEnd = vertical.start[size - 1]! + vertical.count[size - 1]!;
+  // When a side keeps its length Pillow skips that pass; the identity taps computed here ([1, 0] in
+  // fixed point) reproduce the input exactly, so running the pass anyway changes no value.
+  const rows = horizontalPass(source, rowFirst, rowEnd - rowFirst, horizontal);
+  const [red, green, blue] = tables;
+  const plane = size * size;
+  const rowStride = size * 3;
+  const { start, count, weights, ksize } = vertical;
+  for (let yy = 0; yy < size; yy++) {
+    const taps = count[yy]!;
+    const k = yy * ksize;
+    const firstRow = (start[yy]! - rowFirst) * rowStride;
+    let o = offset + yy * size;
+    for (let xx = 0; xx < size; xx++) {
+      let p = firstRow + xx * 3;
+      let r = HALF;
+      let g = HALF;
+      let b = HALF;
+      for (let t = 0; t < taps; t++) {
+        const w = weights[k + t]!;
+        r = (r + rows[p]! * w) | 0;
+        g = (g + rows[p + 1]! * w) | 0;
+        b = (b + rows[p + 2]! * w) | 0;
+        p += rowStride;
+      }
+      out[o] = red[clip8(r)]!;
+      out[o + plane] = green[clip8(g)]!;
+      out[o + 2 * plane] = blue[clip8(b)]!;
+      o++;
+    }
+  }
+}

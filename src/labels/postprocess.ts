@@ -1,0 +1,111 @@
+import { DEFAULTS } from '../config.js';
+import { invalidArgument } from '../errors.js';
+import type { Prediction } from '../types.js';
+import { IMAGENET_LABELS, type LabelSet } from './label-set.js';
+
+/**
+ * Softmax of `length` logits starting at `offset`, as torch.softmax computes it: the maximum is subtracted
+ * first so `exp` cannot overflow (logits of ±1e4 stay finite), and the sum is accumulated in float64 so the
+ * probabilities of 1000 classes add up to 1 within a few ulps. Non-finite logits give NaN probabilities.
+ *
+ * @param logits - Raw model output, e.g. one [N, C] batch buffer.
+ * @param offset - First logit of the row. Default 0.
+ * @param length - Number of logits in the row. Default: the rest of the buffer.
+ * @returns float64 probabilities, one per logit.
+ * @example
+ * softmax(new Float32Array([1, 2, 3])) // → Float64Array [0.0900305731703804…, 0.2447284710547976…, 0.6652409557748218…]
+ */
+export function softmax(logits: Float32Array, offset = 0, length = logits.length - offset): Float64Array {
+  let max = -Infinity;
+  for (let i = 0; i < length; i++) max = Math.max(max, logits[offset + i] ?? -Infinity);
+  const out = new Float64Array(length);
+  let sum = 0;
+  for (let i = 0; i < length; i++) {
+    const e = Math.exp((logits[offset + i] ?? -Infinity) - max);
+    out[i] = e;
+    sum += e;
+  }
+  for (let i = 0; i < length; i++) out[i] = (out[i] ?? 0) / sum;
+  return out;
+}
+
+export interface PostprocessOptions {
+  /** How many classes to return, an integer from 1 to min(DEFAULTS.maxTopK, classes). Default DEFAULTS.topK (3), or `classes` if fewer. */
+  topK?: number;
+  /** Index of the row's first logit in the buffer, i.e. `row * classes`. Default 0. */
+  offset?: number;
+  /** Logits per row. Default: the rest of the buffer after `offset`, which is right for a single row. */
+  classes?: number;
+  /**
+   * Names for the classes. Default IMAGENET_LABELS. When its length differs from `classes` (a test network
+   * with 10 outputs, say), every prediction is named `class_<index>` in both languages rather than borrowing
+   * ImageNet names that would be wrong.
+   */
+  labels?: LabelSet;
+}
+
+/**
+ * The `topK` most probable classes of one row of logits, most probable first; equal probabilities are
+ * ordered by lower class index. Probabilities are full float64 precision, not rounded.
+ *
+ * @throws ResnetServeError INVALID_ARGUMENT when `logits` is empty, `topK`, `offset` or `classes` is not an
+ *   integer in range, or the label set's two languages differ in length.
+ * @example
+ * const logits = new Float32Array(1000); // one row of ResNet-18 output
+ * logits[281] = 5; logits[285] = 4;
+ * postprocess(logits, { topK: 2 })
+ * // → [{ index: 281, label: 'tabby', label_zh: '虎斑猫', probability: 0.12357349008593223 },
+ * //    { index: 285, label: 'Egyptian cat', label_zh: '埃及猫', probability: 0.045460146476417516 }]
+ */
+export function postprocess(logits: Float32Array, options: PostprocessOptions = {}): Prediction[] {
+  if (logits.length === 0) throw invalidArgument('logits', 'a non-empty Float32Array', logits);
+  const offset = options.offset ?? 0;
+  if (!Number.isInteger(offset) || offset < 0 || offset >= logits.length) {
+    throw invalidArgument('offset', `an integer from 0 to ${logits.length - 1}`, offset);
+  }
+  const classes = options.classes ?? logits.length - offset;
+  if (!Number.isInteger(classes) || classes < 1 || offset + classes > logits.length) {
+    throw invalidArgument('classes', `an integer from 1 to ${logits.length - offset}`, classes);
+  }
+  const maxTopK = Math.min(DEFAULTS.maxTopK, classes);
+  const topK = options.topK ?? Math.min(DEFAULTS.topK, classes);
+  if (!Number.isInteger(topK) || topK < 1 || topK > maxTopK) {
+    throw invalidArgument('topK', `an integer from 1 to ${maxTopK}`, topK);
+  }
+  const labels = options.labels ?? IMAGENET_LABELS;
+  if (labels.en.length !== labels.zh.length) {
+    throw invalidArgument('labels', 'English and Chinese lists of the same length', `${labels.en.length} and ${labels.zh.length} names`);
+  }
+  const named = labels.en.length === classes;
+
+  const probabilities = softmax(logits, offset, classes);
+  return topIndices(probabilities, topK).map((index) => ({
+    index,
+    label: named ? (labels.en[index] ?? '') : `class_${index}`,
+    label_zh: named ? (labels.zh[index] ?? '') : `class_${index}`,
+    probability: probabilities[index] ?? 0,
+  }));
+}
+
+/**
+ * Indices of the k largest values, largest first, equal values by lower index. A k-long insertion list
+ * instead of sorting all 1000: O(C·k) with k ≤ 20 and no allocation per class.
+ */
+function topIndices(values: Float64Array, k: number): number[] {
+  const top: number[] = [];
+  const before = (a: number, b: number): boolean => {
+    const va = values[a] ?? NaN;
+    const vb = values[b] ?? NaN;
+    return va > vb || (va === vb && a < b);
+  };
+  for (let i = 0; i < values.length; i++) {
+    if (top.length === k && !before(i, top[k - 1] ?? i)) continue;
+    let at = top.length === k ? k - 1 : top.length;
+    while (at > 0 && before(i, top[at - 1] ?? i)) {
+      top[at] = top[at - 1] ?? i;
+      at--;
+    }
+    top[at] = i;
+  }
+  return top;
+}

@@ -1,0 +1,98 @@
+import { ResnetServeError } from '../errors.js';
+import type { StateDict, TensorData } from '../types.js';
+import { optionalKeys, requiredTensorShapes, resnet18Layout, type ResNet18Layout } from './resnet-layout.js';
+
+/** torchvision defaults, used only when the tensors we infer widths from are themselves missing or malformed. */
+const FALLBACK_WIDTH = 64;
+const FALLBACK_CLASSES = 1000;
+/** Per category; the full lists are in `details`. */
+const MESSAGE_LIST_LIMIT = 8;
+
+export interface MisshapedKey {
+  key: string;
+  expected: readonly number[];
+  received: readonly number[];
+  dtype: string;
+  /** Elements actually held; differs from the product of `received` only when a reader is broken. */
+  elements: number;
+}
+
+/**
+ * Checks that `stateDict` is a torchvision ResNet-18 of some width and class count, and returns its layout.
+ * Widths come from `conv1.weight` ([width, 3, 7, 7]) and the class count from `fc.weight` ([classes, 8·width]),
+ * so narrow test networks pass; every other tensor must then have exactly torchvision's shape and a float dtype.
+ *
+ * @throws ResnetServeError STATE_DICT_MISMATCH naming every missing, unexpected and mis-shaped key
+ *   (`details.missing`, `details.unexpected`, `details.misshaped`). `*.num_batches_tracked` may be present or not.
+ */
+export function checkResNet18StateDict(stateDict: StateDict): ResNet18Layout {
+  const layout = resnet18Layout(inferWidth(stateDict), inferClasses(stateDict));
+  const required = requiredTensorShapes(layout);
+  const optional = optionalKeys(layout);
+
+  const missing = [...required.keys()].filter((key) => !stateDict.has(key));
+  const unexpected = [...stateDict.keys()].filter((key) => !required.has(key) && !optional.has(key));
+  const misshaped: MisshapedKey[] = [];
+  for (const [key, expected] of required) {
+    const tensor = stateDict.get(key);
+    if (tensor !== undefined && !(isFloat(tensor) && sameShape(tensor.shape, expected) && hasAllElements(tensor))) {
+      misshaped.push({ key, expected, received: tensor.shape, dtype: tensor.dtype, elements: tensor.data.length });
+    }
+  }
+  if (missing.length + unexpected.length + misshaped.length > 0) {
+    const parts = [
+      listPart('missing', missing),
+      listPart('unexpected', unexpected),
+      listPart(
+        'mis-shaped',
+        misshaped.map((m) => `${m.key} (expected float [${m.expected.join(', ')}], received ${describeReceived(m)})`),
+      ),
+    ].filter((part) => part !== '');
+    throw new ResnetServeError(
+      'STATE_DICT_MISMATCH',
+      `The state_dict is not a torchvision ResNet-18 (width ${layout.width}, ${layout.classes} classes): ${parts.join('; ')}.`,
+      { details: { missing, unexpected, misshaped } },
+    );
+  }
+  return layout;
+}
+
+function inferWidth(stateDict: StateDict): number {
+  const shape = stateDict.get('conv1.weight')?.shape;
+  return shape?.length === 4 && isPositive(shape[0]) ? shape[0] : FALLBACK_WIDTH;
+}
+
+function inferClasses(stateDict: StateDict): number {
+  const shape = stateDict.get('fc.weight')?.shape;
+  return shape?.length === 2 && isPositive(shape[0]) ? shape[0] : FALLBACK_CLASSES;
+}
+
+function isPositive(n: number | undefined): n is number {
+  return n !== undefined && Number.isSafeInteger(n) && n > 0;
+}
+
+/** Half and double tensors arrive widened to Float32Array (weights/safetensors.ts `toTensor`). */
+function isFloat(tensor: TensorData): boolean {
+  return tensor.data instanceof Float32Array;
+}
+
+/** A reader bug (e.g. a typed array over a whole pooled Buffer) must not reach the graph as a silent mis-read. */
+function hasAllElements(tensor: TensorData): boolean {
+  return tensor.data.length === tensor.shape.reduce((a, b) => a * b, 1);
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((n, i) => n === b[i]);
+}
+
+function describeReceived(m: MisshapedKey): string {
+  const shape = `${m.dtype} [${m.received.join(', ')}]`;
+  return m.elements === m.received.reduce((a, b) => a * b, 1) ? shape : `${shape} holding ${m.elements} elements`;
+}
+
+function listPart(label: string, items: readonly string[]): string {
+  if (items.length === 0) return '';
+  const shown = items.slice(0, MESSAGE_LIST_LIMIT).join(', ');
+  const more = items.length > MESSAGE_LIST_LIMIT ? ` and ${items.length - MESSAGE_LIST_LIMIT} more` : '';
+  return `${label} ${shown}${more}`;
+}

@@ -1,0 +1,172 @@
+import { invalidArgument, ResnetServeError } from '../errors.js';
+import { attr, type OnnxGraph, type OnnxNode, type OnnxTensor } from './graph.js';
+import { quantizeBias, quantizePerChannel, uint8Params, type ActivationRanges, type UInt8Params } from './quantize-params.js';
+
+/**
+ * Which tensors of a float graph get quantised, mirroring what onnxruntime.quantization.quantize_static
+ * (QuantFormat.QDQ, per_channel=True, QUInt8 activations, QInt8 weights) emits for a ResNet
+ * (onnxruntime/python/tools/quantization/registry.py `QDQRegistry`, operators/activation.py, operators/maxpool.py).
+ */
+export interface QuantizationPlan {
+  /**
+   * Relu nodes folded into the Conv/Add before them (ORT `QDQRemovableActivation`): their output range starts at 0,
+   * so its zero point is 0 and quantising already clamps at 0. The producer then writes the Relu's output name.
+   */
+  readonly droppedRelus: ReadonlySet<string>;
+  /** Producer node name → the output name it takes over from its dropped Relu. */
+  readonly foldedOutputs: ReadonlyMap<string, string>;
+  /** Tensors with their own uint8 scale/zero point, by their name in the float graph: the ones to calibrate. */
+  readonly rangeTensors: readonly string[];
+  /** MaxPool/Flatten outputs, which reuse their input's parameters so ORT runs them directly on uint8. */
+  readonly sharedTensors: ReadonlyMap<string, string>;
+}
+
+const WEIGHTED_OPS = new Set(['Conv', 'Gemm']);
+const FOLDABLE_INTO_RELU = new Set(['Conv', 'Add']);
+/** Ops whose output keeps the input's uint8 encoding (max and reshape do not change values). */
+const PASS_THROUGH_OPS = new Set(['MaxPool', 'Flatten']);
+/** Ops whose float output gets its own Q/DQ pair. Gemm's output (the logits) stays float: QGemm still fuses. */
+const QUANTISED_OUTPUT_OPS = new Set(['Conv', 'Add', 'Relu', 'GlobalAveragePool']);
+
+/** Decides the QDQ placement for `graph` (the ResNet graph of resnet.ts, or any graph of the same ops). */
+export function planQuantization(graph: OnnxGraph): QuantizationPlan {
+  const consumers = countConsumers(graph);
+  const producers = new Map<string, OnnxNode>();
+  for (const node of graph.nodes) for (const output of node.outputs) producers.set(output, node);
+  const graphOutputs = new Set(graph.outputs.map((output) => output.name));
+
+  const droppedRelus = new Set<string>();
+  const foldedOutputs = new Map<string, string>();
+  for (const node of graph.nodes) {
+    const input = node.inputs[0];
+    if (node.opType !== 'Relu' || input === undefined) continue;
+    const producer = producers.get(input);
+    if (producer !== undefined && FOLDABLE_INTO_RELU.has(producer.opType) && consumers.get(input) === 1 && !graphOutputs.has(input)) {
+      droppedRelus.add(node.name);
+      foldedOutputs.set(producer.name, outputOf(node));
+    }
+  }
+
+  const rangeTensors = graph.inputs.filter((input) => input.elemType === 'float32').map((input) => input.name);
+  const sharedTensors = new Map<string, string>();
+  for (const node of graph.nodes) {
+    if (droppedRelus.has(node.name)) continue;
+    if (QUANTISED_OUTPUT_OPS.has(node.opType)) rangeTensors.push(foldedOutputs.get(node.name) ?? outputOf(node));
+    if (PASS_THROUGH_OPS.has(node.opType)) {
+      const input = node.inputs[0] ?? '';
+      sharedTensors.set(outputOf(node), sharedTensors.get(input) ?? input);
+    }
+  }
+  return { droppedRelus, foldedOutputs, rangeTensors, sharedTensors };
+}
+
+/**
+ * Rewrites a float graph into ONNX QDQ form that ONNX Runtime's CPU provider fuses into QLinearConv, QLinearAdd,
+ * QLinearGlobalAveragePool, uint8 MaxPool and QGemm (onnxruntime/core/optimizer/qdq_transformer/selectors_actions):
+ * - activations: QuantizeLinear → DequantizeLinear (uint8, per tensor) on the graph input and on every tensor
+ *   of `plan.rangeTensors`; MaxPool/Flatten outputs reuse their input's parameters;
+ * - Conv/Gemm weights: int8 per output channel (DequantizeLinear axis 0, zero points 0);
+ * - Conv/Gemm biases: int32, scale = input scale × weight scale, zero points 0.
+ * The input graph is not modified; untouched initializers are shared, not copied.
+ *
+ * @param graph - float graph in topological order, Conv/Gemm weights and biases as initializers.
+ * @param ranges - a range for every tensor of `planQuantization(graph).rangeTensors`.
+ * @throws ResnetServeError INVALID_ARGUMENT when a range is missing or not finite.
+ */
+export function quantizeGraph(graph: OnnxGraph, ranges: ActivationRanges): OnnxGraph {
+  const plan = planQuantization(graph);
+  const params = new Map<string, UInt8Params>();
+  for (const name of plan.rangeTensors) {
+    const range = ranges.get(name);
+    if (range === undefined || !Number.isFinite(range.min) || !Number.isFinite(range.max)) {
+      throw invalidArgument(`ranges.get(${JSON.stringify(name)})`, 'a finite { min, max }', range);
+    }
+    params.set(name, uint8Params(range));
+  }
+  const paramsOf = (tensor: string): UInt8Params | undefined => params.get(plan.sharedTensors.get(tensor) ?? tensor);
+
+  const initializers = new Map(graph.initializers);
+  const nodes: OnnxNode[] = [];
+  const quantised = new Set<string>();
+  const addPair = (tensor: string, p: UInt8Params, shared: string | undefined): void => {
+    const base = shared ?? tensor;
+    if (shared === undefined) {
+      initializers.set(`${base}.scale`, { dtype: 'float32', dims: [], data: new Float32Array([p.scale]) });
+      initializers.set(`${base}.zero_point`, { dtype: 'uint8', dims: [], data: new Uint8Array([p.zeroPoint]) });
+    }
+    nodes.push(
+      { opType: 'QuantizeLinear', name: `${tensor}.quantize`, inputs: [tensor, `${base}.scale`, `${base}.zero_point`], outputs: [`${tensor}.q`], attributes: {} },
+      { opType: 'DequantizeLinear', name: `${tensor}.dequantize`, inputs: [`${tensor}.q`, `${base}.scale`, `${base}.zero_point`], outputs: [`${tensor}.dq`], attributes: {} },
+    );
+    quantised.add(tensor);
+  };
+  const quantiseIfPlanned = (tensor: string): void => {
+    const p = paramsOf(tensor);
+    if (p !== undefined) addPair(tensor, p, plan.sharedTensors.get(tensor));
+  };
+
+  for (const input of graph.inputs) quantiseIfPlanned(input.name);
+  for (const node of graph.nodes) {
+    if (plan.droppedRelus.has(node.name)) continue;
+    let inputs = node.inputs.map((input) => (quantised.has(input) ? `${input}.dq` : input));
+    if (WEIGHTED_OPS.has(node.opType)) inputs = quantizeWeights(node, inputs, paramsOf(node.inputs[0] ?? ''), initializers, nodes);
+    const output = plan.foldedOutputs.get(node.name) ?? outputOf(node);
+    nodes.push({ ...node, inputs, outputs: [output] });
+    quantiseIfPlanned(output);
+  }
+  return { ...graph, name: `${graph.name}-int8-qdq`, initializers, nodes };
+}
+
+/** Replaces a Conv/Gemm's float weight and bias initializers by int8/int32 ones behind DequantizeLinear nodes. */
+function quantizeWeights(
+  node: OnnxNode,
+  inputs: string[],
+  inputParams: UInt8Params | undefined,
+  initializers: Map<string, OnnxTensor>,
+  nodes: OnnxNode[],
+): string[] {
+  const [, weightName = '', biasName] = node.inputs;
+  const weight = initializers.get(weightName);
+  if (inputParams === undefined || weight?.dtype !== 'float32') {
+    throw new ResnetServeError('INTERNAL', `Cannot quantise ${node.opType} ${node.name}: its input is not quantised or its weight is not a float initializer.`);
+  }
+  if (node.opType === 'Gemm' && node.attributes.transB?.value !== 1) {
+    throw new ResnetServeError('INTERNAL', `Cannot quantise Gemm ${node.name}: per-channel weights need transB=1 (output channels on axis 0).`);
+  }
+  const channels = weight.dims[0] ?? 1;
+  const q = quantizePerChannel(weight.data, channels);
+  const dequantize = (name: string, tensor: OnnxTensor, scales: Float32Array, zeroPoint: OnnxTensor): string => {
+    initializers.delete(name);
+    initializers.set(`${name}.quantized`, tensor);
+    initializers.set(`${name}.scale`, { dtype: 'float32', dims: [channels], data: scales });
+    initializers.set(`${name}.zero_point`, zeroPoint);
+    nodes.push({
+      opType: 'DequantizeLinear',
+      name: `${name}.dequantize`,
+      inputs: [`${name}.quantized`, `${name}.scale`, `${name}.zero_point`],
+      outputs: [`${name}.dq`],
+      attributes: { axis: attr.int(0) },
+    });
+    return `${name}.dq`;
+  };
+  const result = [...inputs];
+  result[1] = dequantize(weightName, { dtype: 'int8', dims: weight.dims, data: q.data }, q.scales, { dtype: 'int8', dims: [channels], data: new Int8Array(channels) });
+  const bias = biasName === undefined ? undefined : initializers.get(biasName);
+  if (biasName !== undefined && bias?.dtype === 'float32') {
+    const b = quantizeBias(bias.data, inputParams.scale, q.scales);
+    result[2] = dequantize(biasName, { dtype: 'int32', dims: [channels], data: b.data }, b.scales, { dtype: 'int32', dims: [channels], data: new Int32Array(channels) });
+  }
+  return result;
+}
+
+function countConsumers(graph: OnnxGraph): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const node of graph.nodes) for (const input of node.inputs) counts.set(input, (counts.get(input) ?? 0) + 1);
+  return counts;
+}
+
+function outputOf(node: OnnxNode): string {
+  const output = node.outputs[0];
+  if (output === undefined) throw new ResnetServeError('INTERNAL', `Node ${node.name} has no output.`);
+  return output;
+}

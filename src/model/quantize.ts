@@ -1,0 +1,81 @@
+import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../config.js';
+import { invalidArgument, ResnetServeError } from '../errors.js';
+import type { StateDict } from '../types.js';
+import { calibrateRanges, type CalibrationOptions } from './calibrate.js';
+import { dataFreeRanges, type DataFreeOptions } from './calibrate-data-free.js';
+import { encodeModel } from './onnx-proto.js';
+import { agreement, type Agreement } from './quantize-agreement.js';
+import { quantizeGraph } from './quantize-graph.js';
+import { withRunner, type RunnerOptions } from '../engine/batch-runner.js';
+import { buildResNetGraph } from './resnet.js';
+
+export interface QuantizeOptions extends CalibrationOptions, DataFreeOptions {
+  /**
+   * Preprocessed images (each INPUT_ELEMENTS floats, as `preprocess` returns) to measure activation ranges on.
+   * Without them the ranges are estimated from the checkpoint's BatchNorm statistics (`dataFreeRanges`).
+   */
+  calibration?: readonly Float32Array[];
+}
+
+/**
+ * Converts a torchvision ResNet-18 state_dict to an int8 QDQ ONNX model (opset 17) that ONNX Runtime's CPU provider
+ * runs with QLinearConv/QLinearAdd/QGemm kernels; same contract as `convertToOnnx`: input `input`
+ * float32 [N,3,224,224], output `logits` float32 [N,classes].
+ *
+ * @param options.calibration - images for calibrated ranges; omitted or empty: data-free ranges.
+ * @param options.method - 'minmax' (default) or 'percentile', for calibrated ranges.
+ * @example const int8 = await quantizeToOnnx(readStateDict(bytes), { calibration: images.map(preprocessSync) });
+ * @throws ResnetServeError STATE_DICT_MISMATCH when the state_dict is not a ResNet-18; INVALID_ARGUMENT when a
+ *   calibration image has the wrong length; MODEL_INVALID when ORT cannot run the float graph for calibration.
+ */
+export async function quantizeToOnnx(stateDict: StateDict, options: QuantizeOptions = {}): Promise<Uint8Array> {
+  const graph = buildResNetGraph(stateDict);
+  const calibration = options.calibration ?? [];
+  const ranges = calibration.length > 0 ? await calibrateRanges(graph, calibration, options) : dataFreeRanges(graph, stateDict, options);
+  return encodeModel(quantizeGraph(graph, ranges));
+}
+
+export interface AgreementReport extends Agreement {
+  /** Images compared. */
+  readonly images: number;
+  readonly classes: number;
+}
+
+/**
+ * Runs the fp32 and the int8 model on the same preprocessed images and reports how often they agree
+ * (for `convert --precision int8 --validate DIR`).
+ *
+ * @param images - each INPUT_ELEMENTS floats (3×224×224, normalised).
+ * @throws ResnetServeError INVALID_ARGUMENT when there are no images or one has the wrong length;
+ *   MODEL_INVALID when ORT cannot load or run either model, or their class counts differ.
+ */
+export async function validateAgreement(fp32Model: Uint8Array, int8Model: Uint8Array, images: readonly Float32Array[], options: RunnerOptions = {}): Promise<AgreementReport> {
+  if (images.length === 0) throw invalidArgument('validation images', 'at least one image', 0);
+  images.forEach((image, i) => {
+    if (image.length !== INPUT_ELEMENTS) throw invalidArgument(`validation image ${i}`, `${INPUT_ELEMENTS} floats (3×224×224)`, image.length);
+  });
+  const fp32 = await logitsOf(fp32Model, images, options);
+  const int8 = await logitsOf(int8Model, images, options);
+  const classes = fp32.length / images.length;
+  if (int8.length !== fp32.length) {
+    throw new ResnetServeError('MODEL_INVALID', `The int8 model has ${int8.length / images.length} classes but the fp32 model has ${classes}.`);
+  }
+  return { images: images.length, classes, ...agreement(fp32, int8, images.length, classes) };
+}
+
+/** All logits of `model` on `images`, row-major. */
+export async function logitsOf(model: Uint8Array, images: readonly Float32Array[], options: RunnerOptions = {}): Promise<Float32Array> {
+  const size = IMAGENET_RECIPE.cropSize;
+  const rows: Float32Array[] = [];
+  await withRunner(model, [3, size, size], options, (runner) => runner.run(images, (outputs) => {
+    const [logits] = Object.values(outputs);
+    if (logits !== undefined) rows.push(logits.slice());
+  }));
+  const out = new Float32Array(rows.reduce((total, row) => total + row.length, 0));
+  let offset = 0;
+  for (const row of rows) {
+    out.set(row, offset);
+    offset += row.length;
+  }
+  return out;
+}

@@ -1,0 +1,107 @@
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ClassifierObserver, Timings } from '../classifier-types.js';
+
+/** Milliseconds; from ~1 ms (a cached small decode) to the 30 s request timeout. */
+const MS_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 30_000];
+const BATCH_BUCKETS = [1, 2, 3, 4, 6, 8, 12, 16, 32];
+
+/** The metrics one app reports, on a registry of its own so tests can build many apps. */
+export interface ServerMetrics {
+  /** The app's metrics merged with the process-wide default metrics; what GET /metrics serves. */
+  readonly registry: Registry;
+  /** Wired into the classifier at load time. */
+  readonly observer: ClassifierObserver;
+  observeTimings(timings: Timings): void;
+  countRequest(route: string, method: string, status: number): void;
+  /** Drops the app's metrics; the classifier may still call the observer afterwards, harmlessly. */
+  clear(): void;
+}
+
+let processRegistry: Registry | undefined;
+
+/**
+ * prom-client 15's `collectDefaultMetrics` starts a `monitorEventLoopDelay` histogram and a GC
+ * `PerformanceObserver` on every call and returns no handle to stop them (lib/metrics/eventLoopLag.js:49,
+ * lib/metrics/gc.js:55), so calling it per app would leak one of each per app. They describe the
+ * process, not the app, so they are collected once per process and merged into each app's registry.
+ */
+function defaultMetricsRegistry(): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+export function createServerMetrics(): ServerMetrics {
+  const own = new Registry();
+  const registers = [own];
+  const requests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests answered, by route template, method and status.',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers,
+  });
+  const histogram = (name: string, help: string): Histogram =>
+    new Histogram({ name, help, buckets: MS_BUCKETS, registers });
+  const decode = histogram('resnet_decode_ms', 'Sniffing, decoding, resizing and normalising one image, in ms.');
+  const inference = histogram('resnet_inference_ms', 'Queue wait plus the ONNX Runtime run of the batch, per image, in ms.');
+  const total = histogram('resnet_classify_total_ms', 'Whole classification of one image, in ms.');
+  const batchInference = histogram('resnet_batch_inference_ms', 'One ONNX Runtime run of a batch, in ms.');
+  const batchSize = new Histogram({
+    name: 'resnet_batch_size',
+    help: 'Images per ONNX Runtime run.',
+    buckets: BATCH_BUCKETS,
+    registers,
+  });
+  const queueDepth = new Gauge({
+    name: 'resnet_queue_depth',
+    help: 'Requests waiting for or in inference.',
+    registers,
+  });
+
+  return {
+    registry: Registry.merge([own, defaultMetricsRegistry()]),
+    observer: {
+      onBatch(size, inferenceMs) {
+        batchSize.observe(size);
+        batchInference.observe(inferenceMs);
+      },
+      onQueueDepth(depth) {
+        queueDepth.set(depth);
+      },
+    },
+    observeTimings(timings) {
+      decode.observe(timings.decode);
+      inference.observe(timings.inference);
+      total.observe(timings.total);
+    },
+    countRequest(route, method, status) {
+      requests.inc({ route, method, status: String(status) });
+    },
+    clear() {
+      own.clear();
+    },
+  };
+}
+
+/** GET /metrics in Prometheus text format, and the request counter fed from every response. */
+export const metricsPlugin: FastifyPluginAsync<{ metrics: ServerMetrics }> = async (app, { metrics }) => {
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+};
+
+/**
+ * Counts every response, including 404s and errors; registered on the root instance so it sees all
+ * routes. Unknown URLs are counted under one `not_found` label to keep the label set bounded.
+ */
+export function countResponses(app: FastifyInstance, metrics: ServerMetrics): void {
+  app.addHook('onResponse', async (request, reply) => {
+    const route = reply.statusCode === 404 && request.is404 ? 'not_found' : request.routeOptions.url ?? 'not_found';
+    metrics.countRequest(route, request.method, reply.statusCode);
+  });
+  app.addHook('onClose', async () => metrics.clear());
+}

@@ -1,0 +1,51 @@
+import { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Timings } from '../classifier-types.js';
+import type { ErrorCode } from '../errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by POST /predict so the request's log line carries the classifier's timings. */
+    classifyTimings: Timings | null;
+    /** Set by the error handler so the request's log line carries the stable code. */
+    errorCode: ErrorCode | null;
+  }
+}
+
+/** Probes and scrapes arrive every few seconds; at info level they would drown the request log. */
+const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * One log line per request, written by Fastify's own "request completed" hook point: request id
+ * (`reqId`, bound by Fastify's child logger), method, URL, status, response time and, when present,
+ * the error code and the classifier's decode / inference / total timings.
+ */
+export class RequestLogController extends LogController {
+  override incomingRequest(): void {
+    // Folded into the completion line: one line per request.
+  }
+
+  override routeNotFound(): void {
+    // The completion line records the 404 and its NOT_FOUND code.
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const line = {
+      method: request.method,
+      url: request.url,
+      statusCode: reply.statusCode,
+      responseTimeMs: Math.round(reply.elapsedTime * 100) / 100,
+      ...(request.errorCode === null ? {} : { code: request.errorCode }),
+      ...(request.classifyTimings === null ? {} : { timings_ms: request.classifyTimings }),
+      ...(error ? { err: error } : {}),
+    };
+    if (error) reply.log.error(line, 'request errored');
+    else if (QUIET_ROUTES.has(request.routeOptions.url ?? '')) reply.log.debug(line, 'request completed');
+    else reply.log.info(line, 'request completed');
+  }
+}
+
+/** Declares the request fields the log line reads. */
+export function installRequestLog(app: FastifyInstance): void {
+  app.decorateRequest('classifyTimings', null);
+  app.decorateRequest('errorCode', null);
+}

@@ -1,0 +1,26 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ClassifierSlot } from '../classifier-slot.js';
+
+const statusSchema = {
+  type: 'object',
+  required: ['status'],
+  properties: { status: { type: 'string' } },
+} as const;
+
+/**
+ * GET /healthz: the process is alive (never touches the model, so it answers even when the queue is full).
+ * GET /readyz: 200 only between "model loaded and warmed up" and "shutdown began".
+ */
+export const healthRoutes: FastifyPluginAsync<{ slot: ClassifierSlot }> = async (app, { slot }) => {
+  app.get('/healthz', { schema: { summary: 'Liveness', response: { 200: statusSchema } } }, async () => ({ status: 'ok' }));
+
+  app.get(
+    '/readyz',
+    { schema: { summary: 'Readiness', response: { 200: statusSchema, 503: { $ref: 'ErrorBody#' } } } },
+    async () => {
+      slot.current();
+      return { status: 'ready' };
+    },
+  );
+};
+

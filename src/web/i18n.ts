@@ -1,0 +1,74 @@
+/** The page's two languages and every string it shows. */
+
+export type Lang = 'en' | 'zh';
+
+const en = {
+  title: 'What is in this photo?',
+  subtitle: 'ResNet-18 trained on ImageNet names the top classes. Your photo stays on this server and is not stored.',
+  dropPrompt: 'Drop a photo here, paste one, or press to choose',
+  dropHint: 'JPEG, PNG, WebP, GIF, TIFF or AVIF, up to {max}',
+  camera: 'Take a photo',
+  toggle: '中文',
+  toggleLabel: 'Switch to Chinese',
+  analysing: 'Analysing…',
+  resultsHeading: 'Top {k} guesses',
+  latency: 'Server {total}\u00a0ms (decode {decode}\u00a0ms, inference {inference}\u00a0ms) · round trip {roundTrip}\u00a0ms',
+  previewAlt: 'The photo you chose',
+  wrongType: 'That file is not an image. Choose a JPEG, PNG, WebP, GIF, TIFF or AVIF photo.',
+  tooLarge: 'That file is {size}; the limit is {max}. Choose a smaller photo.',
+  tooManyPixels: 'That image has too many pixels for this server. Choose a smaller photo.',
+  empty: 'That file is empty.',
+  corrupt: 'That image is damaged or cut short and cannot be read.',
+  busy: 'The server is busy. Try again in {seconds}\u00a0s.',
+  notReady: 'The model is still loading. Try again in a few seconds.',
+  network: 'Could not reach the server. Check your connection and try again.',
+  failed: 'Something went wrong ({code}). Try again.',
+  docs: 'API docs',
+} as const;
+
+export type MessageKey = keyof typeof en;
+
+const zh: Record<MessageKey, string> = {
+  title: '这张照片里有什么？',
+  subtitle: '基于 ImageNet 训练的 ResNet-18 给出最可能的类别。照片只在本服务器处理，不会保存。',
+  dropPrompt: '把照片拖到这里、粘贴，或点击选择',
+  dropHint: '支持 JPEG、PNG、WebP、GIF、TIFF、AVIF，最大 {max}',
+  camera: '拍照',
+  toggle: 'English',
+  toggleLabel: '切换到英文',
+  analysing: '识别中…',
+  resultsHeading: '最可能的 {k} 个类别',
+  latency: '服务器 {total} 毫秒（解码 {decode} 毫秒，推理 {inference} 毫秒）· 往返 {roundTrip} 毫秒',
+  previewAlt: '你选择的照片',
+  wrongType: '这个文件不是图片。请选择 JPEG、PNG、WebP、GIF、TIFF 或 AVIF 照片。',
+  tooLarge: '文件大小为 {size}，超过上限 {max}。请选择更小的照片。',
+  tooManyPixels: '图片像素太多，服务器无法处理。请选择更小的照片。',
+  empty: '这个文件是空的。',
+  corrupt: '图片已损坏或不完整，无法读取。',
+  busy: '服务器繁忙，请 {seconds} 秒后重试。',
+  notReady: '模型仍在加载，请稍后重试。',
+  network: '无法连接服务器。请检查网络后重试。',
+  failed: '出错了（{code}），请重试。',
+  docs: 'API 文档',
+};
+
+const MESSAGES: Record<Lang, Record<MessageKey, string>> = { en, zh };
+
+/** `{name}` placeholders filled from `params`. */
+export function t(lang: Lang, key: MessageKey, params: Record<string, string | number> = {}): string {
+  return MESSAGES[lang][key].replace(/\{(\w+)\}/g, (whole, name: string) => (name in params ? String(params[name]) : whole));
+}
+
+/** A remembered choice wins; otherwise any Chinese browser locale (zh, zh-CN, zh-TW…) picks Chinese. */
+export function initialLang(stored: string | null, navigatorLanguage: string | undefined): Lang {
+  if (stored === 'en' || stored === 'zh') return stored;
+  return navigatorLanguage?.toLowerCase().startsWith('zh') === true ? 'zh' : 'en';
+}
+
+/** 10485760 → "10 MB" (binary megabytes, as the server counts; the space is non-breaking). */
+export function formatBytes(bytes: number): string {
+  const mb = bytes / (1024 * 1024);
+  // A non-breaking space keeps "10 MB" on one line in a narrow hint.
+  if (mb >= 1) return `${Number.isInteger(mb) ? mb : mb.toFixed(1)}\u00a0MB`;
+  return `${Math.max(1, Math.round(bytes / 1024))}\u00a0KB`;
+}

@@ -1,0 +1,293 @@
+import { formatBytes, initialLang, t, type Lang, type MessageKey } from './i18n.js';
+
+interface Prediction {
+  index: number;
+  label: string;
+  label_zh: string;
+  probability: number;
+}
+
+interface PredictResponse {
+  predictions: Prediction[];
+  model: string;
+  precision: string;
+  timings_ms: { decode: number; inference: number; total: number };
+}
+
+interface PageConfig {
+  maxUploadBytes: number;
+  topK: number;
+}
+
+/** What the page last showed, so a language switch can redraw it without a new request. */
+type View =
+  | { kind: 'empty' }
+  | { kind: 'busy' }
+  | { kind: 'result'; response: PredictResponse; roundTripMs: number }
+  | { kind: 'error'; key: MessageKey; params: Record<string, string | number> };
+
+const LANG_KEY = 'resnet-serve.lang';
+/** Used until GET /config answers (and if it cannot): the server's own defaults. */
+const FALLBACK_CONFIG: PageConfig = { maxUploadBytes: 10 * 1024 * 1024, topK: 3 };
+
+function element<T extends HTMLElement>(id: string): T {
+  const found = document.getElementById(id);
+  if (found === null) throw new Error(`index.html lacks #${id}`);
+  return found as T;
+}
+
+const ui = {
+  dropZone: element<HTMLDivElement>('drop-zone'),
+  fileInput: element<HTMLInputElement>('file-input'),
+  cameraInput: element<HTMLInputElement>('camera-input'),
+  langToggle: element<HTMLButtonElement>('lang-toggle'),
+  error: element<HTMLParagraphElement>('error'),
+  result: element<HTMLElement>('result'),
+  preview: element<HTMLImageElement>('preview'),
+  status: element<HTMLParagraphElement>('status'),
+  heading: element<HTMLHeadingElement>('results-heading'),
+  predictions: element<HTMLOListElement>('predictions'),
+  latency: element<HTMLParagraphElement>('latency'),
+};
+
+let lang: Lang = initialLang(readStoredLang(), navigator.language);
+let config: PageConfig = FALLBACK_CONFIG;
+let view: View = { kind: 'empty' };
+let inFlight: AbortController | undefined;
+
+function readStoredLang(): string | null {
+  try {
+    return localStorage.getItem(LANG_KEY);
+  } catch {
+    return null; // storage disabled (private mode, file://): fall back to the browser language
+  }
+}
+
+function setLang(next: Lang): void {
+  lang = next;
+  try {
+    localStorage.setItem(LANG_KEY, next);
+  } catch {
+    // Not remembered; the page still switches.
+  }
+  applyLang();
+}
+
+function applyLang(): void {
+  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+  document.title = `${t(lang, 'title')} · resnet-serve`;
+  for (const node of document.querySelectorAll<HTMLElement>('[data-i18n]')) {
+    node.textContent = t(lang, node.dataset.i18n as MessageKey, { max: formatBytes(config.maxUploadBytes) });
+  }
+  ui.preview.alt = t(lang, 'previewAlt');
+  ui.langToggle.textContent = t(lang, 'toggle');
+  ui.langToggle.lang = lang === 'zh' ? 'en' : 'zh';
+  ui.langToggle.setAttribute('aria-label', t(lang, 'toggleLabel'));
+  render();
+}
+
+function render(): void {
+  ui.error.hidden = view.kind !== 'error';
+  ui.error.textContent = view.kind === 'error' ? t(lang, view.key, view.params) : '';
+  ui.result.setAttribute('aria-busy', String(view.kind === 'busy'));
+  ui.status.textContent = view.kind === 'busy' ? t(lang, 'analysing') : '';
+  ui.predictions.replaceChildren();
+  ui.heading.hidden = view.kind !== 'result';
+  ui.latency.textContent = '';
+  if (view.kind !== 'result') return;
+
+  const { response, roundTripMs } = view;
+  ui.heading.textContent = t(lang, 'resultsHeading', { k: response.predictions.length });
+  for (const prediction of response.predictions) ui.predictions.append(predictionItem(prediction));
+  const { decode, inference, total } = response.timings_ms;
+  ui.latency.textContent = t(lang, 'latency', {
+    total: Math.round(total),
+    decode: Math.round(decode),
+    inference: Math.round(inference),
+    roundTrip: Math.round(roundTripMs),
+  });
+}
+
+function predictionItem(prediction: Prediction): HTMLLIElement {
+  const percent = prediction.probability * 100;
+  const shown = `${percent < 0.1 ? '<0.1' : percent.toFixed(1)}%`;
+  const item = document.createElement('li');
+  item.className = 'prediction';
+
+  const name = document.createElement('span');
+  name.className = 'label';
+  name.textContent = lang === 'zh' ? prediction.label_zh : prediction.label;
+  const other = document.createElement('span');
+  other.className = 'label-other';
+  other.lang = lang === 'zh' ? 'en' : 'zh-CN';
+  other.textContent = lang === 'zh' ? prediction.label : prediction.label_zh;
+  const value = document.createElement('span');
+  value.className = 'percent';
+  value.textContent = shown;
+
+  const bar = document.createElement('div');
+  bar.className = 'bar';
+  bar.setAttribute('role', 'meter');
+  bar.setAttribute('aria-valuemin', '0');
+  bar.setAttribute('aria-valuemax', '100');
+  bar.setAttribute('aria-valuenow', percent.toFixed(1));
+  bar.setAttribute('aria-valuetext', shown);
+  bar.setAttribute('aria-label', name.textContent);
+  const fill = document.createElement('div');
+  fill.className = 'bar-fill';
+  fill.style.width = `${Math.max(percent, 0.5)}%`;
+  bar.append(fill);
+
+  item.append(name, value, other, bar);
+  return item;
+}
+
+function show(next: View): void {
+  view = next;
+  render();
+}
+
+/** Checks in the browser what the server would refuse anyway, so the user is not made to wait for an upload. */
+function precheck(file: File): View | undefined {
+  // An empty type happens for unusual extensions; the server sniffs the bytes, so let it decide.
+  if (file.type !== '' && !file.type.startsWith('image/')) return { kind: 'error', key: 'wrongType', params: {} };
+  if (file.size === 0) return { kind: 'error', key: 'empty', params: {} };
+  if (file.size > config.maxUploadBytes) {
+    return { kind: 'error', key: 'tooLarge', params: { size: formatBytes(file.size), max: formatBytes(config.maxUploadBytes) } };
+  }
+  return undefined;
+}
+
+function showPreview(file: File): void {
+  const url = URL.createObjectURL(file);
+  const release = (): void => URL.revokeObjectURL(url);
+  ui.preview.addEventListener('load', release, { once: true });
+  ui.preview.addEventListener('error', release, { once: true });
+  ui.preview.src = url;
+  ui.result.hidden = false;
+}
+
+async function classify(file: File): Promise<void> {
+  inFlight?.abort();
+  const problem = precheck(file);
+  if (problem !== undefined) {
+    ui.result.hidden = true;
+    show(problem);
+    return;
+  }
+  showPreview(file);
+  show({ kind: 'busy' });
+  const controller = new AbortController();
+  inFlight = controller;
+  const body = new FormData();
+  body.append('file', file, file.name === '' ? 'pasted-image' : file.name);
+  const started = performance.now();
+  try {
+    const response = await fetch(`predict?top=${config.topK}&lang=${lang}`, { method: 'POST', body, signal: controller.signal });
+    const payload: unknown = await response.json().catch(() => undefined);
+    if (controller.signal.aborted) return;
+    if (response.ok) {
+      show({ kind: 'result', response: payload as PredictResponse, roundTripMs: performance.now() - started });
+    } else {
+      show(errorView(response, payload, file));
+    }
+  } catch (error) {
+    if (controller.signal.aborted) return; // replaced by a newer photo
+    show({ kind: 'error', key: 'network', params: {} });
+    console.error(error);
+  } finally {
+    if (inFlight === controller) inFlight = undefined;
+  }
+}
+
+/** Maps the server's stable `code` (never its text) to a sentence in the page's language. */
+function errorView(response: Response, payload: unknown, file: File): View {
+  const code = typeof payload === 'object' && payload !== null && 'code' in payload ? String(payload.code) : `HTTP ${response.status}`;
+  const error = (key: MessageKey, params: Record<string, string | number> = {}): View => ({ kind: 'error', key, params });
+  switch (code) {
+    case 'UNSUPPORTED_MEDIA_TYPE':
+      return error('wrongType');
+    case 'FILE_TOO_LARGE':
+      return error('tooLarge', { size: formatBytes(file.size), max: formatBytes(config.maxUploadBytes) });
+    case 'IMAGE_TOO_LARGE':
+      return error('tooManyPixels');
+    case 'FILE_EMPTY':
+      return error('empty');
+    case 'IMAGE_CORRUPT':
+      return error('corrupt');
+    case 'NOT_READY':
+      return error('notReady');
+    case 'QUEUE_FULL':
+    case 'TIMEOUT':
+      return error('busy', { seconds: Number(response.headers.get('retry-after') ?? '1') || 1 });
+    default:
+      return error('failed', { code });
+  }
+}
+
+function firstImage(files: FileList | null | undefined): File | undefined {
+  return files?.[0] ?? undefined;
+}
+
+function wireEvents(): void {
+  const choose = (): void => ui.fileInput.click();
+  ui.dropZone.addEventListener('click', choose);
+  // Like a native <button>: Enter activates on keydown, Space on keyup (its keydown would scroll the page).
+  ui.dropZone.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' || event.key === ' ') event.preventDefault();
+    if (event.key === 'Enter' && !event.repeat) choose();
+  });
+  ui.dropZone.addEventListener('keyup', (event) => {
+    if (event.key === ' ') {
+      event.preventDefault();
+      choose();
+    }
+  });
+  for (const input of [ui.fileInput, ui.cameraInput]) {
+    input.addEventListener('change', () => {
+      const file = firstImage(input.files);
+      input.value = ''; // choosing the same file again must fire `change` again
+      if (file !== undefined) void classify(file);
+    });
+  }
+  ui.dropZone.addEventListener('dragenter', (event) => {
+    event.preventDefault();
+    ui.dropZone.classList.add('dragging');
+  });
+  ui.dropZone.addEventListener('dragover', (event) => {
+    event.preventDefault();
+    if (event.dataTransfer !== null) event.dataTransfer.dropEffect = 'copy';
+  });
+  ui.dropZone.addEventListener('dragleave', () => ui.dropZone.classList.remove('dragging'));
+  ui.dropZone.addEventListener('drop', (event) => {
+    event.preventDefault();
+    ui.dropZone.classList.remove('dragging');
+    const file = firstImage(event.dataTransfer?.files);
+    if (file !== undefined) void classify(file);
+  });
+  // A file dropped next to the zone would otherwise make the browser navigate away to it.
+  window.addEventListener('dragover', (event) => event.preventDefault());
+  window.addEventListener('drop', (event) => event.preventDefault());
+  document.addEventListener('paste', (event) => {
+    const file = firstImage(event.clipboardData?.files);
+    if (file !== undefined) {
+      event.preventDefault();
+      void classify(file);
+    }
+  });
+  ui.langToggle.addEventListener('click', () => setLang(lang === 'zh' ? 'en' : 'zh'));
+}
+
+async function loadConfig(): Promise<void> {
+  try {
+    const response = await fetch('config');
+    if (response.ok) config = { ...FALLBACK_CONFIG, ...((await response.json()) as Partial<PageConfig>) };
+  } catch {
+    // Keep the defaults; the server enforces its limits regardless.
+  }
+  applyLang();
+}
+
+wireEvents();
+applyLang();
+void loadConfig();

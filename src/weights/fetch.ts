@@ -1,0 +1,266 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { cacheDir, DEFAULT_WEIGHTS } from '../config.js';
+import { invalidArgument, ResnetServeError } from '../errors.js';
+import { type DownloadProgress, progressBar } from './progress.js';
+
+export interface DownloadOptions {
+  url: string;
+  /** Final path; the body goes to a per-process `<destination>.<pid>-<random>.part` first. */
+  destination: string;
+  /** Hex digits the SHA-256 must start with (torch.hub `check_hash`). No check when absent. */
+  sha256Prefix?: string;
+  /** Called after every chunk with a growing `receivedBytes`, then once with `done: true`. */
+  onProgress?: (progress: DownloadProgress) => void;
+  signal?: AbortSignal;
+  /** Longest the whole download may take. Default 30 min (46.8 MB at 26 KB/s). */
+  timeoutMs?: number;
+  /** Longest wait for the response or for the next chunk. Default 60 s. */
+  stallTimeoutMs?: number;
+  /** Largest body accepted, by Content-Length and by bytes received. Default 1 GiB (resnet18 is 46.8 MB). */
+  maxBytes?: number;
+}
+
+export interface DownloadResult {
+  path: string;
+  sha256: string;
+  bytes: number;
+}
+
+/** Why a download failed, in `details.reason` of DOWNLOAD_FAILED. `network`/`timeout`/`stall` mean "offline". */
+export type DownloadFailure = 'network' | 'timeout' | 'stall' | 'aborted' | 'http' | 'too-large' | 'interrupted' | 'filesystem';
+
+const DEFAULT_TIMEOUT_MS = 30 * 60_000;
+const DEFAULT_STALL_TIMEOUT_MS = 60_000;
+const DEFAULT_MAX_BYTES = 1024 ** 3;
+const OFFLINE_REASONS: ReadonlySet<string> = new Set<DownloadFailure>(['network', 'timeout', 'stall']);
+
+/**
+ * Streams `url` to `destination`, hashing SHA-256 on the way, then fsyncs and renames atomically. On any
+ * failure the partial file is removed and nothing is left at `destination`.
+ *
+ * @throws ResnetServeError DOWNLOAD_FAILED (HTTP status, network error, interruption, size or time limit,
+ *   abort; `details.reason` says which) or CHECKSUM_MISMATCH (the SHA-256 does not start with `sha256Prefix`).
+ */
+export async function downloadWeights(options: DownloadOptions): Promise<DownloadResult> {
+  const { url, destination } = options;
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  const stallTimeoutMs = options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+  const controller = new AbortController();
+  let abortReason: DownloadFailure | undefined;
+  const stop = (reason: DownloadFailure): void => {
+    abortReason ??= reason;
+    controller.abort();
+  };
+  const onUserAbort = (): void => stop('aborted');
+  if (options.signal?.aborted === true) stop('aborted');
+  options.signal?.addEventListener('abort', onUserAbort, { once: true });
+  const deadline = setTimeout(() => stop('timeout'), options.timeoutMs ?? DEFAULT_TIMEOUT_MS).unref();
+  let stall = setTimeout(() => stop('stall'), stallTimeoutMs).unref();
+  const failed = (reason: DownloadFailure, why: string, cause?: unknown): ResnetServeError =>
+    new ResnetServeError('DOWNLOAD_FAILED', `Downloading ${url} failed: ${why}.`, { cause, details: { url, reason, why } });
+  const describeAbort = (): string =>
+    abortReason === 'timeout' ? `it took longer than ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`
+    : abortReason === 'stall' ? `no data arrived for ${stallTimeoutMs} ms`
+    : 'it was cancelled';
+
+  const part = `${destination}.${process.pid}-${randomBytes(4).toString('hex')}.part`;
+  try {
+    let response: Response;
+    try {
+      response = await fetch(url, { signal: controller.signal, redirect: 'follow' });
+    } catch (cause) {
+      throw abortReason !== undefined ? failed(abortReason, describeAbort(), cause) : failed('network', `the server cannot be reached (${causeText(cause)})`, cause);
+    }
+    if (!response.ok || response.body === null) {
+      await response.body?.cancel().catch(() => undefined);
+      throw failed('http', `the server answered HTTP ${response.status} ${response.statusText}`.trimEnd());
+    }
+    const declared = response.headers.get('content-length');
+    const totalBytes = declared !== null && /^\d+$/.test(declared) ? Number(declared) : undefined;
+    if (totalBytes !== undefined && totalBytes > maxBytes) {
+      await response.body.cancel().catch(() => undefined);
+      throw failed('too-large', `it is ${totalBytes} bytes, more than the ${maxBytes}-byte limit`);
+    }
+
+    try {
+      await mkdir(dirname(destination), { recursive: true });
+    } catch (cause) {
+      throw failed('filesystem', `cannot create ${dirname(destination)}`, cause);
+    }
+    const hash = createHash('sha256');
+    const started = Date.now();
+    let receivedBytes = 0;
+    const report = (done: boolean): void => {
+      const seconds = Math.max((Date.now() - started) / 1000, 1e-3);
+      options.onProgress?.({ receivedBytes, totalBytes, bytesPerSecond: receivedBytes / seconds, done });
+    };
+    const file = await open(part, 'wx');
+    try {
+      const reader = response.body.getReader();
+      for (;;) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (cause) {
+          throw abortReason !== undefined ? failed(abortReason, describeAbort(), cause) : failed('interrupted', `the connection broke after ${receivedBytes} bytes (${causeText(cause)})`, cause);
+        }
+        if (chunk.done) break;
+        receivedBytes += chunk.value.byteLength;
+        if (receivedBytes > maxBytes) {
+          await reader.cancel().catch(() => undefined);
+          throw failed('too-large', `it is more than the ${maxBytes}-byte limit`);
+        }
+        clearTimeout(stall);
+        stall = setTimeout(() => stop('stall'), stallTimeoutMs).unref();
+        hash.update(chunk.value);
+        await file.write(chunk.value);
+        report(false);
+      }
+      if (totalBytes !== undefined && receivedBytes !== totalBytes) {
+        throw failed('interrupted', `the body ended after ${receivedBytes} of ${totalBytes} bytes`);
+      }
+      // fsync before rename: otherwise a crash can leave a renamed but empty file that looks cached.
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    report(true);
+
+    const sha256 = hash.digest('hex');
+    if (options.sha256Prefix !== undefined && !sha256.startsWith(options.sha256Prefix.toLowerCase())) {
+      throw new ResnetServeError(
+        'CHECKSUM_MISMATCH',
+        `The file downloaded from ${url} has SHA-256 ${sha256}, which does not start with the expected ${options.sha256Prefix}; it was discarded.`,
+        { details: { url, sha256, expectedPrefix: options.sha256Prefix } },
+      );
+    }
+    await rename(part, destination);
+    return { path: destination, sha256, bytes: receivedBytes };
+  } catch (error) {
+    await rm(part, { force: true });
+    throw error instanceof ResnetServeError ? error : failed('filesystem', `writing ${part} failed (${causeText(error)})`, error);
+  } finally {
+    clearTimeout(deadline);
+    clearTimeout(stall);
+    options.signal?.removeEventListener('abort', onUserAbort);
+  }
+}
+
+/** undici wraps the real reason (ECONNREFUSED, ENOTFOUND, "other side closed") in `cause`. */
+function causeText(error: unknown): string {
+  const inner = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  if (inner instanceof Error) return 'code' in inner && typeof inner.code === 'string' ? `${inner.code}: ${inner.message}` : inner.message;
+  return String(inner);
+}
+
+export interface ResolveWeightsOptions {
+  /** `--weights PATH`: a local checkpoint used as is. */
+  weightsPath?: string;
+  /** `--weights-url URL`: where to download from. Default DEFAULT_WEIGHTS.url (torchvision IMAGENET1K_V1). */
+  weightsUrl?: string;
+  /** Cache directory. Default `cacheDir()` ($RESNET_SERVE_HOME or ~/.cache/resnet-serve). */
+  home?: string;
+  /** Download when not cached. Default true. */
+  download?: boolean;
+  /** Default: a progress bar on stderr when it is a terminal, silence otherwise. */
+  onProgress?: (progress: DownloadProgress) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * The path of the weights to load: `weightsPath` if given, else `<home>/<file name of the URL>` — downloaded
+ * and hash-checked first when it is not there yet.
+ *
+ * @example await resolveWeights() // '/home/me/.cache/resnet-serve/resnet18-f37072fd.pth'
+ * @throws ResnetServeError INPUT_NOT_FOUND when `weightsPath` is not a readable file; INVALID_ARGUMENT when
+ *   `weightsUrl` is not an http(s) URL ending in a file name; WEIGHTS_UNAVAILABLE when the file is not
+ *   cached and cannot be downloaded (offline, or `download: false`); DOWNLOAD_FAILED / CHECKSUM_MISMATCH
+ *   for other download failures.
+ */
+export async function resolveWeights(options: ResolveWeightsOptions = {}): Promise<string> {
+  if (options.weightsPath !== undefined) {
+    if (!(await isFile(options.weightsPath))) {
+      throw new ResnetServeError('INPUT_NOT_FOUND', `The weights file ${options.weightsPath} (--weights) does not exist or is not a file.`, {
+        details: { path: options.weightsPath },
+      });
+    }
+    return options.weightsPath;
+  }
+  const url = options.weightsUrl ?? DEFAULT_WEIGHTS.url;
+  const fileName = weightsFileName(url);
+  const destination = join(options.home ?? cacheDir(), fileName);
+  if (await isFile(destination)) return destination;
+  const unavailable = (why: string, cause?: unknown): ResnetServeError =>
+    new ResnetServeError('WEIGHTS_UNAVAILABLE', offlineHelp(url, destination, why), { cause, details: { url, path: destination } });
+  if (options.download === false) throw unavailable('downloading is turned off');
+  const sha256Prefix = expectedHashPrefix(url);
+  const onProgress = options.onProgress ?? progressBar(fileName);
+  try {
+    await downloadWeights({
+      url,
+      destination,
+      ...(sha256Prefix === undefined ? {} : { sha256Prefix }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(onProgress === undefined ? {} : { onProgress }),
+    });
+  } catch (error) {
+    if (error instanceof ResnetServeError && error.code === 'DOWNLOAD_FAILED' && OFFLINE_REASONS.has(String(error.details?.reason))) {
+      throw unavailable(String(error.details?.why), error);
+    }
+    throw error;
+  }
+  return destination;
+}
+
+/** The single paragraph an offline user needs: what to fetch, where to put it, and the alternatives. */
+function offlineHelp(url: string, destination: string, why: string): string {
+  return (
+    `The model weights are not cached and could not be downloaded: ${why}. ` +
+    `Fetch ${url} on a machine with internet access and copy it to ${destination} (keep that file name), ` +
+    'or pass a local copy with --weights PATH, a reachable mirror with --weights-url URL, ' +
+    'or set RESNET_SERVE_HOME to a directory that already holds the file.'
+  );
+}
+
+/** torch.hub names files `<name>-<first hex digits of the SHA-256>.pth` (hub.py HASH_REGEX). */
+const HASH_IN_NAME = /-([0-9a-f]{8,})\.pth$/;
+
+/**
+ * The SHA-256 prefix a download from `url` must have: the hex digits in its file name, like torch.hub's
+ * `check_hash`; else the default file's prefix when the name is the default one; else none.
+ */
+export function expectedHashPrefix(url: string): string | undefined {
+  const fileName = weightsFileName(url);
+  const match = HASH_IN_NAME.exec(fileName);
+  if (match !== null) return match[1];
+  return fileName === DEFAULT_WEIGHTS.fileName ? DEFAULT_WEIGHTS.sha256Prefix : undefined;
+}
+
+/**
+ * The cache file name for a weights URL: the last path segment, e.g. `resnet18-f37072fd.pth`.
+ * @throws ResnetServeError INVALID_ARGUMENT for a non-http(s) URL or one without a plain file name.
+ */
+export function weightsFileName(url: string): string {
+  let parsed: URL;
+  let name: string;
+  try {
+    parsed = new URL(url);
+    name = decodeURIComponent(parsed.pathname.split('/').pop() ?? '');
+  } catch {
+    throw invalidArgument('weightsUrl', 'an http(s) URL', url);
+  }
+  if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || !/^[\w.-]+$/.test(name) || /^\.+$/.test(name)) {
+    throw invalidArgument('weightsUrl', 'an http(s) URL ending in a file name', url);
+  }
+  return name;
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}

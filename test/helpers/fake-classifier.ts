@@ -1,0 +1,86 @@
+import { createHash } from 'node:crypto';
+import type { Classifier, ClassifierObserver, ClassifyOptions, ClassifyResult } from '../../src/classifier-types.js';
+import { ResnetServeError } from '../../src/errors.js';
+
+export interface FakeClassifierOptions {
+  /** Requests allowed to wait at once before QUEUE_FULL. Default 64. */
+  maxQueue?: number;
+  /** How long each classification takes. Default 0. */
+  delayMs?: number;
+  /** When set, classify() waits for this promise (lets a test hold a request in flight). */
+  gate?: Promise<void>;
+  observer?: ClassifierObserver;
+}
+
+const PNG = [0x89, 0x50, 0x4e, 0x47];
+const JPEG = [0xff, 0xd8, 0xff];
+
+/**
+ * Stands in for the real classifier in HTTP tests that are about the server, not the model: sniffs
+ * PNG/JPEG magic bytes like image/ does, throws the same codes, and answers a deterministic top-k
+ * derived from the bytes' hash so tests can tell answers apart.
+ */
+export class FakeClassifier implements Classifier {
+  readonly modelName = 'fake-model';
+  readonly precision = 'fp32' as const;
+  closed = false;
+  closeCalls = 0;
+  #depth = 0;
+  readonly #options: FakeClassifierOptions;
+
+  constructor(options: FakeClassifierOptions = {}) {
+    this.#options = options;
+  }
+
+  queueDepth(): number {
+    return this.#depth;
+  }
+
+  async classify(bytes: Uint8Array, options: ClassifyOptions = {}): Promise<ClassifyResult> {
+    if (this.closed) throw new ResnetServeError('NOT_READY', 'closed');
+    if (bytes.length === 0) throw new ResnetServeError('FILE_EMPTY', 'The file is empty.');
+    const starts = (magic: number[]): boolean => magic.every((b, i) => bytes[i] === b);
+    if (!starts(PNG) && !starts(JPEG)) throw new ResnetServeError('UNSUPPORTED_MEDIA_TYPE', 'Not an image.');
+    if (bytes.length < 16) throw new ResnetServeError('IMAGE_CORRUPT', 'Truncated.');
+    if (this.#depth >= (this.#options.maxQueue ?? 64)) throw new ResnetServeError('QUEUE_FULL', 'Queue full.');
+    this.#depth += 1;
+    this.#options.observer?.onQueueDepth?.(this.#depth);
+    try {
+      if (this.#options.gate !== undefined) await this.#options.gate;
+      if ((this.#options.delayMs ?? 0) > 0) await new Promise((r) => setTimeout(r, this.#options.delayMs));
+      this.#options.observer?.onBatch?.(1, 1);
+      const digest = createHash('sha256').update(bytes).digest();
+      const topK = options.topK ?? 3;
+      const predictions = Array.from({ length: topK }, (_, i) => ({
+        index: (digest[i % digest.length]! * 4 + i) % 1000,
+        label: `class ${i}`,
+        label_zh: `类别 ${i}`,
+        probability: 1 / (i + 2),
+      }));
+      return { predictions, timings_ms: { decode: 1, inference: 2, total: 3 } };
+    } finally {
+      this.#depth -= 1;
+      this.#options.observer?.onQueueDepth?.(this.#depth);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closeCalls += 1;
+    this.closed = true;
+  }
+}
+
+/** A loader the test resolves by hand, to observe /readyz before and after the model is ready. */
+export function manualLoader(classifier: Classifier): {
+  load: () => Promise<Classifier>;
+  resolve: () => void;
+  reject: (error: Error) => void;
+} {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const ready = new Promise<Classifier>((res, rej) => {
+    resolve = () => res(classifier);
+    reject = rej;
+  });
+  return { load: () => ready, resolve, reject };
+}

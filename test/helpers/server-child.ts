@@ -1,0 +1,22 @@
+/**
+ * A resnet-serve server in its own process, for tests that need a separate process: RSS, /healthz
+ * latency with the event loop not shared with the test's clients, and SIGTERM. Runs the real classifier
+ * on the synthetic full-width ResNet-18. Bundled and spawned by child-server.ts; configured by env:
+ * RS_MAX_QUEUE, RS_MAX_BATCH, RS_WEB_ROOT, RS_LOG_LEVEL. Prints {"listening": url} on stdout.
+ */
+import { installShutdownHandlers, startServer } from '../../src/server/start.js';
+import { realLoader } from './synthetic-model.js';
+
+const env = process.env;
+const handle = await startServer({
+  host: '127.0.0.1',
+  port: 0,
+  loadClassifier: realLoader({
+    maxQueue: env.RS_MAX_QUEUE === undefined ? undefined : Number(env.RS_MAX_QUEUE),
+    maxBatch: env.RS_MAX_BATCH === undefined ? undefined : Number(env.RS_MAX_BATCH),
+  }),
+  logger: { level: env.RS_LOG_LEVEL ?? 'info' },
+  ...(env.RS_WEB_ROOT === undefined ? {} : { webRoot: env.RS_WEB_ROOT }),
+});
+installShutdownHandlers(handle);
+process.stdout.write(`${JSON.stringify({ listening: handle.url })}\n`);

@@ -1,0 +1,60 @@
+import { BATCH_NORM_TENSORS, convBnUnits, requiredTensorShapes, resnet18Layout } from '../../src/model/resnet-layout.js';
+import type { StateDict } from '../../src/types.js';
+
+export interface SyntheticResNetOptions {
+  /** Stem width; torchvision 64 (default). */
+  width?: number;
+  /** fc outputs; ImageNet 1000 (default). */
+  classes?: number;
+}
+
+/**
+ * A deterministic ResNet-18 state_dict with torchvision's keys, order, shapes and dtypes (including the int64
+ * `num_batches_tracked` scalars), for plumbing tests that need a real-sized model without the 46 MB download.
+ * Values are random but well-scaled (He-uniform convs, torch's Linear init for fc, BN statistics near 1/0),
+ * so logits stay finite and of order 1. The same seed always gives the same tensors.
+ */
+export function syntheticResNet18StateDict(seed: number, options: SyntheticResNetOptions = {}): StateDict {
+  const layout = resnet18Layout(options.width ?? 64, options.classes ?? 1000);
+  const shapes = requiredTensorShapes(layout);
+  const random = mulberry32(seed);
+  const uniform = (count: number, low: number, high: number): Float32Array => {
+    const out = new Float32Array(count);
+    for (let i = 0; i < count; i++) out[i] = low + (high - low) * random();
+    return out;
+  };
+  const bnRanges: Record<(typeof BATCH_NORM_TENSORS)[number], [number, number]> = {
+    weight: [0.8, 1.2],
+    bias: [-0.1, 0.1],
+    running_mean: [-0.1, 0.1],
+    running_var: [0.5, 1.5],
+  };
+
+  const stateDict: StateDict = new Map();
+  const put = (key: string, low: number, high: number): void => {
+    const shape = shapes.get(key) ?? [];
+    stateDict.set(key, { dtype: 'float32', shape, data: uniform(shape.reduce((a, b) => a * b, 1), low, high) });
+  };
+  for (const unit of convBnUnits(layout)) {
+    const bound = Math.sqrt(6 / (unit.inChannels * unit.kernel * unit.kernel));
+    put(`${unit.conv}.weight`, -bound, bound);
+    for (const tensor of BATCH_NORM_TENSORS) put(`${unit.bn}.${tensor}`, ...bnRanges[tensor]);
+    stateDict.set(`${unit.bn}.num_batches_tracked`, { dtype: 'int64', shape: [], data: new BigInt64Array([0n]) });
+  }
+  const fcBound = 1 / Math.sqrt(layout.width * 8);
+  put('fc.weight', -fcBound, fcBound);
+  put('fc.bias', -fcBound, fcBound);
+  return stateDict;
+}
+
+/** mulberry32: a tiny, well-known 32-bit PRNG; enough for reproducible test weights. */
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

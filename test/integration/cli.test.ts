@@ -1,0 +1,197 @@
+import { execFile } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { convertToOnnx } from '../../src/model/resnet.js';
+import { syntheticResNet18StateDict } from '../helpers/synthetic-weights.js';
+
+const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+const TINY_PTH = fileURLToPath(new URL('../fixtures/model/tiny-resnet18.pth', import.meta.url));
+
+interface Run { code: number; stdout: string; stderr: string }
+
+function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr });
+    });
+  });
+}
+
+let dir: string;
+let fullModel: string;
+let cat: string;
+let dog: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'resnet-serve-cli-'));
+  fullModel = join(dir, 'synthetic-resnet18.onnx');
+  await writeFile(fullModel, convertToOnnx(syntheticResNet18StateDict(7)));
+  // Two different pictures: the names say nothing, the pixels differ.
+  cat = join(dir, 'cat.jpg');
+  dog = join(dir, 'dog.png');
+  await sharp({ create: { width: 320, height: 240, channels: 3, background: '#c0804a' } })
+    .composite([{ input: Buffer.from('<svg width="320" height="240"><circle cx="160" cy="120" r="80" fill="#203040"/></svg>') }])
+    .jpeg().toFile(cat);
+  await sharp({ create: { width: 200, height: 300, channels: 3, background: '#2a7f3c' } }).png().toFile(dog);
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('resnet-serve classify', () => {
+  it('--json prints exactly the documented shape, one entry per file in order', async () => {
+    const { code, stdout } = await run(['classify', '--model', fullModel, '--json', cat, dog]);
+    expect(code).toBe(0);
+    const results = JSON.parse(stdout) as { file: string; predictions: Record<string, unknown>[] }[];
+    expect(results.map((r) => r.file)).toEqual([cat, dog]);
+    for (const result of results) {
+      expect(Object.keys(result)).toEqual(['file', 'predictions']);
+      expect(result.predictions).toHaveLength(3);
+      for (const p of result.predictions) {
+        expect(Object.keys(p)).toEqual(['index', 'label', 'label_zh', 'probability']);
+        expect(p.label_zh).toMatch(/\p{Script=Han}/u);
+      }
+    }
+  });
+
+  it('gives a failing file {file, error} in its place and exits 1', async () => {
+    const text = join(dir, 'notes.jpg');
+    await writeFile(text, 'not an image at all');
+    const { code, stdout } = await run(['classify', '--model', fullModel, '--json', cat, text, join(dir, 'missing.png')]);
+    expect(code).toBe(1);
+    const [ok, bad, missing] = JSON.parse(stdout) as Record<string, unknown>[];
+    expect(ok).toHaveProperty('predictions');
+    expect(Object.keys(bad ?? {})).toEqual(['file', 'error']);
+    expect(bad?.file).toBe(text);
+    expect(missing?.error).toMatch(/missing\.png/);
+  });
+
+  it('prints a table with Chinese names and --top rows', async () => {
+    const { code, stdout } = await run(['classify', '--model', fullModel, '--lang', 'zh', '--top', '5', cat]);
+    expect(code).toBe(0);
+    const rows = stdout.split('\n').filter((line) => /^\s+\d\. /.test(line));
+    expect(rows).toHaveLength(5);
+    expect(rows[0]).toMatch(/\p{Script=Han}.*%/u);
+  });
+
+  it('rejects a bad flag value with exit 2 and names the flag', async () => {
+    const { code, stderr } = await run(['classify', '--model', fullModel, '--top', '0', cat]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('--top');
+    expect(stderr).toContain('INVALID_ARGUMENT');
+  });
+
+  it('converts --weights once into the cache and reuses it', async () => {
+    const home = join(dir, 'home-convert');
+    const first = await run(['classify', '--weights', TINY_PTH, '--json', cat], { RESNET_SERVE_HOME: home });
+    expect(first.code).toBe(0);
+    expect(first.stderr).toContain('Converting');
+    const models = await readdir(join(home, 'models'));
+    expect(models).toHaveLength(1);
+    expect(models[0]).toMatch(/^tiny-resnet18-[0-9a-f]{12}\.fp32\.onnx$/);
+    const second = await run(['classify', '--weights', TINY_PTH, '--json', cat], { RESNET_SERVE_HOME: home });
+    expect(second.stderr).not.toContain('Converting');
+    expect(JSON.parse(second.stdout)).toEqual(JSON.parse(first.stdout));
+  });
+});
+
+describe('offline with no cached weights', () => {
+  let closedPort: number;
+  beforeAll(async () => {
+    // Bind then close: nothing listens on that port afterwards, like a machine with no network.
+    const server: Server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const address = server.address();
+    closedPort = typeof address === 'object' && address !== null ? address.port : 0;
+    await new Promise((r) => server.close(r));
+  });
+
+  it('says in one paragraph which file to fetch and where, with no stack trace', async () => {
+    const home = join(dir, 'home-offline');
+    const url = `http://127.0.0.1:${closedPort}/resnet18-f37072fd.pth`;
+    const { code, stdout, stderr } = await run(['classify', '--weights-url', url, cat], { RESNET_SERVE_HOME: home });
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr).toContain(url);
+    expect(stderr).toContain(join(home, 'resnet18-f37072fd.pth'));
+    expect(stderr).toContain('WEIGHTS_UNAVAILABLE');
+    expect(stderr).not.toMatch(/^\s+at /m);
+  });
+});
+
+describe('resnet-serve convert', () => {
+  it('writes an ONNX model the classifier can load', async () => {
+    const out = join(dir, 'tiny.onnx');
+    const converted = await run(['convert', '--weights', TINY_PTH, '--out', out]);
+    expect(converted.code).toBe(0);
+    const { code, stdout } = await run(['classify', '--model', out, '--json', '--top', '2', cat]);
+    expect(code).toBe(0);
+    const [result] = JSON.parse(stdout) as { predictions: { label: string }[] }[];
+    // The tiny fixture has 10 classes, which have no ImageNet names.
+    expect(result?.predictions.map((p) => p.label)).toEqual(expect.arrayContaining([expect.stringMatching(/^class_\d$/)]));
+  });
+
+  it('refuses a checkpoint that would run code, and leaves no output', async () => {
+    const out = join(dir, 'evil.onnx');
+    const evil = fileURLToPath(new URL('../fixtures/weights/malicious-os-system.pth', import.meta.url));
+    const { code, stderr } = await run(['convert', '--weights', evil, '--out', out]);
+    expect(code).toBe(1);
+    expect(stderr).toContain('CHECKPOINT_UNSAFE');
+    await expect(readdir(dir)).resolves.not.toContain('evil.onnx');
+  });
+});
+
+describe('resnet-serve convert --precision int8', () => {
+  const SHAPES = fileURLToPath(new URL('../fixtures/int8/shapes-resnet18.safetensors', import.meta.url));
+
+  /** Writes `count` images of a fixture set as PNG files, the way a user would hand them over. */
+  async function writeImages(set: 'heldout' | 'calibration', count: number): Promise<string> {
+    const { loadShapesFixture } = await import('../helpers/int8-fixture.js');
+    const { gunzipSync } = await import('node:zlib');
+    const { readFileSync } = await import('node:fs');
+    const fixture = loadShapesFixture();
+    const raw = gunzipSync(readFileSync(new URL(`../fixtures/int8/${set}.u8.gz`, import.meta.url)));
+    const side = fixture.imageSize;
+    const folder = join(dir, set);
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(folder, { recursive: true });
+    for (let i = 0; i < count; i++) {
+      const pixels = raw.subarray(i * side * side * 3, (i + 1) * side * side * 3);
+      await sharp(pixels, { raw: { width: side, height: side, channels: 3 } })
+        .resize(side * fixture.upsample, side * fixture.upsample, { kernel: 'nearest' })
+        .png().toFile(join(folder, `${String(i).padStart(3, '0')}.png`));
+    }
+    return folder;
+  }
+
+  it('writes a calibrated int8 model and reports its agreement with fp32', async () => {
+    const calibration = await writeImages('calibration', 16);
+    const validate = await writeImages('heldout', 32);
+    const out = join(dir, 'shapes.int8.onnx');
+    const { code, stdout, stderr } = await run(['convert', '--weights', SHAPES, '--out', out, '--precision', 'int8', '--calibration', calibration, '--validate', validate]);
+    expect(code, stderr).toBe(0);
+    expect(stderr).toContain('calibrated on 16 images');
+    const match = /on 32 images: top-1 agreement ([\d.]+)%/.exec(stdout);
+    expect(match).not.toBeNull();
+    expect(Number(match?.[1])).toBeGreaterThanOrEqual(90);
+  });
+
+  it('classify --precision int8 --weights quantises once, data-free, into the cache', async () => {
+    const home = join(dir, 'home-int8');
+    const { code } = await run(['classify', '--weights', SHAPES, '--precision', 'int8', '--json', cat], { RESNET_SERVE_HOME: home });
+    expect(code).toBe(0);
+    expect(await readdir(join(home, 'models'))).toEqual([expect.stringMatching(/^shapes-resnet18-[0-9a-f]{12}\.int8\.onnx$/)]);
+  });
+
+  it('refuses --validate without --precision int8', async () => {
+    const { code, stderr } = await run(['convert', '--weights', SHAPES, '--out', join(dir, 'x.onnx'), '--validate', dir]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('--precision int8');
+  });
+});

@@ -1,0 +1,68 @@
+/**
+ * SIGTERM on a real server process (test/helpers/server-child.ts, real classifier): it stops accepting,
+ * lets the in-flight upload finish with a real answer, closes the classifier and exits 0.
+ */
+import { request } from 'node:http';
+import { afterEach, expect, test } from 'vitest';
+import { spawnServer, waitUntilReady, type ChildServer } from '../helpers/child-server.js';
+import { multipartBody } from '../helpers/multipart.js';
+import { noiseJpeg } from '../helpers/test-images.js';
+
+let server: ChildServer | undefined;
+afterEach(() => server?.kill());
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+test('SIGTERM during an in-flight upload: the upload gets its 200, new connections are refused, exit code 0', async () => {
+  server = await spawnServer({ RS_LOG_LEVEL: 'info' });
+  await waitUntilReady(server.url);
+  const body = multipartBody([{ name: 'file', filename: 'cat.jpg', data: await noiseJpeg(42, 320, 240) }]);
+  const half = Math.floor(body.payload.length / 2);
+
+  // Send the headers and half the body, so the request is in flight on the server when the signal lands.
+  const answer = new Promise<{ status: number; connection: string | undefined; body: string }>((resolve, reject) => {
+    const req = request(`${server!.url}/predict`, { method: 'POST', headers: body.headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, body: text }));
+    });
+    req.on('error', reject);
+    req.write(body.payload.subarray(0, half));
+    void (async () => {
+      await server!.waitForLine((line) => String(line.msg).startsWith('shutting down'));
+      // The listener closes right after the signal; the upload in flight must still be answered.
+      await expect(refused(server!.url)).resolves.toBe(true);
+      req.end(body.payload.subarray(half));
+    })().catch(reject);
+  });
+  await sleep(300);
+  server.process.kill('SIGTERM');
+
+  const res = await answer;
+  expect(res.status).toBe(200);
+  expect(JSON.parse(res.body).predictions).toHaveLength(3);
+  expect(res.connection).toBe('close');
+  expect(await server.exited).toBe(0);
+  expect(server.lines.some((line) => line.msg === 'shutdown complete')).toBe(true);
+});
+
+test('SIGINT while idle exits 0 promptly', async () => {
+  server = await spawnServer({ RS_LOG_LEVEL: 'info' });
+  await waitUntilReady(server.url);
+  server.process.kill('SIGINT');
+  expect(await server.exited).toBe(0);
+});
+
+/** True once a new connection to `url` is refused (polls for up to 2 s while the listener closes). */
+async function refused(url: string): Promise<boolean> {
+  for (let attempt = 0; attempt < 40; attempt++) {
+    const error = await fetch(`${url}/healthz`).then(
+      () => undefined,
+      (e: unknown) => e as { cause?: { code?: string } },
+    );
+    if (error?.cause?.code === 'ECONNREFUSED') return true;
+    await sleep(50);
+  }
+  return false;
+}

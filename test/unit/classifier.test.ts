@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createClassifier } from '../../src/classifier.js';
+import type { Classifier } from '../../src/classifier-types.js';
+import { convertToOnnx } from '../../src/model/resnet.js';
+import { readSafetensors } from '../../src/weights/safetensors.js';
+
+const model = convertToOnnx(readSafetensors(readFileSync(new URL('../fixtures/model/tiny-resnet18.safetensors', import.meta.url))));
+const image = (name: string): Buffer => readFileSync(new URL(`../fixtures/images/${name}`, import.meta.url));
+const photos = ['photo-500x375.jpg', 'alpha-260x230.png', 'gray-320x240.jpg', 'portrait-301x477.jpg', 'palette-300x260.png'].map(image);
+
+let classifier: Classifier | undefined;
+afterEach(async () => {
+  await classifier?.close();
+  classifier = undefined;
+});
+
+describe('createClassifier', () => {
+  it('answers each image exactly as it is answered alone, whatever else is in flight', async () => {
+    classifier = await createClassifier({ model, threads: 1, maxBatch: 4 });
+    const alone = [];
+    for (const photo of photos) alone.push((await classifier.classify(photo, { topK: 5 })).predictions);
+    const together = await Promise.all(photos.flatMap((photo) => [photo, photo]).map((p) => classifier!.classify(p, { topK: 5 })));
+    together.forEach((result, i) => {
+      const expected = alone[Math.floor(i / 2)]!;
+      expect(result.predictions.map((p) => p.index)).toEqual(expected.map((p) => p.index));
+      result.predictions.forEach((p, k) => expect(p.probability).toBeCloseTo(expected[k]!.probability, 5));
+    });
+  });
+
+  it('reports timings and the batch sizes it ran', async () => {
+    const batches: number[] = [];
+    classifier = await createClassifier({ model, threads: 1, maxBatch: 4, observer: { onBatch: (size) => batches.push(size) } });
+    const results = await Promise.all(photos.map((p) => classifier!.classify(p)));
+    for (const { timings_ms: t } of results) {
+      expect(t.decode).toBeGreaterThan(0);
+      expect(t.inference).toBeGreaterThan(0);
+      expect(t.total).toBeGreaterThanOrEqual(t.decode);
+    }
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(photos.length);
+    expect(Math.max(...batches)).toBeLessThanOrEqual(4);
+  });
+
+  it('refuses requests beyond maxQueue with QUEUE_FULL and still answers the rest', async () => {
+    classifier = await createClassifier({ model, threads: 1, maxQueue: 3 });
+    const settled = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => classifier!.classify(photos[i % photos.length]!)));
+    const refused = settled.filter((s) => s.status === 'rejected');
+    expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(3);
+    for (const r of refused) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'QUEUE_FULL' });
+    expect(classifier.queueDepth()).toBe(0);
+  });
+
+  it('gives bad images their codes without losing pool slots', async () => {
+    classifier = await createClassifier({ model, threads: 1, maxBatch: 1, decodeConcurrency: 1 });
+    const bad = ['truncated.jpg', 'text.jpg', 'empty.jpg', 'huge-header-30000x30000.png', 'garbage-middle.jpg'].map(image);
+    const settled = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => classifier!.classify(bad[i % bad.length]!)));
+    expect(settled.every((s) => s.status === 'rejected')).toBe(true);
+    const codes = new Set(settled.map((s) => ((s as PromiseRejectedResult).reason as { code: string }).code));
+    expect(codes).toEqual(new Set(['IMAGE_CORRUPT', 'UNSUPPORTED_MEDIA_TYPE', 'FILE_EMPTY', 'IMAGE_TOO_LARGE']));
+    // Every slot came back: a burst larger than the pool still completes.
+    await expect(Promise.all(photos.map((p) => classifier!.classify(p)))).resolves.toHaveLength(photos.length);
+  });
+
+  it('fails requests that waited past requestTimeoutMs with TIMEOUT', async () => {
+    classifier = await createClassifier({ model, threads: 1, maxBatch: 1, requestTimeoutMs: 1 });
+    const settled = await Promise.allSettled(Array.from({ length: 12 }, () => classifier!.classify(photos[0]!)));
+    const codes = settled.map((s) => (s.status === 'rejected' ? (s.reason as { code: string }).code : 'ok'));
+    expect(codes).toContain('TIMEOUT');
+  });
+
+  it('close() answers what is in flight, then refuses with NOT_READY', async () => {
+    classifier = await createClassifier({ model, threads: 1 });
+    const inFlight = photos.map((p) => classifier!.classify(p));
+    await classifier.close();
+    await expect(Promise.all(inFlight)).resolves.toHaveLength(photos.length);
+    await expect(classifier.classify(photos[0]!)).rejects.toMatchObject({ code: 'NOT_READY' });
+  });
+
+  it('rejects a topK outside 1..classes with INVALID_ARGUMENT', async () => {
+    classifier = await createClassifier({ model, threads: 1 });
+    await expect(classifier.classify(photos[0]!, { topK: 11 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});

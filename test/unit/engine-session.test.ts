@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { INPUT_ELEMENTS } from '../../src/config.js';
+import { InferenceEngine } from '../../src/engine/session.js';
+import { attr, type OnnxGraph } from '../../src/model/graph.js';
+import { encodeModel } from '../../src/model/onnx-proto.js';
+import { convertToOnnx } from '../../src/model/resnet.js';
+import { readSafetensors } from '../../src/weights/safetensors.js';
+
+const tinyModel = convertToOnnx(readSafetensors(readFileSync(new URL('../fixtures/model/tiny-resnet18.safetensors', import.meta.url))));
+
+/** A model that averages each channel: valid ONNX, but not an image classifier of our contract. */
+function poolingModel(size: number): Uint8Array {
+  const graph: OnnxGraph = {
+    name: 'pool',
+    inputs: [{ name: 'x', elemType: 'float32', shape: ['N', 3, size, size] }],
+    outputs: [{ name: 'y', elemType: 'float32', shape: ['N', 3] }],
+    initializers: new Map(),
+    nodes: [
+      { opType: 'GlobalAveragePool', inputs: ['x'], outputs: ['p'], name: 'pool', attributes: {} },
+      { opType: 'Flatten', inputs: ['p'], outputs: ['y'], name: 'flatten', attributes: { axis: attr.int(1) } },
+    ],
+  };
+  return encodeModel(graph);
+}
+
+describe('InferenceEngine', () => {
+  it('loads a model, reads its class count and runs a batch', async () => {
+    const engine = await InferenceEngine.create(tinyModel, { threads: 1 });
+    try {
+      expect(engine.classes).toBe(10);
+      const batch = new Float32Array(3 * INPUT_ELEMENTS).map((_, i) => Math.sin(i));
+      const logits = await engine.infer(batch, 3);
+      expect(logits).toHaveLength(30);
+      // Row 1 of a batch of 3 equals the same image run alone.
+      const alone = await engine.infer(batch.slice(INPUT_ELEMENTS, 2 * INPUT_ELEMENTS), 1);
+      for (let c = 0; c < 10; c++) expect(logits[10 + c]).toBeCloseTo(alone[c] ?? NaN, 4);
+    } finally {
+      await engine.release();
+    }
+  });
+
+  it('rejects bytes that are not ONNX with MODEL_INVALID', async () => {
+    await expect(InferenceEngine.create(new TextEncoder().encode('not a model'), { threads: 1 }))
+      .rejects.toMatchObject({ code: 'MODEL_INVALID' });
+  });
+
+  it('rejects a model whose input is not [N,3,224,224] with MODEL_INVALID naming the shape', async () => {
+    await expect(InferenceEngine.create(poolingModel(32), { threads: 1 }))
+      .rejects.toMatchObject({ code: 'MODEL_INVALID', message: expect.stringContaining('[N,3,32,32]') });
+  });
+});
