@@ -70,8 +70,9 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
     cacheDir: options.cacheDir ?? cacheDir(),
   });
   const observer = options.observer ?? {};
-  // One batch tensor for the life of the process; requests' tensors are copied into its rows.
-  const batch = new Float32Array(maxBatch * INPUT_ELEMENTS);
+  // One batch tensor for the life of the process; requests' tensors are copied into its rows. Shared
+  // memory: the session thread reads it in place.
+  const batch = new Float32Array(new SharedArrayBuffer(maxBatch * INPUT_ELEMENTS * Float32Array.BYTES_PER_ELEMENT));
   // +1: a full batch in the session, the next one being decoded, and one more ready to join it.
   const tensors = new TensorPool(maxBatch + decodeConcurrency + 1, INPUT_ELEMENTS);
   const decoding = new Semaphore(decodeConcurrency);
@@ -99,6 +100,10 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
   let closing: Promise<void> | undefined;
   let drained: (() => void) | undefined;
   const settle = (): void => {
+    // sharp hands each decoded image over as an external Buffer that V8 frees only at a GC, and V8 waits
+    // for ~64 MB of such garbage before collecting: measured +38 MB RSS over 32 requests. A young-generation
+    // GC (~0.5 ms) frees it at once. Only when the process runs with --expose-gc, as `resnet-serve` does.
+    globalThis.gc?.({ type: 'minor' });
     pending--;
     observer.onQueueDepth?.(pending);
     if (pending === 0) drained?.();

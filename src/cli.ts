@@ -1,4 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --expose-gc
+// MALLOC_ARENA_MAX=2: glibc otherwise gives each of libvips' and libuv's threads its own malloc arena,
+// each keeping its freed decode buffers (measured +9 MB RSS under 16 concurrent requests).
+// --expose-gc: lets the classifier free decoded images right after each request (classifier.ts).
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { writeFileAtomic } from './atomic-write.js';

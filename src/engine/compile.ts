@@ -34,6 +34,8 @@ export async function compileForThisCpu(onnxPath: string, cacheDir: string): Pro
       executionProviders: ['cpu'],
       graphOptimizationLevel: 'all',
       optimizedModelFilePath: part,
+      // ORT warns that such a file is hardware-specific; the cache key above already accounts for that.
+      logSeverityLevel: 3,
       extra: { session: { save_model_format: 'ORT' } },
     });
     await session.release();

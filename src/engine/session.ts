@@ -1,8 +1,9 @@
-import { readFile } from 'node:fs/promises';
-import ort from 'onnxruntime-node';
+import { Worker } from 'node:worker_threads';
+import type ort from 'onnxruntime-node';
 import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../config.js';
 import { ResnetServeError } from '../errors.js';
 import { compileForThisCpu } from './compile.js';
+import { SESSION_THREAD_SOURCE, onnxRuntimePath } from './session-thread.js';
 
 export interface EngineOptions {
   /** ONNX Runtime intra-op threads. Default: DEFAULTS.intraOpThreads (the machine's cores). */
@@ -15,26 +16,50 @@ export interface EngineOptions {
   cacheDir?: string;
 }
 
+type Metadata = readonly ort.InferenceSession.ValueMetadata[];
+
+type ThreadMessage =
+  | { type: 'ready'; inputs: Metadata; outputs: Metadata }
+  | { type: 'failed'; message: string }
+  | { type: 'result'; id: number; logits: Float32Array }
+  | { type: 'error'; id: number; message: string }
+  | { type: 'released' };
+
 /**
- * The one ONNX Runtime session of a process: `infer(batch) → logits`. Only this folder imports
- * onnxruntime-node. The session is created once, checked against the model contract
- * (`input` float32 [N,3,224,224] → `logits` float32 [N,C]) and warmed up before it is handed out.
+ * The one ONNX Runtime session of a process: `infer(batch) → logits`, run on a thread of its own
+ * (session-thread.ts) so the event loop stays free. Only this folder imports onnxruntime-node. The session
+ * is created once, checked against the model contract (`input` float32 [N,3,224,224] → `logits` float32
+ * [N,C]) and warmed up before it is handed out.
  */
 export class InferenceEngine {
-  readonly #session: ort.InferenceSession;
-  /** The ORT-format bytes the session's initializers point into: they must outlive the session. */
-  readonly #modelBytes: Uint8Array | undefined;
+  readonly #thread: Worker;
+  readonly #pending = new Map<number, { resolve(logits: Float32Array): void; reject(error: unknown): void }>();
+  #nextId = 0;
+  #stopped: ResnetServeError | undefined;
   readonly inputName: string;
   readonly outputName: string;
   /** Classes per image: the second dimension of the output. */
   readonly classes: number;
 
-  private constructor(session: ort.InferenceSession, modelBytes: Uint8Array | undefined, inputName: string, outputName: string, classes: number) {
-    this.#session = session;
-    this.#modelBytes = modelBytes;
-    this.inputName = inputName;
-    this.outputName = outputName;
-    this.classes = classes;
+  private constructor(thread: Worker, contract: Contract) {
+    this.#thread = thread;
+    this.inputName = contract.inputName;
+    this.outputName = contract.outputName;
+    this.classes = contract.classes;
+    thread.on('message', (message: ThreadMessage) => {
+      if (message.type !== 'result' && message.type !== 'error') return;
+      const call = this.#pending.get(message.id);
+      this.#pending.delete(message.id);
+      if (message.type === 'result') call?.resolve(message.logits);
+      else call?.reject(new ResnetServeError('INTERNAL', `ONNX Runtime failed to run the model: ${message.message}`));
+    });
+    const stop = (cause: unknown): void => {
+      this.#stopped ??= new ResnetServeError('INTERNAL', 'The inference thread stopped.', { cause });
+      for (const call of this.#pending.values()) call.reject(this.#stopped);
+      this.#pending.clear();
+    };
+    thread.on('error', stop);
+    thread.on('exit', stop);
   }
 
   /**
@@ -51,62 +76,82 @@ export class InferenceEngine {
       interOpNumThreads: 1,
       executionMode: 'sequential',
     };
-    let bytes = typeof model === 'string' ? undefined : model;
+    let source = model;
+    let inPlace = false;
     if (typeof model === 'string' && options.cacheDir !== undefined) {
-      bytes = await readFile(await compileForThisCpu(model, options.cacheDir));
+      source = await compileForThisCpu(model, options.cacheDir);
+      inPlace = true;
       sessionOptions.graphOptimizationLevel = 'disabled';
       sessionOptions.extra = { session: { use_ort_model_bytes_directly: '1', use_ort_model_bytes_for_initializers: '1' } };
     }
-    const source = bytes ?? model;
-    let session: ort.InferenceSession;
+    const thread = new Worker(SESSION_THREAD_SOURCE, {
+      eval: true,
+      workerData: { ortPath: onnxRuntimePath(), model: source, inPlace, sessionOptions },
+    });
+    const ready = await new Promise<ThreadMessage>((resolve, reject) => {
+      thread.once('message', resolve);
+      thread.once('error', reject);
+    }).catch((cause: unknown) => ({ type: 'failed', message: messageOf(cause) }) as const);
     try {
-      // Two calls, not one: ORT's overloads take a path or bytes, not their union.
-      session = typeof source === 'string'
-        ? await ort.InferenceSession.create(source, sessionOptions)
-        : await ort.InferenceSession.create(source, sessionOptions);
-    } catch (cause) {
-      throw new ResnetServeError('MODEL_INVALID', `ONNX Runtime could not load the model: ${messageOf(cause)}`, { cause });
-    }
-    try {
-      const { inputName, outputName, classes } = checkContract(session);
-      const engine = new InferenceEngine(session, bytes, inputName, outputName, classes);
+      if (ready.type !== 'ready') {
+        throw new ResnetServeError('MODEL_INVALID', `ONNX Runtime could not load the model: ${ready.type === 'failed' ? ready.message : ready.type}`);
+      }
+      const engine = new InferenceEngine(thread, checkContract(ready.inputs, ready.outputs));
       await engine.infer(new Float32Array(INPUT_ELEMENTS), 1);
       return engine;
     } catch (error) {
-      await session.release();
+      await thread.terminate();
       throw error;
     }
   }
 
   /**
-   * Runs `count` images laid out back to back in `batch` (CHW, normalised).
+   * Runs `count` images laid out back to back in `batch` (CHW, normalised). A batch on a SharedArrayBuffer
+   * reaches the session thread without a copy.
    * @returns logits, `count × classes` floats, row-major.
+   * @throws ResnetServeError INTERNAL when ORT fails or the session thread has stopped.
    */
-  async infer(batch: Float32Array, count: number): Promise<Float32Array> {
+  infer(batch: Float32Array, count: number): Promise<Float32Array> {
+    if (this.#stopped !== undefined) return Promise.reject(this.#stopped);
     const size = IMAGENET_RECIPE.cropSize;
-    const input = new ort.Tensor('float32', batch.subarray(0, count * INPUT_ELEMENTS), [count, 3, size, size]);
-    const outputs = await this.#session.run({ [this.inputName]: input });
-    const logits = outputs[this.outputName];
-    if (logits === undefined || !(logits.data instanceof Float32Array)) {
-      throw new ResnetServeError('MODEL_INVALID', `The model returned no float32 output named ${this.outputName}.`);
-    }
-    return logits.data;
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#thread.postMessage({
+        type: 'run', id, batch, elements: count * INPUT_ELEMENTS, dims: [count, 3, size, size],
+        inputName: this.inputName, outputName: this.outputName,
+      });
+    });
   }
 
+  /** Releases the session and ends its thread. */
   async release(): Promise<void> {
-    await this.#session.release();
+    if (this.#stopped === undefined) {
+      const released = new Promise<void>((resolve) => {
+        this.#thread.on('message', (message: ThreadMessage) => { if (message.type === 'released') resolve(); });
+      });
+      this.#thread.postMessage({ type: 'release' });
+      await released;
+    }
+    await this.#thread.terminate();
   }
 }
 
-function checkContract(session: ort.InferenceSession): { inputName: string; outputName: string; classes: number } {
+interface Contract {
+  inputName: string;
+  outputName: string;
+  classes: number;
+}
+
+function checkContract(inputs: Metadata, outputs: Metadata): Contract {
   const size = IMAGENET_RECIPE.cropSize;
-  const [input] = session.inputMetadata;
-  const [output] = session.outputMetadata;
+  const [input] = inputs;
+  const [output] = outputs;
   const fail = (why: string): never => {
     throw new ResnetServeError('MODEL_INVALID', `The ONNX model does not fit resnet-serve: ${why}. Expected one input float32 [N,3,${size},${size}] and one output float32 [N,classes].`);
   };
-  if (session.inputMetadata.length !== 1 || input === undefined || !input.isTensor) return fail(`it has ${session.inputMetadata.length} inputs`);
-  if (session.outputMetadata.length !== 1 || output === undefined || !output.isTensor) return fail(`it has ${session.outputMetadata.length} outputs`);
+  if (inputs.length !== 1 || input === undefined || !input.isTensor) return fail(`it has ${inputs.length} inputs`);
+  if (outputs.length !== 1 || output === undefined || !output.isTensor) return fail(`it has ${outputs.length} outputs`);
   if (input.type !== 'float32') return fail(`input ${input.name} is ${input.type}`);
   if (output.type !== 'float32') return fail(`output ${output.name} is ${output.type}`);
   const [, channels, height, width] = input.shape;

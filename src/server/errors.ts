@@ -84,9 +84,13 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: R
     body.error = `An unexpected error occurred; the server log has the details under request id ${request.id}.`;
     body.requestId = request.id;
   }
-  // Answering before the body arrived (an early 413, a bad query): closing the connection is the only way
-  // not to read the rest of the upload; otherwise Node would drain it and keep the socket busy meanwhile.
-  if (!request.raw.complete) reply.header('connection', 'close');
+  // Answering before the whole body arrived. Node drains the rest after the response and keeps the socket
+  // for the next request, which is right for a body whose declared length already passed the upload limit
+  // (closing instead made keep-alive clients write into a closed socket: EPIPE). An oversized or
+  // length-less (chunked) body is not read: the connection is closed.
+  if (!request.raw.complete && (error.code === 'FILE_TOO_LARGE' || request.headers['content-length'] === undefined)) {
+    reply.header('connection', 'close');
+  }
   const retryAfter = RETRY_AFTER_SECONDS[error.code];
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
   return reply.code(error.statusCode).type('application/json; charset=utf-8').send(body);

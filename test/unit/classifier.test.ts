@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createClassifier } from '../../src/classifier.js';
 import type { Classifier } from '../../src/classifier-types.js';
 import { convertToOnnx } from '../../src/model/resnet.js';
+import type { Prediction } from '../../src/types.js';
 import { readSafetensors } from '../../src/weights/safetensors.js';
 
 const model = convertToOnnx(readSafetensors(readFileSync(new URL('../fixtures/model/tiny-resnet18.safetensors', import.meta.url))));
@@ -18,7 +19,7 @@ afterEach(async () => {
 describe('createClassifier', () => {
   it('answers each image exactly as it is answered alone, whatever else is in flight', async () => {
     classifier = await createClassifier({ model, threads: 1, maxBatch: 4 });
-    const alone = [];
+    const alone: Prediction[][] = [];
     for (const photo of photos) alone.push((await classifier.classify(photo, { topK: 5 })).predictions);
     const together = await Promise.all(photos.flatMap((photo) => [photo, photo]).map((p) => classifier!.classify(p, { topK: 5 })));
     together.forEach((result, i) => {

@@ -1,3 +1,4 @@
+import { finished } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsync } from 'fastify';
 import { ResnetServeError } from '../../errors.js';
@@ -127,7 +128,12 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
       if (!request.isMultipart()) throw missingFile();
       const part = await request.file();
       if (part === undefined || part.fieldname !== 'file' || part.filename === '') {
-        part?.file.resume();
+        // Read (and drop, chunk by chunk) the rest of the part before answering: replying mid-upload
+        // closes the connection under a client still sending, which then sees EPIPE instead of our 400.
+        if (part !== undefined) {
+          part.file.resume();
+          await finished(part.file);
+        }
         throw missingFile();
       }
       const bytes = await part.toBuffer().catch((error: unknown) => {
