@@ -331,7 +331,8 @@ async function main() {
   const summary = [
     `date: ${started.toISOString()} (${CONFIG.mode} run, ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`,
     `CPU: ${host.model}, ${host.cores} cores, ${host.memGiB} GiB; SIMD: ${host.simd}`,
-    `load average (1/5/15 min): before ${loadBefore}, after ${loadAfter}`,
+    `load average (1/5/15 min): before ${loadBefore}, after ${loadAfter}` +
+      (Number(loadAfter.split(' ')[0]) > host.cores * 0.5 ? ' — other work ran on the machine during the run: later sections are noisier' : ''),
     ...runtimes,
     `weights: ${weights.replace(`${ROOT}/`, '')} (synthetic, torchvision ResNet-18 names and shapes)`,
     ...convertLines,

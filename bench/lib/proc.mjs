@@ -12,10 +12,18 @@ export function spawnTracked(command, args, options = {}) {
   children.add(child);
   child.stderrTail = '';
   child.stderr.on('data', (chunk) => { child.stderrTail = (child.stderrTail + chunk).slice(-8192); });
-  child.exited = new Promise((resolve) => child.once('exit', (code, signal) => {
-    children.delete(child);
-    resolve({ code, signal });
-  }));
+  child.exited = new Promise((resolve) => {
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal });
+    });
+    // A command that cannot start (ENOENT, EACCES) emits 'error' and no 'exit'.
+    child.once('error', (error) => {
+      children.delete(child);
+      child.stderrTail += error.message;
+      resolve({ code: -1, signal: null });
+    });
+  });
   return child;
 }
 
