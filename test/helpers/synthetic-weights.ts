@@ -1,5 +1,6 @@
 import { BATCH_NORM_TENSORS, convBnUnits, requiredTensorShapes, resnet18Layout } from '../../src/model/resnet-layout.js';
 import type { StateDict } from '../../src/types.js';
+import { mulberry32 } from './random.js';
 
 export interface SyntheticResNetOptions {
   /** Stem width; torchvision 64 (default). */
@@ -47,14 +48,3 @@ export function syntheticResNet18StateDict(seed: number, options: SyntheticResNe
   return stateDict;
 }
 
-/** mulberry32: a tiny, well-known 32-bit PRNG; enough for reproducible test weights. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

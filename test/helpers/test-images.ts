@@ -1,21 +1,12 @@
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
+import { mulberry32 } from './random.js';
 
 /**
  * Inputs for HTTP tests, made at test time (deterministic from a seed; nothing here is an expected
  * output, so nothing needs to come from PyTorch/PIL). Noise images make every seed classify differently.
  */
 
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function noise(seed: number, width: number, height: number): Buffer {
   const random = mulberry32(seed);

@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isResnetServeError, type ResnetServeError } from '../../src/errors.js';
 import { buildResNetGraph, convertToOnnx } from '../../src/model/resnet.js';
 import type { StateDict, TensorData } from '../../src/types.js';
 import { readSafetensors } from '../../src/weights/safetensors.js';
 import { syntheticResNet18StateDict } from '../helpers/synthetic-weights.js';
+import { thrownError } from '../helpers/errors.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/model/', import.meta.url));
 const IMAGE = 224;
@@ -39,15 +39,6 @@ function fixtureInput(k: number): Float32Array {
   return out;
 }
 
-function catchError(run: () => unknown): ResnetServeError {
-  try {
-    run();
-  } catch (error) {
-    if (isResnetServeError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a ResnetServeError');
-}
 
 function withTensor(stateDict: StateDict, key: string, tensor: TensorData): StateDict {
   return new Map(stateDict).set(key, tensor);
@@ -106,7 +97,7 @@ describe('STATE_DICT_MISMATCH', () => {
   it('rejects a state_dict with a missing key and names it', () => {
     const stateDict = loadTinyStateDict();
     stateDict.delete('layer3.1.bn2.running_var');
-    const error = catchError(() => convertToOnnx(stateDict));
+    const error = thrownError(() => convertToOnnx(stateDict));
     expect(error.code).toBe('STATE_DICT_MISMATCH');
     expect(error.message).toContain('missing layer3.1.bn2.running_var');
     expect(error.details).toMatchObject({ missing: ['layer3.1.bn2.running_var'], unexpected: [], misshaped: [] });
@@ -114,34 +105,34 @@ describe('STATE_DICT_MISMATCH', () => {
 
   it('rejects a state_dict with an unexpected key and names it', () => {
     const stateDict = withTensor(loadTinyStateDict(), 'layer5.0.conv1.weight', { dtype: 'float32', shape: [1], data: new Float32Array(1) });
-    const error = catchError(() => convertToOnnx(stateDict));
+    const error = thrownError(() => convertToOnnx(stateDict));
     expect(error.code).toBe('STATE_DICT_MISMATCH');
     expect(error.message).toContain('unexpected layer5.0.conv1.weight');
   });
 
   it('rejects a mis-shaped key and names it with both shapes', () => {
     const stateDict = withTensor(loadTinyStateDict(), 'layer2.0.downsample.0.weight', { dtype: 'float32', shape: [8, 4, 3, 3], data: new Float32Array(288) });
-    const error = catchError(() => convertToOnnx(stateDict));
+    const error = thrownError(() => convertToOnnx(stateDict));
     expect(error.code).toBe('STATE_DICT_MISMATCH');
     expect(error.message).toContain('layer2.0.downsample.0.weight (expected float [8, 4, 1, 1], received float32 [8, 4, 3, 3])');
   });
 
   it('rejects an integer tensor where a float one belongs', () => {
     const stateDict = withTensor(loadTinyStateDict(), 'fc.bias', { dtype: 'int64', shape: [10], data: new BigInt64Array(10) });
-    const error = catchError(() => convertToOnnx(stateDict));
+    const error = thrownError(() => convertToOnnx(stateDict));
     expect(error.code).toBe('STATE_DICT_MISMATCH');
     expect(error.message).toContain('fc.bias (expected float [10], received int64 [10])');
   });
 
   it('rejects a tensor whose data length disagrees with its shape', () => {
     const stateDict = withTensor(loadTinyStateDict(), 'conv1.weight', { dtype: 'float32', shape: [4, 3, 7, 7], data: new Float32Array(600) });
-    const error = catchError(() => convertToOnnx(stateDict));
+    const error = thrownError(() => convertToOnnx(stateDict));
     expect(error.code).toBe('STATE_DICT_MISMATCH');
     expect(error.message).toContain('conv1.weight (expected float [4, 3, 7, 7], received float32 [4, 3, 7, 7] holding 600 elements)');
   });
 
   it('rejects a state_dict of another architecture, listing a bounded number of keys in the message', () => {
-    const error = catchError(() => convertToOnnx(new Map([['features.0.weight', { dtype: 'float32', shape: [1], data: new Float32Array(1) }]])));
+    const error = thrownError(() => convertToOnnx(new Map([['features.0.weight', { dtype: 'float32', shape: [1], data: new Float32Array(1) }]])));
     expect(error.code).toBe('STATE_DICT_MISMATCH');
     expect(error.message).toMatch(/missing conv1\.weight, .* and \d+ more; unexpected features\.0\.weight\.$/);
     expect((error.details?.missing as string[]).length).toBe(20 * 5 + 2);

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ResnetServeError } from '../../src/errors.js';
 import type { StateDict } from '../../src/types.js';
 import { readPth } from '../../src/weights/pth.js';
+import { failure } from '../helpers/errors.js';
 
 const fixture = (name: string): Uint8Array =>
   new Uint8Array(readFileSync(fileURLToPath(new URL(`../fixtures/weights/${name}`, import.meta.url))));
@@ -13,15 +13,6 @@ const expected = JSON.parse(new TextDecoder().decode(fixture('small-expected.jso
 >;
 const markers = JSON.parse(new TextDecoder().decode(fixture('markers.json'))) as { markerOsSystem: string; markerEval: string };
 
-function codeOf(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ResnetServeError) return `${error.code}: ${error.message}`;
-    throw error;
-  }
-  throw new Error('expected a ResnetServeError');
-}
 
 /** Compares with PyTorch's own reading of the same file, value by value, exactly. */
 function expectMatchesPyTorch(stateDict: StateDict): void {
@@ -59,33 +50,33 @@ describe('readPth', () => {
 
   it('refuses a pickle calling os.system with CHECKPOINT_UNSAFE naming posix.system, and runs nothing', () => {
     rmSync(markers.markerOsSystem, { force: true });
-    const outcome = codeOf(() => readPth(fixture('malicious-os-system.pth')));
+    const outcome = failure(() => readPth(fixture('malicious-os-system.pth')));
     expect(outcome).toMatch(/^CHECKPOINT_UNSAFE: .*posix\.system/);
     expect(existsSync(markers.markerOsSystem)).toBe(false);
   });
 
   it('refuses a pickle calling builtins.eval with CHECKPOINT_UNSAFE naming it, and runs nothing', () => {
     rmSync(markers.markerEval, { force: true });
-    const outcome = codeOf(() => readPth(fixture('malicious-eval.pth')));
+    const outcome = failure(() => readPth(fixture('malicious-eval.pth')));
     expect(outcome).toMatch(/^CHECKPOINT_UNSAFE: .*builtins\.eval/);
     expect(existsSync(markers.markerEval)).toBe(false);
   });
 
   it('fails on a truncated data.pkl with CHECKPOINT_INVALID', () => {
-    expect(codeOf(() => readPth(fixture('truncated-pkl.pth')))).toMatch(/^CHECKPOINT_INVALID: /);
+    expect(failure(() => readPth(fixture('truncated-pkl.pth')))).toMatch(/^CHECKPOINT_INVALID: /);
   });
 
   it('fails on a legacy file cut short inside its storages with CHECKPOINT_INVALID', () => {
     const bytes = fixture('small-legacy.pth');
-    expect(codeOf(() => readPth(bytes.subarray(0, bytes.byteLength - 10)))).toMatch(/^CHECKPOINT_INVALID: .*truncated/);
+    expect(failure(() => readPth(bytes.subarray(0, bytes.byteLength - 10)))).toMatch(/^CHECKPOINT_INVALID: .*truncated/);
   });
 
   it('fails on a zip archive cut in half with CHECKPOINT_INVALID', () => {
     const bytes = fixture('small-zip.pth');
-    expect(codeOf(() => readPth(bytes.subarray(0, bytes.byteLength >> 1)))).toMatch(/^CHECKPOINT_INVALID: /);
+    expect(failure(() => readPth(bytes.subarray(0, bytes.byteLength >> 1)))).toMatch(/^CHECKPOINT_INVALID: /);
   });
 
   it('fails on garbage with CHECKPOINT_INVALID', () => {
-    expect(codeOf(() => readPth(new TextEncoder().encode('definitely not a checkpoint')))).toMatch(/^CHECKPOINT_INVALID: /);
+    expect(failure(() => readPth(new TextEncoder().encode('definitely not a checkpoint')))).toMatch(/^CHECKPOINT_INVALID: /);
   });
 });

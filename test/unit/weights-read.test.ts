@@ -1,22 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ResnetServeError } from '../../src/errors.js';
 import { readStateDict } from '../../src/weights/read.js';
+import { failure } from '../helpers/errors.js';
 
 const fixture = (name: string): Uint8Array =>
   new Uint8Array(readFileSync(fileURLToPath(new URL(`../fixtures/weights/${name}`, import.meta.url))));
 const expected = JSON.parse(new TextDecoder().decode(fixture('small-expected.json'))) as Record<string, { shape: number[]; values: unknown[] }>;
 
-function failure(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ResnetServeError) return `${error.code}: ${error.message}`;
-    throw error;
-  }
-  throw new Error('expected a ResnetServeError');
-}
 
 describe('readStateDict', () => {
   it.each(['small-zip.pth', 'small-legacy.pth', 'small.safetensors'])('recognises %s by its first bytes', (name) => {

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { ResnetServeError } from '../../src/errors.js';
 import { openZip } from '../../src/weights/zip.js';
+import { failure } from '../helpers/errors.js';
 
 const fixture = (name: string): Uint8Array =>
   new Uint8Array(readFileSync(fileURLToPath(new URL(`../fixtures/weights/${name}`, import.meta.url))));
@@ -54,15 +54,6 @@ function craftZip(entries: CraftedEntry[], eocdCount?: number): Uint8Array {
   return new Uint8Array(Buffer.concat([...locals, directory, eocd]));
 }
 
-function failure(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ResnetServeError) return `${error.code}: ${error.message}`;
-    throw error;
-  }
-  throw new Error('expected a ResnetServeError');
-}
 
 describe('openZip', () => {
   it('lists a torch.save archive (ZIP64 end record, aligned local headers) and reads its records', () => {
