@@ -1,0 +1,56 @@
+// Our side's pure-inference numbers, as JSON on stdout (bench/run.mjs reads them; same shape as
+// bench/baseline/infer_bench.py). Uses only the library API from dist/: createClassifier() is timed as the
+// classifier's load (ONNX Runtime session + contract check + warm-up run), then `runs` times per image one
+// classify() at batch 1, whose timings_ms split preprocessing (decode+resize+normalise) from the ORT run.
+//
+// Run: node bench/infer.mjs --model M [--precision fp32|int8] [--runs 20] IMAGE...
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { createClassifier } from '../dist/index.js';
+
+const { values, positionals } = parseArgs({
+  options: { model: { type: 'string' }, precision: { type: 'string', default: 'fp32' }, runs: { type: 'string', default: '20' }, warmup: { type: 'string', default: '3' } },
+  allowPositionals: true,
+});
+if (values.model === undefined || positionals.length === 0) throw new Error('usage: infer.mjs --model M [--runs N] IMAGE...');
+
+function memory() {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const mb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) / 1024;
+  return { rssMb: mb('VmRSS'), hwmMb: mb('VmHWM') };
+}
+
+const require = createRequire(import.meta.url);
+const images = await Promise.all(positionals.map(async (path) => ({ path, bytes: await readFile(path) })));
+const rssBeforeLoad = memory().rssMb;
+const t0 = performance.now();
+// batchWaitMs 0: a lone request need not wait for company here; inference timing is unaffected either way.
+const classifier = await createClassifier({ model: values.model, precision: values.precision, batchWaitMs: 0 });
+const loadMs = performance.now() - t0;
+
+const inferMs = [];
+const preprocessMs = {};
+for (let i = 0; i < Number(values.warmup); i++) await classifier.classify(images[0].bytes);
+for (const { path, bytes } of images) {
+  preprocessMs[path] = [];
+  for (let i = 0; i < Number(values.runs); i++) {
+    const { timings_ms: timings } = await classifier.classify(bytes);
+    preprocessMs[path].push(timings.decode);
+    inferMs.push(timings.inference);
+  }
+}
+await classifier.close();
+const { rssMb, hwmMb } = memory();
+const ort = require('onnxruntime-node/package.json').version;
+process.stdout.write(JSON.stringify({
+  runtime: `Node ${process.version}, onnxruntime-node ${ort}, sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips})`,
+  load_ms: loadMs,
+  infer_ms: inferMs,
+  preprocess_ms: preprocessMs,
+  rss_before_load_mb: rssBeforeLoad,
+  rss_mb: rssMb,
+  peak_rss_mb: hwmMb,
+}));

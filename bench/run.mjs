@@ -1,0 +1,374 @@
+// `npm run bench`: resnet-serve (fp32, int8) against the reference system's numbers, on this machine.
+//
+//   node bench/run.mjs [--quick] [--soak | --no-soak] [--baseline pytorch] [--python PATH] [--out FILE]
+//
+// Inputs are generated (bench/.work/, git-ignored); every server listens on 127.0.0.1 only; every request
+// loop is bounded in count and time; every child process is stopped at the end, even on failure.
+// Method and caveats: bench/README-section.md.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { closedLoop, multipartBody, post, waitReady } from './lib/http.mjs';
+import { ensureImages } from './lib/images.mjs';
+import { RssSampler, cpuMsOf, freePort, memoryOf, runJson, runQuiet, spawnTracked, stop, stopAll } from './lib/proc.mjs';
+import { buildRows, tabulate, toMarkdown, toText } from './lib/report.mjs';
+import { summarize } from './lib/stats.mjs';
+import { writeSyntheticWeights } from './lib/synthetic-weights.mjs';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const WORK = join(ROOT, 'bench', '.work');
+const CLI = join(ROOT, 'dist', 'cli.js');
+/** The issue's measured fp32 compute floor for one 224×224 image on this machine class. */
+const FP32_FLOOR_MS = 16;
+/** The issue's peak-RSS targets for `serve` after 1,000 mixed requests. */
+const SOAK_TARGET_MB = { fp32: 170, int8: 100 };
+const SWEEP = [1, 4, 16, 64];
+const SWEEP_IMAGE = '640x480.jpg';
+/** ONNX operator names that only a quantized graph holds (QDQ or QOperator format). */
+const QUANTIZED_OPS = ['DequantizeLinear', 'QLinearConv', 'ConvInteger', 'MatMulInteger'];
+
+const USAGE = `Usage: node bench/run.mjs [options]   (npm run bench -- [options])
+  --quick            ~2-minute run: fewer repetitions, shorter sweeps, no soak unless --soak
+  --soak / --no-soak the 1,000-mixed-requests peak-RSS scenario (default: on in a full run, off with --quick)
+  --baseline pytorch also run the PyTorch reference (Flask + TorchScript + OpenCV) and print ours / baseline
+  --python PATH      Python with torch, opencv-python-headless and flask
+                     (default $RESNET_SERVE_BENCH_PYTHON, else python3)
+  --precision LIST   which of our precisions to run (default fp32,int8)
+  --out FILE         where to write the markdown results (default bench/results.md; "-" for none)`;
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    soak: { type: 'boolean' },
+    'no-soak': { type: 'boolean' },
+    baseline: { type: 'string' },
+    python: { type: 'string' },
+    precision: { type: 'string', default: 'fp32,int8' },
+    out: { type: 'string', default: join('bench', 'results.md') },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (flags.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+if (flags.baseline !== undefined && flags.baseline !== 'pytorch') {
+  console.error(`--baseline must be "pytorch", not ${JSON.stringify(flags.baseline)}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+const CONFIG = flags.quick
+  ? { mode: 'quick', runs: 6, e2eReps: 3, conc5Requests: 25, sweepMs: 2_500, sweepMax: 400, soak: flags.soak === true }
+  : { mode: 'full', runs: 20, e2eReps: 10, conc5Requests: 100, sweepMs: 8_000, sweepMax: 2_000, soak: flags['no-soak'] !== true };
+const SOAK_REQUESTS = 1_000;
+const PYTHON = flags.python ?? process.env.RESNET_SERVE_BENCH_PYTHON ?? 'python3';
+const childEnv = { ...process.env, RESNET_SERVE_HOME: join(WORK, 'home') };
+
+const log = (message) => process.stderr.write(`bench: ${message}\n`);
+
+function machine() {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? 'unknown';
+  let flagsLine = /^flags\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? '';
+  try {
+    flagsLine = /^Flags:\s*(.+)$/m.exec(execFileSync('lscpu', { encoding: 'utf8' }))?.[1] ?? flagsLine;
+  } catch {
+    // lscpu missing: /proc/cpuinfo's flags say the same.
+  }
+  const simd = flagsLine.split(/\s+/).filter((f) => /^(avx2|avx512f|avx512bw|avx512_vnni|avx_vnni|avx512_bf16|amx\w*)$/.test(f));
+  return { model, cores: cpus().length, simd: simd.join(' '), memGiB: (totalmem() / 2 ** 30).toFixed(0) };
+}
+
+const loadAverage = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+
+/** A Python that can run the baseline, or the reason there is none. */
+async function checkPython() {
+  const { code, stderr } = await runQuiet(PYTHON, ['-c', 'import torch, cv2, flask'], { timeoutMs: 60_000 }).catch((e) => ({ code: -1, stderr: String(e) }));
+  return code === 0 ? { ok: true } : { ok: false, reason: `${PYTHON} cannot import torch, cv2 and flask (${stderr.trim().split('\n').at(-1) ?? 'not found'})` };
+}
+
+/** The shared synthetic checkpoint: PyTorch-made .pth when torch is here, else a JS-made .safetensors. */
+async function ensureWeights(python) {
+  const pth = join(WORK, 'resnet18-synthetic.pth');
+  if (exists(pth)) return pth;
+  if (python.ok) {
+    const { code, stderr } = await runQuiet(PYTHON, [join(ROOT, 'bench', 'baseline', 'make_weights.py'), pth], { env: childEnv });
+    if (code === 0) return pth;
+    log(`make_weights.py failed (${stderr.trim().split('\n').at(-1)}); writing .safetensors from JS instead`);
+  }
+  const safetensors = join(WORK, 'resnet18-synthetic.safetensors');
+  if (!exists(safetensors)) await writeSyntheticWeights(safetensors);
+  return safetensors;
+}
+
+function exists(path) {
+  try {
+    return statSync(path).size > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** `resnet-serve convert` for one precision; resolves with the model path and the time it took, or why not. */
+async function convert(weights, precision) {
+  const out = join(WORK, `resnet18-synthetic.${precision}.onnx`);
+  const args = [CLI, 'convert', '--weights', weights, '--out', out, ...precisionArgs(precision)];
+  const t0 = performance.now();
+  const { code, stderr } = await runQuiet(process.execPath, args, { env: childEnv });
+  const ms = performance.now() - t0;
+  if (code !== 0) return { ok: false, reason: `convert --precision ${precision}: ${stderr.trim().split('\n')[0]}` };
+  // A CLI without int8 support may ignore the flag and write fp32: only a graph with quantized ops counts.
+  if (precision !== 'fp32' && !QUANTIZED_OPS.some((op) => readFileSync(out).includes(op))) {
+    return { ok: false, reason: `convert --precision ${precision} wrote a model without quantized operators (no int8 support in the CLI yet)` };
+  }
+  // The first load on a machine compiles the model for this CPU into $RESNET_SERVE_HOME (src/engine/compile.ts);
+  // one classify does it here, timed apart, so every load measured below is the steady-state one.
+  const t1 = performance.now();
+  const first = await runQuiet(process.execPath, [CLI, 'classify', '--model', out, ...precisionArgs(precision), join(WORK, 'images', '320x240.jpg')], { env: childEnv });
+  if (first.code !== 0) return { ok: false, reason: `classify with the ${precision} model: ${first.stderr.trim().split('\n')[0]}` };
+  return { ok: true, model: out, ms, firstLoadMs: performance.now() - t1 };
+}
+
+const precisionArgs = (precision) => (precision === 'fp32' ? [] : ['--precision', precision]);
+
+function ourTarget(precision, model) {
+  const precisionFlag = precisionArgs(precision);
+  return {
+    label: `ours ${precision}`,
+    precision,
+    infer: (images, runs) => [process.execPath, [join(ROOT, 'bench', 'infer.mjs'), '--model', model, ...precisionFlag, '--runs', String(runs), ...images]],
+    serve: (port) => [process.execPath, [CLI, 'serve', '--model', model, ...precisionFlag, '--host', '127.0.0.1', '--port', String(port)]],
+  };
+}
+
+function baselineTarget(weights) {
+  const dir = join(ROOT, 'bench', 'baseline');
+  return {
+    label: 'pytorch',
+    precision: 'fp32',
+    infer: (images, runs) => [PYTHON, [join(dir, 'infer_bench.py'), '--weights', weights, '--runs', String(runs), ...images]],
+    serve: (port) => [PYTHON, [join(dir, 'reference_server.py'), '--weights', weights, '--port', String(port)]],
+  };
+}
+
+/** Starts a target's server and waits for /readyz 200; the caller stops it. */
+async function startServer(target) {
+  const port = await freePort();
+  const [command, args] = target.serve(port);
+  const t0 = performance.now();
+  const child = spawnTracked(command, args, { env: childEnv });
+  child.stdout.resume();
+  try {
+    await waitReady(`http://127.0.0.1:${port}/readyz`, child);
+  } catch (error) {
+    await stop(child);
+    throw error;
+  }
+  return { child, url: `http://127.0.0.1:${port}/predict`, startupMs: performance.now() - t0 };
+}
+
+async function benchInference(target, images) {
+  const [command, args] = target.infer(images.map((i) => i.path), CONFIG.runs);
+  log(`${target.label}: in-process inference (${CONFIG.runs} runs × ${images.length} images)`);
+  const raw = await runJson(command, args, { env: childEnv, timeoutMs: 600_000 });
+  const byName = (perPath) => Object.fromEntries(images.map((i) => [i.name, summarize(perPath[i.path] ?? [])]));
+  return {
+    runtime: raw.runtime,
+    loadMs: raw.load_ms,
+    infer: summarize(raw.infer_ms),
+    preprocess: byName(raw.preprocess_ms),
+    peakRssMb: raw.peak_rss_mb,
+  };
+}
+
+async function benchServer(target, uploads) {
+  log(`${target.label}: server start → /readyz`);
+  const { child, url, startupMs } = await startServer(target);
+  const sampler = new RssSampler(child.pid, 50);
+  try {
+    const idleRssMb = memoryOf(child.pid).rssMb;
+
+    log(`${target.label}: end-to-end HTTP, ${CONFIG.e2eReps} sequential requests per image`);
+    const e2e = {};
+    const cpu0 = cpuMsOf(child.pid);
+    let sent = 0;
+    for (const upload of uploads) {
+      const ms = [];
+      for (let i = 0; i < CONFIG.e2eReps; i++) {
+        const r = await post(url, upload);
+        sent++;
+        if (r.status !== 200) throw new Error(`POST ${upload.name} answered ${r.status || 'nothing'}`);
+        ms.push(r.ms);
+      }
+      e2e[upload.name] = summarize(ms);
+    }
+    const cpuMsPerRequest = (cpuMsOf(child.pid) - cpu0) / sent;
+
+    log(`${target.label}: RSS under 5 concurrent clients (${CONFIG.conc5Requests} mixed requests)`);
+    const before = memoryOf(child.pid).rssMb;
+    const mark = sampler.samples.length;
+    const c5 = await closedLoop(url, uploads, { concurrency: 5, maxRequests: CONFIG.conc5Requests });
+    const after = memoryOf(child.pid).rssMb;
+    const conc5 = { beforeMb: before, afterMb: after, growthMb: Math.max(after, sampler.maxSince(mark) || after) - before, failed: c5.failed };
+
+    const sweep = {};
+    const sweepUpload = uploads.find((u) => u.name === SWEEP_IMAGE) ?? uploads[0];
+    for (const concurrency of SWEEP) {
+      log(`${target.label}: ${concurrency} concurrent clients for ${CONFIG.sweepMs / 1000} s (${sweepUpload.name})`);
+      const r = await closedLoop(url, [sweepUpload], { concurrency, maxRequests: CONFIG.sweepMax, durationMs: CONFIG.sweepMs });
+      const s = summarize(r.latencies);
+      sweep[concurrency] = { throughput: r.ok / (r.elapsedMs / 1000), p50: s.p50, p99: s.p99, failed: r.failed, statuses: r.statuses };
+    }
+    return { startupMs, idleRssMb, e2e, cpuMsPerRequest, conc5, sweep, hwmMb: memoryOf(child.pid).hwmMb };
+  } finally {
+    sampler.stop();
+    await stop(child);
+  }
+}
+
+/** The issue's memory scenario: a fresh server, 1,000 mixed requests (every fifth a 12 MP JPEG), 5 clients. */
+async function benchSoak(target, uploads) {
+  log(`${target.label}: soak, ${SOAK_REQUESTS} mixed requests from 5 clients on a fresh server`);
+  const { child, url } = await startServer(target);
+  try {
+    const r = await closedLoop(url, uploads, { concurrency: 5, maxRequests: SOAK_REQUESTS, durationMs: 300_000 });
+    const { rssMb, hwmMb } = memoryOf(child.pid);
+    return { requests: r.ok + r.failed, failed: r.failed, statuses: r.statuses, hwmMb, rssEndMb: rssMb, elapsedMs: r.elapsedMs };
+  } finally {
+    await stop(child);
+  }
+}
+
+async function benchTarget(target, images, uploads) {
+  const result = { errors: [] };
+  const attempt = async (key, fn) => {
+    try {
+      result[key] = await fn();
+    } catch (error) {
+      result.errors.push(`${key}: ${error instanceof Error ? error.message : String(error)}`);
+      log(`${target.label}: ${key} failed: ${result.errors.at(-1)}`);
+    }
+  };
+  await attempt('infer', () => benchInference(target, images));
+  await attempt('server', () => benchServer(target, uploads));
+  if (CONFIG.soak) await attempt('soak', () => benchSoak(target, uploads));
+  return result;
+}
+
+function contextLines(columns) {
+  const lines = [];
+  const fp32 = columns.find((c) => c.label === 'ours fp32')?.result?.infer?.infer.mean;
+  if (fp32 !== undefined) {
+    lines.push(`fp32 compute floor: ours fp32 ${fp32.toFixed(1)} ms per image vs the issue's ~${FP32_FLOOR_MS} ms → ratio ${(fp32 / FP32_FLOOR_MS).toFixed(2)}`);
+  }
+  for (const column of columns) {
+    const soak = column.result?.soak;
+    const target = column.label.startsWith('ours') ? SOAK_TARGET_MB[column.precision] : undefined;
+    if (soak === undefined) continue;
+    const verdict = target === undefined ? '' : ` (target ≤ ${target} MB: ${soak.hwmMb <= target ? 'met' : 'NOT met'})`;
+    lines.push(`soak ${column.label}: VmHWM ${soak.hwmMb.toFixed(1)} MB after ${soak.requests} requests in ${(soak.elapsedMs / 1000).toFixed(0)} s, ${soak.failed} failed${verdict}`);
+  }
+  for (const column of columns) {
+    const sweep = column.result?.server?.sweep ?? {};
+    const refused = Object.entries(sweep).filter(([, s]) => s.failed > 0).map(([c, s]) => `${c} clients: ${JSON.stringify(s.statuses)}`);
+    if (refused.length > 0) lines.push(`${column.label} answers by status where some failed: ${refused.join('; ')}`);
+  }
+  for (const column of columns) {
+    if (column.unavailable) lines.push(`${column.label}: n/a — ${column.unavailable}`);
+    for (const error of column.result?.errors ?? []) lines.push(`${column.label}: ${error}`);
+  }
+  return lines;
+}
+
+async function main() {
+  const started = new Date();
+  const host = machine();
+  const loadBefore = loadAverage();
+  log(`CPU ${host.model}, ${host.cores} cores, ${host.simd}; load average ${loadBefore}`);
+  if (Number(loadBefore.split(' ')[0]) > host.cores * 0.5) {
+    log('warning: the machine is busy (load average above half the cores); numbers will be noisy');
+  }
+  await mkdir(WORK, { recursive: true });
+  const images = await ensureImages(join(WORK, 'images'));
+  const uploads = images.map((i) => multipartBody(i.bytes, i.name, i.format === 'png' ? 'image/png' : 'image/jpeg'));
+
+  const wantBaseline = flags.baseline === 'pytorch';
+  const python = await checkPython();
+  const weights = await ensureWeights(python);
+  log(`weights: ${weights}`);
+
+  const columns = [];
+  const converts = {};
+  for (const precision of flags.precision.split(',').map((p) => p.trim()).filter(Boolean)) {
+    log(`converting the checkpoint to ONNX (${precision})`);
+    const converted = await convert(weights, precision);
+    converts[precision] = converted;
+    columns.push(converted.ok
+      ? { label: `ours ${precision}`, precision, target: ourTarget(precision, converted.model) }
+      : { label: `ours ${precision}`, precision, unavailable: converted.reason });
+  }
+  if (wantBaseline) {
+    columns.push(python.ok && weights.endsWith('.pth')
+      ? { label: 'pytorch', precision: 'fp32', target: baselineTarget(weights) }
+      : { label: 'pytorch', precision: 'fp32', unavailable: python.ok ? 'the shared .pth checkpoint could not be made' : python.reason });
+  }
+
+  for (const column of columns) {
+    if (column.target) column.result = await benchTarget(column.target, images, uploads);
+  }
+
+  const baseline = columns.find((c) => c.label === 'pytorch');
+  const rows = buildRows(images.map((i) => i.name), SWEEP);
+  const table = tabulate(rows, columns, baseline);
+  const context = contextLines(columns);
+  const runtimes = columns.map((c) => `${c.label}: ${c.result?.infer?.runtime ?? 'n/a'}`);
+  const convertLines = Object.entries(converts).map(([p, c]) => `convert .pth → ONNX ${p}: ${c.ok ? `${c.ms.toFixed(0)} ms; first classify on this machine (compiles the .ort cache): ${c.firstLoadMs.toFixed(0)} ms` : 'n/a'}`);
+  const loadAfter = loadAverage();
+  const summary = [
+    `date: ${started.toISOString()} (${CONFIG.mode} run, ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`,
+    `CPU: ${host.model}, ${host.cores} cores, ${host.memGiB} GiB; SIMD: ${host.simd}`,
+    `load average (1/5/15 min): before ${loadBefore}, after ${loadAfter}` +
+      (Number(loadAfter.split(' ')[0]) > host.cores * 0.5 ? ' — other work ran on the machine during the run: later sections are noisier' : ''),
+    ...runtimes,
+    `weights: ${weights.replace(`${ROOT}/`, '')} (synthetic, torchvision ResNet-18 names and shapes)`,
+    ...convertLines,
+  ];
+
+  console.log(`\n${summary.join('\n')}\n\n${toText(table)}\n`);
+  if (baseline) console.log('ratios: ours / pytorch; below 1 is better except for throughput.');
+  console.log(context.join('\n'));
+
+  if (flags.out !== '-') {
+    const markdown = [
+      '# resnet-serve benchmark results',
+      '',
+      'Written by `npm run bench' + (process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : '') + '` (bench/run.mjs); method in bench/README-section.md.',
+      '',
+      ...summary.map((l) => `- ${l}`),
+      `- settings: ${CONFIG.runs} in-process runs per image; ${CONFIG.e2eReps} sequential HTTP requests per image; ` +
+        `${CONFIG.conc5Requests} requests from 5 clients; ${CONFIG.sweepMs / 1000} s (≤ ${CONFIG.sweepMax} requests) per concurrency level on ${SWEEP_IMAGE}; ` +
+        `soak ${CONFIG.soak ? `${SOAK_REQUESTS} requests` : 'off'}`,
+      '',
+      toMarkdown(table),
+      '',
+      ...(baseline ? ['Ratios are ours / pytorch: below 1 is better, except for throughput.', ''] : []),
+      ...context.map((l) => `- ${l}`),
+      '',
+    ].join('\n');
+    await writeFile(resolve(ROOT, flags.out), markdown);
+    log(`wrote ${flags.out}`);
+  }
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(`bench: ${error instanceof Error ? error.stack : String(error)}`);
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+}
