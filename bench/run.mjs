@@ -38,6 +38,7 @@ const USAGE = `Usage: node bench/run.mjs [options]   (npm run bench -- [options]
   --python PATH      Python with torch, opencv-python-headless and flask
                      (default $RESNET_SERVE_BENCH_PYTHON, else python3)
   --precision LIST   which of our precisions to run (default fp32,int8)
+  --serve-args ARGS  extra flags for our serve command, e.g. "--max-batch 1 --decode-concurrency 1" (batching sweeps)
   --out FILE         where to write the markdown results (default bench/results.md; "-" for none)`;
 
 const { values: flags } = parseArgs({
@@ -49,6 +50,7 @@ const { values: flags } = parseArgs({
     python: { type: 'string' },
     precision: { type: 'string', default: 'fp32,int8' },
     out: { type: 'string', default: join('bench', 'results.md') },
+    'serve-args': { type: 'string', default: '' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -66,7 +68,10 @@ const CONFIG = flags.quick
   : { mode: 'full', runs: 20, e2eReps: 10, conc5Requests: 100, sweepMs: 8_000, sweepMax: 2_000, soak: flags['no-soak'] !== true };
 const SOAK_REQUESTS = 1_000;
 const PYTHON = flags.python ?? process.env.RESNET_SERVE_BENCH_PYTHON ?? 'python3';
-const childEnv = { ...process.env, RESNET_SERVE_HOME: join(WORK, 'home') };
+// MALLOC_ARENA_MAX=2 as `npm start` sets it (glibc's per-thread arenas otherwise keep freed decode buffers:
+// soak peak -25 to -40 MB measured); every child gets it, the PyTorch baseline too, so both run alike.
+const childEnv = { ...process.env, RESNET_SERVE_HOME: join(WORK, 'home'), MALLOC_ARENA_MAX: '2' };
+const SERVE_ARGS = flags['serve-args'].split(' ').filter(Boolean);
 
 const log = (message) => process.stderr.write(`bench: ${message}\n`);
 
@@ -141,7 +146,7 @@ function ourTarget(precision, model) {
     label: `ours ${precision}`,
     precision,
     infer: (images, runs) => [process.execPath, [join(ROOT, 'bench', 'infer.mjs'), '--model', model, ...precisionFlag, '--runs', String(runs), ...images]],
-    serve: (port) => [process.execPath, [CLI, 'serve', '--model', model, ...precisionFlag, '--host', '127.0.0.1', '--port', String(port)]],
+    serve: (port) => [process.execPath, [CLI, 'serve', '--model', model, ...precisionFlag, ...SERVE_ARGS, '--host', '127.0.0.1', '--port', String(port)]],
   };
 }
 
@@ -349,7 +354,7 @@ async function main() {
       'Written by `npm run bench' + (process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : '') + '` (bench/run.mjs); method in bench/README-section.md.',
       '',
       ...summary.map((l) => `- ${l}`),
-      `- settings: ${CONFIG.runs} in-process runs per image; ${CONFIG.e2eReps} sequential HTTP requests per image; ` +
+      `- settings: ${SERVE_ARGS.length > 0 ? `serve ${SERVE_ARGS.join(" ")}; ` : ""}${CONFIG.runs} in-process runs per image; ${CONFIG.e2eReps} sequential HTTP requests per image; ` +
         `${CONFIG.conc5Requests} requests from 5 clients; ${CONFIG.sweepMs / 1000} s (≤ ${CONFIG.sweepMax} requests) per concurrency level on ${SWEEP_IMAGE}; ` +
         `soak ${CONFIG.soak ? `${SOAK_REQUESTS} requests` : 'off'}`,
       '',

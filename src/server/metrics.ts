@@ -45,8 +45,8 @@ export function createServerMetrics(): ServerMetrics {
   });
   const histogram = (name: string, help: string): Histogram =>
     new Histogram({ name, help, buckets: MS_BUCKETS, registers });
-  const decode = histogram('resnet_decode_ms', 'Sniffing, decoding, resizing and normalising one image, in ms.');
-  const inference = histogram('resnet_inference_ms', 'Queue wait plus the ONNX Runtime run of the batch, per image, in ms.');
+  const decode = histogram('resnet_decode_ms', 'Decoding, resizing and normalising one image, in ms.');
+  const inference = histogram('resnet_inference_ms', 'The ONNX Runtime run of the batch the image rode in, in ms.');
   const total = histogram('resnet_classify_total_ms', 'Whole classification of one image, in ms.');
   const batchInference = histogram('resnet_batch_inference_ms', 'One ONNX Runtime run of a batch, in ms.');
   const batchSize = new Histogram({
