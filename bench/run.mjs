@@ -38,7 +38,7 @@ const USAGE = `Usage: node bench/run.mjs [options]   (npm run bench -- [options]
   --python PATH      Python with torch, opencv-python-headless and flask
                      (default $RESNET_SERVE_BENCH_PYTHON, else python3)
   --precision LIST   which of our precisions to run (default fp32,int8)
-  --serve-args ARGS  extra flags for our serve command, e.g. "--max-batch 1 --decode-concurrency 1" (batching sweeps)
+  --serve-args ARGS  extra flags for our serve command, e.g. --serve-args="--max-batch 1" (batching sweeps)
   --out FILE         where to write the markdown results (default bench/results.md; "-" for none)`;
 
 const { values: flags } = parseArgs({

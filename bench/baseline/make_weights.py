@@ -15,7 +15,7 @@ from resnet18 import ResNet18
 
 def main(out_path):
     torch.manual_seed(20240601)
-    model = ResNet18()
+    model = ResNet18(torchvision_init=True)
     # Non-trivial BatchNorm statistics, as a trained checkpoint has, so folding them is real work for converters.
     with torch.no_grad():
         for m in model.modules():
