@@ -4,7 +4,7 @@
 //
 // Inputs are generated (bench/.work/, git-ignored); every server listens on 127.0.0.1 only; every request
 // loop is bounded in count and time; every child process is stopped at the end, even on failure.
-// Method and caveats: bench/README-section.md.
+// Method and caveats: README.md, "How the benchmark works".
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -337,7 +337,7 @@ async function main() {
     `date: ${started.toISOString()} (${CONFIG.mode} run, ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`,
     `CPU: ${host.model}, ${host.cores} cores, ${host.memGiB} GiB; SIMD: ${host.simd}`,
     `load average (1/5/15 min): before ${loadBefore}, after ${loadAfter}` +
-      (Number(loadAfter.split(' ')[0]) > host.cores * 0.5 ? ' — other work ran on the machine during the run: later sections are noisier' : ''),
+      (Number(loadAfter.split(' ')[0]) > host.cores * 0.5 ? ' (the benchmark’s own servers and clients share the 2 cores; spinning ORT and OpenMP threads count as load)' : ''),
     ...runtimes,
     `weights: ${weights.replace(`${ROOT}/`, '')} (synthetic, torchvision ResNet-18 names and shapes)`,
     ...convertLines,
@@ -351,7 +351,7 @@ async function main() {
     const markdown = [
       '# resnet-serve benchmark results',
       '',
-      'Written by `npm run bench' + (process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : '') + '` (bench/run.mjs); method in bench/README-section.md.',
+      'Written by `npm run bench' + (process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : '') + '` (bench/run.mjs); method in README.md, "How the benchmark works".',
       '',
       ...summary.map((l) => `- ${l}`),
       `- settings: ${SERVE_ARGS.length > 0 ? `serve ${SERVE_ARGS.join(" ")}; ` : ""}${CONFIG.runs} in-process runs per image; ${CONFIG.e2eReps} sequential HTTP requests per image; ` +

@@ -195,3 +195,20 @@ describe('resnet-serve convert --precision int8', () => {
     expect(stderr).toContain('--precision int8');
   });
 });
+
+describe('the package as a library', () => {
+  it("exports preprocess and the classifier from 'resnet-serve'", async () => {
+    const script = `
+      import { preprocess, createClassifier, INPUT_ELEMENTS } from 'resnet-serve';
+      import { readFileSync } from 'node:fs';
+      const tensor = await preprocess(readFileSync(process.argv[1]));
+      console.log(JSON.stringify({ length: tensor.length, expected: INPUT_ELEMENTS, classifier: typeof createClassifier }));`;
+    const result = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ['--input-type=module', '-e', script, cat], { cwd: fileURLToPath(new URL('../..', import.meta.url)) }, (error, stdout) => {
+        if (error !== null) reject(error);
+        else resolve(stdout);
+      });
+    });
+    expect(JSON.parse(result)).toEqual({ length: 3 * 224 * 224, expected: 3 * 224 * 224, classifier: 'function' });
+  });
+});
