@@ -3,6 +3,7 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { rng } from './random.mjs';
 
 /** The fixed input set: every size the issue names, plus one PNG. */
 export const IMAGE_SET = Object.freeze([
@@ -13,17 +14,6 @@ export const IMAGE_SET = Object.freeze([
   { name: '800x600.png', width: 800, height: 600, format: 'png' },
 ]);
 
-/** mulberry32: a tiny seeded PRNG, so every run draws the same pixels. */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function renderPixels(width, height, seed) {
   const random = rng(seed);

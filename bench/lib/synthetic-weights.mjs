@@ -2,6 +2,7 @@
 // bench/baseline/make_weights.py (torchvision names and shapes, seeded random values), written as
 // .safetensors from JS. Different values than the .pth, same shapes, so the same compute.
 import { writeFile } from 'node:fs/promises';
+import { rng } from './random.mjs';
 
 /** torchvision resnet18 state_dict entries: [name, shape, kind]. */
 function resnet18Entries() {
@@ -34,16 +35,6 @@ function resnet18Entries() {
   return entries;
 }
 
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Writes the checkpoint to `path` (safetensors: u64 header length, JSON header, little-endian data). */
 export async function writeSyntheticWeights(path) {
