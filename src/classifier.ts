@@ -10,7 +10,10 @@ import { postprocess } from './labels/index.js';
 import type { Precision, Prediction } from './types.js';
 
 export interface ClassifierOptions {
-  /** The ONNX model: a path or its bytes (`resnet-serve convert` or `resolveModel()` makes one). */
+  /**
+   * The ONNX model: a path or its bytes (`resnet-serve convert` or `resolveModel()` makes one). A path is
+   * lighter: it is compiled once for this CPU and loaded in place, while bytes are copied to the session thread.
+   */
   model: string | Uint8Array;
   /** Reported in HTTP answers. Default `resnet18-imagenet1k-v1`. */
   modelName?: string;
@@ -64,14 +67,15 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
   const maxPixels = integerInRange('maxPixels', options.maxPixels ?? DEFAULTS.maxPixels, 1);
   const maxQueue = integerInRange('maxQueue', options.maxQueue ?? DEFAULTS.maxQueue, 1);
   const decodeConcurrency = integerInRange('decodeConcurrency', options.decodeConcurrency ?? DEFAULTS.decodeConcurrency, 1, 64);
+  const batchWaitMs = integerInRange('batchWaitMs', options.batchWaitMs ?? DEFAULTS.batchWaitMs, 0, 1000);
+  const timeoutMs = integerInRange('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs, 1);
+  const threads = integerInRange('threads', options.threads ?? DEFAULTS.intraOpThreads, 1, 256);
   const precision = oneOf('precision', options.precision ?? 'fp32', ['fp32', 'int8'] as const);
-  const engine = await InferenceEngine.create(options.model, {
-    threads: integerInRange('threads', options.threads ?? DEFAULTS.intraOpThreads, 1, 256),
-    cacheDir: options.cacheDir ?? cacheDir(),
-  });
+  // Every option is checked above: nothing can throw between starting the session thread and returning.
+  const engine = await InferenceEngine.create(options.model, { threads, cacheDir: options.cacheDir ?? cacheDir() });
   const observer = options.observer ?? {};
   // One batch tensor for the life of the process; requests' tensors are copied into its rows. Shared
-  // memory: the session thread reads it in place.
+  // memory: the session thread reads it without a structured-clone copy per batch.
   const batch = new Float32Array(new SharedArrayBuffer(maxBatch * INPUT_ELEMENTS * Float32Array.BYTES_PER_ELEMENT));
   // +1: a full batch in the session, the next one being decoded, and one more ready to join it.
   const tensors = new TensorPool(maxBatch + decodeConcurrency + 1, INPUT_ELEMENTS);
@@ -89,12 +93,7 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
     }));
   };
 
-  const queue = new BatchQueue<Job, Inferred>(runBatch, {
-    maxBatch,
-    batchWaitMs: integerInRange('batchWaitMs', options.batchWaitMs ?? DEFAULTS.batchWaitMs, 0, 1000),
-    maxQueue,
-    timeoutMs: integerInRange('requestTimeoutMs', options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs, 1),
-  });
+  const queue = new BatchQueue<Job, Inferred>(runBatch, { maxBatch, batchWaitMs, maxQueue, timeoutMs });
 
   let pending = 0;
   let closing: Promise<void> | undefined;

@@ -91,6 +91,7 @@ export class InferenceEngine {
     const ready = await new Promise<ThreadMessage>((resolve, reject) => {
       thread.once('message', resolve);
       thread.once('error', reject);
+      thread.once('exit', (code) => reject(new Error(`the session thread exited with code ${code}`)));
     }).catch((cause: unknown) => ({ type: 'failed', message: messageOf(cause) }) as const);
     try {
       if (ready.type !== 'ready') {
