@@ -1,7 +1,8 @@
 // Our side's pure-inference numbers, as JSON on stdout (bench/run.mjs reads them; same shape as
 // bench/baseline/infer_bench.py). Uses only the library API from dist/: createClassifier() is timed as the
 // classifier's load (ONNX Runtime session + contract check + warm-up run), then `runs` times per image one
-// classify() at batch 1, whose timings_ms split preprocessing (decode+resize+normalise) from the ORT run.
+// classify() at batch 1, whose timings_ms split preprocessing (decode+resize+normalise) from the ORT run;
+// then the session alone, back to back (engine_ms).
 //
 // Run: node bench/infer.mjs --model M [--precision fp32|int8] [--runs 20] IMAGE...
 import { readFileSync } from 'node:fs';
@@ -9,7 +10,8 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { createClassifier } from '../dist/index.js';
+import { DEFAULTS, cacheDir, createClassifier, preprocess } from '../dist/index.js';
+import { InferenceEngine } from '../dist/engine/session.js';
 
 const { values, positionals } = parseArgs({
   options: { model: { type: 'string' }, precision: { type: 'string', default: 'fp32' }, runs: { type: 'string', default: '20' }, warmup: { type: 'string', default: '3' } },
@@ -43,12 +45,26 @@ for (const { path, bytes } of images) {
   }
 }
 await classifier.close();
+
+// The session alone, back to back on one prepared input: the number to hold against the compute floor,
+// with no decode between runs competing for the caches and the two cores.
+const engine = await InferenceEngine.create(values.model, { threads: DEFAULTS.intraOpThreads, cacheDir: cacheDir() });
+const input = await preprocess(images[0].bytes);
+const engineMs = [];
+for (let i = 0; i < Number(values.warmup); i++) await engine.infer(input, 1);
+for (let i = 0; i < Number(values.runs) * images.length; i++) {
+  const t = performance.now();
+  await engine.infer(input, 1);
+  engineMs.push(performance.now() - t);
+}
+await engine.release();
 const { rssMb, hwmMb } = memory();
 const ort = require('onnxruntime-node/package.json').version;
 process.stdout.write(JSON.stringify({
   runtime: `Node ${process.version}, onnxruntime-node ${ort}, sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips})`,
   load_ms: loadMs,
   infer_ms: inferMs,
+  engine_ms: engineMs,
   preprocess_ms: preprocessMs,
   rss_before_load_mb: rssBeforeLoad,
   rss_mb: rssMb,
