@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
 import ort from 'onnxruntime-node';
@@ -24,7 +24,8 @@ export async function compileForThisCpu(onnxPath: string, cacheDir: string): Pro
     .update([resolve(onnxPath), source.size, source.mtimeMs, ort.env.versions.common, process.arch, cpus()[0]?.model ?? ''].join('\0'))
     .digest('hex')
     .slice(0, 16);
-  const target = join(cacheDir, 'compiled', `${basename(onnxPath, extname(onnxPath))}-${key}.ort`);
+  const stem = basename(onnxPath, extname(onnxPath));
+  const target = join(cacheDir, 'compiled', `${stem}-${key}.ort`);
   if (await stat(target).then(() => true, () => false)) return target;
 
   await mkdir(join(cacheDir, 'compiled'), { recursive: true });
@@ -40,10 +41,17 @@ export async function compileForThisCpu(onnxPath: string, cacheDir: string): Pro
     });
     await session.release();
     await rename(part, target);
+    await removeStale(join(cacheDir, 'compiled'), stem, basename(target));
   } catch (cause) {
     throw new ResnetServeError('MODEL_INVALID', `ONNX Runtime could not load ${onnxPath}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   } finally {
     await rm(part, { force: true });
   }
   return target;
+}
+
+/** A changed source model leaves its old compiled form behind: keep one file per model name, not one per version. */
+async function removeStale(dir: string, stem: string, keep: string): Promise<void> {
+  const stale = (await readdir(dir)).filter((name) => name !== keep && name.endsWith('.ort') && name.slice(0, -'.ort'.length).replace(/-[0-9a-f]{16}$/, '') === stem);
+  await Promise.all(stale.map((name) => rm(join(dir, name), { force: true })));
 }

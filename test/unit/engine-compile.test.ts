@@ -1,0 +1,35 @@
+import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { compileForThisCpu } from '../../src/engine/compile.js';
+import { convertToOnnx } from '../../src/model/resnet.js';
+import { readSafetensors } from '../../src/weights/safetensors.js';
+
+const model = convertToOnnx(readSafetensors(readFileSync(new URL('../fixtures/model/tiny-resnet18.safetensors', import.meta.url))));
+const dir = await mkdtemp(join(tmpdir(), 'resnet-serve-compile-'));
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+describe('compileForThisCpu', () => {
+  it('compiles once, reuses the file, and keeps one compiled form per model name', async () => {
+    const source = join(dir, 'tiny.onnx');
+    await writeFile(source, model);
+    const first = await compileForThisCpu(source, dir);
+    expect(first).toMatch(/compiled\/tiny-[0-9a-f]{16}\.ort$/);
+    expect(await compileForThisCpu(source, dir)).toBe(first);
+
+    // A new version of the same model (new mtime) compiles anew and replaces the old form.
+    await utimes(source, new Date(), new Date(Date.now() + 5000));
+    const second = await compileForThisCpu(source, dir);
+    expect(second).not.toBe(first);
+    expect(await readdir(join(dir, 'compiled'))).toEqual([second.split('/').at(-1)]);
+  });
+
+  it('refuses a file ONNX Runtime cannot load with MODEL_INVALID and leaves no partial file', async () => {
+    const bad = join(dir, 'bad.onnx');
+    await writeFile(bad, 'not a model');
+    await expect(compileForThisCpu(bad, dir)).rejects.toMatchObject({ code: 'MODEL_INVALID' });
+    expect((await readdir(join(dir, 'compiled'))).filter((name) => name.startsWith('bad'))).toEqual([]);
+  });
+});
