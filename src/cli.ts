@@ -26,6 +26,11 @@ Usage:
   resnet-serve convert  --weights W --out model.onnx [--precision int8 [--calibration DIR] [--validate DIR]]
   resnet-serve fetch    [--weights-url URL]
 
+Classify:
+  --top K               how many classes per image, 1..${DEFAULTS.maxTopK} (default ${DEFAULTS.topK})
+  --json                print JSON: [{"file","predictions":[{"index","label","label_zh","probability"}]}]
+  --lang en|zh          names in the table (default en; JSON always has both)
+
 Model (classify, serve):
   --model PATH          a ready .onnx model (input [N,3,224,224] → logits [N,C])
   --weights PATH        a .pth or .safetensors state_dict, converted once and cached
