@@ -209,26 +209,39 @@ async function serve(flags: Flags): Promise<number> {
   const { startServer, installShutdownHandlers } = await import('./server/start.js');
   const source = modelSource(flags, note);
   const maxPixels = intFlag(flags, 'max-pixels', DEFAULTS.maxPixels, 1);
-  const handle = await startServer({
+  // Every flag is read before anything starts, so a bad one stops the command instead of a half-up server.
+  const classifierOptions = {
+    precision: source.precision,
+    threads: intFlag(flags, 'threads', DEFAULTS.intraOpThreads, 1, 256),
+    maxQueue: intFlag(flags, 'max-queue', DEFAULTS.maxQueue, 1),
+    maxBatch: intFlag(flags, 'max-batch', DEFAULTS.maxBatch, 1, 64),
+    batchWaitMs: intFlag(flags, 'batch-wait', DEFAULTS.batchWaitMs, 0, 1000),
+    decodeConcurrency: intFlag(flags, 'decode-concurrency', DEFAULTS.decodeConcurrency, 1, 64),
+    requestTimeoutMs: intFlag(flags, 'request-timeout', DEFAULTS.requestTimeoutMs, 1),
+    maxPixels,
+  };
+  const listen = {
     host: flags.host ?? DEFAULTS.host,
     port: intFlag(flags, 'port', DEFAULTS.port, 0, 65535),
     maxUploadBytes: intFlag(flags, 'max-upload', DEFAULTS.maxUploadBytes, 1),
+  };
+  // Weights are found, downloaded and converted before listening: offline with nothing cached, `serve`
+  // exits with the one-paragraph explanation rather than answering 503 forever. /readyz still covers the
+  // session load and warm-up that follow.
+  const model = await resolveModel(source);
+  const handle = await startServer({
+    ...listen,
     maxPixels,
-    loadClassifier: async (observer) => createClassifier({
-      model: await resolveModel(source),
-      precision: source.precision,
-      threads: intFlag(flags, 'threads', DEFAULTS.intraOpThreads, 1, 256),
-      maxQueue: intFlag(flags, 'max-queue', DEFAULTS.maxQueue, 1),
-      maxBatch: intFlag(flags, 'max-batch', DEFAULTS.maxBatch, 1, 64),
-      batchWaitMs: intFlag(flags, 'batch-wait', DEFAULTS.batchWaitMs, 0, 1000),
-      decodeConcurrency: intFlag(flags, 'decode-concurrency', DEFAULTS.decodeConcurrency, 1, 64),
-      requestTimeoutMs: intFlag(flags, 'request-timeout', DEFAULTS.requestTimeoutMs, 1),
-      maxPixels,
-      observer,
-    }),
+    loadClassifier: (observer) => createClassifier({ model, ...classifierOptions, observer }),
   });
   installShutdownHandlers(handle);
-  return new Promise<number>(() => undefined);
+  return handle.ready.then(
+    () => new Promise<number>(() => undefined),
+    async (error: unknown) => {
+      await handle.close();
+      throw error;
+    },
+  );
 }
 
 function note(message: string): void {

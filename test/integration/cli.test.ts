@@ -123,6 +123,15 @@ describe('offline with no cached weights', () => {
     expect(stderr).toContain('WEIGHTS_UNAVAILABLE');
     expect(stderr).not.toMatch(/^\s+at /m);
   });
+
+  it('serve exits 1 with the same paragraph instead of listening without a model', async () => {
+    const home = join(dir, 'home-offline-serve');
+    const url = `http://127.0.0.1:${closedPort}/resnet18-f37072fd.pth`;
+    const { code, stderr } = await run(['serve', '--port', '0', '--weights-url', url], { RESNET_SERVE_HOME: home });
+    expect(code).toBe(1);
+    expect(stderr).toContain(join(home, 'resnet18-f37072fd.pth'));
+    expect(stderr).toContain('WEIGHTS_UNAVAILABLE');
+  });
 });
 
 describe('resnet-serve convert', () => {
