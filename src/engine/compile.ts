@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { basename, extname, join, resolve } from 'node:path';
+import { basename, extname, join } from 'node:path';
 import ort from 'onnxruntime-node';
+import { fileKey } from '../cache-key.js';
 import { ResnetServeError } from '../errors.js';
 
 /**
@@ -16,14 +16,12 @@ import { ResnetServeError } from '../errors.js';
  * key includes the CPU model and the ONNX Runtime version as well as the source file's identity.
  *
  * @returns the path of the `.ort` file.
- * @throws ResnetServeError MODEL_INVALID when ORT cannot load the source model.
+ * @throws ResnetServeError INPUT_NOT_FOUND when the file cannot be read; MODEL_INVALID when ORT cannot load it.
  */
 export async function compileForThisCpu(onnxPath: string, cacheDir: string): Promise<string> {
-  const source = await stat(onnxPath);
-  const key = createHash('sha256')
-    .update([resolve(onnxPath), source.size, source.mtimeMs, ort.env.versions.common, process.arch, cpus()[0]?.model ?? ''].join('\0'))
-    .digest('hex')
-    .slice(0, 16);
+  const key = await fileKey(onnxPath, ort.env.versions.common, process.arch, cpus()[0]?.model ?? '').catch((cause: unknown) => {
+    throw new ResnetServeError('INPUT_NOT_FOUND', `The model file ${onnxPath} does not exist or cannot be read.`, { cause });
+  });
   const stem = basename(onnxPath, extname(onnxPath));
   const target = join(cacheDir, 'compiled', `${stem}-${key}.ort`);
   if (await stat(target).then(() => true, () => false)) return target;

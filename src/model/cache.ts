@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
+import { fileKey } from '../cache-key.js';
 import { cacheDir } from '../config.js';
 import { ResnetServeError } from '../errors.js';
 import type { Precision } from '../types.js';
@@ -31,7 +31,8 @@ export interface ModelSource {
 
 /**
  * Finds the ONNX model to serve: `--model` as is; otherwise the weights (local, cached or downloaded),
- * converted (and for int8 quantised) once and cached as `<home>/models/<weights name>-<sha256[0:12]>.<precision>.onnx`.
+ * converted (and for int8 quantised) once and cached as `<home>/models/<weights name>-<key>.<precision>.onnx`
+ * (key: the weights file's path, size and modification time).
  *
  * @returns the path of an `.onnx` file.
  * @throws ResnetServeError INPUT_NOT_FOUND, WEIGHTS_UNAVAILABLE, DOWNLOAD_FAILED, CHECKSUM_MISMATCH,
@@ -56,7 +57,7 @@ export async function resolveModel(source: ModelSource): Promise<string> {
   const variant = precision === 'int8' && source.calibration !== undefined
     ? `int8-${(await folderFingerprint(source.calibration)).slice(0, 12)}`
     : precision;
-  const target = join(home, 'models', `${stem}-${(await sha256File(weightsPath)).slice(0, 12)}.${variant}.onnx`);
+  const target = join(home, 'models', `${stem}-${(await fileKey(weightsPath)).slice(0, 12)}.${variant}.onnx`);
   if (await exists(target)) return target;
 
   source.onStep?.(`Converting ${basename(weightsPath)} to ONNX (${precision}); this happens once and is cached at ${target}`);
@@ -65,12 +66,6 @@ export async function resolveModel(source: ModelSource): Promise<string> {
   await mkdir(join(home, 'models'), { recursive: true });
   await writeFileAtomic(target, model);
   return target;
-}
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /** Names, sizes and modification times: enough to notice a changed calibration set without decoding it. */

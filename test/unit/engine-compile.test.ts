@@ -26,6 +26,10 @@ describe('compileForThisCpu', () => {
     expect(await readdir(join(dir, 'compiled'))).toEqual([second.split('/').at(-1)]);
   });
 
+  it('names a missing model file with INPUT_NOT_FOUND', async () => {
+    await expect(compileForThisCpu(join(dir, 'missing.onnx'), dir)).rejects.toMatchObject({ code: 'INPUT_NOT_FOUND' });
+  });
+
   it('refuses a file ONNX Runtime cannot load with MODEL_INVALID and leaves no partial file', async () => {
     const bad = join(dir, 'bad.onnx');
     await writeFile(bad, 'not a model');
