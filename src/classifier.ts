@@ -93,7 +93,7 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
     }));
   };
 
-  const queue = new BatchQueue<Job, Inferred>(runBatch, { maxBatch, batchWaitMs, maxQueue, timeoutMs });
+  const queue = new BatchQueue<Job, Inferred>(runBatch, { maxBatch, batchWaitMs, timeoutMs });
 
   let pending = 0;
   let closing: Promise<void> | undefined;

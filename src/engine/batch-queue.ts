@@ -5,8 +5,6 @@ export interface BatchQueueOptions {
   maxBatch: number;
   /** How long a lone item waits for company before its batch starts, in ms. */
   batchWaitMs: number;
-  /** Items waiting or in flight; one more is refused with QUEUE_FULL. */
-  maxQueue: number;
   /** An item that waited longer than this when its batch starts is failed with TIMEOUT, in ms. */
   timeoutMs: number;
 }
@@ -22,15 +20,14 @@ interface Job<T, R> {
 }
 
 /**
- * A bounded FIFO in front of one worker: items that arrive together ride in one batch, one batch runs
- * at a time (the session already uses every core), and the queue length is capped so memory and latency
- * stay bounded under any load.
+ * A FIFO in front of one worker: items that arrive together ride in one batch, and one batch runs at a
+ * time (the session already uses every core). Its length is bounded by its caller, which admits requests
+ * before they are even decoded (classifier.ts, QUEUE_FULL), so this queue holds at most that many.
  */
 export class BatchQueue<T, R> {
   readonly #process: BatchProcessor<T, R>;
   readonly #options: BatchQueueOptions;
   readonly #waiting: Job<T, R>[] = [];
-  #inFlight = 0;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #closed = false;
@@ -40,23 +37,12 @@ export class BatchQueue<T, R> {
     this.#options = options;
   }
 
-  /** Items waiting plus items in the running batch. */
-  get depth(): number {
-    return this.#waiting.length + this.#inFlight;
-  }
-
   /**
    * @param since - when the item's wait began (`performance.now()`), for the timeout; default now.
-   * @throws ResnetServeError QUEUE_FULL when `maxQueue` items are already queued, NOT_READY after close(),
-   *   TIMEOUT when the item waited longer than `timeoutMs`.
+   * @throws ResnetServeError NOT_READY after close(), TIMEOUT when the item waited longer than `timeoutMs`.
    */
   submit(item: T, since: number = performance.now()): Promise<R> {
     if (this.#closed) return Promise.reject(new ResnetServeError('NOT_READY', 'The classifier is shutting down.'));
-    if (this.depth >= this.#options.maxQueue) {
-      return Promise.reject(new ResnetServeError('QUEUE_FULL', `The inference queue is full (${this.#options.maxQueue} requests); try again shortly.`, {
-        details: { maxQueue: this.#options.maxQueue },
-      }));
-    }
     return new Promise<R>((resolve, reject) => {
       this.#waiting.push({ item, enqueuedAt: since, resolve, reject });
       this.#schedule();
@@ -100,7 +86,6 @@ export class BatchQueue<T, R> {
     while (this.#waiting.length > 0) {
       const jobs = this.#takeBatch();
       if (jobs.length === 0) continue;
-      this.#inFlight = jobs.length;
       try {
         const results = await this.#process(jobs.map((job) => job.item));
         jobs.forEach((job, i) => {
@@ -111,8 +96,6 @@ export class BatchQueue<T, R> {
         });
       } catch (error) {
         for (const job of jobs) job.reject(error);
-      } finally {
-        this.#inFlight = 0;
       }
     }
   }

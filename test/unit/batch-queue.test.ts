@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BatchQueue } from '../../src/engine/batch-queue.js';
 import { ResnetServeError } from '../../src/errors.js';
 
-const options = { maxBatch: 4, batchWaitMs: 5, maxQueue: 8, timeoutMs: 10_000 };
+const options = { maxBatch: 4, batchWaitMs: 5, timeoutMs: 10_000 };
 
 /** A processor that records the batches it saw and doubles each number. */
 function recorder(delayMs = 0) {
@@ -29,16 +29,6 @@ describe('BatchQueue', () => {
     const queue = new BatchQueue(process, options);
     const settled = await Promise.allSettled([1, -1, 3].map((n) => queue.submit(n)));
     expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-  });
-
-  it('refuses items beyond maxQueue with QUEUE_FULL and counts depth', async () => {
-    const { process } = recorder(20);
-    const queue = new BatchQueue(process, { ...options, maxQueue: 3 });
-    const accepted = [1, 2, 3].map((n) => queue.submit(n));
-    expect(queue.depth).toBe(3);
-    await expect(queue.submit(4)).rejects.toMatchObject({ code: 'QUEUE_FULL' });
-    await Promise.all(accepted);
-    expect(queue.depth).toBe(0);
   });
 
   it('fails items that waited longer than timeoutMs with TIMEOUT', async () => {
