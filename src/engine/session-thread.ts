@@ -12,15 +12,12 @@ import { createRequire } from 'node:module';
  */
 export const SESSION_THREAD_SOURCE = String.raw`
 const { parentPort, workerData } = require('node:worker_threads');
-const { readFileSync } = require('node:fs');
 const ort = require(workerData.ortPath);
 const messageOf = (e) => (e instanceof Error ? e.message : String(e));
 (async () => {
-  // ORT-format bytes whose initializers the session uses in place: they must live as long as it does.
-  let inPlaceBytes = workerData.inPlace ? readFileSync(workerData.model) : undefined;
   let session;
   try {
-    session = await ort.InferenceSession.create(inPlaceBytes ?? workerData.model, workerData.sessionOptions);
+    session = await ort.InferenceSession.create(workerData.model, workerData.sessionOptions);
   } catch (e) {
     parentPort.postMessage({ type: 'failed', message: messageOf(e) });
     return;
@@ -32,7 +29,6 @@ const messageOf = (e) => (e instanceof Error ? e.message : String(e));
   parentPort.on('message', async (message) => {
     if (message.type === 'release') {
       await session.release();
-      inPlaceBytes = undefined;
       parentPort.postMessage({ type: 'released' });
       return;
     }

@@ -9,8 +9,8 @@ export interface EngineOptions {
   /** ONNX Runtime intra-op threads. Default: DEFAULTS.intraOpThreads (the machine's cores). */
   threads: number;
   /**
-   * Where to keep the ORT-format model compiled for this CPU (see compile.ts). When set and `model` is a
-   * path, the session loads that file with its weights used in place; otherwise the `.onnx` is optimised at
+   * Where to keep the model compiled for this CPU (see compile.ts). When set and `model` is a path, the
+   * session loads that compiled form, its weights mapped from disk; otherwise the `.onnx` is optimised at
    * every load.
    */
   cacheDir?: string;
@@ -77,16 +77,13 @@ export class InferenceEngine {
       executionMode: 'sequential',
     };
     let source = model;
-    let inPlace = false;
     if (typeof model === 'string' && options.cacheDir !== undefined) {
       source = await compileForThisCpu(model, options.cacheDir);
-      inPlace = true;
       sessionOptions.graphOptimizationLevel = 'disabled';
-      sessionOptions.extra = { session: { use_ort_model_bytes_directly: '1', use_ort_model_bytes_for_initializers: '1' } };
     }
     const thread = new Worker(SESSION_THREAD_SOURCE, {
       eval: true,
-      workerData: { ortPath: onnxRuntimePath(), model: source, inPlace, sessionOptions },
+      workerData: { ortPath: onnxRuntimePath(), model: source, sessionOptions },
     });
     const ready = await new Promise<ThreadMessage>((resolve, reject) => {
       thread.once('message', resolve);

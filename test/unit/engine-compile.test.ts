@@ -1,7 +1,7 @@
-import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compileForThisCpu } from '../../src/engine/compile.js';
 import { convertToOnnx } from '../../src/model/resnet.js';
@@ -12,18 +12,26 @@ const dir = await mkdtemp(join(tmpdir(), 'resnet-serve-compile-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 describe('compileForThisCpu', () => {
-  it('compiles once, reuses the file, and keeps one compiled form per model name', async () => {
+  it('compiles once, reuses the files, and keeps one compiled form per model name', async () => {
     const source = join(dir, 'tiny.onnx');
     await writeFile(source, model);
+    // The format this cache held before: replaced like any stale version.
+    await mkdir(join(dir, 'compiled'), { recursive: true });
+    await writeFile(join(dir, 'compiled', 'tiny-0123456789abcdef.ort'), 'old');
     const first = await compileForThisCpu(source, dir);
-    expect(first).toMatch(/compiled\/tiny-[0-9a-f]{16}\.ort$/);
+    expect(first).toMatch(/compiled\/tiny-[0-9a-f]{16}\/model\.onnx$/);
+    const firstDir = dirname(first);
+    // The graph is small; the weights sit in the page-aligned file ORT maps at load.
+    expect((await readdir(firstDir)).sort()).toEqual(['model.onnx', 'model.onnx.data']);
+    expect((await stat(join(firstDir, 'model.onnx.data'))).size).toBeGreaterThan((await stat(first)).size);
     expect(await compileForThisCpu(source, dir)).toBe(first);
+    expect(await readdir(join(dir, 'compiled'))).toEqual([basename(firstDir)]);
 
     // A new version of the same model (new mtime) compiles anew and replaces the old form.
     await utimes(source, new Date(), new Date(Date.now() + 5000));
     const second = await compileForThisCpu(source, dir);
     expect(second).not.toBe(first);
-    expect(await readdir(join(dir, 'compiled'))).toEqual([second.split('/').at(-1)]);
+    expect(await readdir(join(dir, 'compiled'))).toEqual([basename(dirname(second))]);
   });
 
   it('names a missing model file with INPUT_NOT_FOUND', async () => {
