@@ -5,6 +5,7 @@ import { ResnetServeError } from '../../errors.js';
 import type { Lang } from '../../types.js';
 import type { ClassifierSlot } from '../classifier-slot.js';
 import { missingFile } from '../errors.js';
+import { readUpload } from '../upload.js';
 import type { ServerMetrics } from '../metrics.js';
 
 export interface PredictRouteOptions {
@@ -136,10 +137,8 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
         }
         throw missingFile();
       }
-      const bytes = await part.toBuffer().catch((error: unknown) => {
-        if ((error as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge(maxUploadBytes);
-        throw error;
-      });
+      const bytes = await readUpload(part.file, Number(request.headers['content-length']), maxUploadBytes);
+      if (bytes === undefined) throw tooLarge(maxUploadBytes);
       const result = await classifier.classify(bytes, { topK: request.query.top });
       request.classifyTimings = result.timings_ms;
       metrics.observeTimings(result.timings_ms);
