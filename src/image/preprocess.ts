@@ -76,7 +76,21 @@ export async function preprocessInto(
     throw invalidArgument('offset', `an integer from 0 to ${out.length - INPUT_ELEMENTS}`, offset);
   }
   const maxPixels = checkMaxPixels(options);
-  const header = await readImageHeader(bytes, maxPixels);
+  await preprocessWithHeaderInto(bytes, await readImageHeader(bytes, maxPixels), out, offset, maxPixels);
+}
+
+/**
+ * The decoding half of {@link preprocessInto}, for a caller that has read the header itself to decide how to
+ * schedule the decode (the classifier lets large images decode alone). `header` must come from
+ * `readImageHeader(bytes, maxPixels)`; `offset` must already be checked.
+ */
+export async function preprocessWithHeaderInto(
+  bytes: Uint8Array,
+  header: ImageHeader,
+  out: Float32Array,
+  offset: number,
+  maxPixels: number,
+): Promise<void> {
   const pixels = await decodeImage(bytes, header, maxPixels, fastPathReduction(header));
   // On the fast path the pixels are FAST_PATH_MARGIN × the resized size, whose recipe geometry is the
   // original's: int(256 · 3w' / 768) = w' and the crop offsets follow.
