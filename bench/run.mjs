@@ -146,7 +146,8 @@ function ourTarget(precision, model) {
     label: `ours ${precision}`,
     precision,
     infer: (images, runs) => [process.execPath, [join(ROOT, 'bench', 'infer.mjs'), '--model', model, ...precisionFlag, '--runs', String(runs), ...images]],
-    serve: (port) => [process.execPath, [CLI, 'serve', '--model', model, ...precisionFlag, ...SERVE_ARGS, '--host', '127.0.0.1', '--port', String(port)]],
+    // Started as `npm start` and the installed command start it: through the file's own #! line and its node flags.
+    serve: (port) => [CLI, ['serve', '--model', model, ...precisionFlag, ...SERVE_ARGS, '--host', '127.0.0.1', '--port', String(port)]],
   };
 }
 
