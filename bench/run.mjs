@@ -268,13 +268,14 @@ async function benchTarget(target, images, uploads) {
 
 function contextLines(columns) {
   const lines = [];
-  const fp32 = columns.find((c) => c.label === 'ours fp32')?.result?.infer?.infer.mean;
-  if (fp32 !== undefined) {
-    lines.push(`fp32 compute floor: ours fp32 ${fp32.toFixed(1)} ms per image vs the issue's ~${FP32_FLOOR_MS} ms → ratio ${(fp32 / FP32_FLOOR_MS).toFixed(2)}`);
+  // Against the floor, the median: on a shared VM, other tenants' bursts land in the mean (and p99) of
+  // either side of a comparison, while the median shows what the computation itself takes.
+  const infer = columns.find((c) => c.label === 'ours fp32')?.result?.infer;
+  if (infer !== undefined) {
+    lines.push(`fp32 compute floor: ours fp32 p50 ${infer.infer.p50.toFixed(1)} ms per image (mean ${infer.infer.mean.toFixed(1)}) vs the issue's ~${FP32_FLOOR_MS} ms → ratio ${(infer.infer.p50 / FP32_FLOOR_MS).toFixed(2)} (target ≤ 1.25)`);
   }
-  const session = columns.find((c) => c.label === 'ours fp32')?.result?.infer?.engine?.mean;
-  if (session !== undefined) {
-    lines.push(`fp32 compute floor, session back to back: ${session.toFixed(1)} ms per image → ratio ${(session / FP32_FLOOR_MS).toFixed(2)}`);
+  if (infer?.engine !== undefined) {
+    lines.push(`fp32 compute floor, session back to back: p50 ${infer.engine.p50.toFixed(1)} ms per image (mean ${infer.engine.mean.toFixed(1)}) → ratio ${(infer.engine.p50 / FP32_FLOOR_MS).toFixed(2)}`);
   }
   for (const column of columns) {
     const soak = column.result?.soak;
@@ -337,7 +338,7 @@ async function main() {
   const table = tabulate(rows, columns, baseline);
   const context = contextLines(columns);
   const runtimes = columns.map((c) => `${c.label}: ${c.result?.infer?.runtime ?? 'n/a'}`);
-  const convertLines = Object.entries(converts).map(([p, c]) => `convert .pth → ONNX ${p}: ${c.ok ? `${c.ms.toFixed(0)} ms; first classify on this machine (compiles the .ort cache): ${c.firstLoadMs.toFixed(0)} ms` : 'n/a'}`);
+  const convertLines = Object.entries(converts).map(([p, c]) => `convert .pth → ONNX ${p}: ${c.ok ? `${c.ms.toFixed(0)} ms; first classify on this machine (compiles the model for this CPU): ${c.firstLoadMs.toFixed(0)} ms` : 'n/a'}`);
   const loadAfter = loadAverage();
   const summary = [
     `date: ${started.toISOString()} (${CONFIG.mode} run, ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`,

@@ -15,6 +15,7 @@ export function buildRows(imageNames, sweepLevels) {
   // The fastest run: the least disturbed by anything else on the machine.
   add('inference', 'per-image inference, min', 'ms', (r) => r.infer?.infer.min);
   add('inference', 'session alone, back to back, mean', 'ms', (r) => r.infer?.engine?.mean);
+  add('inference', 'session alone, back to back, p50', 'ms', (r) => r.infer?.engine?.p50);
   for (const name of imageNames) add('inference', `preprocess ${name}, mean`, 'ms', (r) => r.infer?.preprocess[name]?.mean);
   add('inference', 'inference process peak RSS (VmHWM)', 'MB', (r) => r.infer?.peakRssMb);
   add('load', 'classifier load alone', 'ms', (r) => r.infer?.loadMs, { digits: 0 });
