@@ -146,6 +146,7 @@ function ourTarget(precision, model) {
     label: `ours ${precision}`,
     precision,
     infer: (images, runs) => [process.execPath, [join(ROOT, 'bench', 'infer.mjs'), '--model', model, ...precisionFlag, '--runs', String(runs), ...images]],
+    floor: () => [process.execPath, [join(ROOT, 'bench', 'floor.mjs'), '--model', model]],
     // Started as `npm start` and the installed command start it: through the file's own #! line and its node flags.
     serve: (port) => [CLI, ['serve', '--model', model, ...precisionFlag, ...SERVE_ARGS, '--host', '127.0.0.1', '--port', String(port)]],
   };
@@ -190,6 +191,14 @@ async function benchInference(target, images) {
     preprocess: byName(raw.preprocess_ms),
     peakRssMb: raw.peak_rss_mb,
   };
+}
+
+/** Node holding only the ORT session (bench/floor.mjs): the memory under any server on this stack. */
+async function benchFloor(target) {
+  const [command, args] = target.floor();
+  log(`${target.label}: Node with the ONNX Runtime session alone`);
+  const raw = await runJson(command, args, { env: childEnv, timeoutMs: 120_000 });
+  return { beforeSessionMb: raw.rss_before_session_mb, hwmMb: raw.peak_rss_mb };
 }
 
 async function benchServer(target, uploads) {
@@ -261,6 +270,7 @@ async function benchTarget(target, images, uploads) {
     }
   };
   await attempt('infer', () => benchInference(target, images));
+  if (target.floor) await attempt('floor', () => benchFloor(target));
   await attempt('server', () => benchServer(target, uploads));
   if (CONFIG.soak) await attempt('soak', () => benchSoak(target, uploads));
   return result;
@@ -281,7 +291,9 @@ function contextLines(columns) {
     const soak = column.result?.soak;
     const target = column.label.startsWith('ours') ? SOAK_TARGET_MB[column.precision] : undefined;
     if (soak === undefined) continue;
-    const verdict = target === undefined ? '' : ` (target ≤ ${target} MB: ${soak.hwmMb <= target ? 'met' : 'NOT met'})`;
+    const floor = column.result?.floor?.hwmMb;
+    const verdict = target === undefined ? '' : ` (target ≤ ${target} MB: ${soak.hwmMb <= target ? 'met' : 'NOT met'}`
+      + `${floor === undefined ? '' : `; Node with the ONNX Runtime session alone holds ${floor.toFixed(1)} MB`})`;
     lines.push(`soak ${column.label}: VmHWM ${soak.hwmMb.toFixed(1)} MB after ${soak.requests} requests in ${(soak.elapsedMs / 1000).toFixed(0)} s, ${soak.failed} failed${verdict}`);
   }
   for (const column of columns) {

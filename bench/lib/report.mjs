@@ -26,6 +26,8 @@ export function buildRows(imageNames, sweepLevels) {
     add('http', `HTTP ${name}, p99`, 'ms', (r) => r.server?.e2e[name]?.p99);
   }
   add('http', 'server CPU time per request (all images)', 'ms', (r) => r.server?.cpuMsPerRequest);
+  add('memory', 'Node + onnxruntime-node loaded, no session', 'MB', (r) => r.floor?.beforeSessionMb);
+  add('memory', 'Node + ONNX Runtime session alone, after 20 runs (VmHWM)', 'MB', (r) => r.floor?.hwmMb);
   add('memory', 'server RSS when ready (idle)', 'MB', (r) => r.server?.idleRssMb);
   add('memory', 'RSS growth under 5 concurrent (max − before)', 'MB', (r) => r.server?.conc5.growthMb);
   add('memory', 'server peak RSS over the run (VmHWM)', 'MB', (r) => r.server?.hwmMb);
