@@ -1,6 +1,7 @@
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { basename, extname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { basename, extname, join, resolve } from 'node:path';
 import ort from 'onnxruntime-node';
 import { fileKey } from '../cache-key.js';
 import { ResnetServeError } from '../errors.js';
@@ -11,7 +12,7 @@ const WEIGHTS_FILE = 'model.onnx.data';
 
 /**
  * Turns an `.onnx` file into the graph ONNX Runtime has already optimised for this CPU, cached in
- * `cacheDir/compiled/<name>-<key>/`: `model.onnx` holds the graph and `model.onnx.data` every weight, which ORT
+ * `cacheDir/compiled/<name>-<path hash>-<key>/`: `model.onnx` holds the graph and `model.onnx.data` every weight, which ORT
  * writes page-aligned and, at load, maps into memory instead of reading. Loading it with optimisation off
  * skips the graph passes and every copy of the weights. Measured on the 46.7 MB ResNet-18 (bare session):
  * load 23 ms and peak RSS 133 MB, against 300 ms / 218 MB optimising the `.onnx` at each start and 75 ms /
@@ -27,9 +28,11 @@ export async function compileForThisCpu(onnxPath: string, cacheDir: string): Pro
   const key = await fileKey(onnxPath, ort.env.versions.common, process.arch, cpus()[0]?.model ?? '').catch((cause: unknown) => {
     throw new ResnetServeError('INPUT_NOT_FOUND', `The model file ${onnxPath} does not exist or cannot be read.`, { cause });
   });
-  const stem = basename(onnxPath, extname(onnxPath));
+  // One compiled form per source file: the file's name for people, a hash of its absolute path so that two
+  // models with the same name in different folders do not replace each other's.
+  const group = `${basename(onnxPath, extname(onnxPath))}-${createHash('sha256').update(resolve(onnxPath)).digest('hex').slice(0, 8)}`;
   const compiled = join(cacheDir, 'compiled');
-  const target = join(compiled, `${stem}-${key}`);
+  const target = join(compiled, `${group}-${key}`);
   if (await stat(join(target, MODEL_FILE)).then(() => true, () => false)) return join(target, MODEL_FILE);
 
   // Written in a directory of this process, then renamed whole: the graph and its weights appear together.
@@ -50,7 +53,7 @@ export async function compileForThisCpu(onnxPath: string, cacheDir: string): Pro
       // Another process compiled the same key first: its files are the same, keep them.
       if (!(await stat(join(target, MODEL_FILE)).then(() => true, () => false))) throw error;
     });
-    await removeStale(compiled, stem, basename(target));
+    await removeStale(compiled, group, basename(target));
   } catch (cause) {
     throw new ResnetServeError('MODEL_INVALID', `ONNX Runtime could not load ${onnxPath}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   } finally {
@@ -60,11 +63,16 @@ export async function compileForThisCpu(onnxPath: string, cacheDir: string): Pro
 }
 
 /**
- * A changed source model leaves its old compiled form behind: keep one per model name, not one per version
- * (`.ort` files are the format this cache held before). A session that still has the old weights mapped keeps
- * reading them: removing a file does not take it from a process that has it open.
+ * A changed source file leaves its old compiled form behind: keep one per source file, not one per version.
+ * Files of the `.ort` format this cache held before, named `<name>-<key>.ort`, go too. A session that still
+ * has old weights mapped keeps reading them: removing a file does not take it from a process that has it open.
  */
-async function removeStale(dir: string, stem: string, keep: string): Promise<void> {
-  const stale = (await readdir(dir)).filter((name) => name !== keep && name.replace(/\.ort$/, '').replace(/-[0-9a-f]{16}$/, '') === stem);
+async function removeStale(dir: string, group: string, keep: string): Promise<void> {
+  const legacyName = group.replace(/-[0-9a-f]{8}$/, '');
+  const stale = (await readdir(dir)).filter((name) => {
+    if (name === keep) return false;
+    if (name.endsWith('.ort')) return name.slice(0, -'.ort'.length).replace(/-[0-9a-f]{16}$/, '') === legacyName;
+    return name.replace(/-[0-9a-f]{16}$/, '') === group;
+  });
   await Promise.all(stale.map((name) => rm(join(dir, name), { recursive: true, force: true })));
 }

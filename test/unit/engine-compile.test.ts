@@ -19,7 +19,7 @@ describe('compileForThisCpu', () => {
     await mkdir(join(dir, 'compiled'), { recursive: true });
     await writeFile(join(dir, 'compiled', 'tiny-0123456789abcdef.ort'), 'old');
     const first = await compileForThisCpu(source, dir);
-    expect(first).toMatch(/compiled\/tiny-[0-9a-f]{16}\/model\.onnx$/);
+    expect(first).toMatch(/compiled\/tiny-[0-9a-f]{8}-[0-9a-f]{16}\/model\.onnx$/);
     const firstDir = dirname(first);
     // The graph is small; the weights sit in the page-aligned file ORT maps at load.
     expect((await readdir(firstDir)).sort()).toEqual(['model.onnx', 'model.onnx.data']);
@@ -32,6 +32,19 @@ describe('compileForThisCpu', () => {
     const second = await compileForThisCpu(source, dir);
     expect(second).not.toBe(first);
     expect(await readdir(join(dir, 'compiled'))).toEqual([basename(dirname(second))]);
+  });
+
+  it('keeps the compiled forms of two models with the same file name in different folders', async () => {
+    await mkdir(join(dir, 'a'), { recursive: true });
+    await mkdir(join(dir, 'b'), { recursive: true });
+    await writeFile(join(dir, 'a', 'same.onnx'), model);
+    await writeFile(join(dir, 'b', 'same.onnx'), model);
+    const a = await compileForThisCpu(join(dir, 'a', 'same.onnx'), dir);
+    const b = await compileForThisCpu(join(dir, 'b', 'same.onnx'), dir);
+    expect(a).not.toBe(b);
+    // Compiling b removed nothing of a's: a cached start of either reads its own files.
+    expect(await compileForThisCpu(join(dir, 'a', 'same.onnx'), dir)).toBe(a);
+    expect((await readdir(join(dir, 'compiled'))).filter((name) => name.startsWith('same-'))).toHaveLength(2);
   });
 
   it('names a missing model file with INPUT_NOT_FOUND', async () => {
