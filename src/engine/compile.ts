@@ -12,11 +12,12 @@ const WEIGHTS_FILE = 'model.onnx.data';
 
 /**
  * Turns an `.onnx` file into the graph ONNX Runtime has already optimised for this CPU, cached in
- * `cacheDir/compiled/<name>-<path hash>-<key>/`: `model.onnx` holds the graph and `model.onnx.data` every weight, which ORT
- * writes page-aligned and, at load, maps into memory instead of reading. Loading it with optimisation off
- * skips the graph passes and every copy of the weights. Measured on the 46.7 MB ResNet-18 (bare session):
- * load 23 ms and peak RSS 133 MB, against 300 ms / 218 MB optimising the `.onnx` at each start and 75 ms /
- * 135 MB for an ORT-format file used in place, whose unaligned weights also ran 8% slower (17.4 vs 18.8 ms).
+ * `cacheDir/compiled/<name>-<path hash>-<key>/`: `model.onnx` holds the graph and `model.onnx.data` every
+ * weight, which ORT writes page-aligned and, at load, maps into memory instead of reading. Loading it with
+ * optimisation off skips the graph passes and every copy of the weights. Measured on the 46.7 MB ResNet-18
+ * (bare session): load 23 ms and peak RSS 133 MB, against 300 ms / 218 MB optimising the `.onnx` at each
+ * start and 75 ms / 135 MB for an ORT-format file used in place, whose unaligned weights also ran 8% slower
+ * (17.4 vs 18.8 ms).
  *
  * The optimised graph contains NCHWc kernels whose block size depends on the CPU's vector width, so the cache
  * key includes the CPU model and the ONNX Runtime version as well as the source file's identity.
