@@ -232,6 +232,9 @@ async function serve(flags: Flags): Promise<number> {
   // exits with the one-paragraph explanation rather than answering 503 forever. /readyz still covers the
   // session load and warm-up that follow.
   const model = await resolveModel(source);
+  // A first start converts (and maybe quantises) the checkpoint right here; V8 would keep that garbage until
+  // it needed the room: RSS when ready 273 → 181 MB (fp32) and 209 → 153 MB (int8) with one full GC now.
+  globalThis.gc?.();
   const handle = await startServer({
     ...listen,
     maxPixels,
