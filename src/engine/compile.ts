@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { createHash } from 'node:crypto';
 import { basename, extname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import ort from 'onnxruntime-node';
@@ -89,8 +89,10 @@ async function optimizeInOwnProcess(source: string, target: string): Promise<voi
       maxBuffer: 1024 * 1024,
     });
   } catch (error) {
-    const stderr = (error as { stderr?: string }).stderr?.trim();
-    throw new Error(stderr !== undefined && stderr !== '' ? stderr : (error as Error).message, { cause: error });
+    // execFile's own message repeats the whole command line, source included: say what happened instead.
+    const { stderr, killed, code } = error as { stderr?: string; killed?: boolean; code?: number | string };
+    const why = stderr?.trim() || (killed === true ? `the compiling process was stopped after ${OPTIMIZE_TIMEOUT_MS} ms` : `the compiling process failed (${String(code)})`);
+    throw new Error(why, { cause: error });
   }
 }
 
