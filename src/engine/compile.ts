@@ -1,12 +1,13 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import ort from 'onnxruntime-node';
 import { fileKey } from '../cache-key.js';
 import { ResnetServeError } from '../errors.js';
+import { isFile } from '../is-file.js';
 import { onnxRuntimePath } from './session-thread.js';
 
 /** File names inside one compiled model's directory. */
@@ -37,7 +38,7 @@ export async function compileForThisCpu(onnxPath: string, cacheDir: string): Pro
   const group = `${basename(onnxPath, extname(onnxPath))}-${createHash('sha256').update(resolve(onnxPath)).digest('hex').slice(0, 8)}`;
   const compiled = join(cacheDir, 'compiled');
   const target = join(compiled, `${group}-${key}`);
-  if (await stat(join(target, MODEL_FILE)).then(() => true, () => false)) return join(target, MODEL_FILE);
+  if (await isFile(join(target, MODEL_FILE))) return join(target, MODEL_FILE);
 
   // Written in a directory of this process, then renamed whole: the graph and its weights appear together.
   const part = `${target}.${process.pid}.part`;
@@ -46,7 +47,7 @@ export async function compileForThisCpu(onnxPath: string, cacheDir: string): Pro
     await optimizeInOwnProcess(onnxPath, join(part, MODEL_FILE));
     await rename(part, target).catch(async (error: unknown) => {
       // Another process compiled the same key first: its files are the same, keep them.
-      if (!(await stat(join(target, MODEL_FILE)).then(() => true, () => false))) throw error;
+      if (!(await isFile(join(target, MODEL_FILE)))) throw error;
     });
     await removeStale(compiled, group, basename(target));
   } catch (cause) {

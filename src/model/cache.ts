@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../atomic-write.js';
 import { fileKey } from '../cache-key.js';
 import { cacheDir } from '../config.js';
 import { ResnetServeError } from '../errors.js';
+import { isFile } from '../is-file.js';
 import type { Precision } from '../types.js';
 import { readStateDict } from '../weights/read.js';
 import { resolveWeights, type ResolveWeightsOptions } from '../weights/fetch.js';
@@ -58,7 +59,7 @@ export async function resolveModel(source: ModelSource): Promise<string> {
     ? `int8-${(await folderFingerprint(source.calibration)).slice(0, 12)}`
     : precision;
   const target = join(home, 'models', `${stem}-${(await fileKey(weightsPath)).slice(0, 12)}.${variant}.onnx`);
-  if (await exists(target)) return target;
+  if (await isFile(target)) return target;
 
   source.onStep?.(`Converting ${basename(weightsPath)} to ONNX (${precision}); this happens once and is cached at ${target}`);
   const calibration = precision === 'int8' && source.calibration !== undefined ? await preprocessFolder(source.calibration) : undefined;
@@ -79,8 +80,4 @@ async function folderFingerprint(dir: string): Promise<string> {
     hash.update(`${name}\0${info.size}\0${info.mtimeMs}\n`);
   }
   return hash.digest('hex');
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
 }

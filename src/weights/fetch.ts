@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { cacheDir, DEFAULT_WEIGHTS } from '../config.js';
 import { invalidArgument, ResnetServeError } from '../errors.js';
+import { isFile } from '../is-file.js';
 import { type DownloadProgress, progressBar } from './progress.js';
 
 export interface DownloadOptions {
@@ -255,12 +256,4 @@ export function weightsFileName(url: string): string {
     throw invalidArgument('weightsUrl', 'an http(s) URL ending in a file name', url);
   }
   return name;
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
 }
