@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { cacheDir, DEFAULTS, INPUT_ELEMENTS } from '../dist/config.js';
 import { compileForThisCpu } from '../dist/engine/compile.js';
+import { engineSessionOptions } from '../dist/engine/session.js';
 
 const { values } = parseArgs({ options: { model: { type: 'string' }, runs: { type: 'string', default: '20' } } });
 if (values.model === undefined) throw new Error('usage: floor.mjs --model M [--runs N]');
@@ -15,14 +16,10 @@ if (values.model === undefined) throw new Error('usage: floor.mjs --model M [--r
 const status = () => readFileSync('/proc/self/status', 'utf8');
 const mb = (text, field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1]) / 1024;
 const beforeSessionMb = mb(status(), 'VmRSS');
-// The same session options as src/engine/session.ts on a compiled model.
-const session = await ort.InferenceSession.create(await compileForThisCpu(values.model, cacheDir()), {
-  executionProviders: ['cpu'],
-  graphOptimizationLevel: 'disabled',
-  intraOpNumThreads: DEFAULTS.intraOpThreads,
-  interOpNumThreads: 1,
-  executionMode: 'sequential',
-});
+const session = await ort.InferenceSession.create(
+  await compileForThisCpu(values.model, cacheDir()),
+  engineSessionOptions(DEFAULTS.intraOpThreads, true),
+);
 const input = new ort.Tensor('float32', new Float32Array(INPUT_ELEMENTS), [1, 3, 224, 224]);
 for (let i = 0; i < Number(values.runs); i++) await session.run({ [session.inputNames[0]]: input });
 const end = status();

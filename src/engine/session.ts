@@ -68,19 +68,10 @@ export class InferenceEngine {
    * @throws ResnetServeError MODEL_INVALID when ORT cannot load the model or its inputs/outputs differ from the contract.
    */
   static async create(model: string | Uint8Array, options: EngineOptions): Promise<InferenceEngine> {
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      executionProviders: ['cpu'],
-      graphOptimizationLevel: 'all',
-      intraOpNumThreads: options.threads,
-      // One model, one request stream: inter-op parallelism only adds idle threads on a 2-core box.
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-    };
-    let source = model;
-    if (typeof model === 'string' && options.cacheDir !== undefined) {
-      source = await compileForThisCpu(model, options.cacheDir);
-      sessionOptions.graphOptimizationLevel = 'disabled';
-    }
+    const { cacheDir } = options;
+    const compiled = typeof model === 'string' && cacheDir !== undefined;
+    const source = compiled ? await compileForThisCpu(model, cacheDir) : model;
+    const sessionOptions = engineSessionOptions(options.threads, compiled);
     const thread = new Worker(SESSION_THREAD_SOURCE, {
       eval: true,
       workerData: { ortPath: onnxRuntimePath(), model: source, sessionOptions },
@@ -133,6 +124,22 @@ export class InferenceEngine {
     }
     await this.#thread.terminate();
   }
+}
+
+/**
+ * The ONNX Runtime session options of the engine; exported so the benchmark's memory floor (bench/floor.mjs)
+ * loads the model exactly as the server does.
+ * @param compiled - the model is the already optimised form from compile.ts: no graph passes at load.
+ */
+export function engineSessionOptions(threads: number, compiled: boolean): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: compiled ? 'disabled' : 'all',
+    intraOpNumThreads: threads,
+    // One model, one request stream: inter-op parallelism only adds idle threads on a 2-core box.
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+  };
 }
 
 interface Contract {
