@@ -54,13 +54,11 @@ function parseArgs(argv: string[]): { seconds: number; targets: FuzzTarget[]; se
 async function parent(argv: string[]): Promise<void> {
   const { seconds, targets, seed, coverage } = parseArgs(argv);
   console.log(`fuzzing ${targets.map((t) => t.name).join(', ')} for ${seconds} s each, seed ${seed}${coverage ? ', V8 coverage-guided' : ''}`);
-  const rows: string[] = [];
   for (const target of targets) {
     const result = await fuzzInChild(target, seconds, seed, coverage);
-    rows.push(`${target.name.padEnd(14)} ${String(result.execs).padStart(9)} execs  ${String(result.corpus).padStart(5)} in corpus  ${result.findings.length} findings`);
-    for (const finding of result.findings) rows.push(`    ${finding}`);
+    console.log(`${target.name.padEnd(14)} ${String(result.execs).padStart(9)} execs  ${String(result.corpus).padStart(5)} in corpus  ${result.findings.length} findings`);
+    for (const finding of result.findings) console.log(`    ${finding}`);
   }
-  console.log(rows.join('\n'));
 }
 
 function fuzzInChild(target: FuzzTarget, seconds: number, seed: number, coverage: boolean): Promise<Progress> {

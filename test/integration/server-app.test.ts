@@ -143,7 +143,9 @@ describe('POST /predict', () => {
       throw new TypeError('secret internals at /srv/app.js:12');
     };
     const server = await readyApp(classifier);
-    const res = await server.inject({ method: 'POST', url: '/predict', ...fileUpload(PNG), headers: { ...fileUpload(PNG).headers, 'x-request-id': 'abc-123' } });
+    // One upload: two fileUpload() calls have different boundaries, a malformed body (400) rather than a 500.
+    const upload = fileUpload(PNG);
+    const res = await server.inject({ method: 'POST', url: '/predict', payload: upload.payload, headers: { ...upload.headers, 'x-request-id': 'abc-123' } });
     expect(res.statusCode).toBe(500);
     const body = res.json();
     expect(body).toMatchObject({ code: 'INTERNAL', requestId: 'abc-123' });

@@ -1,7 +1,7 @@
 import { finished } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsync } from 'fastify';
-import { ResnetServeError } from '../../errors.js';
+import { ResnetServeError, isResnetServeError } from '../../errors.js';
 import type { Lang } from '../../types.js';
 import type { ClassifierSlot } from '../classifier-slot.js';
 import { missingFile } from '../errors.js';
@@ -21,6 +21,9 @@ export interface PredictRouteOptions {
  * A Content-Length above `maxUploadBytes` plus this can only hold an oversized file.
  */
 export const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
+
+/** See the `fileHwm` comment in {@link predictRoute}. */
+const SKIPPED_PART_HIGH_WATER_MARK = 1024 * 1024;
 
 const predictionSchema = {
   type: 'object',
@@ -75,6 +78,11 @@ interface PredictQuery {
 export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app, options) => {
   const { slot, metrics, maxUploadBytes, topK, maxTopK } = options;
   await app.register(multipart, {
+    // busboy 3.2.6 never finishes a body in which a part it skips (not form-data, past the files limit)
+    // pushes more than its part stream's high-water mark in one write and ends there: the request hung
+    // until the client gave up (found by `npm run fuzz`; test/fixtures/fuzz/multipart/). A mark above
+    // any socket read (64 KiB) keeps that from happening; the file stream it also sizes is read at once.
+    fileHwm: SKIPPED_PART_HIGH_WATER_MARK,
     limits: {
       fileSize: maxUploadBytes,
       files: 1,
@@ -127,17 +135,19 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
       // upload completes after the slot went not-ready (the classifier is closed only after draining).
       const classifier = slot.current();
       if (!request.isMultipart()) throw missingFile();
-      const part = await request.file();
-      if (part === undefined || part.fieldname !== 'file' || part.filename === '') {
-        // Read (and drop, chunk by chunk) the rest of the part before answering: replying mid-upload
-        // closes the connection under a client still sending, which then sees EPIPE instead of our 400.
-        if (part !== undefined) {
-          part.file.resume();
-          await finished(part.file);
+      const bytes = await parsingMultipart(async () => {
+        const part = await request.file();
+        if (part === undefined || part.fieldname !== 'file' || part.filename === '') {
+          // Read (and drop, chunk by chunk) the rest of the part before answering: replying mid-upload
+          // closes the connection under a client still sending, which then sees EPIPE instead of our 400.
+          if (part !== undefined) {
+            part.file.resume();
+            await finished(part.file);
+          }
+          throw missingFile();
         }
-        throw missingFile();
-      }
-      const bytes = await readUpload(part.file, Number(request.headers['content-length']), maxUploadBytes);
+        return readUpload(part.file, Number(request.headers['content-length']), maxUploadBytes);
+      });
       if (bytes === undefined) throw tooLarge(maxUploadBytes);
       const result = await classifier.classify(bytes, { topK: request.query.top });
       request.classifyTimings = result.timings_ms;
@@ -151,6 +161,24 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
     },
   );
 };
+
+/**
+ * Runs the multipart reading. busboy reports a body that breaks RFC 7578 (no boundary, a wrong one, no
+ * closing delimiter, a malformed part header) as a plain Error without a code; here that is the client's
+ * malformed body, not an unexpected failure. Found by `npm run fuzz` (test/fixtures/fuzz/multipart/).
+ */
+async function parsingMultipart<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (isResnetServeError(error) || (error as { code?: unknown }).code !== undefined) throw error;
+    throw new ResnetServeError('INVALID_ARGUMENT', `The multipart body is malformed: ${messageOf(error)}.`, { cause: error });
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message.replace(/\.$/, '') : String(error);
+}
 
 function tooLarge(limit: number, received?: number): ResnetServeError {
   const mib = (limit / (1024 * 1024)).toFixed(limit % (1024 * 1024) === 0 ? 0 : 1);
