@@ -7,7 +7,13 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const run = spawnSync(
   process.execPath,
-  ['--enable-source-maps', '--import', join(root, 'scripts', 'ts-register.mjs'), join(root, 'test', 'fuzz', 'main.ts'), ...process.argv.slice(2)],
+  [
+    '--enable-source-maps',
+    '--import',
+    join(root, 'scripts', 'ts-register.mjs'),
+    join(root, 'test', 'fuzz', 'main.ts'),
+    ...process.argv.slice(2),
+  ],
   { cwd: root, stdio: 'inherit' },
 );
 process.exit(run.status ?? 1);

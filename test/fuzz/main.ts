@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isResnetServeError } from '../../src/errors.js';
 import { Mutator } from './mutate.js';
-import { TARGETS, type FuzzTarget } from './targets.js';
+import { type FuzzTarget, TARGETS } from './targets.js';
 
 const WORK = join(process.cwd(), 'test', 'fuzz', '.work');
 /** An input that runs longer than this is a hang (the slowest honest one, a 1 MP decode, takes ~20 ms). */
@@ -53,10 +53,14 @@ function parseArgs(argv: string[]): { seconds: number; targets: FuzzTarget[]; se
 
 async function parent(argv: string[]): Promise<void> {
   const { seconds, targets, seed, coverage } = parseArgs(argv);
-  console.log(`fuzzing ${targets.map((t) => t.name).join(', ')} for ${seconds} s each, seed ${seed}${coverage ? ', V8 coverage-guided' : ''}`);
+  console.log(
+    `fuzzing ${targets.map((t) => t.name).join(', ')} for ${seconds} s each, seed ${seed}${coverage ? ', V8 coverage-guided' : ''}`,
+  );
   for (const target of targets) {
     const result = await fuzzInChild(target, seconds, seed, coverage);
-    console.log(`${target.name.padEnd(14)} ${String(result.execs).padStart(9)} execs  ${String(result.corpus).padStart(5)} in corpus  ${result.findings.length} findings`);
+    console.log(
+      `${target.name.padEnd(14)} ${String(result.execs).padStart(9)} execs  ${String(result.corpus).padStart(5)} in corpus  ${result.findings.length} findings`,
+    );
     for (const finding of result.findings) console.log(`    ${finding}`);
   }
 }
@@ -68,10 +72,14 @@ function fuzzInChild(target: FuzzTarget, seconds: number, seed: number, coverage
   const runOnce = (attempt: number): Promise<void> =>
     new Promise((resolve) => {
       const left = Math.max(1, (deadline - Date.now()) / 1000);
-      const child = fork(fileURLToPath(import.meta.url), ['--child', target.name, String(left), String(seed + attempt), coverage ? '1' : '0'], {
-        execArgv: [...process.execArgv, '--max-old-space-size=1024'],
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      });
+      const child = fork(
+        fileURLToPath(import.meta.url),
+        ['--child', target.name, String(left), String(seed + attempt), coverage ? '1' : '0'],
+        {
+          execArgv: [...process.execArgv, '--max-old-space-size=1024'],
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        },
+      );
       let last: Progress = { execs: 0, corpus: 0, findings: [] };
       let lastChange = Date.now();
       let verdict: string | undefined;
@@ -132,7 +140,9 @@ class CoverageMap {
 
   /** The blocks run since the last call that were never seen before (not yet marked as seen). */
   takeNew(): string[] {
-    const { result } = this.#post('Profiler.takePreciseCoverage') as { result: { url: string; functions: { ranges: { startOffset: number; count: number }[] }[] }[] };
+    const { result } = this.#post('Profiler.takePreciseCoverage') as {
+      result: { url: string; functions: { ranges: { startOffset: number; count: number }[] }[] }[];
+    };
     const fresh: string[] = [];
     for (const script of result) {
       if (!this.#scripts.test(script.url)) continue;
@@ -172,7 +182,11 @@ async function child(name: string, seconds: number, seed: number, coverage: bool
     ...readdirSync(corpusDir).map((f) => new Uint8Array(readFileSync(join(corpusDir, f)))),
     ...regressionInputs(name),
   ].map((b) => b.subarray(0, target.maxLength));
-  const mutator = new Mutator(seed, target.dictionary.map((t) => Buffer.from(t, 'latin1')), target.maxLength);
+  const mutator = new Mutator(
+    seed,
+    target.dictionary.map((t) => Buffer.from(t, 'latin1')),
+    target.maxLength,
+  );
   const run = await target.open();
   const map = coverage ? new CoverageMap(/\/src\/|busboy|@fastify\/multipart/) : undefined;
   const currentFd = openSync(join(WORK, `${name}.current`), 'w');
@@ -211,7 +225,9 @@ async function child(name: string, seconds: number, seed: number, coverage: bool
   };
   const deadline = Date.now() + seconds * 1000;
   while (Date.now() < deadline) {
-    const batch = Array.from({ length: BATCH }, () => mutator.mutate(corpus[mutator.below(corpus.length)]!, corpus[mutator.below(corpus.length)]!));
+    const batch = Array.from({ length: BATCH }, () =>
+      mutator.mutate(corpus[mutator.below(corpus.length)]!, corpus[mutator.below(corpus.length)]!),
+    );
     for (const input of batch) await execute(input);
     if (map !== undefined && map.takeNew().length > 0) {
       for (const input of batch) {
@@ -233,7 +249,11 @@ async function child(name: string, seconds: number, seed: number, coverage: bool
 
 function regressionInputs(name: string): Uint8Array[] {
   const dir = join(process.cwd(), 'test', 'fixtures', 'fuzz', name);
-  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.bin')).map((f) => new Uint8Array(readFileSync(join(dir, f)))) : [];
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.bin'))
+        .map((f) => new Uint8Array(readFileSync(join(dir, f))))
+    : [];
 }
 
 function signatureOf(error: unknown): string {

@@ -45,26 +45,35 @@ export class Mutator {
       case 3: // an interesting 1-, 2-, 4- or 8-byte integer, either endianness
         return this.#interesting(bytes, at);
       case 4: // insert random bytes
-        return splice(bytes, at, 0, Uint8Array.from({ length: 1 + this.below(16) }, () => this.below(256)));
+        return splice(
+          bytes,
+          at,
+          0,
+          Uint8Array.from({ length: 1 + this.below(16) }, () => this.below(256)),
+        );
       case 5: // erase a range
         return splice(bytes, at, 1 + this.below(Math.max(1, Math.min(64, bytes.length - at))), new Uint8Array(0));
-      case 6: { // copy a range of the input over another place (repeated structures)
+      case 6: {
+        // copy a range of the input over another place (repeated structures)
         const from = bytes.length === 0 ? 0 : this.below(bytes.length);
         const length = 1 + this.below(Math.max(1, Math.min(256, bytes.length - from)));
         return splice(bytes, at, 0, bytes.slice(from, from + length));
       }
-      case 7: { // a dictionary token, inserted or overwritten
+      case 7: {
+        // a dictionary token, inserted or overwritten
         if (this.#dictionary.length === 0) return bytes;
         const token = this.#dictionary[this.below(this.#dictionary.length)]!;
         return this.below(2) === 0 ? splice(bytes, at, 0, token) : splice(bytes, at, Math.min(token.length, bytes.length - at), token);
       }
-      case 8: { // crossover: our head, the other entry's tail
+      case 8: {
+        // crossover: our head, the other entry's tail
         const cut = other.length === 0 ? 0 : this.below(other.length);
         return concat(bytes.subarray(0, at), other.subarray(cut));
       }
       case 9: // truncate
         return bytes.subarray(0, at);
-      default: { // duplicate a long range (grows inputs towards limits)
+      default: {
+        // duplicate a long range (grows inputs towards limits)
         const length = Math.min(bytes.length - at, 1 + this.below(4096));
         return splice(bytes, at, 0, bytes.slice(at, at + length));
       }
@@ -72,7 +81,21 @@ export class Mutator {
   }
 
   #interesting(bytes: Uint8Array, at: number): Uint8Array {
-    const values = [0n, 1n, 0x7fn, 0x80n, 0xffn, 0x100n, 0x7fffn, 0xffffn, 0x7fffffffn, 0x80000000n, 0xffffffffn, 0x7fffffffffffffffn, 0xffffffffffffffffn];
+    const values = [
+      0n,
+      1n,
+      0x7fn,
+      0x80n,
+      0xffn,
+      0x100n,
+      0x7fffn,
+      0xffffn,
+      0x7fffffffn,
+      0x80000000n,
+      0xffffffffn,
+      0x7fffffffffffffffn,
+      0xffffffffffffffffn,
+    ];
     const value = values[this.below(values.length)]! - BigInt(this.below(2));
     const width = [1, 2, 4, 8][this.below(4)]!;
     if (at + width > bytes.length) return bytes;

@@ -55,7 +55,13 @@ function pickleSeeds(): Uint8Array[] {
   return seeds;
 }
 
-const sync = (name: string, seeds: () => Uint8Array[], dictionary: string[], maxLength: number, run: (bytes: Uint8Array) => unknown): FuzzTarget => ({
+const sync = (
+  name: string,
+  seeds: () => Uint8Array[],
+  dictionary: string[],
+  maxLength: number,
+  run: (bytes: Uint8Array) => unknown,
+): FuzzTarget => ({
   name,
   seeds,
   dictionary,
@@ -64,12 +70,99 @@ const sync = (name: string, seeds: () => Uint8Array[], dictionary: string[], max
   close: async () => {},
 });
 
-const PICKLE_TOKENS = ['\x80\x02', '(', '.', 'K', 'J', 'M', 'X', 'c', 'q', 'r', 'h', 'j', 't', 'R', 'Q', 'u', '}', ']', ')', '\x85', '\x86', '\x87', '\x8a', '\x8c', '\x93', '\x94', '\x95',
-  'ctorch._utils\n_rebuild_tensor_v2\n', 'ctorch\nFloatStorage\n', 'ccollections\nOrderedDict\n', 'ctorch._utils\n_rebuild_parameter\n', 'storage', 'cpu'];
-const ZIP_TOKENS = ['PK\x03\x04', 'PK\x01\x02', 'PK\x05\x06', 'PK\x06\x06', 'PK\x06\x07', '\x01\x00', 'archive/data.pkl', 'archive/byteorder', 'archive/data/0', 'little'];
-const SAFETENSORS_TOKENS = ['{"', '"dtype":"F32"', '"dtype":"F16"', '"dtype":"BF16"', '"dtype":"I64"', '"shape":[', '"data_offsets":[', '__metadata__', ']', '}', ',', '1e308', '-1', '9007199254740993'];
-const IMAGE_TOKENS = ['\xff\xd8\xff', '\xff\xc0', '\xff\xc2', '\xff\xda', '\xff\xd9', '\xff\xe1', 'Exif\x00\x00', '\x89PNG\r\n\x1a\n', 'IHDR', 'IDAT', 'IEND', 'PLTE', 'tRNS',
-  'RIFF', 'WEBP', 'VP8 ', 'VP8L', 'VP8X', 'GIF89a', '!\xf9\x04', ',', 'II*\x00', 'MM\x00*', 'ftyp', 'avif', 'heic', 'mif1', 'BM'];
+const PICKLE_TOKENS = [
+  '\x80\x02',
+  '(',
+  '.',
+  'K',
+  'J',
+  'M',
+  'X',
+  'c',
+  'q',
+  'r',
+  'h',
+  'j',
+  't',
+  'R',
+  'Q',
+  'u',
+  '}',
+  ']',
+  ')',
+  '\x85',
+  '\x86',
+  '\x87',
+  '\x8a',
+  '\x8c',
+  '\x93',
+  '\x94',
+  '\x95',
+  'ctorch._utils\n_rebuild_tensor_v2\n',
+  'ctorch\nFloatStorage\n',
+  'ccollections\nOrderedDict\n',
+  'ctorch._utils\n_rebuild_parameter\n',
+  'storage',
+  'cpu',
+];
+const ZIP_TOKENS = [
+  'PK\x03\x04',
+  'PK\x01\x02',
+  'PK\x05\x06',
+  'PK\x06\x06',
+  'PK\x06\x07',
+  '\x01\x00',
+  'archive/data.pkl',
+  'archive/byteorder',
+  'archive/data/0',
+  'little',
+];
+const SAFETENSORS_TOKENS = [
+  '{"',
+  '"dtype":"F32"',
+  '"dtype":"F16"',
+  '"dtype":"BF16"',
+  '"dtype":"I64"',
+  '"shape":[',
+  '"data_offsets":[',
+  '__metadata__',
+  ']',
+  '}',
+  ',',
+  '1e308',
+  '-1',
+  '9007199254740993',
+];
+const IMAGE_TOKENS = [
+  '\xff\xd8\xff',
+  '\xff\xc0',
+  '\xff\xc2',
+  '\xff\xda',
+  '\xff\xd9',
+  '\xff\xe1',
+  'Exif\x00\x00',
+  '\x89PNG\r\n\x1a\n',
+  'IHDR',
+  'IDAT',
+  'IEND',
+  'PLTE',
+  'tRNS',
+  'RIFF',
+  'WEBP',
+  'VP8 ',
+  'VP8L',
+  'VP8X',
+  'GIF89a',
+  '!\xf9\x04',
+  ',',
+  'II*\x00',
+  'MM\x00*',
+  'ftyp',
+  'avif',
+  'heic',
+  'mif1',
+  'BM',
+];
 
 /** Image bytes for the header and decode: anything up to 1 MP is decoded as well, like an upload would be. */
 async function imageHeaderAndDecode(bytes: Uint8Array): Promise<void> {
@@ -84,7 +177,10 @@ function multipartTarget(): FuzzTarget {
   const seeds = (): Uint8Array[] =>
     filesIn('images', /^(tiny-150x100\.png|text\.jpg|empty\.jpg|huge-header.*)$/, 1 << 20).flatMap((image) => {
       const { payload, headers } = multipartBody([{ name: 'file', filename: 'a.png', data: image }]);
-      const twoParts = multipartBody([{ name: 'top', data: '3' }, { name: 'file', filename: 'b.jpg', contentType: 'image/jpeg', data: image }]);
+      const twoParts = multipartBody([
+        { name: 'top', data: '3' },
+        { name: 'file', filename: 'b.jpg', contentType: 'image/jpeg', data: image },
+      ]);
       return [
         Buffer.concat([Buffer.from(`${headers['content-type']}\n`), payload]),
         Buffer.concat([Buffer.from(`${twoParts.headers['content-type']}\n`), twoParts.payload]),
@@ -93,18 +189,38 @@ function multipartTarget(): FuzzTarget {
   return {
     name: 'multipart',
     seeds,
-    dictionary: ['multipart/form-data; boundary=', '\r\n', '--', 'Content-Disposition: form-data; name="file"; filename="a.png"', 'Content-Type: image/png', 'name="file"', 'filename*=UTF-8\'\'', ';', '"', 'application/json', 'boundary="'],
+    dictionary: [
+      'multipart/form-data; boundary=',
+      '\r\n',
+      '--',
+      'Content-Disposition: form-data; name="file"; filename="a.png"',
+      'Content-Type: image/png',
+      'name="file"',
+      "filename*=UTF-8''",
+      ';',
+      '"',
+      'application/json',
+      'boundary="',
+    ],
     maxLength: 64 * 1024,
     async open() {
       // The log's last error names the cause of a 500 in the finding.
-      const stream = { write: (line: string) => void (lastLogged = line) };
-      app = await buildApp({ loadClassifier: async () => new FakeClassifier(), maxUploadBytes: 32 * 1024, logger: { level: 'error', stream } });
+      const stream = {
+        write: (line: string): void => {
+          lastLogged = line;
+        },
+      };
+      app = await buildApp({
+        loadClassifier: async () => new FakeClassifier(),
+        maxUploadBytes: 32 * 1024,
+        logger: { level: 'error', stream },
+      });
       await app.ready();
       await app.classifierSlot.load();
       const server = app;
       return async (bytes: Uint8Array) => {
         const newline = bytes.indexOf(0x0a);
-        const contentType = Buffer.from(bytes.subarray(0, newline < 0 ? 0 : newline)).toString('latin1');
+        const contentType = Buffer.from(bytes.subarray(0, Math.max(newline, 0))).toString('latin1');
         const payload = Buffer.from(bytes.subarray(newline + 1));
         const res = await server.inject({ method: 'POST', url: '/predict', headers: { 'content-type': contentType }, payload });
         if (res.statusCode === 200) return;
@@ -119,7 +235,9 @@ function multipartTarget(): FuzzTarget {
         }
         if (res.statusCode >= 500) {
           const logged = JSON.parse(lastLogged || '{}') as { err?: { type?: string; message?: string; code?: string } };
-          throw new Error(`status ${res.statusCode} ${body.code} for a client's bytes (${logged.err?.type} ${logged.err?.code}: ${logged.err?.message})`);
+          throw new Error(
+            `status ${res.statusCode} ${body.code} for a client's bytes (${logged.err?.type} ${logged.err?.code}: ${logged.err?.message})`,
+          );
         }
       };
     },
@@ -135,17 +253,41 @@ export const TARGETS: readonly FuzzTarget[] = [
     const context = new TorchUnpickleContext(false);
     findTensorMap(unpickle(bytes, context.options).value);
   }),
-  sync('zip', () => ZIP_CHECKPOINTS.map((name) => file('weights', name)), ZIP_TOKENS, 64 * 1024, (bytes) => {
-    const zip = openZip(bytes);
-    for (const name of zip.entries.keys()) zip.read(name);
-  }),
-  sync('safetensors', () => [file('weights', 'small.safetensors'), file('model', 'tiny-resnet18.safetensors')], SAFETENSORS_TOKENS, 256 * 1024, readSafetensors),
-  sync('weights', () => WEIGHT_FILES.map((name) => file('weights', name)), [...PICKLE_TOKENS, ...ZIP_TOKENS, ...SAFETENSORS_TOKENS], 64 * 1024, readStateDict),
-  sync('image-sniff', () => filesIn('images', IMAGE_NAME, 1 << 20).map((b) => b.subarray(0, 4096)), IMAGE_TOKENS, 4096, (bytes) => {
-    if (detectImageFormat(bytes) === 'gif') gifTransparentColour(bytes);
-    sniffImageFormat(bytes);
-    gifTransparentColour(bytes);
-  }),
+  sync(
+    'zip',
+    () => ZIP_CHECKPOINTS.map((name) => file('weights', name)),
+    ZIP_TOKENS,
+    64 * 1024,
+    (bytes) => {
+      const zip = openZip(bytes);
+      for (const name of zip.entries.keys()) zip.read(name);
+    },
+  ),
+  sync(
+    'safetensors',
+    () => [file('weights', 'small.safetensors'), file('model', 'tiny-resnet18.safetensors')],
+    SAFETENSORS_TOKENS,
+    256 * 1024,
+    readSafetensors,
+  ),
+  sync(
+    'weights',
+    () => WEIGHT_FILES.map((name) => file('weights', name)),
+    [...PICKLE_TOKENS, ...ZIP_TOKENS, ...SAFETENSORS_TOKENS],
+    64 * 1024,
+    readStateDict,
+  ),
+  sync(
+    'image-sniff',
+    () => filesIn('images', IMAGE_NAME, 1 << 20).map((b) => b.subarray(0, 4096)),
+    IMAGE_TOKENS,
+    4096,
+    (bytes) => {
+      if (detectImageFormat(bytes) === 'gif') gifTransparentColour(bytes);
+      sniffImageFormat(bytes);
+      gifTransparentColour(bytes);
+    },
+  ),
   {
     name: 'image-header',
     seeds: () => filesIn('images', IMAGE_NAME, 64 * 1024),

@@ -12,7 +12,11 @@ const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'fuzz');
 
 for (const target of TARGETS) {
   const dir = join(FIXTURES, target.name);
-  const inputs = existsSync(dir) ? readdirSync(dir).filter((name) => name.endsWith('.bin')).sort() : [];
+  const inputs = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((name) => name.endsWith('.bin'))
+        .sort()
+    : [];
   if (inputs.length === 0) continue;
   describe(`fuzz target ${target.name}`, () => {
     test.each(inputs)('%s is accepted or refused with a registry code', { timeout: 10_000 }, async (name) => {

@@ -1,12 +1,12 @@
 import { finished } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsync } from 'fastify';
-import { ResnetServeError, isResnetServeError } from '../../errors.js';
-import type { Lang } from '../../types.js';
+import { isResnetServeError, messageOf, ResnetServeError } from '../../errors.js';
+import type { Lang } from '../../labels/types.js';
 import type { ClassifierSlot } from '../classifier-slot.js';
 import { missingFile } from '../errors.js';
-import { readUpload } from '../upload.js';
 import type { ServerMetrics } from '../metrics.js';
+import { readUpload } from '../upload.js';
 
 export interface PredictRouteOptions {
   slot: ClassifierSlot;
@@ -105,7 +105,12 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
           type: 'object',
           properties: {
             top: { type: 'integer', minimum: 1, maximum: maxTopK, default: topK, description: 'How many classes to return.' },
-            lang: { type: 'string', enum: ['en', 'zh'], default: 'en', description: 'The page’s language; `label` stays English and `label_zh` Chinese.' },
+            lang: {
+              type: 'string',
+              enum: ['en', 'zh'],
+              default: 'en',
+              description: 'The page’s language; `label` stays English and `label_zh` Chinese.',
+            },
           },
         },
         response: {
@@ -172,12 +177,10 @@ async function parsingMultipart<T>(read: () => Promise<T>): Promise<T> {
     return await read();
   } catch (error) {
     if (isResnetServeError(error) || (error as { code?: unknown }).code !== undefined) throw error;
-    throw new ResnetServeError('INVALID_ARGUMENT', `The multipart body is malformed: ${messageOf(error)}.`, { cause: error });
+    throw new ResnetServeError('INVALID_ARGUMENT', `The multipart body is malformed: ${messageOf(error).replace(/\.$/, '')}.`, {
+      cause: error,
+    });
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message.replace(/\.$/, '') : String(error);
 }
 
 function tooLarge(limit: number, received?: number): ResnetServeError {
