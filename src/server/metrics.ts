@@ -86,8 +86,8 @@ export function createServerMetrics(): ServerMetrics {
 }
 
 /** GET /metrics in Prometheus text format, and the request counter fed from every response. */
-export const metricsPlugin: FastifyPluginAsync<{ metrics: ServerMetrics }> = async (app, { metrics }) => {
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+export const metricsPlugin: FastifyPluginAsync<{ metrics: ServerMetrics; path: string }> = async (app, { metrics, path }) => {
+  app.get(path, { schema: { hide: true } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   });

@@ -9,10 +9,11 @@ const UNKNOWN_SIZE_START_BYTES = 256 * 1024;
  * Here the buffer is sized once from the request's Content-Length, which bounds the part, and filled as
  * chunks arrive. Bytes beyond the part's length are never exposed.
  *
- * @param file - the part's stream; `truncated` is set by busboy when the part exceeded its size limit.
+ * @param file - the part's stream; busboy sets `truncated` and emits `limit` when the part passes its size limit.
  * @param declaredBytes - the request's Content-Length, or NaN when the body is chunked.
  * @param limitBytes - the part's size limit: no buffer grows past it.
- * @returns the part's bytes, or `undefined` when it was larger than `limitBytes` (the rest is drained).
+ * @returns the part's bytes, or `undefined` as soon as the part passes `limitBytes`: the stream is destroyed then,
+ *   without waiting for the part to end (a chunked upload could otherwise go on for gigabytes).
  */
 export async function readUpload(
   file: Readable & { truncated?: boolean },
@@ -23,16 +24,32 @@ export async function readUpload(
     Number.isFinite(declaredBytes) ? Math.min(declaredBytes, limitBytes) : Math.min(UNKNOWN_SIZE_START_BYTES, limitBytes),
   );
   let length = 0;
-  for await (const chunk of file as AsyncIterable<Buffer>) {
-    if (length + chunk.length > buffer.length) {
-      // Only a chunked body, or a Content-Length smaller than the body (which Node's parser refuses), gets here.
-      if (length + chunk.length > limitBytes) continue;
-      const grown = Buffer.allocUnsafe(Math.min(limitBytes, Math.max(buffer.length * 2, length + chunk.length)));
-      buffer.copy(grown, 0, 0, length);
-      buffer = grown;
+  let over = false;
+  const stop = (): void => {
+    over = true;
+    file.destroy();
+  };
+  file.once('limit', stop);
+  try {
+    for await (const chunk of file as AsyncIterable<Buffer>) {
+      if (length + chunk.length > limitBytes) {
+        stop();
+        break;
+      }
+      if (length + chunk.length > buffer.length) {
+        // Only a chunked body, or a Content-Length smaller than the body (which Node's parser refuses), gets here.
+        const grown = Buffer.allocUnsafe(Math.min(limitBytes, Math.max(buffer.length * 2, length + chunk.length)));
+        buffer.copy(grown, 0, 0, length);
+        buffer = grown;
+      }
+      chunk.copy(buffer, length);
+      length += chunk.length;
     }
-    chunk.copy(buffer, length);
-    length += chunk.length;
+  } catch (error) {
+    // Destroying the stream at the limit ends the iteration with a premature-close error.
+    if (!over) throw error;
+  } finally {
+    file.off('limit', stop);
   }
-  return file.truncated === true ? undefined : buffer.subarray(0, length);
+  return over || file.truncated === true ? undefined : buffer.subarray(0, length);
 }

@@ -116,23 +116,22 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
         response: {
           200: predictResponseSchema,
           400: errorRef,
+          401: errorRef,
+          403: errorRef,
+          408: errorRef,
           413: errorRef,
           415: errorRef,
           422: errorRef,
+          429: errorRef,
           500: errorRef,
           503: errorRef,
         },
       },
       config: {
+        // API key, rate limit and cross-origin policy apply (src/server/access.ts).
+        inference: true,
         // Documents the multipart body without asking Fastify to validate it (the body is a stream, not JSON).
         swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, body: uploadBodySchema }, url }),
-      },
-      // Refuse before reading a byte of the body: an honest Content-Length this large can only carry a file over the limit.
-      onRequest: async (request) => {
-        const declared = Number(request.headers['content-length']);
-        if (Number.isFinite(declared) && declared > maxUploadBytes + MULTIPART_OVERHEAD_BYTES) {
-          throw tooLarge(maxUploadBytes, declared);
-        }
       },
     },
     async (request) => {
@@ -153,7 +152,7 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
         }
         return readUpload(part.file, Number(request.headers['content-length']), maxUploadBytes);
       });
-      if (bytes === undefined) throw tooLarge(maxUploadBytes);
+      if (bytes === undefined) throw tooLarge(maxUploadBytes, request.bodyBytesReceived);
       const result = await classifier.classify(bytes, { topK: request.query.top });
       request.classifyTimings = result.timings_ms;
       metrics.observeTimings(result.timings_ms);
@@ -177,15 +176,16 @@ async function parsingMultipart<T>(read: () => Promise<T>): Promise<T> {
     return await read();
   } catch (error) {
     if (isResnetServeError(error) || (error as { code?: unknown }).code !== undefined) throw error;
-    throw new ResnetServeError('INVALID_ARGUMENT', `The multipart body is malformed: ${messageOf(error).replace(/\.$/, '')}.`, {
+    throw new ResnetServeError('BAD_REQUEST', `The multipart body is malformed: ${messageOf(error).replace(/\.$/, '')}.`, {
       cause: error,
     });
   }
 }
 
-function tooLarge(limit: number, received?: number): ResnetServeError {
+/** The file part passed the upload limit; `received` is what the request had delivered by then. */
+function tooLarge(limit: number, received: number): ResnetServeError {
   const mib = (limit / (1024 * 1024)).toFixed(limit % (1024 * 1024) === 0 ? 0 : 1);
   return new ResnetServeError('FILE_TOO_LARGE', `The upload is larger than the ${mib} MiB limit.`, {
-    details: { limitBytes: limit, ...(received === undefined ? {} : { receivedBytes: received }) },
+    details: { limitBytes: limit, receivedBytes: received },
   });
 }
