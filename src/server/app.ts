@@ -148,8 +148,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: true, useDefaults: true, coerceTypes: true, allErrors: false } },
     serverFactory: serverFactory(opts),
     clientErrorHandler: clientErrorHandler(metrics),
-    // A URL Fastify cannot decode (`/%ff`) gets the same JSON as every other refusal.
-    frameworkErrors: (error, request, reply) => sendError(request, reply, toResnetServeError(error)),
+    // A URL Fastify cannot decode (`/%ff`) gets the same JSON as every other refusal; no route hook runs for
+    // it, so it is logged and counted here.
+    frameworkErrors: (error, request, reply) => {
+      const mapped = toResnetServeError(error);
+      request.log.info({ method: request.method, url: request.url, statusCode: mapped.statusCode, code: mapped.code }, 'request refused');
+      metrics.countRequest('(bad url)', request.method, mapped.statusCode);
+      return sendError(request, reply, mapped);
+    },
   });
   const slot = new ClassifierSlot(opts.loadClassifier, { observer: metrics.observer, maxPixels: opts.maxPixels });
   app.decorate('classifierSlot', slot);

@@ -94,6 +94,8 @@ function guardBody(request: FastifyRequest, reply: FastifyReply, limit: number, 
   (raw as { push: Push }).push = (chunk, encoding) => {
     if (chunk === null) {
       clearTimeout(stall);
+      // The whole body is in: a connection lingering after an early answer can close now, without a reset.
+      if (isLingering(raw.socket)) raw.socket?.destroy();
       return push(null);
     }
     request.bodyBytesReceived += chunk.length;
@@ -120,6 +122,11 @@ export function bodyTooLarge(limit: number, facts: { declaredBytes?: number; rec
 }
 
 const LINGERING = Symbol('lingering');
+type LingeringSocket = Socket & { [LINGERING]?: 'armed' | 'lingering' };
+
+function isLingering(socket: Socket | null): boolean {
+  return (socket as LingeringSocket | null)?.[LINGERING] === 'lingering';
+}
 
 /**
  * Replaces what Node's HTTP server does once a `Connection: close` response is written (socket.destroySoon():
@@ -127,14 +134,14 @@ const LINGERING = Symbol('lingering');
  * reading, discarding through the request's guarded push, until the client closes or the allowance runs out.
  */
 function lingerOnClose(socket: Socket): void {
-  const lingering = socket as Socket & { [LINGERING]?: true };
-  if (lingering[LINGERING]) return;
-  lingering[LINGERING] = true;
+  const lingering = socket as LingeringSocket;
+  if (lingering[LINGERING] !== undefined) return;
+  lingering[LINGERING] = 'armed';
   socket.destroySoon = function lingerThenDestroy(this: Socket): void {
+    lingering[LINGERING] = 'lingering';
     if (this.writable) this.end();
     const timer = setTimeout(() => this.destroy(), LINGER_MS);
     timer.unref();
     this.once('close', () => clearTimeout(timer));
-    this.once('end', () => this.destroy());
   };
 }

@@ -37,6 +37,7 @@ const MAX_HEADER_BYTES = 16 * 1024;
 const OVERFLOW_CONNECTIONS = 64;
 
 const OVER_CAPACITY = Symbol('overCapacity');
+const REFUSED = Symbol('refusedByParser');
 type CountedSocket = Socket & { [OVER_CAPACITY]?: boolean };
 
 /**
@@ -104,8 +105,16 @@ const PARSER_MESSAGES: Partial<Record<ErrorCode, string>> = {
  */
 export function clientErrorHandler(metrics: ServerMetrics) {
   return function onClientError(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
-    if (error.code === 'ECONNRESET' || socket.destroyed) {
-      this.log.info({ code: 'CLIENT_ABORTED', reason: error.code }, 'client closed the connection');
+    const refusable = socket as Socket & { [REFUSED]?: true; _httpMessage?: { headersSent?: boolean } };
+    // The parser reports every chunk of a refused request again; one answer, one log line, one count.
+    if (refusable[REFUSED] === true) return;
+    refusable[REFUSED] = true;
+    // A reset, or the body cut short under a request the routes are handling: the client left. The request (if
+    // any) is logged and counted as CLIENT_ABORTED by the onRequestAbort hook.
+    if (error.code === 'ECONNRESET' || error.code === 'HPE_INVALID_EOF_STATE' || socket.destroyed) {
+      if (refusable._httpMessage === undefined)
+        this.log.info({ code: 'CLIENT_ABORTED', reason: error.code }, 'client closed the connection');
+      socket.destroy();
       return;
     }
     const code = parserErrorCode(error.code);
@@ -114,8 +123,7 @@ export function clientErrorHandler(metrics: ServerMetrics) {
     this.log.info({ statusCode: status, code, reason: error.code }, 'request refused by the HTTP parser');
     metrics.countRequest('(http parser)', 'unknown', status);
     // As Node's own handler: never write over a response that has begun.
-    const response = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (socket.writable && response?.headersSent !== true) {
+    if (socket.writable && refusable._httpMessage?.headersSent !== true) {
       socket.end(
         `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
           `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
