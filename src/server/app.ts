@@ -9,6 +9,7 @@ import { clientErrorHandler, installConnectionCap, serverFactory } from './conne
 import { errorBodySchema, installErrorHandling, sendError, toResnetServeError } from './errors.js';
 import { countResponses, createServerMetrics, metricsPlugin } from './metrics.js';
 import { registerOpenApi } from './openapi.js';
+import { installQuietGc } from './quiet-gc.js';
 import { installRequestLog, RequestLogController } from './request-log.js';
 import { configRoute } from './routes/config.js';
 import { healthRoutes } from './routes/health.js';
@@ -165,6 +166,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   countResponses(app, metrics);
   installConnectionCap(app, opts.maxConnections);
   installBodyGuard(app, { bodyTimeoutMs: opts.bodyTimeoutMs });
+  installQuietGc(app);
   installSecurityHeaders(app);
   await installAccessControl(app, { apiKey: opts.apiKey, corsOrigins: opts.corsOrigins, rateLimitPerMinute: opts.rateLimit });
   app.addHook('onSend', async (request, reply) => {

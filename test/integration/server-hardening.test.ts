@@ -410,15 +410,15 @@ describe('options for exposed deployments', () => {
 });
 
 describe('the command', () => {
-  test('its #! line starts Node with MALLOC_ARENA_MAX=2 (env -S), as npm start did', async () => {
+  test('its #! line starts Node with MALLOC_ARENA_MAX=2 and MALLOC_MMAP_THRESHOLD_=65536 (env -S)', async () => {
     const { chmod, mkdtemp, readFile, writeFile } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const shebang = (await readFile(new URL('../../src/cli.ts', import.meta.url), 'utf8')).split('\n')[0]!;
     const script = join(await mkdtemp(join(tmpdir(), 'shebang-')), 'probe.mjs');
-    await writeFile(script, `${shebang}\nconsole.log(process.env.MALLOC_ARENA_MAX);\n`);
+    await writeFile(script, `${shebang}\nconsole.log(process.env.MALLOC_ARENA_MAX, process.env.MALLOC_MMAP_THRESHOLD_);\n`);
     await chmod(script, 0o755);
     const { stdout } = await run(script, [], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
-    expect(stdout.trim()).toBe('2');
+    expect(stdout.trim()).toBe('2 65536');
   });
 });
