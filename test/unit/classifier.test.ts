@@ -88,6 +88,21 @@ describe('createClassifier', () => {
     await expect(Promise.all(photos.map((p) => classifier!.classify(p)))).resolves.toHaveLength(photos.length);
   });
 
+  it('refuses an image whose decode alone needs more than decodeBudgetBytes with IMAGE_OVER_BUDGET, and decodes the rest', async () => {
+    // 1 MiB budget: the 500×375 JPEG needs 562 500 bytes of RGB, the 260×230 RGBA PNG 239 200; an opaque
+    // 1000×1000 PNG needs 3 000 000.
+    classifier = await createClassifier({ model, threads: 1, decodeBudgetBytes: 1024 * 1024 });
+    const big = await sharp({ create: { width: 1000, height: 1000, channels: 3, background: { r: 9, g: 99, b: 199 } } })
+      .png()
+      .toBuffer();
+    const refused = await classifier.classify(big).catch((error: { code: string; details: unknown }) => error);
+    expect(refused).toMatchObject({ code: 'IMAGE_OVER_BUDGET', details: { decodedBytes: 3_000_000, decodeBudgetBytes: 1024 * 1024 } });
+    // Several that fit only one or two at a time still all decode: they wait for the budget, in order.
+    await expect(Promise.all([photos[0]!, photos[0]!, photos[1]!, photos[0]!].map((p) => classifier!.classify(p)))).resolves.toHaveLength(
+      4,
+    );
+  });
+
   it('fails requests that waited past requestTimeoutMs with TIMEOUT', async () => {
     classifier = await createClassifier({ model, threads: 1, maxBatch: 1, requestTimeoutMs: 1 });
     const settled = await Promise.allSettled(Array.from({ length: 12 }, () => classifier!.classify(photos[0]!)));
