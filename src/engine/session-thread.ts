@@ -37,7 +37,8 @@ const messageOf = (e) => (e instanceof Error ? e.message : String(e));
       const view = local.subarray(0, message.elements);
       view.set(message.batch.subarray(0, message.elements));
       const input = new ort.Tensor('float32', view, message.dims);
-      const outputs = await session.run({ [message.inputName]: input });
+      // Fetch only the logits: ORT then neither copies nor hands over the optional features output.
+      const outputs = await session.run({ [message.inputName]: input }, [message.outputName]);
       const logits = outputs[message.outputName];
       if (!logits || !(logits.data instanceof Float32Array)) throw new Error('no float32 output named ' + message.outputName);
       parentPort.postMessage({ type: 'result', id: message.id, logits: logits.data });

@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type ort from 'onnxruntime-node';
 import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../config.js';
 import { ResnetServeError } from '../errors.js';
+import { FEATURES_NAME } from '../model/features.js';
 import { compileForThisCpu } from './compile.js';
 import { SESSION_THREAD_SOURCE, onnxRuntimePath } from './session-thread.js';
 
@@ -151,12 +152,14 @@ interface Contract {
 function checkContract(inputs: Metadata, outputs: Metadata): Contract {
   const size = IMAGENET_RECIPE.cropSize;
   const [input] = inputs;
-  const [output] = outputs;
+  // `features` (model/features.ts) is optional and only fetched for explanations.
+  const others = outputs.filter((o) => o.name !== FEATURES_NAME);
+  const [output] = others;
   const fail = (why: string): never => {
-    throw new ResnetServeError('MODEL_INVALID', `The ONNX model does not fit resnet-serve: ${why}. Expected one input float32 [N,3,${size},${size}] and one output float32 [N,classes].`);
+    throw new ResnetServeError('MODEL_INVALID', `The ONNX model does not fit resnet-serve: ${why}. Expected one input float32 [N,3,${size},${size}] and one output float32 [N,classes] (plus, optionally, ${FEATURES_NAME}).`);
   };
   if (inputs.length !== 1 || input === undefined || !input.isTensor) return fail(`it has ${inputs.length} inputs`);
-  if (outputs.length !== 1 || output === undefined || !output.isTensor) return fail(`it has ${outputs.length} outputs`);
+  if (others.length !== 1 || output === undefined || !output.isTensor) return fail(`it has ${outputs.length} outputs`);
   if (input.type !== 'float32') return fail(`input ${input.name} is ${input.type}`);
   if (output.type !== 'float32') return fail(`output ${output.name} is ${output.type}`);
   const [, channels, height, width] = input.shape;

@@ -60,7 +60,7 @@ describe('convertToOnnx on the tiny torchvision ResNet-18 fixture', () => {
 
   it('declares input [N,3,224,224] and output logits [N,classes]', () => {
     expect(session.inputNames).toEqual(['input']);
-    expect(session.outputNames).toEqual(['logits']);
+    expect(session.outputNames).toEqual(['logits', 'features']);
   });
 
   it('matches PyTorch eval-mode logits for a batch of 3 in one run (|Δ| ≤ 1e-4, or relative 1e-4 above 1)', async () => {
@@ -84,12 +84,17 @@ describe('buildResNetGraph', () => {
     const graph = buildResNetGraph(loadTinyStateDict());
     const counts = new Map<string, number>();
     for (const node of graph.nodes) counts.set(node.opType, (counts.get(node.opType) ?? 0) + 1);
-    // 1 stem + 16 block convs + 3 downsample convs; 1 + 16 relus; 8 residual adds.
-    expect(Object.fromEntries(counts)).toEqual({ Conv: 20, Relu: 17, MaxPool: 1, Add: 8, GlobalAveragePool: 1, Flatten: 1, Gemm: 1 });
+    // 1 stem + 16 block convs + 3 downsample convs; 1 + 16 relus; 8 residual adds; 1 Identity exposing layer4.
+    expect(Object.fromEntries(counts)).toEqual({ Conv: 20, Relu: 17, MaxPool: 1, Add: 8, Identity: 1, GlobalAveragePool: 1, Flatten: 1, Gemm: 1 });
     expect(graph.nodes.map((n) => n.name)).toContain('layer2.0.downsample.0');
     expect([...graph.initializers.keys()].some((name) => name.includes('bn') || name.includes('downsample.1'))).toBe(false);
     expect(graph.inputs).toEqual([{ name: 'input', elemType: 'float32', shape: ['N', 3, 224, 224] }]);
-    expect(graph.outputs).toEqual([{ name: 'logits', elemType: 'float32', shape: ['N', 10] }]);
+    expect(graph.outputs).toEqual([
+      { name: 'logits', elemType: 'float32', shape: ['N', 10] },
+      // 8 × width 4 channels at 224 / 32 = 7.
+      { name: 'features', elemType: 'float32', shape: ['N', 32, 7, 7] },
+    ]);
+    expect(graph.nodes.find((n) => n.opType === 'Identity')?.inputs).toEqual(['layer4.1.relu2.out']);
   });
 });
 
