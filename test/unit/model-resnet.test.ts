@@ -7,6 +7,7 @@ import type { StateDict, TensorData } from '../../src/types.js';
 import { readSafetensors } from '../../src/weights/safetensors.js';
 import { syntheticResNet18StateDict } from '../helpers/synthetic-weights.js';
 import { thrownError } from '../helpers/errors.js';
+import { fixtureInput } from '../helpers/fixture-input.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/model/', import.meta.url));
 const IMAGE = 224;
@@ -22,23 +23,6 @@ const reference = JSON.parse(readFileSync(`${FIXTURES}tiny-resnet18-logits.json`
 function loadTinyStateDict(): StateDict {
   return readSafetensors(readFileSync(`${FIXTURES}tiny-resnet18.safetensors`));
 }
-
-/** The closed-form input of make_model_fixtures.py `make_input(k)`; integer and single IEEE ops only. */
-function fixtureInput(k: number): Float32Array {
-  const out = new Float32Array(3 * PLANE);
-  for (let c = 0; c < 3; c++) {
-    for (let h = 0; h < IMAGE; h++) {
-      for (let w = 0; w < IMAGE; w++) {
-        const i = c * PLANE + h * IMAGE + w;
-        const s = (h * (k + 1) + w * (k + 2) + 61 * c) % 97;
-        const n = (i * 2654435761 + (k + 1) * 40503) % 2 ** 32;
-        out[i] = s / 48 + n / 2 ** 33 - 1;
-      }
-    }
-  }
-  return out;
-}
-
 
 function withTensor(stateDict: StateDict, key: string, tensor: TensorData): StateDict {
   return new Map(stateDict).set(key, tensor);
