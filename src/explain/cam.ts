@@ -76,7 +76,7 @@ export interface CropBox {
  *
  * @param width - upright width (after EXIF orientation), as `readImageHeader` reports it.
  * @param height - upright height.
- * @example cropBox(500, 375) // → { left: 62.5, top: 23.4375, width: 328.125, height: 328.125 }
+ * @example cropBox(500, 375) // → { left: 85.04…, top: 23.4375, width: 328.44…, height: 328.125 } (resized 341×256)
  */
 export function cropBox(width: number, height: number, recipe = IMAGENET_RECIPE): CropBox {
   const g = recipeGeometry(width, height, recipe);
