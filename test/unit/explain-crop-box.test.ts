@@ -36,7 +36,7 @@ function inputColourAt(tensor: Float32Array, row: number, col: number): number[]
   const size = IMAGENET_RECIPE.cropSize;
   const y = Math.floor((row + 0.5) * CELL);
   const x = Math.floor((col + 0.5) * CELL);
-  return [0, 1, 2].map((c) => ((tensor[c * size * size + y * size + x] as number) * IMAGENET_RECIPE.std[c] + IMAGENET_RECIPE.mean[c]) * 255);
+  return [0, 1, 2].map((c) => ((tensor[c * size * size + y * size + x] as number) * (IMAGENET_RECIPE.std[c] as number) + (IMAGENET_RECIPE.mean[c] as number)) * 255);
 }
 
 async function expectMarkersOnTheirCells(bytes: Buffer, uprightWidth: number, uprightHeight: number, tolerance: number): Promise<void> {
