@@ -42,7 +42,10 @@ export async function listDataset(path: string, classes: number): Promise<Datase
   if (dataset.images.length === 0) throw new ResnetServeError('INPUT_NOT_FOUND', `${path} holds no image file.`);
   const outside = dataset.images.find((image) => image.label >= classes);
   if (outside !== undefined) {
-    throw new ResnetServeError('INVALID_ARGUMENT', `${outside.path} is labelled ${outside.label}, but the model has ${classes} classes (0..${classes - 1}).`);
+    throw new ResnetServeError(
+      'INVALID_ARGUMENT',
+      `${outside.path} is labelled ${outside.label}, but the model has ${classes} classes (0..${classes - 1}).`,
+    );
   }
   return dataset;
 }
@@ -51,15 +54,22 @@ async function readFolders(root: string): Promise<Dataset> {
   const entries = await readdir(root, { withFileTypes: true }).catch(() => {
     throw new ResnetServeError('INPUT_NOT_FOUND', `Cannot read the folder ${root}.`);
   });
-  const folders = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  const folders = entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
   if (folders.length === 0) {
-    throw new ResnetServeError('INVALID_ARGUMENT', `${root} has no class sub-folders. Expected sub-folders named by WordNet id (n01440764/…) or by class index (0/, 1/, …), or a TSV file of path<TAB>index lines.`);
+    throw new ResnetServeError(
+      'INVALID_ARGUMENT',
+      `${root} has no class sub-folders. Expected sub-folders named by WordNet id (n01440764/…) or by class index (0/, 1/, …), or a TSV file of path<TAB>index lines.`,
+    );
   }
   let layout: DatasetLayout;
   let labelOf: (name: string) => number;
   if (folders.every((name) => WNID.test(name))) {
     const unknown = folders.find((name) => !WNID_INDEX.has(name));
-    if (unknown !== undefined) throw new ResnetServeError('INVALID_ARGUMENT', `${join(root, unknown)} is not one of the 1000 ImageNet-1k WordNet ids.`);
+    if (unknown !== undefined)
+      throw new ResnetServeError('INVALID_ARGUMENT', `${join(root, unknown)} is not one of the 1000 ImageNet-1k WordNet ids.`);
     layout = 'wordnet-folders';
     labelOf = (name) => WNID_INDEX.get(name) as number;
   } else if (folders.every((name) => INDEX.test(name))) {
@@ -67,7 +77,10 @@ async function readFolders(root: string): Promise<Dataset> {
     labelOf = Number;
   } else {
     const odd = folders.find((name) => !WNID.test(name) && !INDEX.test(name));
-    throw new ResnetServeError('INVALID_ARGUMENT', `Cannot tell the class of ${join(root, odd ?? '')}: name every sub-folder by WordNet id (n01440764) or by class index (0, 1, …).`);
+    throw new ResnetServeError(
+      'INVALID_ARGUMENT',
+      `Cannot tell the class of ${join(root, odd ?? '')}: name every sub-folder by WordNet id (n01440764) or by class index (0, 1, …).`,
+    );
   }
   const images: LabelledImage[] = [];
   for (const folder of folders) {
@@ -98,7 +111,10 @@ async function readTsv(file: string): Promise<Dataset> {
     if (line.trim() === '' || line.startsWith('#')) return;
     const [path, label, ...rest] = line.split('\t');
     if (path === undefined || label === undefined || rest.length > 0 || !INDEX.test(label.trim())) {
-      throw new ResnetServeError('INVALID_ARGUMENT', `${file} line ${i + 1}: expected path<TAB>class index but read ${JSON.stringify(line)}.`);
+      throw new ResnetServeError(
+        'INVALID_ARGUMENT',
+        `${file} line ${i + 1}: expected path<TAB>class index but read ${JSON.stringify(line)}.`,
+      );
     }
     images.push({ path: resolve(base, path), label: Number(label.trim()) });
   });

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { isResnetServeError } from '../errors.js';
-import { AccuracyTally, rate, type AccuracySummary, type Rate } from './accuracy.js';
+import { type AccuracySummary, AccuracyTally, type Rate, rate } from './accuracy.js';
 import type { Dataset, DatasetLayout } from './dataset.js';
 
 /** What `evaluate` needs of a classifier (the library's `Classifier` fits). */
@@ -96,7 +96,9 @@ export async function evaluate(dataset: Dataset, models: readonly EvalModel[], o
       throw error;
     }
     evaluated++;
-    ranked.forEach((r, i) => tallies[i]?.add(label, r));
+    ranked.forEach((r, i) => {
+      tallies[i]?.add(label, r);
+    });
     if (models.length === 2) {
       const [a, b] = ranked.map((r) => r[0] ?? -1);
       if (a === b) agreed++;

@@ -22,7 +22,8 @@ export function formatEvalReport(report: EvalReport, name: (index: number) => st
   );
   const width = Math.max(5, ...report.models.map((m) => m.name.length));
   lines.push(`${'model'.padEnd(width)}  ${'top-1 [95% CI]'.padEnd(28)}  top-5 [95% CI]`);
-  for (const m of report.models) lines.push(`${m.name.padEnd(width)}  ${withInterval(m.accuracy.top1).padEnd(28)}  ${withInterval(m.accuracy.top5)}`);
+  for (const m of report.models)
+    lines.push(`${m.name.padEnd(width)}  ${withInterval(m.accuracy.top1).padEnd(28)}  ${withInterval(m.accuracy.top5)}`);
   const { comparison } = report;
   if (comparison !== undefined) {
     const [a, b] = report.models.map((m) => m.name);
@@ -31,7 +32,8 @@ export function formatEvalReport(report: EvalReport, name: (index: number) => st
   for (const m of report.models) {
     if (m.accuracy.confusions.length === 0) continue;
     lines.push('', `Most confused by ${m.name} (true → answered, top-1):`);
-    for (const c of m.accuracy.confusions) lines.push(`  ${String(c.count).padStart(5)} × ${name(c.label)} (${c.label}) → ${name(c.predicted)} (${c.predicted})`);
+    for (const c of m.accuracy.confusions)
+      lines.push(`  ${String(c.count).padStart(5)} × ${name(c.label)} (${c.label}) → ${name(c.predicted)} (${c.predicted})`);
   }
   if (report.unreadable.length > 0) {
     lines.push('', 'Unreadable files:');

@@ -1,4 +1,4 @@
-import { IMAGENET_RECIPE } from '../config.js';
+import { IMAGENET_RECIPE } from '../image/recipe.js';
 import { recipeGeometry } from '../image/recipe-geometry.js';
 import { FEATURE_GRID } from '../model/features.js';
 
@@ -33,7 +33,9 @@ export function rawCam(features: Float32Array, head: ClassifierHead, classIndex:
     throw new RangeError(`Expected a class index from 0 to ${head.classes - 1} for classIndex but received ${classIndex}`);
   }
   if (!Number.isInteger(offset) || offset < 0 || offset + head.channels * cells > features.length) {
-    throw new RangeError(`Expected ${head.channels} × ${cells} feature values from offset ${offset} but received ${features.length} in all`);
+    throw new RangeError(
+      `Expected ${head.channels} × ${cells} feature values from offset ${offset} but received ${features.length} in all`,
+    );
   }
   // float64 sums: 512 terms of mixed sign, so the map is as exact as its inputs (|Δ| ~1e-7 vs PyTorch).
   const sums = new Float64Array(cells);

@@ -1,6 +1,6 @@
 import type { ClassifierHead } from '../explain/cam.js';
 import { FEATURES_NAME } from './features.js';
-import { bytesSource, fieldsOf, fileSource, intsOf, textOf, type ByteSource, type ProtoField } from './onnx-read.js';
+import { type ByteSource, bytesSource, fieldsOf, fileSource, intsOf, type ProtoField, textOf } from './onnx-read.js';
 
 /** What explanations need from a model, or why it cannot give them. */
 export type HeadLookup = { readonly head: ClassifierHead } | { readonly unavailable: string };
@@ -80,7 +80,10 @@ async function lookup(source: ByteSource): Promise<HeadLookup> {
   if (typeof b === 'string') return { unavailable: b };
   const [rows = 0, cols = 0] = b.dims;
   // Gemm computes A · op(B): with transB the weight is [classes, channels] (torchvision's layout), else transposed.
-  const head = transB === 1 ? { classes: rows, channels: cols, weight: b.data } : { classes: cols, channels: rows, weight: transpose(b.data, rows, cols) };
+  const head =
+    transB === 1
+      ? { classes: rows, channels: cols, weight: b.data }
+      : { classes: cols, channels: rows, weight: transpose(b.data, rows, cols) };
   return { head };
 }
 
@@ -106,7 +109,12 @@ async function nameOf(source: ByteSource, field: ProtoField, no: number): Promis
 }
 
 /** A 2-D float tensor: an initializer, or a DequantizeLinear of initializers. A string says why not. */
-async function floatTensor(source: ByteSource, name: string, nodes: readonly Node[], initializers: ReadonlyMap<string, Initializer>): Promise<{ dims: number[]; data: Float32Array } | string> {
+async function floatTensor(
+  source: ByteSource,
+  name: string,
+  nodes: readonly Node[],
+  initializers: ReadonlyMap<string, Initializer>,
+): Promise<{ dims: number[]; data: Float32Array } | string> {
   const direct = initializers.get(name);
   if (direct !== undefined) {
     if (direct.dataType !== DATA_TYPE.float32 || direct.dims.length !== 2) return `its fc weight ${name} is not a 2-D float tensor`;
@@ -121,8 +129,13 @@ async function floatTensor(source: ByteSource, name: string, nodes: readonly Nod
   if (dq?.opType !== 'DequantizeLinear' || q === undefined || scale === undefined || q.dims.length !== 2) {
     return `its fc weight ${name} is neither a float initializer nor a DequantizeLinear of one`;
   }
-  const [qData, scales, zeros] = await Promise.all([tensorData(source, q), tensorData(source, scale), zero === undefined ? undefined : tensorData(source, zero)]);
-  if (typeof qData === 'string' || !(scales instanceof Float32Array) || typeof zeros === 'string') return `its quantised fc weight ${qName} cannot be read`;
+  const [qData, scales, zeros] = await Promise.all([
+    tensorData(source, q),
+    tensorData(source, scale),
+    zero === undefined ? undefined : tensorData(source, zero),
+  ]);
+  if (typeof qData === 'string' || !(scales instanceof Float32Array) || typeof zeros === 'string')
+    return `its quantised fc weight ${qName} cannot be read`;
   // DequantizeLinear: y = (x − zero_point) · scale, per tensor or per slice along `axis` (default 1).
   const axis = scale.dims.length === 0 ? -1 : (dq.ints.get('axis') ?? 1);
   const [rows = 0, cols = 0] = q.dims;

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClassifier } from '../../src/classifier.js';
-import type { Classifier } from '../../src/classifier-types.js';
+import { type Classifier, createClassifier } from '../../src/classifier/index.js';
 import { rate } from '../../src/eval/accuracy.js';
 import { listDataset } from '../../src/eval/dataset.js';
 import { evaluate } from '../../src/eval/evaluate.js';
@@ -26,7 +25,13 @@ interface ShapesEval {
 const reference = JSON.parse(readFileSync(new URL('../fixtures/cam/shapes-eval.json', import.meta.url), 'utf8')) as ShapesEval;
 const THREADS = 2;
 /** Held-out images filed under a wrong class on purpose, so accuracy and confusions have something to count. */
-const MISFILED = new Map([[0, 5], [1, 5], [2, 0], [7, 2], [30, 6]]);
+const MISFILED = new Map([
+  [0, 5],
+  [1, 5],
+  [2, 0],
+  [7, 2],
+  [30, 6],
+]);
 
 describe('evaluate on the trained shapes fixture laid out as class-index folders', () => {
   const dir = mkdtempSync(join(tmpdir(), 'eval-'));
@@ -42,7 +47,12 @@ describe('evaluate on the trained shapes fixture laid out as class-index folders
       const folder = join(dir, String(labelOf(i)));
       mkdirSync(folder, { recursive: true });
       const pixels = raw.subarray(i * size * size * 3, (i + 1) * size * size * 3);
-      writeFileSync(join(folder, `${String(i).padStart(3, '0')}.png`), await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer());
+      writeFileSync(
+        join(folder, `${String(i).padStart(3, '0')}.png`),
+        await sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
+          .png()
+          .toBuffer(),
+      );
     }
     writeFileSync(join(dir, '3', 'notes.txt'), 'not an image');
     writeFileSync(join(dir, '4', 'empty.jpg'), '');
@@ -82,9 +92,20 @@ describe('evaluate on the trained shapes fixture laid out as class-index folders
 
   it('--compare int8: both models side by side with their top-1 agreement', async () => {
     const calibration = loadShapesImages('calibration', shapes);
-    const int8 = await createClassifier({ model: await quantizeToOnnx(loadShapesStateDict(), { calibration, threads: THREADS }), threads: THREADS, cacheDir: join(dir, '.cache') });
+    const int8 = await createClassifier({
+      model: await quantizeToOnnx(loadShapesStateDict(), { calibration, threads: THREADS }),
+      threads: THREADS,
+      cacheDir: join(dir, '.cache'),
+    });
     try {
-      const report = await evaluate(await listDataset(dir, 8), [{ name: 'fp32', classifier: fp32 }, { name: 'int8', classifier: int8 }], { classes: 8, concurrency: 8 });
+      const report = await evaluate(
+        await listDataset(dir, 8),
+        [
+          { name: 'fp32', classifier: fp32 },
+          { name: 'int8', classifier: int8 },
+        ],
+        { classes: 8, concurrency: 8 },
+      );
       expect(report.models.map((m) => m.name)).toEqual(['fp32', 'int8']);
       expect(report.comparison?.agreement.total).toBe(reference.images);
       expect(report.comparison?.agreement.rate).toBeGreaterThanOrEqual(0.98);
@@ -122,14 +143,20 @@ describe('listDataset layouts', () => {
     writeFileSync(tsv, '# path\tlabel\nimages/a.png\t3\n\nimages/b.png\t0\n');
     const dataset = await listDataset(tsv, 10);
     expect(dataset.layout).toBe('tsv');
-    expect(dataset.images).toEqual([{ path: join(dir, 'images/a.png'), label: 3 }, { path: join(dir, 'images/b.png'), label: 0 }]);
+    expect(dataset.images).toEqual([
+      { path: join(dir, 'images/a.png'), label: 3 },
+      { path: join(dir, 'images/b.png'), label: 0 },
+    ]);
   });
 
   it('refuses folders it cannot read a class from, labels beyond the model, and missing paths', async () => {
     mkdirSync(join(dir, 'mixed', 'cats'), { recursive: true });
     mkdirSync(join(dir, 'mixed', '1'), { recursive: true });
     await expect(listDataset(join(dir, 'mixed'), 10)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(listDataset(join(dir, 'labels.tsv'), 2)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('labelled 3') });
+    await expect(listDataset(join(dir, 'labels.tsv'), 2)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('labelled 3'),
+    });
     await expect(listDataset(join(dir, 'nope'), 10)).rejects.toMatchObject({ code: 'INPUT_NOT_FOUND' });
   });
 });

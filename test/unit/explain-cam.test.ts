@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CAM_CELLS, normaliseCam, rawCam, type ClassifierHead } from '../../src/explain/cam.js';
+import { CAM_CELLS, type ClassifierHead, normaliseCam, rawCam } from '../../src/explain/cam.js';
 import { readClassifierHead } from '../../src/model/classifier-head.js';
 import { quantizeToOnnx } from '../../src/model/quantize.js';
 import { convertToOnnx } from '../../src/model/resnet.js';
@@ -32,7 +32,9 @@ async function run(model: Uint8Array, images: readonly Float32Array[]): Promise<
   const session = await ort.InferenceSession.create(model, { intraOpNumThreads: THREADS, interOpNumThreads: 1 });
   try {
     const batch = new Float32Array(images.length * 3 * 224 * 224);
-    images.forEach((image, i) => batch.set(image, i * image.length));
+    images.forEach((image, i) => {
+      batch.set(image, i * image.length);
+    });
     const out = await session.run({ input: new ort.Tensor('float32', batch, [images.length, 3, 224, 224]) }, ['logits', 'features']);
     return { logits: out.logits?.data as Float32Array, features: out.features?.data as Float32Array };
   } finally {
@@ -127,7 +129,9 @@ describe('class activation maps on the trained shapes fixture, against PyTorch G
     const int8Head = await headOf(int8Model);
     // Dequantised per-channel int8 weights: within half a step of the float ones.
     const fcMax = Math.max(...Array.from(fp32Head.weight, Math.abs));
-    fp32Head.weight.forEach((w, i) => expect(Math.abs((int8Head.weight[i] as number) - w)).toBeLessThanOrEqual(fcMax / 127));
+    fp32Head.weight.forEach((w, i) => {
+      expect(Math.abs((int8Head.weight[i] as number) - w)).toBeLessThanOrEqual(fcMax / 127);
+    });
     const correlations = images.map((_, n) => {
       const top = topClass(fp32.logits, n);
       const offset = n * 64 * CAM_CELLS;
@@ -149,7 +153,9 @@ describe('class activation maps on the full-width synthetic ResNet-18, against P
     const model = convertToOnnx(stateDict);
     const images = Array.from({ length: reference.inputs }, (_, k) => fixtureInput(k));
     const { features, logits } = await run(model, images);
-    reference.classes.forEach((classes, n) => expect(classes[0]).toBe(topClass(logits, n, 1000)));
+    reference.classes.forEach((classes, n) => {
+      expect(classes[0]).toBe(topClass(logits, n, 1000));
+    });
     const { error, scale } = worstDifference(reference, features, await headOf(model));
     expect(scale).toBeGreaterThan(1);
     // Measured: 6.3e-5 on maps of up to 89 (512 channels of float32 sums).

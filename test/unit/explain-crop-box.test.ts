@@ -1,8 +1,8 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { IMAGENET_RECIPE } from '../../src/config.js';
-import { cropBox, type CropBox } from '../../src/explain/cam.js';
+import { type CropBox, cropBox } from '../../src/explain/cam.js';
 import { preprocess, readImageHeader } from '../../src/image/index.js';
+import { IMAGENET_RECIPE } from '../../src/image/recipe.js';
 
 const GRID = 7;
 const CELL = IMAGENET_RECIPE.cropSize / GRID;
@@ -36,7 +36,10 @@ function inputColourAt(tensor: Float32Array, row: number, col: number): number[]
   const size = IMAGENET_RECIPE.cropSize;
   const y = Math.floor((row + 0.5) * CELL);
   const x = Math.floor((col + 0.5) * CELL);
-  return [0, 1, 2].map((c) => ((tensor[c * size * size + y * size + x] as number) * (IMAGENET_RECIPE.std[c] as number) + (IMAGENET_RECIPE.mean[c] as number)) * 255);
+  return [0, 1, 2].map(
+    (c) =>
+      ((tensor[c * size * size + y * size + x] as number) * (IMAGENET_RECIPE.std[c] as number) + (IMAGENET_RECIPE.mean[c] as number)) * 255,
+  );
 }
 
 async function expectMarkersOnTheirCells(bytes: Buffer, uprightWidth: number, uprightHeight: number, tolerance: number): Promise<void> {
@@ -44,10 +47,15 @@ async function expectMarkersOnTheirCells(bytes: Buffer, uprightWidth: number, up
   expect([header.width, header.height]).toEqual([uprightWidth, uprightHeight]);
   const tensor = await preprocess(bytes);
   for (const { row, col, rgb } of MARKERS) {
-    inputColourAt(tensor, row, col).forEach((v, c) => expect(Math.abs(v - (rgb[c] as number)), `cell ${row},${col} channel ${c}`).toBeLessThanOrEqual(tolerance));
+    inputColourAt(tensor, row, col).forEach((v, c) => {
+      expect(Math.abs(v - (rgb[c] as number)), `cell ${row},${col} channel ${c}`).toBeLessThanOrEqual(tolerance);
+    });
   }
   // The centre and the fourth corner stay grey.
-  for (const [row, col] of [[3, 3], [6, 6]] as const) {
+  for (const [row, col] of [
+    [3, 3],
+    [6, 6],
+  ] as const) {
     for (const v of inputColourAt(tensor, row, col)) expect(Math.abs(v - GREY)).toBeLessThanOrEqual(tolerance);
   }
 }
@@ -59,7 +67,9 @@ describe('cropBox: the part of the upright image the 7 × 7 map covers', () => {
     ['square', 256, 256],
     ['small square', 200, 200],
   ])('%s %i×%i: markers drawn in the box cells land in the same cells of the model input', async (_name, width, height) => {
-    const png = await sharp(markedPixels(width, height, cropBox(width, height)), { raw: { width, height, channels: 3 } }).png().toBuffer();
+    const png = await sharp(markedPixels(width, height, cropBox(width, height)), { raw: { width, height, channels: 3 } })
+      .png()
+      .toBuffer();
     await expectMarkersOnTheirCells(png, width, height, 2);
   });
 
@@ -67,14 +77,19 @@ describe('cropBox: the part of the upright image the 7 × 7 map covers', () => {
     const [width, height] = [300, 400];
     const upright = sharp(markedPixels(width, height, cropBox(width, height)), { raw: { width, height, channels: 3 } });
     // Orientation 6 means "rotate 90° clockwise to display", so the stored pixels are the upright ones turned back.
-    const stored = await sharp(await upright.rotate(270).png().toBuffer()).withMetadata({ orientation: 6 }).jpeg({ quality: 95 }).toBuffer();
+    const stored = await sharp(await upright.rotate(270).png().toBuffer())
+      .withMetadata({ orientation: 6 })
+      .jpeg({ quality: 95 })
+      .toBuffer();
     expect((await sharp(stored).metadata()).width).toBe(height);
     await expectMarkersOnTheirCells(stored, width, height, 40);
   });
 
   it('a large JPEG on the shrink-on-load fast path keeps the same geometry', async () => {
     const [width, height] = [2400, 1800];
-    const jpeg = await sharp(markedPixels(width, height, cropBox(width, height)), { raw: { width, height, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
+    const jpeg = await sharp(markedPixels(width, height, cropBox(width, height)), { raw: { width, height, channels: 3 } })
+      .jpeg({ quality: 95 })
+      .toBuffer();
     await expectMarkersOnTheirCells(jpeg, width, height, 40);
   });
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { IMAGENET_LABELS_EN } from '../../src/labels/index.js';
 import { IMAGENET_WNIDS } from '../../src/labels/imagenet-wnids.js';
+import { IMAGENET_LABELS_EN } from '../../src/labels/index.js';
 
 describe('IMAGENET_WNIDS (ILSVRC2012 synsets in torchvision class order)', () => {
   it('has 1000 distinct ids of WordNet noun-offset form', () => {

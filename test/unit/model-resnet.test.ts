@@ -3,11 +3,11 @@ import { fileURLToPath } from 'node:url';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildResNetGraph, convertToOnnx } from '../../src/model/resnet.js';
-import type { StateDict, TensorData } from '../../src/types.js';
 import { readSafetensors } from '../../src/weights/safetensors.js';
-import { syntheticResNet18StateDict } from '../helpers/synthetic-weights.js';
+import type { StateDict, TensorData } from '../../src/weights/types.js';
 import { thrownError } from '../helpers/errors.js';
 import { fixtureInput } from '../helpers/fixture-input.js';
+import { syntheticResNet18StateDict } from '../helpers/synthetic-weights.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/model/', import.meta.url));
 const IMAGE = 224;
@@ -69,7 +69,16 @@ describe('buildResNetGraph', () => {
     const counts = new Map<string, number>();
     for (const node of graph.nodes) counts.set(node.opType, (counts.get(node.opType) ?? 0) + 1);
     // 1 stem + 16 block convs + 3 downsample convs; 1 + 16 relus; 8 residual adds; 1 Identity exposing layer4.
-    expect(Object.fromEntries(counts)).toEqual({ Conv: 20, Relu: 17, MaxPool: 1, Add: 8, Identity: 1, GlobalAveragePool: 1, Flatten: 1, Gemm: 1 });
+    expect(Object.fromEntries(counts)).toEqual({
+      Conv: 20,
+      Relu: 17,
+      MaxPool: 1,
+      Add: 8,
+      Identity: 1,
+      GlobalAveragePool: 1,
+      Flatten: 1,
+      Gemm: 1,
+    });
     expect(graph.nodes.map((n) => n.name)).toContain('layer2.0.downsample.0');
     expect([...graph.initializers.keys()].some((name) => name.includes('bn') || name.includes('downsample.1'))).toBe(false);
     expect(graph.inputs).toEqual([{ name: 'input', elemType: 'float32', shape: ['N', 3, 224, 224] }]);
@@ -100,7 +109,11 @@ describe('STATE_DICT_MISMATCH', () => {
   });
 
   it('rejects a mis-shaped key and names it with both shapes', () => {
-    const stateDict = withTensor(loadTinyStateDict(), 'layer2.0.downsample.0.weight', { dtype: 'float32', shape: [8, 4, 3, 3], data: new Float32Array(288) });
+    const stateDict = withTensor(loadTinyStateDict(), 'layer2.0.downsample.0.weight', {
+      dtype: 'float32',
+      shape: [8, 4, 3, 3],
+      data: new Float32Array(288),
+    });
     const error = thrownError(() => convertToOnnx(stateDict));
     expect(error.code).toBe('STATE_DICT_MISMATCH');
     expect(error.message).toContain('layer2.0.downsample.0.weight (expected float [8, 4, 1, 1], received float32 [8, 4, 3, 3])');
@@ -114,17 +127,23 @@ describe('STATE_DICT_MISMATCH', () => {
   });
 
   it('rejects a tensor whose data length disagrees with its shape', () => {
-    const stateDict = withTensor(loadTinyStateDict(), 'conv1.weight', { dtype: 'float32', shape: [4, 3, 7, 7], data: new Float32Array(600) });
+    const stateDict = withTensor(loadTinyStateDict(), 'conv1.weight', {
+      dtype: 'float32',
+      shape: [4, 3, 7, 7],
+      data: new Float32Array(600),
+    });
     const error = thrownError(() => convertToOnnx(stateDict));
     expect(error.code).toBe('STATE_DICT_MISMATCH');
     expect(error.message).toContain('conv1.weight (expected float [4, 3, 7, 7], received float32 [4, 3, 7, 7] holding 600 elements)');
   });
 
   it('rejects a state_dict of another architecture, listing a bounded number of keys in the message', () => {
-    const error = thrownError(() => convertToOnnx(new Map([['features.0.weight', { dtype: 'float32', shape: [1], data: new Float32Array(1) }]])));
+    const error = thrownError(() =>
+      convertToOnnx(new Map([['features.0.weight', { dtype: 'float32', shape: [1], data: new Float32Array(1) }]])),
+    );
     expect(error.code).toBe('STATE_DICT_MISMATCH');
     expect(error.message).toMatch(/missing conv1\.weight, .* and \d+ more; unexpected features\.0\.weight\.$/);
-    expect((error.details?.missing as string[]).length).toBe(20 * 5 + 2);
+    expect(error.details?.missing as string[]).toHaveLength(20 * 5 + 2);
   });
 
   it('accepts a state_dict without num_batches_tracked buffers (pre-0.4.1 checkpoints)', () => {
@@ -141,7 +160,8 @@ describe('full-width synthetic ResNet-18', () => {
     const input = new Float32Array(2 * 3 * PLANE).fill(0.5);
     const { logits } = await session.run({ input: new Tensor('float32', input, [2, 3, IMAGE, IMAGE]) });
     expect(logits?.dims).toEqual([2, 1000]);
-    expect((logits?.data as Float32Array).every(Number.isFinite)).toBe(true);
+    expect(logits).toBeDefined();
+    expect((logits!.data as Float32Array).every(Number.isFinite)).toBe(true);
     await session.release();
   });
 
