@@ -3,11 +3,14 @@ import { InferenceEngine } from '../engine/inference-engine.js';
 import { Semaphore } from '../engine/semaphore.js';
 import { TensorPool } from '../engine/tensor-pool.js';
 import { notReady, ResnetServeError } from '../errors.js';
+import { CAM_CELLS, type ClassifierHead, cropBox, normaliseCam, rawCam } from '../explain/cam.js';
 import { integerInRange } from '../guards.js';
 import { type ImageHeader, preprocessWithHeaderInto, readImageHeader, sniffImageFormat } from '../image/index.js';
 import { INPUT_ELEMENTS } from '../image/recipe.js';
 import { postprocess } from '../labels/index.js';
 import type { Prediction } from '../labels/types.js';
+import { readClassifierHead } from '../model/classifier-head.js';
+import { FEATURES_NAME } from '../model/features.js';
 import { cacheDir, DEFAULTS, option } from '../settings.js';
 import { DEFAULT_WEIGHTS } from '../weights/default-weights.js';
 import type { Classifier, ClassifierOptions, ClassifyOptions, ClassifyResult } from './types.js';
@@ -15,11 +18,14 @@ import type { Classifier, ClassifierOptions, ClassifyOptions, ClassifyResult } f
 interface Job {
   tensor: Float32Array;
   topK: number;
+  /** The loaded fc layer when this request wants maps; the batch then fetches the features. */
+  explainWith?: ClassifierHead;
 }
 
 interface Inferred {
   predictions: Prediction[];
   inferenceMs: number;
+  maps?: Float32Array[];
 }
 
 /**
@@ -68,13 +74,28 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
   const runBatch = async (jobs: readonly Job[]): Promise<PromiseSettledResult<Inferred>[]> => {
     for (const [row, job] of jobs.entries()) batch.set(job.tensor, row * INPUT_ELEMENTS);
     const t0 = performance.now();
-    const logits = await engine.infer(batch, jobs.length);
+    const { logits, features } = await engine.infer(
+      batch,
+      jobs.length,
+      jobs.some((job) => job.explainWith !== undefined),
+    );
     const inferenceMs = performance.now() - t0;
     observer.onBatch?.(jobs.length, inferenceMs);
-    return jobs.map((job, row) => ({
-      status: 'fulfilled',
-      value: { predictions: postprocess(logits, { topK: job.topK, offset: row * engine.classes, classes: engine.classes }), inferenceMs },
-    }));
+    return jobs.map((job, row) => {
+      const predictions = postprocess(logits, { topK: job.topK, offset: row * engine.classes, classes: engine.classes });
+      const head = job.explainWith;
+      if (head === undefined || features === undefined) return { status: 'fulfilled', value: { predictions, inferenceMs } };
+      const offset = row * head.channels * CAM_CELLS;
+      const maps = predictions.map((p) => normaliseCam(rawCam(features, head, p.index, offset)));
+      return { status: 'fulfilled', value: { predictions, inferenceMs, maps } };
+    });
+  };
+
+  let head: Promise<ClassifierHead> | undefined;
+  /** The fc layer, read from the model file at the first explanation asked for (2 MB for ImageNet's 1000 classes). */
+  const explainHead = (): Promise<ClassifierHead> => {
+    head ??= loadHead(options.model, engine.classes, engine.featureChannels);
+    return head;
   };
 
   const queue = new BatchQueue<Job, Inferred>(runBatch, { maxBatch, batchWaitMs, timeoutMs });
@@ -106,8 +127,8 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
     if (pending === 0) drained?.();
   };
 
-  /** Decodes into `tensor` in the decode slots its size needs; returns the milliseconds it took, header included. */
-  const decode = async (bytes: Uint8Array, tensor: Float32Array): Promise<number> => {
+  /** Decodes into `tensor` in the decode slots its size needs; returns the header and the milliseconds it took. */
+  const decode = async (bytes: Uint8Array, tensor: Float32Array): Promise<{ header: ImageHeader; decodeMs: number }> => {
     const t0 = performance.now();
     const header = await readImageHeader(bytes, maxPixels);
     await decoding.use(async () => {
@@ -118,7 +139,7 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
         decodingNow--;
       }
     }, decodeSlots(header));
-    return performance.now() - t0;
+    return { header, decodeMs: performance.now() - t0 };
   };
 
   return {
@@ -127,13 +148,18 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
     async classify(bytes: Uint8Array, classifyOptions: ClassifyOptions = {}): Promise<ClassifyResult> {
       const startedAt = performance.now();
       const topK = integerInRange('topK', classifyOptions.topK ?? DEFAULTS.topK, 1, Math.min(DEFAULTS.maxTopK, engine.classes));
+      // Before admission: a model that cannot explain says so at once, whatever the image.
+      const explainWith = classifyOptions.explain === true ? await explainHead() : undefined;
       admit(bytes);
       try {
         const tensor = await tensors.acquire();
         try {
-          const decodeMs = await decode(bytes, tensor);
-          const { predictions, inferenceMs } = await queue.submit({ tensor, topK }, startedAt);
-          return { predictions, timings_ms: { decode: decodeMs, inference: inferenceMs, total: performance.now() - startedAt } };
+          const { header, decodeMs } = await decode(bytes, tensor);
+          const { predictions, inferenceMs, maps } = await queue.submit({ tensor, topK, explainWith }, startedAt);
+          const timings_ms = { decode: decodeMs, inference: inferenceMs, total: performance.now() - startedAt };
+          if (maps === undefined) return { predictions, timings_ms };
+          const image = { width: header.width, height: header.height };
+          return { predictions, timings_ms, explanation: { image, crop: cropBox(image.width, image.height), maps } };
         } finally {
           tensors.release(tensor);
         }
@@ -154,4 +180,26 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
       return closing;
     },
   };
+}
+
+/**
+ * Reads the fc layer the maps need and checks it against the session: same classes, and as many inputs as the
+ * `features` output has channels.
+ * @throws ResnetServeError EXPLAIN_UNAVAILABLE saying what the model lacks.
+ */
+async function loadHead(model: string | Uint8Array, classes: number, featureChannels: number | undefined): Promise<ClassifierHead> {
+  const unavailable = (why: string): ResnetServeError =>
+    new ResnetServeError(
+      'EXPLAIN_UNAVAILABLE',
+      `This model cannot show where it looked: ${why}. Models that resnet-serve converts have it.`,
+    );
+  if (featureChannels === undefined) throw unavailable(`it has no ${FEATURES_NAME} output [N,K,7,7]`);
+  const lookup = await readClassifierHead(model);
+  if ('unavailable' in lookup) throw unavailable(lookup.unavailable);
+  if (lookup.head.classes !== classes || lookup.head.channels !== featureChannels) {
+    throw unavailable(
+      `its fc layer is ${lookup.head.classes}×${lookup.head.channels} but the model has ${classes} classes and ${featureChannels} feature channels`,
+    );
+  }
+  return lookup.head;
 }
