@@ -1,0 +1,88 @@
+/**
+ * POST /predict?explain=true through inject(), with the real classifier on the trained shapes fixture (small and
+ * fast): the maps, the crop box and the image size in the answer, the OpenAPI rule, and the 501 of a model that
+ * cannot explain.
+ */
+
+import type { FastifyInstance } from 'fastify';
+import sharp from 'sharp';
+import { afterEach, describe, expect, test } from 'vitest';
+import { createClassifier } from '../../src/classifier/index.js';
+import { cropBox } from '../../src/explain/cam.js';
+import { encodeModel } from '../../src/model/onnx-proto.js';
+import { buildResNetGraph, convertToOnnx } from '../../src/model/resnet.js';
+import { buildApp } from '../../src/server/app.js';
+import { loadShapesStateDict } from '../helpers/int8-fixture.js';
+import { fileUpload } from '../helpers/multipart.js';
+
+const stateDict = loadShapesStateDict();
+let app: FastifyInstance | undefined;
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+async function readyApp(model: Uint8Array): Promise<FastifyInstance> {
+  app = await buildApp({ loadClassifier: () => createClassifier({ model, threads: 2 }) });
+  await app.ready();
+  await app.classifierSlot.load();
+  return app;
+}
+
+/** A red disc on grey, 300 × 200: landscape, so the crop box is narrower than the image. */
+async function discJpeg(): Promise<Buffer> {
+  const svg =
+    '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="200"><rect width="300" height="200" fill="#888"/><circle cx="190" cy="90" r="40" fill="#d22"/></svg>';
+  return sharp(Buffer.from(svg)).jpeg({ quality: 95 }).toBuffer();
+}
+
+describe('POST /predict?explain=true', () => {
+  test('adds a 7 × 7 cam and the crop box to every class, and the image size', async () => {
+    const server = await readyApp(convertToOnnx(stateDict));
+    const res = await server.inject({ method: 'POST', url: '/predict?explain=true&top=2', ...fileUpload(await discJpeg(), 'disc.jpg') });
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body.image).toEqual({ width: 300, height: 200 });
+    const box = cropBox(300, 200);
+    expect(body.predictions).toHaveLength(2);
+    for (const p of body.predictions) {
+      expect(p.cam).toHaveLength(7);
+      for (const row of p.cam) expect(row).toHaveLength(7);
+      const values = p.cam.flat() as number[];
+      expect(Math.max(...values)).toBe(1);
+      expect(Math.min(...values)).toBeGreaterThanOrEqual(0);
+      expect(p.crop.left).toBeCloseTo(box.left, 2);
+      expect(p.crop.top).toBeCloseTo(box.top, 2);
+      expect(p.crop.width).toBeCloseTo(box.width, 2);
+      expect(p.crop.height).toBeCloseTo(box.height, 2);
+    }
+  });
+
+  test('without explain the answer is as before', async () => {
+    const server = await readyApp(convertToOnnx(stateDict));
+    const body = (await server.inject({ method: 'POST', url: '/predict', ...fileUpload(await discJpeg(), 'disc.jpg') })).json();
+    expect(Object.keys(body).sort()).toEqual(['model', 'precision', 'predictions', 'timings_ms']);
+    expect(Object.keys(body.predictions[0]).sort()).toEqual(['index', 'label', 'label_zh', 'probability']);
+  });
+
+  test('a model without the features output answers 501 EXPLAIN_UNAVAILABLE, and plain requests still work', async () => {
+    const graph = buildResNetGraph(stateDict);
+    const server = await readyApp(encodeModel({ ...graph, outputs: graph.outputs.slice(0, 1) }));
+    const jpeg = await discJpeg();
+    const res = await server.inject({ method: 'POST', url: '/predict?explain=true', ...fileUpload(jpeg, 'disc.jpg') });
+    expect(res.statusCode).toBe(501);
+    expect(res.json().code).toBe('EXPLAIN_UNAVAILABLE');
+    expect((await server.inject({ method: 'POST', url: '/predict', ...fileUpload(jpeg, 'disc.jpg') })).statusCode).toBe(200);
+  });
+
+  test('/openapi.json states the rule of the maps', async () => {
+    const server = await readyApp(convertToOnnx(stateDict));
+    const doc = (await server.inject('/openapi.json')).json();
+    const predict = doc.paths['/predict'].post;
+    expect(predict.parameters.find((p: { name: string }) => p.name === 'explain')?.schema.type).toBe('boolean');
+    const prediction = predict.responses['200'].content['application/json'].schema.properties.predictions.items;
+    expect(prediction.properties.cam.description).toMatch(/ReLU, then divided by the map's maximum/);
+    expect(prediction.properties.crop.description).toMatch(/after EXIF orientation/);
+    expect(predict.responses['501']).toBeDefined();
+  });
+});
