@@ -8,6 +8,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { createClassifier } from './classifier/index.js';
 import { fileSystemFailed, isResnetServeError, messageOf, ResnetServeError } from './errors.js';
+import { evalCommand } from './eval/command.js';
 import { writeFileAtomic } from './files/files.js';
 import { preprocessFolder } from './image/index.js';
 import type { Lang, Prediction } from './labels/types.js';
@@ -28,6 +29,7 @@ Usage:
   resnet-serve serve    [--model M | --weights W] [--host H] [--port P] [limits] [--print-config [--json]]
   resnet-serve convert  --weights W --out model.onnx [--precision int8 [--calibration DIR] [--validate DIR]]
   resnet-serve fetch    [--weights-url URL]
+  resnet-serve eval     [--model M | --weights W] [--compare int8|MODEL] [--json] DIR|LIST.tsv
 
 Every setting is a flag or an environment variable; a flag wins over its variable, a variable over the default.
 \`serve --print-config\` prints every value and where it came from.
@@ -212,7 +214,7 @@ async function serve(settings: Settings): Promise<number> {
   );
 }
 
-const COMMANDS: readonly Command[] = ['classify', 'serve', 'convert', 'fetch'];
+const COMMANDS: readonly Command[] = ['classify', 'serve', 'convert', 'fetch', 'eval'];
 
 function isCommand(name: string): name is Command {
   return (COMMANDS as readonly string[]).includes(name);
@@ -276,6 +278,8 @@ export async function main(argv: string[]): Promise<number> {
         return await convert(settings);
       case 'fetch':
         return await fetchCommand(settings);
+      case 'eval':
+        return await evalCommand(settings, rest, modelSource(settings, note));
     }
   } catch (error) {
     if (!isResnetServeError(error)) {

@@ -145,6 +145,7 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
   return {
     modelName: options.modelName ?? DEFAULT_WEIGHTS.modelName,
     precision,
+    classes: engine.classes,
     async classify(bytes: Uint8Array, classifyOptions: ClassifyOptions = {}): Promise<ClassifyResult> {
       const startedAt = performance.now();
       const topK = integerInRange('topK', classifyOptions.topK ?? DEFAULTS.topK, 1, Math.min(DEFAULTS.maxTopK, engine.classes));

@@ -90,6 +90,8 @@ export interface ClassifierObserver {
 export interface Classifier {
   readonly modelName: string;
   readonly precision: Precision;
+  /** Classes the model tells apart: its output's second dimension (1000 for ImageNet). */
+  readonly classes: number;
   /**
    * @throws ResnetServeError FILE_EMPTY, UNSUPPORTED_MEDIA_TYPE, IMAGE_CORRUPT, IMAGE_TOO_LARGE,
    *   QUEUE_FULL, TIMEOUT, NOT_READY, INVALID_ARGUMENT, INFERENCE_FAILED; EXPLAIN_UNAVAILABLE for `explain`

@@ -23,6 +23,7 @@ const JPEG = [0xff, 0xd8, 0xff];
 export class FakeClassifier implements Classifier {
   readonly modelName = 'fake-model';
   readonly precision = 'fp32' as const;
+  readonly classes = 1000;
   closed = false;
   closeCalls = 0;
   #depth = 0;
