@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { type Classifier, createClassifier } from '../classifier/index.js';
 import { ResnetServeError } from '../errors.js';
-import { labelFor } from '../labels/index.js';
+import { IMAGENET_LABELS, labelFor } from '../labels/index.js';
 import type { Settings } from '../settings.js';
 import { type ModelSource, resolveModel } from '../setup/resolve-model.js';
 import { listDataset } from './dataset.js';
@@ -70,7 +70,9 @@ export async function evalCommand(settings: Settings, paths: readonly string[], 
       concurrency: 2 * settings.maxBatch,
       onProgress: progressLine(),
     });
-    process.stdout.write(settings.json ? `${JSON.stringify(report)}\n` : formatEvalReport(report, (i) => labelFor(i, settings.lang)));
+    // ImageNet names only for an ImageNet-sized model; another model's classes are just numbered.
+    const name = (i: number): string => (classes === IMAGENET_LABELS.en.length ? labelFor(i, settings.lang) : `class ${i}`);
+    process.stdout.write(settings.json ? `${JSON.stringify(report)}\n` : formatEvalReport(report, name));
     // Unreadable files are in the report; they do not make the run fail.
     return 0;
   } finally {
