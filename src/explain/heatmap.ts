@@ -42,7 +42,7 @@ export function viridis(v: number): [number, number, number] {
  *
  * @param map - `grid × grid` values in 0..1, row-major.
  */
-export function heatmapRgba(map: Float32Array, width: number, height: number, grid = 7): Uint8ClampedArray {
+export function heatmapRgba(map: Float32Array, width: number, height: number, grid = 7): Uint8ClampedArray<ArrayBuffer> {
   const out = new Uint8ClampedArray(width * height * 4);
   const alpha = Math.round(HEATMAP_ALPHA * 255);
   const at = (row: number, col: number): number => map[row * grid + col] as number;
