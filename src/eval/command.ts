@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { type Classifier, createClassifier } from '../classifier/index.js';
-import { ResnetServeError } from '../errors.js';
+import { argumentRule } from '../guards.js';
 import { IMAGENET_LABELS, labelFor } from '../labels/index.js';
 import type { Settings } from '../settings.js';
 import { type ModelSource, resolveModel } from '../setup/resolve-model.js';
@@ -21,17 +21,13 @@ const REDRAW_INTERVAL_MS = 100;
  * @throws ResnetServeError INVALID_ARGUMENT, INPUT_NOT_FOUND, and what resolving or loading a model throws.
  */
 export async function evalCommand(settings: Settings, paths: readonly string[], source: ModelSource): Promise<number> {
-  const [dir, ...extra] = paths;
-  if (dir === undefined || extra.length > 0) {
-    throw new ResnetServeError('INVALID_ARGUMENT', 'eval needs exactly one DIR (class sub-folders) or TSV file (path<TAB>index lines).');
-  }
+  argumentRule(paths.length === 1, 'eval needs exactly one DIR (class sub-folders) or TSV file (path<TAB>index lines).');
+  const dir = paths[0] as string;
   const { compare } = settings;
-  if (compare === 'int8' && (settings.model !== undefined || settings.precision === 'int8')) {
-    throw new ResnetServeError(
-      'INVALID_ARGUMENT',
-      '--compare int8 quantises the weights the first model is converted from: use it with --weights (or the default weights) at fp32, not with --model.',
-    );
-  }
+  argumentRule(
+    compare !== 'int8' || (settings.model === undefined && settings.precision === 'fp32'),
+    '--compare int8 quantises the weights the first model is converted from: use it with --weights (or the default weights) at fp32, not with --model.',
+  );
   const models: { name: string; classifier: Classifier }[] = [];
   const load = async (name: string, model: string, precision: Settings['precision']): Promise<void> => {
     const classifier = await createClassifier({
@@ -57,12 +53,10 @@ export async function evalCommand(settings: Settings, paths: readonly string[], 
       await load(compare === 'int8' ? 'int8' : basename(compare), second, compare === 'int8' ? 'int8' : 'fp32');
     }
     const classes = models[0]?.classifier.classes ?? 0;
-    if (models.some((m) => m.classifier.classes !== classes)) {
-      throw new ResnetServeError(
-        'INVALID_ARGUMENT',
-        `The models to compare have different class counts: ${models.map((m) => m.classifier.classes).join(' and ')}.`,
-      );
-    }
+    argumentRule(
+      models.every((m) => m.classifier.classes === classes),
+      `The models to compare have different class counts: ${models.map((m) => m.classifier.classes).join(' and ')}.`,
+    );
     const dataset = await listDataset(dir, classes);
     const report = await evaluate(dataset, models as EvalModel[], {
       classes,
