@@ -27,7 +27,8 @@ const WNID_INDEX = new Map(IMAGENET_WNIDS.map((id, i) => [id, i]));
  *   (`n01440764/…`), mapped to the class index by the shipped id list (IMAGENET_WNIDS), so a subset of the
  *   classes still gets the right indices (ImageFolder would renumber them);
  * - `index-folders`: sub-folders named by class index (`0/`, `1/`, …);
- * - `tsv`: a file of `path<TAB>index` lines, paths relative to the file; blank lines and `#` lines are skipped.
+ * - `tsv`: a file of `path<TAB>label` lines, the label a class index or an ImageNet WordNet id, paths relative to
+ *   the file; blank lines and `#` lines are skipped.
  * Files are taken whatever their name (hidden ones aside, and sub-folders are walked): what cannot be decoded
  * is counted as unreadable by the evaluation, not skipped silently.
  *
@@ -109,14 +110,16 @@ async function readTsv(file: string): Promise<Dataset> {
   const images: LabelledImage[] = [];
   text.split(/\r?\n/).forEach((line, i) => {
     if (line.trim() === '' || line.startsWith('#')) return;
-    const [path, label, ...rest] = line.split('\t');
-    if (path === undefined || label === undefined || rest.length > 0 || !INDEX.test(label.trim())) {
+    const [path, field, ...rest] = line.split('\t');
+    const label = field?.trim() ?? '';
+    const index = INDEX.test(label) ? Number(label) : WNID_INDEX.get(label);
+    if (path === undefined || index === undefined || rest.length > 0) {
       throw new ResnetServeError(
         'INVALID_ARGUMENT',
-        `${file} line ${i + 1}: expected path<TAB>class index but read ${JSON.stringify(line)}.`,
+        `${file} line ${i + 1}: expected path<TAB>class index (or ImageNet WordNet id) but read ${JSON.stringify(line)}.`,
       );
     }
-    images.push({ path: resolve(base, path), label: Number(label.trim()) });
+    images.push({ path: resolve(base, path), label: index });
   });
   return { layout: 'tsv', images };
 }

@@ -138,7 +138,7 @@ describe('listDataset layouts', () => {
     ]);
   });
 
-  it('reads a TSV of path<TAB>index lines relative to the file', async () => {
+  it('reads a TSV of path<TAB>index (or WordNet id) lines relative to the file', async () => {
     const tsv = join(dir, 'labels.tsv');
     writeFileSync(tsv, '# path\tlabel\nimages/a.png\t3\n\nimages/b.png\t0\n');
     const dataset = await listDataset(tsv, 10);
@@ -147,6 +147,10 @@ describe('listDataset layouts', () => {
       { path: join(dir, 'images/a.png'), label: 3 },
       { path: join(dir, 'images/b.png'), label: 0 },
     ]);
+    // ImageNet's own ground truth names classes by WordNet id; those map through the shipped list.
+    const wnids = join(dir, 'val.tsv');
+    writeFileSync(wnids, 'ILSVRC2012_val_00000001.JPEG\tn01751748\n');
+    expect((await listDataset(wnids, 1000)).images[0]?.label).toBe(IMAGENET_WNIDS.indexOf('n01751748'));
   });
 
   it('refuses folders it cannot read a class from, labels beyond the model, and missing paths', async () => {
