@@ -8,7 +8,7 @@ import { type Classifier, createClassifier } from '../../src/classifier/index.js
 import { rate } from '../../src/eval/accuracy.js';
 import { listDataset } from '../../src/eval/dataset.js';
 import { evaluate } from '../../src/eval/evaluate.js';
-import { formatEvalReport } from '../../src/eval/report.js';
+import { formatEvalProgress, formatEvalReport } from '../../src/eval/report.js';
 import { IMAGENET_WNIDS } from '../../src/labels/imagenet-wnids.js';
 import { quantizeToOnnx } from '../../src/model/quantize.js';
 import { convertToOnnx } from '../../src/model/resnet.js';
@@ -174,5 +174,14 @@ describe('rate: Wilson 95% interval', () => {
     expect(rate(10, 10).ci95[0]).toBeCloseTo(0.7225, 4);
     expect(rate(10, 10).ci95[1]).toBe(1);
     expect(rate(0, 10).ci95[0]).toBe(0);
+  });
+});
+
+describe('formatEvalProgress', () => {
+  it('shows the share done, the rate and the time left', () => {
+    expect(formatEvalProgress({ done: 21_000, total: 50_000, elapsedMs: 350_000 })).toBe(
+      'eval  42% [##########--------------] 21000/50000  60.0 img/s  ETA 8m03s',
+    );
+    expect(formatEvalProgress({ done: 0, total: 10, elapsedMs: 0 })).toMatch(/ETA \?$/);
   });
 });
