@@ -185,3 +185,31 @@ describe('formatEvalProgress', () => {
     expect(formatEvalProgress({ done: 0, total: 10, elapsedMs: 0 })).toMatch(/ETA \?$/);
   });
 });
+
+describe('evaluate keeps memory bounded', () => {
+  it('never has more than `concurrency` images read and in the classifier at once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'eval-bound-'));
+    try {
+      for (let i = 0; i < 40; i++) writeFileSync(join(dir, `${i}.bin`), 'x');
+      const images = Array.from({ length: 40 }, (_, i) => ({ path: join(dir, `${i}.bin`), label: i % 3 }));
+      let inFlight = 0;
+      let most = 0;
+      const classifier = {
+        async classify(): Promise<{ predictions: { index: number }[] }> {
+          most = Math.max(most, ++inFlight);
+          await new Promise((resolve) => setTimeout(resolve, 1));
+          inFlight--;
+          return { predictions: [{ index: 0 }, { index: 1 }] };
+        },
+      };
+      const report = await evaluate({ layout: 'tsv', images }, [{ name: 'm', classifier }], { classes: 3, concurrency: 4 });
+      expect(most).toBe(4);
+      expect(report.evaluated).toBe(40);
+      // Label 0 is answered first (14 of 40), label 1 second (13 of 40, top-5 only).
+      expect(report.models[0]?.accuracy.top1.correct).toBe(14);
+      expect(report.models[0]?.accuracy.top5.correct).toBe(27);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
