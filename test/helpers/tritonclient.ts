@@ -78,7 +78,17 @@ export function tritonInferRequest(inputs: readonly TritonInput[], outputs: read
 }
 
 /** What tritonclient's `InferResult` reads: the JSON header and each binary output's bytes. */
-export function splitTritonResponse(body: Buffer, headerLength: string | undefined): { json: { outputs: { name: string; datatype: string; shape: number[]; data?: unknown[]; parameters?: { binary_data_size?: number } }[]; id?: string; model_name: string }; binary: Map<string, Buffer> } {
+export function splitTritonResponse(
+  body: Buffer,
+  headerLength: string | undefined,
+): {
+  json: {
+    outputs: { name: string; datatype: string; shape: number[]; data?: unknown[]; parameters?: { binary_data_size?: number } }[];
+    id?: string;
+    model_name: string;
+  };
+  binary: Map<string, Buffer>;
+} {
   const length = headerLength === undefined ? body.length : Number(headerLength);
   const json = JSON.parse(body.subarray(0, length).toString('utf8'));
   const binary = new Map<string, Buffer>();

@@ -5,8 +5,15 @@
 import { status } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { describe, expect, test } from 'vitest';
-import { INPUT_ELEMENTS } from '../../../src/config.js';
-import { PROTO_LOADER_OPTIONS, grpcInferResponse, grpcStatusOf, parametersFromGrpc, wireFromGrpc, type ModelInferRequestMessage } from '../../../src/server/protocols/grpc/messages.js';
+import { INPUT_ELEMENTS } from '../../../src/image/recipe.js';
+import {
+  grpcInferResponse,
+  grpcStatusOf,
+  type ModelInferRequestMessage,
+  PROTO_LOADER_OPTIONS,
+  parametersFromGrpc,
+  wireFromGrpc,
+} from '../../../src/server/protocols/grpc/messages.js';
 import { PROTO_PATH } from '../../../src/server/protocols/grpc/server.js';
 import { planInference } from '../../../src/server/protocols/oip/infer-request.js';
 import { serializeByteTensor } from '../../helpers/tritonclient.js';
@@ -20,7 +27,10 @@ interface MessageType {
 
 /** Encodes `value` as the named message, then decodes it as the server does (a round trip through the wire). */
 function roundTrip<T>(name: string, value: Record<string, unknown>): T {
-  const service = definition['inference.GRPCInferenceService'] as Record<string, { requestSerialize: (v: unknown) => Buffer; requestDeserialize: (b: Buffer) => T; requestType: MessageType }>;
+  const service = definition['inference.GRPCInferenceService'] as unknown as Record<
+    string,
+    { requestSerialize: (v: unknown) => Buffer; requestDeserialize: (b: Buffer) => T; requestType: MessageType }
+  >;
   const method = Object.values(service).find((m) => (m.requestType.type as { name: string }).name === name);
   if (method === undefined) throw new Error(`no method takes ${name}`);
   return method.requestDeserialize(method.requestSerialize(value));
@@ -44,7 +54,13 @@ describe('the gRPC messages', () => {
 
   test('every InferParameter choice becomes a plain value', () => {
     const request = roundTrip<ModelInferRequestMessage>('ModelInferRequest', {
-      parameters: { a: { bool_param: true }, b: { int64_param: 7 }, c: { string_param: 'x' }, d: { double_param: 0.5 }, e: { uint64_param: 9 } },
+      parameters: {
+        a: { bool_param: true },
+        b: { int64_param: 7 },
+        c: { string_param: 'x' },
+        d: { double_param: 0.5 },
+        e: { uint64_param: 9 },
+      },
     });
     expect(parametersFromGrpc(request.parameters)).toEqual({ a: true, b: 7, c: 'x', d: 0.5, e: 9 });
   });
@@ -63,12 +79,16 @@ describe('the gRPC messages', () => {
 
   test('images in bytes_contents, and a tensor in fp32_contents', () => {
     const images = wireFromGrpc(
-      roundTrip<ModelInferRequestMessage>('ModelInferRequest', { inputs: [{ name: 'image', shape: [1, 1], datatype: 'BYTES', contents: { bytes_contents: [JPEG] } }] }),
+      roundTrip<ModelInferRequestMessage>('ModelInferRequest', {
+        inputs: [{ name: 'image', shape: [1, 1], datatype: 'BYTES', contents: { bytes_contents: [JPEG] } }],
+      }),
     );
     expect(images.inputs[0]?.data).toEqual({ kind: 'elements', values: [JPEG] });
     const values = Array.from({ length: INPUT_ELEMENTS }, (_, i) => (i % 5) / 4);
     const tensors = wireFromGrpc(
-      roundTrip<ModelInferRequestMessage>('ModelInferRequest', { inputs: [{ name: 'input', shape: [1, 3, 224, 224], datatype: 'FP32', contents: { fp32_contents: values } }] }),
+      roundTrip<ModelInferRequestMessage>('ModelInferRequest', {
+        inputs: [{ name: 'input', shape: [1, 3, 224, 224], datatype: 'FP32', contents: { fp32_contents: values } }],
+      }),
     );
     const plan = planInference(tensors.inputs, tensors.outputs, true, LIMITS);
     expect(plan.input.kind === 'tensors' && Array.from(plan.input.data.subarray(0, 6))).toEqual(values.slice(0, 6));

@@ -3,10 +3,10 @@
  * inference_rest.md, Triton's extension_binary_data.md) and bodies built as tritonclient builds them.
  */
 import { describe, expect, test } from 'vitest';
-import { INPUT_ELEMENTS } from '../../../src/config.js';
 import { ResnetServeError } from '../../../src/errors.js';
+import { INPUT_ELEMENTS } from '../../../src/image/recipe.js';
 import { readBytesElements, splitInferBody, writeBytesElements } from '../../../src/server/protocols/oip/binary-data.js';
-import { planInference, type InferLimits, type WireInput } from '../../../src/server/protocols/oip/infer-request.js';
+import { type InferLimits, planInference, type WireInput } from '../../../src/server/protocols/oip/infer-request.js';
 import { readRestRequest } from '../../../src/server/protocols/oip/rest-request.js';
 import { serializeByteTensor, tritonInferRequest } from '../../helpers/tritonclient.js';
 
@@ -45,7 +45,7 @@ function specBinaryRequest(): { body: Buffer; headerLength: string } {
   "outputs" : [ { "name" : "output0", "parameters" : { "binary_data" : true } } ]
 }`);
   const input0 = Buffer.alloc(16);
-  [1, 2, 3, 4].forEach((v, i) => input0.writeUInt32LE(v, i * 4));
+  for (const [i, v] of [1, 2, 3, 4].entries()) input0.writeUInt32LE(v, i * 4);
   const input1 = Buffer.from([1, 0, 1]);
   return { body: Buffer.concat([json, input0, input1]), headerLength: String(json.length) };
 }
@@ -138,7 +138,10 @@ describe('planInference on tritonclient’s requests', () => {
   });
 
   test('BYTES [N, 1] with a classification output, as image_client sends it', () => {
-    const request = fromTriton([{ name: 'image', shape: [3, 1], datatype: 'BYTES', data: [JPEG, PNG, JPEG] }], [{ name: 'probabilities', classCount: 5 }]);
+    const request = fromTriton(
+      [{ name: 'image', shape: [3, 1], datatype: 'BYTES', data: [JPEG, PNG, JPEG] }],
+      [{ name: 'probabilities', classCount: 5 }],
+    );
     const plan = planInference(request.inputs, request.outputs, request.binaryOutput, LIMITS);
     expect(plan.input.kind === 'images' && plan.input.images.length).toBe(3);
     expect(plan.outputs).toEqual([{ name: 'probabilities', binary: true, classification: 5 }]);
@@ -146,7 +149,11 @@ describe('planInference on tritonclient’s requests', () => {
 
   test('base64 images in JSON (KServe’s convention), with binary_data false', () => {
     const base64 = [JPEG, PNG].map((b) => Buffer.from(b.toString('base64')));
-    const request = fromTriton([{ name: 'image', shape: [2], datatype: 'BYTES', data: base64, binary: false }], [{ name: 'logits', binary: false }], 'req-7');
+    const request = fromTriton(
+      [{ name: 'image', shape: [2], datatype: 'BYTES', data: base64, binary: false }],
+      [{ name: 'logits', binary: false }],
+      'req-7',
+    );
     expect(request.id).toBe('req-7');
     const plan = planInference(request.inputs, request.outputs, request.binaryOutput, LIMITS);
     expect(plan.input.kind === 'images' && plan.input.images.map((i) => Buffer.from(i))).toEqual([JPEG, PNG]);
@@ -164,7 +171,9 @@ describe('planInference on tritonclient’s requests', () => {
 
   test('FP32 in JSON, flat or nested as the spec allows', () => {
     const flat = Array.from({ length: INPUT_ELEMENTS }, (_, i) => (i % 7) - 3);
-    const nested = [[0, 1, 2].map((c) => Array.from({ length: 224 }, (_, y) => flat.slice(c * 224 * 224 + y * 224, c * 224 * 224 + (y + 1) * 224)))];
+    const nested = [
+      [0, 1, 2].map((c) => Array.from({ length: 224 }, (_, y) => flat.slice(c * 224 * 224 + y * 224, c * 224 * 224 + (y + 1) * 224))),
+    ];
     for (const value of [flat, nested]) {
       const wire: WireInput = { name: 'input', datatype: 'FP32', shape: [1, 3, 224, 224], parameters: {}, data: { kind: 'json', value } };
       const plan = planInference([wire], undefined, false, LIMITS);
@@ -174,20 +183,50 @@ describe('planInference on tritonclient’s requests', () => {
 });
 
 describe('planInference refuses', () => {
-  const images = (data: readonly Uint8Array[], shape = [data.length]): WireInput => ({ name: 'image', datatype: 'BYTES', shape, parameters: {}, data: { kind: 'elements', values: data } });
-  const json = (value: unknown, shape = [1]): WireInput => ({ name: 'image', datatype: 'BYTES', shape, parameters: {}, data: { kind: 'json', value } });
+  const images = (data: readonly Uint8Array[], shape = [data.length]): WireInput => ({
+    name: 'image',
+    datatype: 'BYTES',
+    shape,
+    parameters: {},
+    data: { kind: 'elements', values: data },
+  });
+  const json = (value: unknown, shape = [1]): WireInput => ({
+    name: 'image',
+    datatype: 'BYTES',
+    shape,
+    parameters: {},
+    data: { kind: 'json', value },
+  });
 
   test.each([
     ['bad base64', json(['not base64!'])],
     ['base64 without its padding', json([JPEG.toString('base64').replace(/=+$/, '')])],
     ['a number where a base64 string belongs', json([42])],
     ['the wrong datatype for image', { ...images([JPEG]), datatype: 'FP32' }],
-    ['the wrong datatype for input', { name: 'input', datatype: 'UINT8', shape: [1, 3, 224, 224], parameters: {}, data: { kind: 'raw', bytes: new Uint8Array(0) } }],
+    [
+      'the wrong datatype for input',
+      { name: 'input', datatype: 'UINT8', shape: [1, 3, 224, 224], parameters: {}, data: { kind: 'raw', bytes: new Uint8Array(0) } },
+    ],
     ['a shape of [1, 2]', images([JPEG, PNG], [1, 2])],
-    ['a shape of [1, 3, 256, 256]', { name: 'input', datatype: 'FP32', shape: [1, 3, 256, 256], parameters: {}, data: { kind: 'json', value: [] } }],
+    [
+      'a shape of [1, 3, 256, 256]',
+      { name: 'input', datatype: 'FP32', shape: [1, 3, 256, 256], parameters: {}, data: { kind: 'json', value: [] } },
+    ],
     ['a shape that disagrees with the elements', images([JPEG, PNG], [3])],
-    ['FP32 data of the wrong length', { name: 'input', datatype: 'FP32', shape: [1, 3, 224, 224], parameters: {}, data: { kind: 'raw', bytes: new Uint8Array(8) } }],
-    ['a non-finite FP32 value', { name: 'input', datatype: 'FP32', shape: [1, 3, 224, 224], parameters: {}, data: { kind: 'floats', values: Float32Array.from({ length: INPUT_ELEMENTS }, (_, i) => (i === 5 ? Number.NaN : 0)) } }],
+    [
+      'FP32 data of the wrong length',
+      { name: 'input', datatype: 'FP32', shape: [1, 3, 224, 224], parameters: {}, data: { kind: 'raw', bytes: new Uint8Array(8) } },
+    ],
+    [
+      'a non-finite FP32 value',
+      {
+        name: 'input',
+        datatype: 'FP32',
+        shape: [1, 3, 224, 224],
+        parameters: {},
+        data: { kind: 'floats', values: Float32Array.from({ length: INPUT_ELEMENTS }, (_, i) => (i === 5 ? Number.NaN : 0)) },
+      },
+    ],
     ['an unknown input', { ...images([JPEG]), name: 'INPUT__0' }],
     ['N = 0', images([], [0])],
   ])('%s with INVALID_ARGUMENT', (_, wire) => {
@@ -215,7 +254,13 @@ describe('planInference refuses', () => {
 
   test.each([
     ['an unknown output', [{ name: 'output0', parameters: {} }]],
-    ['an output named twice', [{ name: 'logits', parameters: {} }, { name: 'logits', parameters: {} }]],
+    [
+      'an output named twice',
+      [
+        { name: 'logits', parameters: {} },
+        { name: 'logits', parameters: {} },
+      ],
+    ],
     ['classification 0', [{ name: 'logits', parameters: { classification: 0 } }]],
     ['classification 1001', [{ name: 'logits', parameters: { classification: 1001 } }]],
     ['classification "5"', [{ name: 'logits', parameters: { classification: '5' } }]],

@@ -77,7 +77,9 @@ describe('the binary data extension’s response example', () => {
       model_name: 'm',
       model_version: '1',
       id: undefined,
-      outputs: [{ name: 'probabilities', shape: [1, 2], binary: true, datatype: 'BYTES', values: ['0.500000:1:goldfish', '0.250000:0:tench'] }],
+      outputs: [
+        { name: 'probabilities', shape: [1, 2], binary: true, datatype: 'BYTES', values: ['0.500000:1:goldfish', '0.250000:0:tench'] },
+      ],
     });
     const { binary } = splitTritonResponse(encoded.body, String(encoded.headerLength));
     expect(deserializeBytesTensor(binary.get('probabilities') ?? Buffer.alloc(0))).toEqual(['0.500000:1:goldfish', '0.250000:0:tench']);
@@ -89,7 +91,13 @@ describe('inferOutputs', () => {
   const logits = Float32Array.from({ length: 2 * classes }, (_, i) => Math.sin(i * 12.9898) * 4);
 
   test('probabilities are /predict’s softmax, row by row, to float32 precision', () => {
-    const [probabilities] = inferOutputs([{ name: 'probabilities', binary: false, classification: undefined }], logits, 2, classes, IMAGENET_LABELS);
+    const [probabilities] = inferOutputs(
+      [{ name: 'probabilities', binary: false, classification: undefined }],
+      logits,
+      2,
+      classes,
+      IMAGENET_LABELS,
+    );
     expect(probabilities?.shape).toEqual([2, classes]);
     for (const row of [0, 1]) {
       for (const p of postprocess(logits, { offset: row * classes, classes, topK: 5 })) {
@@ -108,7 +116,9 @@ describe('inferOutputs', () => {
     expect(out?.datatype).toBe('BYTES');
     expect(out?.shape).toEqual([2, 3]);
     const expected = [0, 1].flatMap((row) =>
-      postprocess(logits, { offset: row * classes, classes, topK: 3 }).map((p) => `${Math.fround(p.probability).toFixed(6)}:${p.index}:${p.label}`),
+      postprocess(logits, { offset: row * classes, classes, topK: 3 }).map(
+        (p) => `${Math.fround(p.probability).toFixed(6)}:${p.index}:${p.label}`,
+      ),
     );
     expect(out?.values).toEqual(expected);
   });

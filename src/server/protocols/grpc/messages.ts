@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
-import type { ParameterValue, Parameters, WireInput, WireOutput } from '../oip/infer-request.js';
 import { float32Bytes, writeBytesElements } from '../oip/binary-data.js';
+import type { Parameters, ParameterValue, WireInput, WireOutput } from '../oip/infer-request.js';
 import type { InferAnswer } from '../oip/infer-response.js';
 
 /**
@@ -62,10 +62,12 @@ export function wireFromGrpc(request: ModelInferRequestMessage): { inputs: WireI
     const base = { name: input.name, datatype: input.datatype, shape: input.shape, parameters: parametersFromGrpc(input.parameters) };
     if (raw) return { ...base, data: { kind: 'raw', bytes: request.raw_input_contents[i] ?? new Uint8Array(0) } };
     const contents = input.contents;
-    if (contents !== null && contents.bytes_contents.length > 0) return { ...base, data: { kind: 'elements', values: contents.bytes_contents } };
+    if (contents !== null && contents.bytes_contents.length > 0)
+      return { ...base, data: { kind: 'elements', values: contents.bytes_contents } };
     return { ...base, data: { kind: 'floats', values: contents?.fp32_contents ?? [] } };
   });
-  const outputs = request.outputs.length === 0 ? undefined : request.outputs.map((o) => ({ name: o.name, parameters: parametersFromGrpc(o.parameters) }));
+  const outputs =
+    request.outputs.length === 0 ? undefined : request.outputs.map((o) => ({ name: o.name, parameters: parametersFromGrpc(o.parameters) }));
   return { inputs, outputs };
 }
 
@@ -76,7 +78,9 @@ export function grpcInferResponse(answer: InferAnswer): Record<string, unknown> 
     model_version: answer.model_version,
     id: answer.id ?? '',
     outputs: answer.outputs.map((o) => ({ name: o.name, datatype: o.datatype, shape: o.shape })),
-    raw_output_contents: answer.outputs.map((o) => (o.datatype === 'FP32' ? float32Bytes(o.values) : writeBytesElements(o.values.map((s) => Buffer.from(s, 'utf8'))))),
+    raw_output_contents: answer.outputs.map((o) =>
+      o.datatype === 'FP32' ? float32Bytes(o.values) : writeBytesElements(o.values.map((s) => Buffer.from(s, 'utf8'))),
+    ),
   };
 }
 

@@ -1,15 +1,22 @@
 import { fileURLToPath } from 'node:url';
-import { Metadata, Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import {
+  Metadata,
+  Server,
+  ServerCredentials,
+  type ServerUnaryCall,
+  type sendUnaryData,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { ResnetServeError, isResnetServeError } from '../../../errors.js';
+import { isResnetServeError, ResnetServeError } from '../../../errors.js';
 import { IMAGENET_LABELS } from '../../../labels/label-set.js';
 import type { ClassifierSlot } from '../../classifier-slot.js';
 import type { ServerMetrics } from '../../metrics.js';
 import { planInference } from '../oip/infer-request.js';
 import { inferOutputs } from '../oip/infer-response.js';
-import { EXTENSIONS, MODEL_VERSION, checkModel, modelMetadata } from '../oip/model-metadata.js';
+import { checkModel, EXTENSIONS, MODEL_VERSION, modelMetadata } from '../oip/model-metadata.js';
 import { inferAll } from '../oip/run-inference.js';
-import { PROTO_LOADER_OPTIONS, grpcInferResponse, grpcStatusOf, wireFromGrpc, type ModelInferRequestMessage } from './messages.js';
+import { grpcInferResponse, grpcStatusOf, type ModelInferRequestMessage, PROTO_LOADER_OPTIONS, wireFromGrpc } from './messages.js';
 
 /** The same depth from src/server/protocols/grpc and dist/server/protocols/grpc. */
 export const PROTO_PATH = fileURLToPath(new URL('../../../../proto/open_inference_grpc.proto', import.meta.url));
@@ -54,7 +61,8 @@ export async function startGrpcService(options: GrpcOptions): Promise<GrpcServic
   const maxMessageBytes = maxInferImages * (maxUploadBytes + 4) + MESSAGE_OVERHEAD_BYTES;
   const server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': maxMessageBytes });
 
-  const unary = <Request>(method: string, handle: (request: Request) => Promise<unknown> | unknown) =>
+  const unary =
+    <Request>(method: string, handle: (request: Request) => Promise<unknown> | unknown) =>
     (call: ServerUnaryCall<Request, unknown>, callback: sendUnaryData<unknown>): void => {
       Promise.resolve()
         .then(() => handle(call.request))
@@ -64,7 +72,9 @@ export async function startGrpcService(options: GrpcOptions): Promise<GrpcServic
             callback(null, response);
           },
           (error: unknown) => {
-            const mapped = isResnetServeError(error) ? error : new ResnetServeError('INTERNAL', 'An unexpected error occurred.', { cause: error });
+            const mapped = isResnetServeError(error)
+              ? error
+              : new ResnetServeError('INTERNAL', 'An unexpected error occurred.', { cause: error });
             metrics.countRequest(`/${SERVICE}/${method}`, 'GRPC', mapped.statusCode);
             const trailer = new Metadata();
             trailer.set('resnet-serve-code', mapped.code);
@@ -94,12 +104,19 @@ export async function startGrpcService(options: GrpcOptions): Promise<GrpcServic
       const inferred = await inferAll(classifier, plan.input, wire.inputs[0]?.name ?? '');
       for (const timings of inferred.timings) metrics.observeTimings(timings);
       const outputs = inferOutputs(plan.outputs, inferred.logits, inferred.count, inferred.classes, IMAGENET_LABELS);
-      return grpcInferResponse({ model_name: modelName, model_version: MODEL_VERSION, id: request.id === '' ? undefined : request.id, outputs });
+      return grpcInferResponse({
+        model_name: modelName,
+        model_version: MODEL_VERSION,
+        id: request.id === '' ? undefined : request.id,
+        outputs,
+      });
     }),
   };
   server.addService(service as never, implementation);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${options.host}:${options.port}`, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+    server.bindAsync(`${options.host}:${options.port}`, ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    );
   });
 
   let closing: Promise<void> | undefined;

@@ -1,4 +1,4 @@
-import { ResnetServeError, invalidArgument } from '../../../errors.js';
+import { invalidArgument, ResnetServeError } from '../../../errors.js';
 
 /** Bytes of the little-endian length that precedes every BYTES element in binary form. */
 const LENGTH_PREFIX_BYTES = 4;

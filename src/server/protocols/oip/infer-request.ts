@@ -1,7 +1,7 @@
-import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../../../config.js';
-import { ResnetServeError, invalidArgument } from '../../../errors.js';
+import { invalidArgument, ResnetServeError } from '../../../errors.js';
+import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../../../image/recipe.js';
 import { readBytesElements, readFloat32 } from './binary-data.js';
-import { IMAGE_INPUT, OUTPUT_NAMES, TENSOR_INPUT, type OutputName } from './model-metadata.js';
+import { IMAGE_INPUT, OUTPUT_NAMES, type OutputName, TENSOR_INPUT } from './model-metadata.js';
 
 /** A parameter value as both protocols carry it: JSON scalars over REST, InferParameter's oneof over gRPC. */
 export type ParameterValue = string | number | boolean;
@@ -30,9 +30,7 @@ export interface WireOutput {
 }
 
 /** What a checked request asks for: N encoded images or N preprocessed tensors. */
-export type PlannedInput =
-  | { kind: 'images'; images: readonly Uint8Array[] }
-  | { kind: 'tensors'; count: number; data: Float32Array };
+export type PlannedInput = { kind: 'images'; images: readonly Uint8Array[] } | { kind: 'tensors'; count: number; data: Float32Array };
 
 export interface PlannedOutput {
   name: OutputName;
@@ -66,7 +64,12 @@ export interface InferLimits {
  * @throws ResnetServeError INVALID_ARGUMENT (names, datatypes, shapes, sizes, parameters), FILE_EMPTY and
  *   FILE_TOO_LARGE (an element, with its index in the message and `details.index`).
  */
-export function planInference(inputs: readonly WireInput[], outputs: readonly WireOutput[] | undefined, defaultBinary: boolean, limits: InferLimits): InferPlan {
+export function planInference(
+  inputs: readonly WireInput[],
+  outputs: readonly WireOutput[] | undefined,
+  defaultBinary: boolean,
+  limits: InferLimits,
+): InferPlan {
   if (inputs.length !== 1) {
     throw new ResnetServeError(
       'INVALID_ARGUMENT',
@@ -75,11 +78,16 @@ export function planInference(inputs: readonly WireInput[], outputs: readonly Wi
     );
   }
   const [wire] = inputs as [WireInput];
-  const input = wire.name === IMAGE_INPUT.name ? planImages(wire, limits) : wire.name === TENSOR_INPUT.name ? planTensors(wire, limits) : undefined;
+  const input =
+    wire.name === IMAGE_INPUT.name ? planImages(wire, limits) : wire.name === TENSOR_INPUT.name ? planTensors(wire, limits) : undefined;
   if (input === undefined) {
-    throw new ResnetServeError('INVALID_ARGUMENT', `Unknown input "${wire.name}": the model's inputs are "${IMAGE_INPUT.name}" and "${TENSOR_INPUT.name}".`, {
-      details: { parameter: 'inputs', input: wire.name },
-    });
+    throw new ResnetServeError(
+      'INVALID_ARGUMENT',
+      `Unknown input "${wire.name}": the model's inputs are "${IMAGE_INPUT.name}" and "${TENSOR_INPUT.name}".`,
+      {
+        details: { parameter: 'inputs', input: wire.name },
+      },
+    );
   }
   return { input, outputs: planOutputs(outputs, defaultBinary, limits.classes) };
 }
@@ -102,9 +110,13 @@ function planImages(wire: WireInput, limits: InferLimits): PlannedInput {
       throw new ResnetServeError('FILE_EMPTY', `Input "${wire.name}" element ${index} is empty.`, { details: { input: wire.name, index } });
     }
     if (image.length > limits.maxImageBytes) {
-      throw new ResnetServeError('FILE_TOO_LARGE', `Input "${wire.name}" element ${index} is larger than the ${mebibytes(limits.maxImageBytes)} MiB limit.`, {
-        details: { input: wire.name, index, limitBytes: limits.maxImageBytes, receivedBytes: image.length },
-      });
+      throw new ResnetServeError(
+        'FILE_TOO_LARGE',
+        `Input "${wire.name}" element ${index} is larger than the ${mebibytes(limits.maxImageBytes)} MiB limit.`,
+        {
+          details: { input: wire.name, index, limitBytes: limits.maxImageBytes, receivedBytes: image.length },
+        },
+      );
     }
   });
   return { kind: 'images', images };
@@ -214,16 +226,23 @@ function planOutputs(outputs: readonly WireOutput[] | undefined, defaultBinary: 
   const seen = new Set<string>();
   return outputs.map((output) => {
     if (!(OUTPUT_NAMES as readonly string[]).includes(output.name)) {
-      throw new ResnetServeError('INVALID_ARGUMENT', `Unknown output "${output.name}": the model's outputs are ${OUTPUT_NAMES.map((n) => `"${n}"`).join(' and ')}.`, {
-        details: { parameter: 'outputs', output: output.name },
-      });
+      throw new ResnetServeError(
+        'INVALID_ARGUMENT',
+        `Unknown output "${output.name}": the model's outputs are ${OUTPUT_NAMES.map((n) => `"${n}"`).join(' and ')}.`,
+        {
+          details: { parameter: 'outputs', output: output.name },
+        },
+      );
     }
     if (seen.has(output.name)) throw invalidArgument('outputs', 'each output named at most once', output.name);
     seen.add(output.name);
     const binary = output.parameters.binary_data ?? defaultBinary;
     if (typeof binary !== 'boolean') throw invalidArgument(`the binary_data parameter of output "${output.name}"`, 'a boolean', binary);
     const classification = output.parameters.classification;
-    if (classification !== undefined && (typeof classification !== 'number' || !Number.isInteger(classification) || classification < 1 || classification > classes)) {
+    if (
+      classification !== undefined &&
+      (typeof classification !== 'number' || !Number.isInteger(classification) || classification < 1 || classification > classes)
+    ) {
       throw invalidArgument(`the classification parameter of output "${output.name}"`, `an integer from 1 to ${classes}`, classification);
     }
     return { name: output.name as OutputName, binary, classification };
@@ -232,9 +251,13 @@ function planOutputs(outputs: readonly WireOutput[] | undefined, defaultBinary: 
 
 function expectDatatype(wire: WireInput, datatype: string): void {
   if (wire.datatype !== datatype) {
-    throw new ResnetServeError('INVALID_ARGUMENT', `Input "${wire.name}" must have datatype ${datatype}, not ${JSON.stringify(wire.datatype)}.`, {
-      details: { input: wire.name, datatype: wire.datatype },
-    });
+    throw new ResnetServeError(
+      'INVALID_ARGUMENT',
+      `Input "${wire.name}" must have datatype ${datatype}, not ${JSON.stringify(wire.datatype)}.`,
+      {
+        details: { input: wire.name, datatype: wire.datatype },
+      },
+    );
   }
 }
 

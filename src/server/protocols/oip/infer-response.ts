@@ -17,7 +17,13 @@ export type OutputTensor = {
  * gives them, `probabilities` their softmax per row (the same float64 softmax /predict uses, stored as FP32),
  * and for an output with `classification` K, BYTES [N, K] strings instead of the tensor.
  */
-export function inferOutputs(plan: readonly PlannedOutput[], logits: Float32Array, count: number, classes: number, labels: LabelSet): OutputTensor[] {
+export function inferOutputs(
+  plan: readonly PlannedOutput[],
+  logits: Float32Array,
+  count: number,
+  classes: number,
+  labels: LabelSet,
+): OutputTensor[] {
   let probabilities: Float32Array | undefined;
   const tensor = (name: OutputName): Float32Array => {
     if (name === 'logits') return logits;
@@ -60,12 +66,18 @@ export function encodeRestAnswer(answer: InferAnswer): EncodedBody {
   const outputs = answer.outputs.map((output) => {
     const described = { name: output.name, datatype: output.datatype, shape: output.shape };
     if (!output.binary) return { ...described, data: output.datatype === 'FP32' ? Array.from(output.values) : output.values };
-    const bytes = output.datatype === 'FP32' ? float32Bytes(output.values) : writeBytesElements(output.values.map((s) => Buffer.from(s, 'utf8')));
+    const bytes =
+      output.datatype === 'FP32' ? float32Bytes(output.values) : writeBytesElements(output.values.map((s) => Buffer.from(s, 'utf8')));
     tails.push(bytes);
     return { ...described, parameters: { binary_data_size: bytes.length } };
   });
   const json = Buffer.from(
-    JSON.stringify({ model_name: answer.model_name, model_version: answer.model_version, ...(answer.id === undefined ? {} : { id: answer.id }), outputs }),
+    JSON.stringify({
+      model_name: answer.model_name,
+      model_version: answer.model_version,
+      ...(answer.id === undefined ? {} : { id: answer.id }),
+      outputs,
+    }),
     'utf8',
   );
   if (tails.length === 0) return { body: json, headerLength: undefined, contentType: 'application/json; charset=utf-8' };

@@ -1,5 +1,5 @@
-import { IMAGENET_RECIPE } from '../../../config.js';
 import { ResnetServeError } from '../../../errors.js';
+import { IMAGENET_RECIPE } from '../../../image/recipe.js';
 import { IMAGENET_LABELS } from '../../../labels/index.js';
 
 /** A tensor as the Open Inference Protocol describes it; -1 marks the batch dimension. */
@@ -15,7 +15,11 @@ const CLASSES = IMAGENET_LABELS.en.length;
 /** Encoded image files (JPEG, PNG, WebP, GIF, TIFF, AVIF), one per element: preprocessed by the server. */
 export const IMAGE_INPUT: TensorMetadata = Object.freeze({ name: 'image', datatype: 'BYTES', shape: Object.freeze([-1]) });
 /** The ONNX model's own input, for clients that preprocess themselves (torchvision's recipe, NCHW). */
-export const TENSOR_INPUT: TensorMetadata = Object.freeze({ name: 'input', datatype: 'FP32', shape: Object.freeze([-1, 3, cropSize, cropSize]) });
+export const TENSOR_INPUT: TensorMetadata = Object.freeze({
+  name: 'input',
+  datatype: 'FP32',
+  shape: Object.freeze([-1, 3, cropSize, cropSize]),
+});
 
 export const OUTPUT_NAMES = ['logits', 'probabilities'] as const;
 export type OutputName = (typeof OUTPUT_NAMES)[number];

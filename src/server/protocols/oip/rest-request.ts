@@ -1,5 +1,5 @@
-import { ResnetServeError, invalidArgument } from '../../../errors.js';
-import type { ParameterValue, Parameters, WireInput, WireOutput } from './infer-request.js';
+import { invalidArgument, ResnetServeError } from '../../../errors.js';
+import type { Parameters, ParameterValue, WireInput, WireOutput } from './infer-request.js';
 
 /** An inference request's JSON object with its binary tensor data attached to the inputs that declared it. */
 export interface RestRequest {
@@ -34,7 +34,12 @@ export function readRestRequest(header: unknown, binary: Buffer): RestRequest {
     const name = string(input.name, `inputs[${i}].name`);
     const inputParameters = parametersOf(input.parameters, `the parameters of input "${name}"`);
     const size = inputParameters.binary_data_size;
-    const base = { name, datatype: string(input.datatype, `the datatype of input "${name}"`), shape: shapeOf(input.shape, name), parameters: inputParameters };
+    const base = {
+      name,
+      datatype: string(input.datatype, `the datatype of input "${name}"`),
+      shape: shapeOf(input.shape, name),
+      parameters: inputParameters,
+    };
     if (size === undefined) {
       if (input.data === undefined) throw invalidArgument(`input "${name}"`, '`data`, or a binary_data_size parameter', undefined);
       return { ...base, data: { kind: 'json', value: input.data } };
@@ -44,16 +49,23 @@ export function readRestRequest(header: unknown, binary: Buffer): RestRequest {
     }
     if (input.data !== undefined) throw invalidArgument(`input "${name}"`, 'either `data` or binary_data_size, not both', 'both');
     if (at + size > binary.length) {
-      throw new ResnetServeError('INVALID_ARGUMENT', `Input "${name}" declares ${size} bytes of binary data but only ${binary.length - at} follow the JSON.`, {
-        details: { input: name },
-      });
+      throw new ResnetServeError(
+        'INVALID_ARGUMENT',
+        `Input "${name}" declares ${size} bytes of binary data but only ${binary.length - at} follow the JSON.`,
+        {
+          details: { input: name },
+        },
+      );
     }
     const bytes = binary.subarray(at, at + size);
     at += size;
     return { ...base, data: { kind: 'raw', bytes } };
   });
   if (at !== binary.length) {
-    throw new ResnetServeError('INVALID_ARGUMENT', `${binary.length - at} bytes after the JSON belong to no input (the inputs' binary_data_size add up to ${at}).`);
+    throw new ResnetServeError(
+      'INVALID_ARGUMENT',
+      `${binary.length - at} bytes after the JSON belong to no input (the inputs' binary_data_size add up to ${at}).`,
+    );
   }
 
   let outputs: WireOutput[] | undefined;
@@ -83,7 +95,8 @@ function parametersOf(value: unknown, name: string): Parameters {
   if (value === undefined) return {};
   const parameters = object(value, name);
   for (const [key, parameter] of Object.entries(parameters)) {
-    if (!['string', 'number', 'boolean'].includes(typeof parameter)) throw invalidArgument(`${name}.${key}`, 'a string, number or boolean', parameter);
+    if (!['string', 'number', 'boolean'].includes(typeof parameter))
+      throw invalidArgument(`${name}.${key}`, 'a string, number or boolean', parameter);
   }
   return parameters as Record<string, ParameterValue>;
 }

@@ -5,7 +5,7 @@ import type { ServerMetrics } from '../../metrics.js';
 import { splitInferBody } from './binary-data.js';
 import { planInference } from './infer-request.js';
 import { encodeRestAnswer, inferOutputs } from './infer-response.js';
-import { EXTENSIONS, IMAGE_INPUT, MODEL_VERSION, OUTPUTS, TENSOR_INPUT, checkModel, modelMetadata } from './model-metadata.js';
+import { checkModel, EXTENSIONS, IMAGE_INPUT, MODEL_VERSION, modelMetadata, OUTPUTS, TENSOR_INPUT } from './model-metadata.js';
 import { readRestRequest } from './rest-request.js';
 import { inferAll } from './run-inference.js';
 
@@ -39,7 +39,10 @@ const tensorMetadataSchema = {
 const modelParamsSchema = {
   type: 'object',
   required: ['model'],
-  properties: { model: { type: 'string', description: 'The model name (`--model-name`).' }, version: { type: 'string', enum: [MODEL_VERSION] } },
+  properties: {
+    model: { type: 'string', description: 'The model name (`--model-name`).' },
+    version: { type: 'string', enum: [MODEL_VERSION] },
+  },
 } as const;
 
 /** Documentation only: the body is read as bytes and parsed here, JSON object first, then any binary data. */
@@ -51,7 +54,11 @@ const inferBodySchema = {
         required: ['inputs'],
         properties: {
           id: { type: 'string' },
-          parameters: { type: 'object', additionalProperties: true, description: '`binary_data_output`: return every output as binary data.' },
+          parameters: {
+            type: 'object',
+            additionalProperties: true,
+            description: '`binary_data_output`: return every output as binary data.',
+          },
           inputs: {
             type: 'array',
             minItems: 1,
@@ -63,7 +70,11 @@ const inferBodySchema = {
                 name: { type: 'string', enum: [IMAGE_INPUT.name, TENSOR_INPUT.name] },
                 datatype: { type: 'string', enum: [IMAGE_INPUT.datatype, TENSOR_INPUT.datatype] },
                 shape: { type: 'array', items: { type: 'integer', minimum: 0 } },
-                parameters: { type: 'object', additionalProperties: true, description: '`binary_data_size`: the tensor follows the JSON as binary data.' },
+                parameters: {
+                  type: 'object',
+                  additionalProperties: true,
+                  description: '`binary_data_size`: the tensor follows the JSON as binary data.',
+                },
                 data: { type: 'array', description: '`image`: base64 files; `input`: FP32 values, flat or nested.' },
               },
             },
@@ -75,7 +86,11 @@ const inferBodySchema = {
               required: ['name'],
               properties: {
                 name: { type: 'string', enum: OUTPUTS.map((o) => o.name) },
-                parameters: { type: 'object', additionalProperties: true, description: '`binary_data` (boolean), `classification` (top K as BYTES).' },
+                parameters: {
+                  type: 'object',
+                  additionalProperties: true,
+                  description: '`binary_data` (boolean), `classification` (top K as BYTES).',
+                },
               },
             },
           },
@@ -83,7 +98,11 @@ const inferBodySchema = {
       },
     },
     'application/octet-stream': {
-      schema: { type: 'string', format: 'binary', description: 'The JSON object (`Inference-Header-Content-Length` bytes), then the binary tensor data.' },
+      schema: {
+        type: 'string',
+        format: 'binary',
+        description: 'The JSON object (`Inference-Header-Content-Length` bytes), then the binary tensor data.',
+      },
     },
   },
 } as const;
@@ -100,12 +119,21 @@ export const oipRestRoutes: FastifyPluginAsync<OipRestOptions> = async (app, opt
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
 
-  app.get('/v2/health/live', { schema: { summary: 'OIP: server live', response: { 200: { type: 'object', properties: { live: { type: 'boolean' } } } } } }, async () => ({
-    live: true,
-  }));
+  app.get(
+    '/v2/health/live',
+    { schema: { summary: 'OIP: server live', response: { 200: { type: 'object', properties: { live: { type: 'boolean' } } } } } },
+    async () => ({
+      live: true,
+    }),
+  );
   app.get(
     '/v2/health/ready',
-    { schema: { summary: 'OIP: server ready', response: { 200: { type: 'object', properties: { ready: { type: 'boolean' } } }, 503: errorRef } } },
+    {
+      schema: {
+        summary: 'OIP: server ready',
+        response: { 200: { type: 'object', properties: { ready: { type: 'boolean' } } }, 503: errorRef },
+      },
+    },
     async () => {
       slot.current();
       return { ready: true };
@@ -154,7 +182,11 @@ export const oipRestRoutes: FastifyPluginAsync<OipRestOptions> = async (app, opt
   const readySchema = {
     summary: 'OIP: model ready',
     params: modelParamsSchema,
-    response: { 200: { type: 'object', properties: { name: { type: 'string' }, ready: { type: 'boolean' } } }, 404: errorRef, 503: errorRef },
+    response: {
+      200: { type: 'object', properties: { name: { type: 'string' }, ready: { type: 'boolean' } } },
+      404: errorRef,
+      503: errorRef,
+    },
   };
   const ready = async (request: FastifyRequest<{ Params: ModelParams }>) => {
     checkModel(modelName, request.params.model, request.params.version);
@@ -169,8 +201,20 @@ export const oipRestRoutes: FastifyPluginAsync<OipRestOptions> = async (app, opt
     description:
       'Open Inference Protocol inference with the binary tensor data and classification extensions. Input `image` (BYTES [N] or [N,1]: encoded images, base64 in JSON) or `input` (FP32 [N,3,224,224]); outputs `logits`, `probabilities` (FP32 [N,1000]).',
     params: modelParamsSchema,
-    headers: { type: 'object', properties: { 'inference-header-content-length': { type: 'string', description: 'Bytes of JSON before the binary data.' } } },
-    response: { 200: { description: 'The inference response JSON object, then any binary output data.', type: 'string' }, 400: errorRef, 404: errorRef, 413: errorRef, 415: errorRef, 422: errorRef, 500: errorRef, 503: errorRef },
+    headers: {
+      type: 'object',
+      properties: { 'inference-header-content-length': { type: 'string', description: 'Bytes of JSON before the binary data.' } },
+    },
+    response: {
+      200: { description: 'The inference response JSON object, then any binary output data.', type: 'string' },
+      400: errorRef,
+      404: errorRef,
+      413: errorRef,
+      415: errorRef,
+      422: errorRef,
+      500: errorRef,
+      503: errorRef,
+    },
   };
   const infer = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     checkModel(modelName, request.params.model, request.params.version);

@@ -1,18 +1,7 @@
-import { INPUT_ELEMENTS } from '../../../config.js';
-import { ResnetServeError, isResnetServeError } from '../../../errors.js';
-import type { Timings } from '../../../classifier-types.js';
+import type { Classifier, InferResult, Timings } from '../../../classifier/types.js';
+import { isResnetServeError, ResnetServeError } from '../../../errors.js';
+import { INPUT_ELEMENTS } from '../../../image/recipe.js';
 import type { PlannedInput } from './infer-request.js';
-
-/** One image's logits and timings: what the classifier's `infer` returns. */
-export interface InferredImage {
-  logits: Float32Array;
-  timings_ms: Timings;
-}
-
-/** The part of the classifier the protocols use: an encoded image or a preprocessed tensor in, logits out. */
-export interface LogitsClassifier {
-  infer(input: Uint8Array | Float32Array): Promise<InferredImage>;
-}
 
 export interface InferredBatch {
   /** `count × classes` logits, row-major, in the request's order. */
@@ -30,7 +19,7 @@ export interface InferredBatch {
  *
  * @param inputName - The input's name, for messages.
  */
-export async function inferAll(classifier: LogitsClassifier, input: PlannedInput, inputName: string): Promise<InferredBatch> {
+export async function inferAll(classifier: Pick<Classifier, 'infer'>, input: PlannedInput, inputName: string): Promise<InferredBatch> {
   const elements: (Uint8Array | Float32Array)[] =
     input.kind === 'images'
       ? [...input.images]
@@ -38,10 +27,10 @@ export async function inferAll(classifier: LogitsClassifier, input: PlannedInput
   const settled = await Promise.allSettled(elements.map((element) => classifier.infer(element)));
   const failed = settled.findIndex((s) => s.status === 'rejected');
   if (failed !== -1) throw elementFailed((settled[failed] as PromiseRejectedResult).reason, inputName, failed);
-  const results = settled.map((s) => (s as PromiseFulfilledResult<InferredImage>).value);
+  const results = settled.map((s) => (s as PromiseFulfilledResult<InferResult>).value);
   const classes = results[0]?.logits.length ?? 0;
   const logits = new Float32Array(results.length * classes);
-  results.forEach((result, row) => logits.set(result.logits, row * classes));
+  for (const [row, result] of results.entries()) logits.set(result.logits, row * classes);
   return { logits, count: results.length, classes, timings: results.map((r) => r.timings_ms) };
 }
 

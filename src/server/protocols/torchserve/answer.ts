@@ -1,5 +1,5 @@
 import { IMAGENET_LABELS_EN } from '../../../labels/imagenet-en.js';
-import type { Prediction } from '../../../types.js';
+import type { Prediction } from '../../../labels/types.js';
 import { TORCHSERVE_LABELS } from './labels.js';
 
 /** Classes in TorchServe's image_classifier answer (`ImageClassifier.topk`, ts/torch_handler/image_classifier.py). */

@@ -33,13 +33,16 @@ const answerSchema = {
   type: 'object',
   additionalProperties: { type: 'number' },
   description: "The top 5 classes as {label: probability}, most probable first, labels spelled as TorchServe's index_to_name.json.",
-  examples: [{ tabby: 0.4096, tiger_cat: 0.3467, Egyptian_cat: 0.1300, lynx: 0.0239, lens_cap: 0.0105 }],
+  examples: [{ tabby: 0.4096, tiger_cat: 0.3467, Egyptian_cat: 0.13, lynx: 0.0239, lens_cap: 0.0105 }],
 } as const;
 const errorRef = { $ref: 'ErrorBody#' } as const;
 const paramsSchema = {
   type: 'object',
   required: ['model'],
-  properties: { model: { type: 'string', description: `The model name (\`--model-name\`) or \`${TORCHSERVE_EXAMPLE_MODEL}\`.` }, version: { type: 'string' } },
+  properties: {
+    model: { type: 'string', description: `The model name (\`--model-name\`) or \`${TORCHSERVE_EXAMPLE_MODEL}\`.` },
+    version: { type: 'string' },
+  },
 } as const;
 
 /**
@@ -49,12 +52,19 @@ const paramsSchema = {
  */
 export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (app, options) => {
   const { slot, metrics, modelName, maxUploadBytes, multipartOverheadBytes } = options;
-  await app.register(multipart, { limits: { fileSize: maxUploadBytes, files: 1, fields: 8, parts: 10, fieldNameSize: 100, fieldSize: 1024, headerPairs: 32 } });
+  await app.register(multipart, {
+    limits: { fileSize: maxUploadBytes, files: 1, fields: 8, parts: 10, fieldNameSize: 100, fieldSize: 1024, headerPairs: 32 },
+  });
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxUploadBytes }, (_request, body, done) => done(null, body));
 
   app.get(
     '/ping',
-    { schema: { summary: 'TorchServe: health', response: { 200: { type: 'object', properties: { status: { type: 'string', enum: ['Healthy'] } } }, 503: errorRef } } },
+    {
+      schema: {
+        summary: 'TorchServe: health',
+        response: { 200: { type: 'object', properties: { status: { type: 'string', enum: ['Healthy'] } } }, 503: errorRef },
+      },
+    },
     async () => {
       slot.current();
       return { status: 'Healthy' };
@@ -67,7 +77,10 @@ export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (ap
     const classifier = slot.current();
     const image = request.isMultipart() ? await multipartImage(request, maxUploadBytes) : (request.body as Buffer | undefined);
     if (image === undefined || image.length === 0) {
-      throw new ResnetServeError('FILE_EMPTY', 'The request has no image: send it as the body (curl -T kitten.jpg) or in a multipart field `data`.');
+      throw new ResnetServeError(
+        'FILE_EMPTY',
+        'The request has no image: send it as the body (curl -T kitten.jpg) or in a multipart field `data`.',
+      );
     }
     const result = await classifier.classify(image, { topK: TORCHSERVE_TOP_K });
     request.classifyTimings = result.timings_ms;
@@ -79,7 +92,16 @@ export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (ap
       summary: 'TorchServe: predictions',
       description: 'The image as the raw body, or in a multipart field `data`.',
       params: paramsSchema,
-      response: { 200: answerSchema, 400: errorRef, 404: errorRef, 413: errorRef, 415: errorRef, 422: errorRef, 500: errorRef, 503: errorRef },
+      response: {
+        200: answerSchema,
+        400: errorRef,
+        404: errorRef,
+        413: errorRef,
+        415: errorRef,
+        422: errorRef,
+        500: errorRef,
+        503: errorRef,
+      },
     },
     bodyLimit: maxUploadBytes + multipartOverheadBytes,
   };
@@ -94,7 +116,9 @@ async function multipartImage(request: FastifyRequest, maxUploadBytes: number): 
     if (part.type === 'file' && IMAGE_FIELDS.has(part.fieldname)) {
       const bytes = await readUpload(part.file, Number(request.headers['content-length']), maxUploadBytes);
       if (bytes === undefined) {
-        throw new ResnetServeError('FILE_TOO_LARGE', `The image is larger than the ${maxUploadBytes} byte limit.`, { details: { limitBytes: maxUploadBytes } });
+        throw new ResnetServeError('FILE_TOO_LARGE', `The image is larger than the ${maxUploadBytes} byte limit.`, {
+          details: { limitBytes: maxUploadBytes },
+        });
       }
       return bytes;
     }
