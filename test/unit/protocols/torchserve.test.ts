@@ -35,7 +35,7 @@ describe('torchserveAnswer', () => {
       label_zh: '',
       probability: 0.5 / (i + 1),
     }));
-    const answer = torchserveAnswer(predictions);
+    const answer = JSON.parse(torchserveAnswer(predictions));
     expect(Object.entries(answer)).toEqual([
       ['tiger_cat', 0.5],
       ['tabby', 0.25],
@@ -50,13 +50,14 @@ describe('torchserveAnswer', () => {
       label_zh: '',
       probability: 0.4 - i * 0.1,
     }));
-    expect(Object.entries(torchserveAnswer(predictions))).toEqual([
+    expect(Object.entries(JSON.parse(torchserveAnswer(predictions)))).toEqual([
       ['crane', 0.2],
       ['goldfish', 0.30000000000000004],
     ]);
   });
 
-  test('a model without ImageNet names answers by index, as TorchServe without a mapping does', () => {
-    expect(torchserveAnswer([{ index: 3, label: 'class_3', label_zh: 'class_3', probability: 1 }])).toEqual({ 3: 1 });
+  test('a model without ImageNet names answers by index, most probable first, as TorchServe without a mapping does', () => {
+    const predictions = [17, 3].map((index, i) => ({ index, label: `class_${index}`, label_zh: `class_${index}`, probability: 0.6 - i * 0.2 }));
+    expect(torchserveAnswer(predictions)).toBe('{"17":0.6,"3":0.39999999999999997}');
   });
 });

@@ -53,14 +53,14 @@ export function modelMetadata(name: string): ModelMetadata {
  * Checks that a request names the model this server serves (and, if it names one, its version).
  *
  * @param served - The model name setting (`--model-name`).
- * @throws ResnetServeError NOT_FOUND for another model or version.
+ * @throws ResnetServeError MODEL_NOT_FOUND for another model or version.
  */
 export function checkModel(served: string, name: string, version: string | undefined): void {
   if (name !== served) {
-    throw new ResnetServeError('NOT_FOUND', `Unknown model "${name}": this server serves "${served}".`, { details: { model: name } });
+    throw new ResnetServeError('MODEL_NOT_FOUND', `Unknown model "${name}": this server serves "${served}".`, { details: { model: name } });
   }
   if (version !== undefined && version !== '' && version !== MODEL_VERSION) {
-    throw new ResnetServeError('NOT_FOUND', `Unknown version "${version}" of model "${name}": the only version is "${MODEL_VERSION}".`, {
+    throw new ResnetServeError('MODEL_NOT_FOUND', `Unknown version "${version}" of model "${name}": the only version is "${MODEL_VERSION}".`, {
       details: { model: name, version },
     });
   }

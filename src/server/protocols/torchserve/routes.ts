@@ -1,5 +1,5 @@
 import multipart from '@fastify/multipart';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ResnetServeError } from '../../../errors.js';
 import type { ClassifierSlot } from '../../classifier-slot.js';
 import type { ServerMetrics } from '../../metrics.js';
@@ -52,6 +52,8 @@ const paramsSchema = {
  */
 export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (app, options) => {
   const { slot, metrics, modelName, maxUploadBytes, multipartOverheadBytes } = options;
+  // The image is the body whatever its type (`curl --data-binary` sends form-urlencoded): no JSON or text parsing.
+  app.removeAllContentTypeParsers();
   await app.register(multipart, {
     limits: { fileSize: maxUploadBytes, files: 1, fields: 8, parts: 10, fieldNameSize: 100, fieldSize: 1024, headerPairs: 32 },
   });
@@ -71,7 +73,7 @@ export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (ap
     },
   );
 
-  const predict = async (request: FastifyRequest<{ Params: PredictionParams }>) => {
+  const predict = async (request: FastifyRequest<{ Params: PredictionParams }>, reply: FastifyReply) => {
     const { model, version } = request.params;
     checkModel(modelName, model === TORCHSERVE_EXAMPLE_MODEL ? modelName : model, version);
     const classifier = slot.current();
@@ -85,7 +87,7 @@ export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (ap
     const result = await classifier.classify(image, { topK: TORCHSERVE_TOP_K });
     request.classifyTimings = result.timings_ms;
     metrics.observeTimings(result.timings_ms);
-    return torchserveAnswer(result.predictions);
+    return reply.type('application/json; charset=utf-8').send(torchserveAnswer(result.predictions));
   };
   const route = {
     schema: {
