@@ -91,7 +91,12 @@ function text(spec: SettingSpec<string | undefined>): Setting<string | undefined
 
 /** A text setting that always has a value: its default when unset. */
 function requiredText(spec: SettingSpec<string> & { default: string }): Setting<string> {
-  return setting('text', spec, (name, value) => optionalText(name, value) ?? spec.default, (value) => value);
+  return setting(
+    'text',
+    spec,
+    (name, value) => optionalText(name, value) ?? spec.default,
+    (value) => value,
+  );
 }
 
 function boolean(spec: Omit<SettingSpec<boolean>, 'default'>): Setting<boolean> {

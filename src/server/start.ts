@@ -105,10 +105,14 @@ async function startGrpc(app: FastifyInstance, host: string, port: number, optio
     });
   } catch (error) {
     await app.close();
-    throw new ResnetServeError('PORT_IN_USE', `The gRPC service cannot listen on ${host}:${port} (${messageOf(error)}); choose another --grpc-port.`, {
-      cause: error,
-      details: { host, port },
-    });
+    throw new ResnetServeError(
+      'PORT_IN_USE',
+      `The gRPC service cannot listen on ${host}:${port} (${messageOf(error)}); choose another --grpc-port.`,
+      {
+        cause: error,
+        details: { host, port },
+      },
+    );
   }
 }
 

@@ -57,7 +57,12 @@ describe('torchserveAnswer', () => {
   });
 
   test('a model without ImageNet names answers by index, most probable first, as TorchServe without a mapping does', () => {
-    const predictions = [17, 3].map((index, i) => ({ index, label: `class_${index}`, label_zh: `class_${index}`, probability: 0.6 - i * 0.2 }));
+    const predictions = [17, 3].map((index, i) => ({
+      index,
+      label: `class_${index}`,
+      label_zh: `class_${index}`,
+      probability: 0.6 - i * 0.2,
+    }));
     expect(torchserveAnswer(predictions)).toBe('{"17":0.6,"3":0.39999999999999997}');
   });
 });

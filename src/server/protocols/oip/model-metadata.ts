@@ -60,8 +60,12 @@ export function checkModel(served: string, name: string, version: string | undef
     throw new ResnetServeError('MODEL_NOT_FOUND', `Unknown model "${name}": this server serves "${served}".`, { details: { model: name } });
   }
   if (version !== undefined && version !== '' && version !== MODEL_VERSION) {
-    throw new ResnetServeError('MODEL_NOT_FOUND', `Unknown version "${version}" of model "${name}": the only version is "${MODEL_VERSION}".`, {
-      details: { model: name, version },
-    });
+    throw new ResnetServeError(
+      'MODEL_NOT_FOUND',
+      `Unknown version "${version}" of model "${name}": the only version is "${MODEL_VERSION}".`,
+      {
+        details: { model: name, version },
+      },
+    );
   }
 }
