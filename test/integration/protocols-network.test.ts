@@ -116,7 +116,7 @@ function expectSame(answer: Reference[], expected: Reference[] | undefined, what
 async function viaPredict(i: number): Promise<Reference[]> {
   const res = await postImage(server.url, images[i] as Buffer, { query: `?top=${TOP}` });
   expect(res.status).toBe(200);
-  return (res.json?.predictions as Reference[]).map(({ index, probability }) => ({ index, probability }));
+  return ((res.json?.predictions ?? []) as Reference[]).map(({ index, probability }) => ({ index, probability }));
 }
 
 async function oipPost(body: Buffer, headers: Record<string, string>): Promise<{ status: number; body: Buffer; headers: Headers }> {
