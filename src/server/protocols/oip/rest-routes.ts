@@ -41,7 +41,7 @@ const modelParamsSchema = {
   required: ['model'],
   properties: {
     model: { type: 'string', description: 'The model name (`--model-name`).' },
-    version: { type: 'string', enum: [MODEL_VERSION] },
+    version: { type: 'string', description: `The only version is "${MODEL_VERSION}".` },
   },
 } as const;
 

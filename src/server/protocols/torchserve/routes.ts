@@ -78,6 +78,8 @@ export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (ap
     checkModel(modelName, model === TORCHSERVE_EXAMPLE_MODEL ? modelName : model, version);
     const classifier = slot.current();
     const image = request.isMultipart() ? await multipartImage(request, maxUploadBytes) : (request.body as Buffer | undefined);
+    // The route's body limit leaves room for a multipart envelope; a raw body is the image alone.
+    if (image !== undefined && image.length > maxUploadBytes) throw tooLarge(maxUploadBytes);
     if (image === undefined || image.length === 0) {
       throw new ResnetServeError(
         'FILE_EMPTY',
@@ -127,4 +129,10 @@ async function multipartImage(request: FastifyRequest, maxUploadBytes: number): 
     if (part.type === 'file') part.file.resume();
   }
   throw new ResnetServeError('FILE_MISSING', 'The multipart request has no file in a field named `data`.');
+}
+
+function tooLarge(limitBytes: number): ResnetServeError {
+  return new ResnetServeError('FILE_TOO_LARGE', `The image is larger than the ${limitBytes}-byte limit (--max-upload).`, {
+    details: { limitBytes },
+  });
 }
