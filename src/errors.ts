@@ -86,10 +86,16 @@ export function onnxRuntimeFailed(event: 'load' | 'run', cause: unknown, subject
     : new ResnetServeError('INFERENCE_FAILED', `ONNX Runtime failed to run ${subject}: ${messageOf(cause)}`, { cause });
 }
 
-/** FILESYSTEM_ERROR: `action` (e.g. "writing /x/model.onnx") failed; the system's reason (ENOSPC…) is quoted. */
-export function fileSystemFailed(action: string, cause: unknown): ResnetServeError {
+/** A system error's message with its code in front (`ENOSPC: no space left on device`), as people search for it. */
+export function systemMessageOf(cause: unknown): string {
   const code = typeof cause === 'object' && cause !== null && 'code' in cause && typeof cause.code === 'string' ? `${cause.code}: ` : '';
-  return new ResnetServeError('FILESYSTEM_ERROR', `${action} failed (${code}${messageOf(cause)}).`, { cause });
+  const message = messageOf(cause);
+  return code !== '' && message.startsWith(code) ? message : `${code}${message}`;
+}
+
+/** FILESYSTEM_ERROR: `action` (e.g. "Writing /x/model.onnx") failed; the system's reason (ENOSPC…) is quoted. */
+export function fileSystemFailed(action: string, cause: unknown): ResnetServeError {
+  return new ResnetServeError('FILESYSTEM_ERROR', `${action} failed (${systemMessageOf(cause)}).`, { cause });
 }
 
 function describe(value: unknown): string {
