@@ -9,6 +9,7 @@ import { type AppOptions, buildApp } from '../../src/server/app.js';
 import { FakeClassifier, manualLoader } from '../helpers/fake-classifier.js';
 import { multipartBody } from '../helpers/multipart.js';
 import { splitTritonResponse, tritonInferRequest } from '../helpers/tritonclient.js';
+import { waitFor } from '../helpers/wait.js';
 
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(64, 1)]);
 const JPEG = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(64, 2)]);
@@ -249,9 +250,10 @@ describe('OIP inference', () => {
     const gate = new Promise<void>((r) => {
       release = r;
     });
-    const server = await readyApp({}, new FakeClassifier({ maxQueue: 1, gate }));
+    const classifier = new FakeClassifier({ maxQueue: 1, gate });
+    const server = await readyApp({}, classifier);
     const first = infer(server, tritonInferRequest([{ name: 'image', shape: [1], datatype: 'BYTES', data: [PNG] }]));
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor('the first request to hold the queue', () => classifier.queueDepth() === 1);
     const second = await infer(server, tritonInferRequest([{ name: 'image', shape: [1], datatype: 'BYTES', data: [JPEG] }]));
     expect(second.statusCode).toBe(503);
     expect(second.json().code).toBe('QUEUE_FULL');

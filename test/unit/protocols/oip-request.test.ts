@@ -3,26 +3,16 @@
  * inference_rest.md, Triton's extension_binary_data.md) and bodies built as tritonclient builds them.
  */
 import { describe, expect, test } from 'vitest';
-import { ResnetServeError } from '../../../src/errors.js';
 import { INPUT_ELEMENTS } from '../../../src/image/recipe.js';
 import { readBytesElements, splitInferBody, writeBytesElements } from '../../../src/server/protocols/oip/binary-data.js';
 import { type InferLimits, planInference, type WireInput } from '../../../src/server/protocols/oip/infer-request.js';
 import { readRestRequest } from '../../../src/server/protocols/oip/rest-request.js';
+import { thrownError } from '../../helpers/errors.js';
 import { serializeByteTensor, tritonInferRequest } from '../../helpers/tritonclient.js';
 
 const LIMITS: InferLimits = { maxImages: 8, maxImageBytes: 1024, classes: 1000 };
 const JPEG = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4]);
 const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 9]);
-
-function codeOf(run: () => unknown): { code: string; message: string; details: Record<string, unknown> | undefined } {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ResnetServeError) return { code: error.code, message: error.message, details: error.details };
-    throw error;
-  }
-  throw new Error('expected a ResnetServeError');
-}
 
 /** The request of inference_rest.md's "Inference Request Examples", as printed there. */
 const SPEC_JSON_REQUEST = `{
@@ -62,7 +52,7 @@ describe('the specs’ example requests', () => {
     expect(request.inputs[0]?.data).toEqual({ kind: 'json', value: [1, 2, 3, 4] });
     expect(request.outputs).toEqual([{ name: 'output0', parameters: {} }]);
     // This model has one input: the spec's two-input example is refused by name and count, not misread.
-    expect(codeOf(() => planInference(request.inputs, request.outputs, false, LIMITS)).code).toBe('INVALID_ARGUMENT');
+    expect(thrownError(() => planInference(request.inputs, request.outputs, false, LIMITS)).code).toBe('INVALID_ARGUMENT');
   });
 
   test('extension_binary_data.md’s request: each input gets its binary_data_size bytes, in order', () => {
@@ -80,21 +70,21 @@ describe('the specs’ example requests', () => {
   test('binary data that no input claims is refused', () => {
     const { body, headerLength } = specBinaryRequest();
     const { header, binary } = splitInferBody(Buffer.concat([body, Buffer.from([0])]), headerLength);
-    expect(codeOf(() => readRestRequest(header, binary)).code).toBe('INVALID_ARGUMENT');
+    expect(thrownError(() => readRestRequest(header, binary)).code).toBe('INVALID_ARGUMENT');
   });
 
   test('an input claiming more binary data than follows is refused', () => {
     const { body, headerLength } = specBinaryRequest();
     const { header, binary } = splitInferBody(body.subarray(0, body.length - 1), headerLength);
-    expect(codeOf(() => readRestRequest(header, binary)).message).toMatch(/input1.*3 bytes/);
+    expect(thrownError(() => readRestRequest(header, binary)).message).toMatch(/input1.*3 bytes/);
   });
 
   test.each(['abc', '-1', '1e3', '99999999'])('an Inference-Header-Content-Length of %s is refused', (value) => {
-    expect(codeOf(() => splitInferBody(Buffer.from('{}'), value)).code).toBe('INVALID_ARGUMENT');
+    expect(thrownError(() => splitInferBody(Buffer.from('{}'), value)).code).toBe('INVALID_ARGUMENT');
   });
 
   test('a body that is not JSON is refused', () => {
-    expect(codeOf(() => splitInferBody(Buffer.from('{"inputs": ['), undefined)).code).toBe('INVALID_ARGUMENT');
+    expect(thrownError(() => splitInferBody(Buffer.from('{"inputs": ['), undefined)).code).toBe('INVALID_ARGUMENT');
   });
 });
 
@@ -108,13 +98,13 @@ describe('BYTES elements in binary form', () => {
 
   test('a length running past the end names the element', () => {
     const wire = serializeByteTensor([JPEG, PNG]);
-    const error = codeOf(() => readBytesElements(wire.subarray(0, wire.length - 1), 'image'));
+    const error = thrownError(() => readBytesElements(wire.subarray(0, wire.length - 1), 'image'));
     expect(error.code).toBe('INVALID_ARGUMENT');
     expect(error.details).toMatchObject({ index: 1 });
   });
 
   test('a truncated length prefix is refused', () => {
-    expect(codeOf(() => readBytesElements(Buffer.from([5, 0]), 'image')).code).toBe('INVALID_ARGUMENT');
+    expect(thrownError(() => readBytesElements(Buffer.from([5, 0]), 'image')).code).toBe('INVALID_ARGUMENT');
   });
 });
 
@@ -230,24 +220,24 @@ describe('planInference refuses', () => {
     ['an unknown input', { ...images([JPEG]), name: 'INPUT__0' }],
     ['N = 0', images([], [0])],
   ])('%s with INVALID_ARGUMENT', (_, wire) => {
-    expect(codeOf(() => planInference([wire as WireInput], undefined, false, LIMITS)).code).toBe('INVALID_ARGUMENT');
+    expect(thrownError(() => planInference([wire as WireInput], undefined, false, LIMITS)).code).toBe('INVALID_ARGUMENT');
   });
 
   test('N over the limit, saying the limit', () => {
-    const error = codeOf(() => planInference([images(Array.from({ length: 9 }, () => JPEG))], undefined, false, LIMITS));
+    const error = thrownError(() => planInference([images(Array.from({ length: 9 }, () => JPEG))], undefined, false, LIMITS));
     expect(error.code).toBe('INVALID_ARGUMENT');
     expect(error.details).toMatchObject({ limit: 8, received: 9 });
   });
 
   test('an element over the byte limit with FILE_TOO_LARGE and its index', () => {
-    const error = codeOf(() => planInference([images([JPEG, PNG, Buffer.alloc(1025, 0xff)])], undefined, false, LIMITS));
+    const error = thrownError(() => planInference([images([JPEG, PNG, Buffer.alloc(1025, 0xff)])], undefined, false, LIMITS));
     expect(error.code).toBe('FILE_TOO_LARGE');
     expect(error.message).toContain('element 2');
     expect(error.details).toMatchObject({ index: 2, limitBytes: 1024, receivedBytes: 1025 });
   });
 
   test('an empty element with FILE_EMPTY and its index', () => {
-    const error = codeOf(() => planInference([images([JPEG, new Uint8Array(0)])], undefined, false, LIMITS));
+    const error = thrownError(() => planInference([images([JPEG, new Uint8Array(0)])], undefined, false, LIMITS));
     expect(error.code).toBe('FILE_EMPTY');
     expect(error.details).toMatchObject({ index: 1 });
   });
@@ -266,7 +256,7 @@ describe('planInference refuses', () => {
     ['classification "5"', [{ name: 'logits', parameters: { classification: '5' } }]],
     ['binary_data "yes"', [{ name: 'logits', parameters: { binary_data: 'yes' } }]],
   ])('%s with INVALID_ARGUMENT', (_, outputs) => {
-    expect(codeOf(() => planInference([images([JPEG])], outputs, false, LIMITS)).code).toBe('INVALID_ARGUMENT');
+    expect(thrownError(() => planInference([images([JPEG])], outputs, false, LIMITS)).code).toBe('INVALID_ARGUMENT');
   });
 
   test.each([
@@ -277,6 +267,6 @@ describe('planInference refuses', () => {
     ['an input with neither data nor binary_data_size', { inputs: [{ name: 'image', datatype: 'BYTES', shape: [1] }] }],
     ['a parameter that is an object', { inputs: [], parameters: { binary_data_output: { yes: true } } }],
   ])('readRestRequest: %s with INVALID_ARGUMENT', (_, header) => {
-    expect(codeOf(() => readRestRequest(header, Buffer.alloc(0))).code).toBe('INVALID_ARGUMENT');
+    expect(thrownError(() => readRestRequest(header, Buffer.alloc(0))).code).toBe('INVALID_ARGUMENT');
   });
 });
