@@ -102,6 +102,7 @@ async function startGrpc(app: FastifyInstance, host: string, port: number, optio
       maxUploadBytes: option('maxUploadBytes', options.maxUploadBytes),
       host,
       port,
+      log: app.log,
     });
   } catch (error) {
     await app.close();

@@ -8,6 +8,7 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import type { FastifyBaseLogger } from 'fastify';
 import { isResnetServeError, ResnetServeError } from '../../../errors.js';
 import { IMAGENET_LABELS } from '../../../labels/label-set.js';
 import type { ClassifierSlot } from '../../classifier-slot.js';
@@ -33,6 +34,8 @@ export interface GrpcOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;
+  /** Where unexpected failures are logged with their stack, as the HTTP error handler logs them. */
+  log: Pick<FastifyBaseLogger, 'error'>;
 }
 
 export interface GrpcService {
@@ -56,7 +59,7 @@ export async function startGrpcService(options: GrpcOptions): Promise<GrpcServic
   const { slot, metrics, modelName, serverVersion, maxInferImages, maxUploadBytes } = options;
   const definition = loadSync(PROTO_PATH, PROTO_LOADER_OPTIONS);
   const service = definition[SERVICE];
-  if (service === undefined || 'format' in service) throw new Error(`${PROTO_PATH} does not define ${SERVICE}`);
+  if (service === undefined || 'format' in service) throw new ResnetServeError('INTERNAL', `${PROTO_PATH} does not define ${SERVICE}.`);
   const limits = { maxImages: maxInferImages, maxImageBytes: maxUploadBytes, classes: IMAGENET_LABELS.en.length };
   const maxMessageBytes = maxInferImages * (maxUploadBytes + 4) + MESSAGE_OVERHEAD_BYTES;
   const server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': maxMessageBytes });
@@ -72,6 +75,7 @@ export async function startGrpcService(options: GrpcOptions): Promise<GrpcServic
             callback(null, response);
           },
           (error: unknown) => {
+            if (!isResnetServeError(error)) options.log.error({ err: error, method }, 'unexpected gRPC error');
             const mapped = isResnetServeError(error)
               ? error
               : new ResnetServeError('INTERNAL', 'An unexpected error occurred.', { cause: error });
