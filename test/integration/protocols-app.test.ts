@@ -301,7 +301,7 @@ describe('TorchServe', () => {
     expect(Object.keys(res.json())).toHaveLength(5);
   });
 
-  test('a multipart field `data`, at TorchServe’s example model name and a version', async () => {
+  test('a multipart field `data`, at TorchServe’s example model name and its version 1.0', async () => {
     const server = await readyApp();
     const raw = (await server.inject({ method: 'POST', url: '/predictions/resnet-18', payload: PNG })).json();
     const res = await server.inject({

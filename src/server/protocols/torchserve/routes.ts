@@ -4,7 +4,7 @@ import { ResnetServeError } from '../../../errors.js';
 import type { ClassifierSlot } from '../../classifier-slot.js';
 import type { ServerMetrics } from '../../metrics.js';
 import { readUpload } from '../../upload.js';
-import { checkModel } from '../oip/model-metadata.js';
+import { checkModel, MODEL_VERSION } from '../oip/model-metadata.js';
 import { TORCHSERVE_TOP_K, torchserveAnswer } from './answer.js';
 
 export interface TorchServeOptions {
@@ -18,8 +18,13 @@ export interface TorchServeOptions {
   multipartOverheadBytes: number;
 }
 
-/** The name TorchServe's own ResNet-18 example registers (examples/image_classifier/resnet_18), so its curl lines work unchanged. */
+/**
+ * The name and version TorchServe's own ResNet-18 example archives the model under
+ * (`torch-model-archiver --model-name resnet-18 --version 1.0`, examples/image_classifier/resnet_18), so its
+ * curl lines work unchanged.
+ */
 export const TORCHSERVE_EXAMPLE_MODEL = 'resnet-18';
+const TORCHSERVE_EXAMPLE_VERSION = '1.0';
 
 /** Multipart fields TorchServe's handlers read the image from (`row.get("data") or row.get("body")`, vision_handler.py). */
 const IMAGE_FIELDS = new Set(['data', 'body']);
@@ -75,7 +80,11 @@ export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (ap
 
   const predict = async (request: FastifyRequest<{ Params: PredictionParams }>, reply: FastifyReply) => {
     const { model, version } = request.params;
-    checkModel(modelName, model === TORCHSERVE_EXAMPLE_MODEL ? modelName : model, version);
+    checkModel(
+      modelName,
+      model === TORCHSERVE_EXAMPLE_MODEL ? modelName : model,
+      version === TORCHSERVE_EXAMPLE_VERSION ? MODEL_VERSION : version,
+    );
     const classifier = slot.current();
     const image = request.isMultipart() ? await multipartImage(request, maxUploadBytes) : (request.body as Buffer | undefined);
     // The route's body limit leaves room for a multipart envelope; a raw body is the image alone.
