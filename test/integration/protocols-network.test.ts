@@ -217,6 +217,28 @@ describe('every protocol gives classify --json’s answer', () => {
   });
 });
 
+describe('the real classifier’s checks, per element', () => {
+  test('an element over the pixel limit fails the batch with 413 IMAGE_TOO_LARGE and its index, from its header', async () => {
+    const bomb = await readFile(join(FIXTURES, 'huge-header-30000x30000.png'));
+    const request = tritonInferRequest([
+      { name: 'image', shape: [3], datatype: 'BYTES', data: [images[0] as Buffer, images[1] as Buffer, bomb] },
+    ]);
+    const res = await oipPost(request.body, request.headers);
+    expect(res.status).toBe(413);
+    const body = JSON.parse(res.body.toString());
+    expect(body).toMatchObject({ code: 'IMAGE_TOO_LARGE', details: { index: 2, input: 'image' } });
+    expect(body.error).toContain('element 2');
+  });
+
+  test('a truncated element fails with 422 IMAGE_CORRUPT and its index', async () => {
+    const truncated = await readFile(join(FIXTURES, 'truncated.jpg'));
+    const request = tritonInferRequest([{ name: 'image', shape: [2], datatype: 'BYTES', data: [truncated, images[0] as Buffer] }]);
+    const res = await oipPost(request.body, request.headers);
+    expect(res.status).toBe(422);
+    expect(JSON.parse(res.body.toString())).toMatchObject({ code: 'IMAGE_CORRUPT', details: { index: 0 } });
+  });
+});
+
 describe('64 concurrent clients mixing protocols', () => {
   test('each gets the answer its image gets alone', async () => {
     const clients = Array.from({ length: 64 }, (_, c) => {
