@@ -3,6 +3,7 @@
  * bodies and tritonclient's, every error case with its code and status, readiness, OpenAPI and metrics. The
  * real model's answers, gRPC and concurrency are in protocols-network.test.ts.
  */
+import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, test } from 'vitest';
 import { type AppOptions, buildApp } from '../../src/server/app.js';
@@ -359,6 +360,20 @@ describe('documented and counted', () => {
         '/predictions/{model}/{version}',
       ]),
     );
+  });
+
+  test('the protocols’ health probes stay out of the info-level request log; their inferences do not', async () => {
+    const lines: { msg?: string; url?: string }[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()));
+        done();
+      },
+    });
+    const server = await readyApp({ logger: { level: 'info', stream } });
+    for (const url of ['/v2/health/live', '/v2/health/ready', '/ping']) await server.inject({ url });
+    await server.inject({ method: 'POST', url: '/predictions/resnet18', payload: PNG });
+    expect(lines.filter((l) => l.msg === 'request completed').map((l) => l.url)).toEqual(['/predictions/resnet18']);
   });
 
   test('protocol requests are counted by route template, and their images timed, in /metrics', async () => {
