@@ -7,6 +7,7 @@ export {
   type ClassifyResult,
   createClassifier,
   type Explanation,
+  type InferResult,
   type Timings,
 } from './classifier/index.js';
 export { ERROR_CODES, type ErrorCode, isResnetServeError, ResnetServeError } from './errors.js';

@@ -4,28 +4,34 @@ import { Semaphore } from '../engine/semaphore.js';
 import { TensorPool } from '../engine/tensor-pool.js';
 import { notReady, ResnetServeError } from '../errors.js';
 import { CAM_CELLS, type ClassifierHead, cropBox, normaliseCam, rawCam } from '../explain/cam.js';
-import { integerInRange } from '../guards.js';
+import { exactLength, integerInRange } from '../guards.js';
 import { type ImageHeader, preprocessWithHeaderInto, readImageHeader, sniffImageFormat } from '../image/index.js';
 import { INPUT_ELEMENTS } from '../image/recipe.js';
 import { postprocess } from '../labels/index.js';
-import type { Prediction } from '../labels/types.js';
 import { readClassifierHead } from '../model/classifier-head.js';
 import { FEATURES_NAME } from '../model/features.js';
 import { cacheDir, DEFAULTS, option } from '../settings.js';
 import { DEFAULT_WEIGHTS } from '../weights/default-weights.js';
-import type { Classifier, ClassifierOptions, ClassifyOptions, ClassifyResult } from './types.js';
+import type { Classifier, ClassifierOptions, ClassifyOptions, ClassifyResult, InferResult } from './types.js';
 
 interface Job {
   tensor: Float32Array;
-  topK: number;
-  /** The loaded fc layer when this request wants maps; the batch then fetches the features. */
-  explainWith?: ClassifierHead;
+  /** This request wants maps: the batch then fetches layer4's features too. */
+  withFeatures?: boolean;
 }
 
 interface Inferred {
-  predictions: Prediction[];
+  /** The job's own row of the batch's logits, copied out of the engine's buffer. */
+  logits: Float32Array;
   inferenceMs: number;
-  maps?: Float32Array[];
+  /** The job's own layer4 features (channels × 7 × 7), when it asked for them. */
+  features?: Float32Array;
+}
+
+/** What one request through the queue gives: `InferResult`, plus the features and image size when asked for. */
+interface Run extends InferResult {
+  features?: Float32Array;
+  image?: { width: number; height: number };
 }
 
 /**
@@ -77,18 +83,19 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
     const { logits, features } = await engine.infer(
       batch,
       jobs.length,
-      jobs.some((job) => job.explainWith !== undefined),
+      jobs.some((job) => job.withFeatures === true),
     );
     const inferenceMs = performance.now() - t0;
     observer.onBatch?.(jobs.length, inferenceMs);
-    return jobs.map((job, row) => {
-      const predictions = postprocess(logits, { topK: job.topK, offset: row * engine.classes, classes: engine.classes });
-      const head = job.explainWith;
-      if (head === undefined || features === undefined) return { status: 'fulfilled', value: { predictions, inferenceMs } };
-      const offset = row * head.channels * CAM_CELLS;
-      const maps = predictions.map((p) => normaliseCam(rawCam(features, head, p.index, offset)));
-      return { status: 'fulfilled', value: { predictions, inferenceMs, maps } };
-    });
+    const perImage = (engine.featureChannels ?? 0) * CAM_CELLS;
+    return jobs.map((job, row) => ({
+      status: 'fulfilled',
+      value: {
+        logits: logits.slice(row * engine.classes, (row + 1) * engine.classes),
+        inferenceMs,
+        ...(job.withFeatures === true && features !== undefined ? { features: features.slice(row * perImage, (row + 1) * perImage) } : {}),
+      },
+    }));
   };
 
   let head: Promise<ClassifierHead> | undefined;
@@ -105,9 +112,7 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
   let drained: (() => void) | undefined;
 
   /** Takes a place among the `maxQueue` admitted requests, or refuses; `leave` gives it back. */
-  const admit = (bytes: Uint8Array): void => {
-    // Refuse what is not an image before it takes a place in the queue.
-    sniffImageFormat(bytes);
+  const admit = (): void => {
     if (closing !== undefined) throw notReady('The classifier is shutting down.');
     if (pending >= maxQueue) {
       throw new ResnetServeError('QUEUE_FULL', `The inference queue is full (${maxQueue} requests); try again shortly.`, {
@@ -142,31 +147,54 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
     return { header, decodeMs: performance.now() - t0 };
   };
 
+  /** One image or tensor through admission, decoding (for an image) and the batching queue. */
+  const run = async (input: Uint8Array | Float32Array, withFeatures: boolean): Promise<Run> => {
+    const startedAt = performance.now();
+    if (input instanceof Float32Array) {
+      exactLength('input.length', input.length, INPUT_ELEMENTS, 'values (a 3×224×224 Float32Array)');
+      admit();
+      try {
+        const { logits, inferenceMs, features } = await queue.submit({ tensor: input, withFeatures }, startedAt);
+        return { logits, features, timings_ms: { decode: 0, inference: inferenceMs, total: performance.now() - startedAt } };
+      } finally {
+        leave();
+      }
+    }
+    // Refuse what is not an image before it takes a place in the queue.
+    sniffImageFormat(input);
+    admit();
+    try {
+      const tensor = await tensors.acquire();
+      try {
+        const { header, decodeMs } = await decode(input, tensor);
+        const { logits, inferenceMs, features } = await queue.submit({ tensor, withFeatures }, startedAt);
+        const timings_ms = { decode: decodeMs, inference: inferenceMs, total: performance.now() - startedAt };
+        return { logits, features, image: { width: header.width, height: header.height }, timings_ms };
+      } finally {
+        tensors.release(tensor);
+      }
+    } finally {
+      leave();
+    }
+  };
+
   return {
     modelName: options.modelName ?? DEFAULT_WEIGHTS.modelName,
     precision,
     classes: engine.classes,
     async classify(bytes: Uint8Array, classifyOptions: ClassifyOptions = {}): Promise<ClassifyResult> {
-      const startedAt = performance.now();
       const topK = integerInRange('topK', classifyOptions.topK ?? DEFAULTS.topK, 1, Math.min(DEFAULTS.maxTopK, engine.classes));
       // Before admission: a model that cannot explain says so at once, whatever the image.
       const explainWith = classifyOptions.explain === true ? await explainHead() : undefined;
-      admit(bytes);
-      try {
-        const tensor = await tensors.acquire();
-        try {
-          const { header, decodeMs } = await decode(bytes, tensor);
-          const { predictions, inferenceMs, maps } = await queue.submit({ tensor, topK, explainWith }, startedAt);
-          const timings_ms = { decode: decodeMs, inference: inferenceMs, total: performance.now() - startedAt };
-          if (maps === undefined) return { predictions, timings_ms };
-          const image = { width: header.width, height: header.height };
-          return { predictions, timings_ms, explanation: { image, crop: cropBox(image.width, image.height), maps } };
-        } finally {
-          tensors.release(tensor);
-        }
-      } finally {
-        leave();
-      }
+      const { logits, timings_ms, features, image } = await run(bytes, explainWith !== undefined);
+      const predictions = postprocess(logits, { topK });
+      if (explainWith === undefined || features === undefined || image === undefined) return { predictions, timings_ms };
+      const maps = predictions.map((p) => normaliseCam(rawCam(features, explainWith, p.index)));
+      return { predictions, timings_ms, explanation: { image, crop: cropBox(image.width, image.height), maps } };
+    },
+    async infer(input: Uint8Array | Float32Array): Promise<InferResult> {
+      const { logits, timings_ms } = await run(input, false);
+      return { logits, timings_ms };
     },
     queueDepth: () => pending,
     close(): Promise<void> {

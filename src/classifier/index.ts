@@ -1,2 +1,11 @@
 export { createClassifier } from './classifier.js';
-export type { Classifier, ClassifierObserver, ClassifierOptions, ClassifyOptions, ClassifyResult, Explanation, Timings } from './types.js';
+export type {
+  Classifier,
+  ClassifierObserver,
+  ClassifierOptions,
+  ClassifyOptions,
+  ClassifyResult,
+  Explanation,
+  InferResult,
+  Timings,
+} from './types.js';
