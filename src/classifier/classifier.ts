@@ -12,7 +12,7 @@ import { readClassifierHead } from '../model/classifier-head.js';
 import { FEATURES_NAME } from '../model/features.js';
 import { cacheDir, DEFAULTS, option } from '../settings.js';
 import { DEFAULT_WEIGHTS } from '../weights/default-weights.js';
-import type { Classifier, ClassifierOptions, ClassifyOptions, ClassifyResult, InferResult } from './types.js';
+import type { Classifier, ClassifierOptions, ClassifyOptions, ClassifyResult, InferOptions, InferResult } from './types.js';
 
 interface Job {
   tensor: Float32Array;
@@ -192,9 +192,12 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
       const maps = predictions.map((p) => normaliseCam(rawCam(features, explainWith, p.index)));
       return { predictions, timings_ms, explanation: { image, crop: cropBox(image.width, image.height), maps } };
     },
-    async infer(input: Uint8Array | Float32Array): Promise<InferResult> {
-      const { logits, timings_ms } = await run(input, false);
-      return { logits, timings_ms };
+    async infer(input: Uint8Array | Float32Array, inferOptions: InferOptions = {}): Promise<InferResult> {
+      const explainWith = inferOptions.explain === true ? await explainHead() : undefined;
+      const { logits, timings_ms, features } = await run(input, explainWith !== undefined);
+      if (explainWith === undefined || features === undefined) return { logits, timings_ms };
+      const [top] = postprocess(logits, { topK: 1 });
+      return { logits, timings_ms, cam: normaliseCam(rawCam(features, explainWith, top?.index ?? 0)) };
     },
     queueDepth: () => pending,
     close(): Promise<void> {

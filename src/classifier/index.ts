@@ -6,6 +6,7 @@ export type {
   ClassifyOptions,
   ClassifyResult,
   Explanation,
+  InferOptions,
   InferResult,
   Timings,
 } from './types.js';

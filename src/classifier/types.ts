@@ -83,6 +83,16 @@ export interface InferResult {
   /** The model's logits for this image, one per class. */
   logits: Float32Array;
   timings_ms: Timings;
+  /**
+   * Only with `explain: true`: the map of the top class (7 × 7, row-major, normalised as in `Explanation.maps`),
+   * over the centre crop the model saw (for a tensor, the whole 224 × 224 input).
+   */
+  cam?: Float32Array;
+}
+
+export interface InferOptions {
+  /** Also return the top class's activation map (`cam`). Default false. */
+  explain?: boolean;
 }
 
 /** Hooks for metrics and tests; every one is optional. */
@@ -112,7 +122,7 @@ export interface Classifier {
    *
    * @throws ResnetServeError as `classify`; INVALID_ARGUMENT for a tensor of another length.
    */
-  infer(input: Uint8Array | Float32Array): Promise<InferResult>;
+  infer(input: Uint8Array | Float32Array, options?: InferOptions): Promise<InferResult>;
   /** Requests waiting for or in inference right now. */
   queueDepth(): number;
   /** Finishes queued work, then releases the session. Later calls to classify fail with NOT_READY. */

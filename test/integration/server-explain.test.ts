@@ -86,3 +86,39 @@ describe('POST /predict?explain=true', () => {
     expect(predict.responses['501']).toBeDefined();
   });
 });
+
+describe('Open Inference Protocol: the cam output', () => {
+  const oip = (image: Buffer, outputs: { name: string }[]) => ({
+    method: 'POST' as const,
+    url: '/v2/models/resnet18/infer',
+    headers: { 'content-type': 'application/json' },
+    payload: JSON.stringify({ inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [image.toString('base64')] }], outputs }),
+  });
+
+  test('FP32 [N,7,7]: the top class’s map, as /predict?explain=true gives it', async () => {
+    const server = await readyApp(convertToOnnx(stateDict));
+    const jpeg = await discJpeg();
+    const res = await server.inject(oip(jpeg, [{ name: 'cam' }, { name: 'logits' }]));
+    expect(res.statusCode).toBe(200);
+    const [cam, logits] = res.json().outputs;
+    expect(cam).toMatchObject({ name: 'cam', datatype: 'FP32', shape: [1, 7, 7] });
+    expect(logits.shape).toEqual([1, 8]);
+    const predict = (await server.inject({ method: 'POST', url: '/predict?explain=true&top=1', ...fileUpload(jpeg, 'disc.jpg') })).json();
+    const expected = predict.predictions[0].cam.flat() as number[];
+    (cam.data as number[]).forEach((v, i) => {
+      expect(v).toBeCloseTo(expected[i] as number, 4);
+    });
+  });
+
+  test('not among the outputs a request gets by default; 501 EXPLAIN_UNAVAILABLE from a model without features', async () => {
+    const graph = buildResNetGraph(stateDict);
+    const server = await readyApp(encodeModel({ ...graph, outputs: graph.outputs.slice(0, 1) }));
+    const jpeg = await discJpeg();
+    const plain = await server.inject(oip(jpeg, []));
+    expect(plain.statusCode).toBe(200);
+    expect(plain.json().outputs.map((o: { name: string }) => o.name)).toEqual(['logits', 'probabilities']);
+    const res = await server.inject(oip(jpeg, [{ name: 'cam' }]));
+    expect(res.statusCode).toBe(501);
+    expect(res.json().code).toBe('EXPLAIN_UNAVAILABLE');
+  });
+});
