@@ -4,6 +4,8 @@
  * cannot explain.
  */
 
+import { createServer } from 'node:net';
+import { status } from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -12,6 +14,8 @@ import { cropBox } from '../../src/explain/cam.js';
 import { encodeModel } from '../../src/model/onnx-proto.js';
 import { buildResNetGraph, convertToOnnx } from '../../src/model/resnet.js';
 import { buildApp } from '../../src/server/app.js';
+import { startServer } from '../../src/server/start.js';
+import { codeOf, grpcClient } from '../helpers/grpc-client.js';
 import { loadShapesStateDict } from '../helpers/int8-fixture.js';
 import { fileUpload } from '../helpers/multipart.js';
 
@@ -120,5 +124,60 @@ describe('Open Inference Protocol: the cam output', () => {
     const res = await server.inject(oip(jpeg, [{ name: 'cam' }]));
     expect(res.statusCode).toBe(501);
     expect(res.json().code).toBe('EXPLAIN_UNAVAILABLE');
+  });
+});
+
+/** A port nothing listens on now (the gRPC server takes a fixed port). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+describe('gRPC ModelInfer: the cam output', () => {
+  test('FP32 [1,7,7] in raw_output_contents, and UNIMPLEMENTED with EXPLAIN_UNAVAILABLE without features', async () => {
+    const jpeg = await discJpeg();
+    const request = {
+      model_name: 'resnet18',
+      inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', contents: { bytes_contents: [jpeg] } }],
+      outputs: [{ name: 'cam' }],
+    };
+    for (const withFeatures of [true, false]) {
+      const graph = buildResNetGraph(stateDict);
+      const model = encodeModel(withFeatures ? graph : { ...graph, outputs: graph.outputs.slice(0, 1) });
+      const server = await startServer({
+        port: 0,
+        grpcPort: await freePort(),
+        logger: false,
+        loadClassifier: () => createClassifier({ model, threads: 2 }),
+      });
+      const grpc = grpcClient(server.grpcPort ?? 0);
+      try {
+        await server.ready;
+        if (withFeatures) {
+          const response = await grpc.call<{ outputs: { name: string; shape: number[] }[]; raw_output_contents: Buffer[] }>(
+            'ModelInfer',
+            request,
+          );
+          expect(response.outputs[0]).toMatchObject({ name: 'cam', shape: [1, 7, 7] });
+          const raw = response.raw_output_contents[0] as Buffer;
+          const cam = new Float32Array(new Uint8Array(raw).buffer);
+          expect(cam).toHaveLength(49);
+          expect(Math.max(...cam)).toBe(1);
+        } else {
+          const error = await grpc.call('ModelInfer', request).catch((e: unknown) => e);
+          expect((error as { code: number }).code).toBe(status.UNIMPLEMENTED);
+          expect(codeOf(error)).toBe('EXPLAIN_UNAVAILABLE');
+        }
+      } finally {
+        grpc.close();
+        await server.close();
+      }
+    }
   });
 });
