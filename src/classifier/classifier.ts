@@ -3,23 +3,35 @@ import { InferenceEngine } from '../engine/inference-engine.js';
 import { Semaphore } from '../engine/semaphore.js';
 import { TensorPool } from '../engine/tensor-pool.js';
 import { notReady, ResnetServeError } from '../errors.js';
-import { integerInRange } from '../guards.js';
-import { decodedBytes, preprocessWithHeaderInto, readImageHeader, sniffImageFormat } from '../image/index.js';
+import { CAM_CELLS, type ClassifierHead, cropBox, normaliseCam, rawCam } from '../explain/cam.js';
+import { exactLength, integerInRange } from '../guards.js';
+import { decodedBytes, type ImageHeader, preprocessWithHeaderInto, readImageHeader, sniffImageFormat } from '../image/index.js';
 import { INPUT_ELEMENTS } from '../image/recipe.js';
 import { postprocess } from '../labels/index.js';
-import type { Prediction } from '../labels/types.js';
+import { readClassifierHead } from '../model/classifier-head.js';
+import { FEATURES_NAME } from '../model/features.js';
 import { cacheDir, DEFAULTS, option } from '../settings.js';
 import { DEFAULT_WEIGHTS } from '../weights/default-weights.js';
-import type { Classifier, ClassifierOptions, ClassifyOptions, ClassifyResult } from './types.js';
+import type { Classifier, ClassifierOptions, ClassifyOptions, ClassifyResult, InferOptions, InferResult } from './types.js';
 
 interface Job {
   tensor: Float32Array;
-  topK: number;
+  /** This request wants maps: the batch then fetches layer4's features too. */
+  withFeatures?: boolean;
 }
 
 interface Inferred {
-  predictions: Prediction[];
+  /** The job's own row of the batch's logits, copied out of the engine's buffer. */
+  logits: Float32Array;
   inferenceMs: number;
+  /** The job's own layer4 features (channels × 7 × 7), when it asked for them. */
+  features?: Float32Array;
+}
+
+/** What one request through the queue gives: `InferResult`, plus the features and image size when asked for. */
+interface Run extends InferResult {
+  features?: Float32Array;
+  image?: { width: number; height: number };
 }
 
 /**
@@ -71,13 +83,29 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
   const runBatch = async (jobs: readonly Job[]): Promise<PromiseSettledResult<Inferred>[]> => {
     for (const [row, job] of jobs.entries()) batch.set(job.tensor, row * INPUT_ELEMENTS);
     const t0 = performance.now();
-    const logits = await engine.infer(batch, jobs.length);
+    const { logits, features } = await engine.infer(
+      batch,
+      jobs.length,
+      jobs.some((job) => job.withFeatures === true),
+    );
     const inferenceMs = performance.now() - t0;
     observer.onBatch?.(jobs.length, inferenceMs);
+    const perImage = (engine.featureChannels ?? 0) * CAM_CELLS;
     return jobs.map((job, row) => ({
       status: 'fulfilled',
-      value: { predictions: postprocess(logits, { topK: job.topK, offset: row * engine.classes, classes: engine.classes }), inferenceMs },
+      value: {
+        logits: logits.slice(row * engine.classes, (row + 1) * engine.classes),
+        inferenceMs,
+        ...(job.withFeatures === true && features !== undefined ? { features: features.slice(row * perImage, (row + 1) * perImage) } : {}),
+      },
     }));
+  };
+
+  let head: Promise<ClassifierHead> | undefined;
+  /** The fc layer, read from the model file at the first explanation asked for (2 MB for ImageNet's 1000 classes). */
+  const explainHead = (): Promise<ClassifierHead> => {
+    head ??= loadHead(options.model, engine.classes, engine.featureChannels);
+    return head;
   };
 
   const queue = new BatchQueue<Job, Inferred>(runBatch, { maxBatch, batchWaitMs, timeoutMs });
@@ -87,9 +115,7 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
   let drained: (() => void) | undefined;
 
   /** Takes a place among the `maxQueue` admitted requests, or refuses; `leave` gives it back. */
-  const admit = (bytes: Uint8Array): void => {
-    // Refuse what is not an image before it takes a place in the queue.
-    sniffImageFormat(bytes);
+  const admit = (): void => {
     if (closing !== undefined) throw notReady('The classifier is shutting down.');
     if (pending >= maxQueue) {
       throw new ResnetServeError('QUEUE_FULL', `The inference queue is full (${maxQueue} requests); try again shortly.`, {
@@ -112,9 +138,10 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
   /**
    * Reads the header, then decodes into a tensor of the pool once the image's pixels fit in the decode budget,
    * a decode slot is free and (for a large image) no other large one decodes. The tensor is taken last, so
-   * images waiting to decode hold none. Returns the tensor, which the caller releases, and the milliseconds.
+   * images waiting to decode hold none. Returns the tensor, which the caller releases, the header and the
+   * milliseconds.
    */
-  const decode = async (bytes: Uint8Array): Promise<{ tensor: Float32Array; decodeMs: number }> => {
+  const decode = async (bytes: Uint8Array): Promise<{ tensor: Float32Array; header: ImageHeader; decodeMs: number }> => {
     const t0 = performance.now();
     const header = await readImageHeader(bytes, maxPixels);
     const cost = decodedBytes(header);
@@ -136,7 +163,7 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
             observer.onDecodeStart?.(header.pixels, ++decodingNow, largeNow);
             try {
               await preprocessWithHeaderInto(bytes, header, tensor, 0, maxPixels);
-              return { tensor, decodeMs: performance.now() - t0 };
+              return { tensor, header, decodeMs: performance.now() - t0 };
             } catch (error) {
               tensors.release(tensor);
               throw error;
@@ -152,24 +179,56 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
     }
   };
 
-  return {
-    modelName: options.modelName ?? DEFAULT_WEIGHTS.modelName,
-    precision,
-    async classify(bytes: Uint8Array, classifyOptions: ClassifyOptions = {}): Promise<ClassifyResult> {
-      const startedAt = performance.now();
-      const topK = integerInRange('topK', classifyOptions.topK ?? DEFAULTS.topK, 1, Math.min(DEFAULTS.maxTopK, engine.classes));
-      admit(bytes);
+  /** One image or tensor through admission, decoding (for an image) and the batching queue. */
+  const run = async (input: Uint8Array | Float32Array, withFeatures: boolean): Promise<Run> => {
+    const startedAt = performance.now();
+    if (input instanceof Float32Array) {
+      exactLength('input.length', input.length, INPUT_ELEMENTS, 'values (a 3×224×224 Float32Array)');
+      admit();
       try {
-        const { tensor, decodeMs } = await decode(bytes);
-        try {
-          const { predictions, inferenceMs } = await queue.submit({ tensor, topK }, startedAt);
-          return { predictions, timings_ms: { decode: decodeMs, inference: inferenceMs, total: performance.now() - startedAt } };
-        } finally {
-          tensors.release(tensor);
-        }
+        const { logits, inferenceMs, features } = await queue.submit({ tensor: input, withFeatures }, startedAt);
+        return { logits, features, timings_ms: { decode: 0, inference: inferenceMs, total: performance.now() - startedAt } };
       } finally {
         leave();
       }
+    }
+    // Refuse what is not an image before it takes a place in the queue.
+    sniffImageFormat(input);
+    admit();
+    try {
+      const { tensor, header, decodeMs } = await decode(input);
+      try {
+        const { logits, inferenceMs, features } = await queue.submit({ tensor, withFeatures }, startedAt);
+        const timings_ms = { decode: decodeMs, inference: inferenceMs, total: performance.now() - startedAt };
+        return { logits, features, image: { width: header.width, height: header.height }, timings_ms };
+      } finally {
+        tensors.release(tensor);
+      }
+    } finally {
+      leave();
+    }
+  };
+
+  return {
+    modelName: options.modelName ?? DEFAULT_WEIGHTS.modelName,
+    precision,
+    classes: engine.classes,
+    async classify(bytes: Uint8Array, classifyOptions: ClassifyOptions = {}): Promise<ClassifyResult> {
+      const topK = integerInRange('topK', classifyOptions.topK ?? DEFAULTS.topK, 1, Math.min(DEFAULTS.maxTopK, engine.classes));
+      // Before admission: a model that cannot explain says so at once, whatever the image.
+      const explainWith = classifyOptions.explain === true ? await explainHead() : undefined;
+      const { logits, timings_ms, features, image } = await run(bytes, explainWith !== undefined);
+      const predictions = postprocess(logits, { topK });
+      if (explainWith === undefined || features === undefined || image === undefined) return { predictions, timings_ms };
+      const maps = predictions.map((p) => normaliseCam(rawCam(features, explainWith, p.index)));
+      return { predictions, timings_ms, explanation: { image, crop: cropBox(image.width, image.height), maps } };
+    },
+    async infer(input: Uint8Array | Float32Array, inferOptions: InferOptions = {}): Promise<InferResult> {
+      const explainWith = inferOptions.explain === true ? await explainHead() : undefined;
+      const { logits, timings_ms, features } = await run(input, explainWith !== undefined);
+      if (explainWith === undefined || features === undefined) return { logits, timings_ms };
+      const [top] = postprocess(logits, { topK: 1 });
+      return { logits, timings_ms, cam: normaliseCam(rawCam(features, explainWith, top?.index ?? 0)) };
     },
     queueDepth: () => pending,
     close(): Promise<void> {
@@ -184,4 +243,26 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
       return closing;
     },
   };
+}
+
+/**
+ * Reads the fc layer the maps need and checks it against the session: same classes, and as many inputs as the
+ * `features` output has channels.
+ * @throws ResnetServeError EXPLAIN_UNAVAILABLE saying what the model lacks.
+ */
+async function loadHead(model: string | Uint8Array, classes: number, featureChannels: number | undefined): Promise<ClassifierHead> {
+  const unavailable = (why: string): ResnetServeError =>
+    new ResnetServeError(
+      'EXPLAIN_UNAVAILABLE',
+      `This model cannot show where it looked: ${why}. Models that resnet-serve converts have it.`,
+    );
+  if (featureChannels === undefined) throw unavailable(`it has no ${FEATURES_NAME} output [N,K,7,7]`);
+  const lookup = await readClassifierHead(model);
+  if ('unavailable' in lookup) throw unavailable(lookup.unavailable);
+  if (lookup.head.classes !== classes || lookup.head.channels !== featureChannels) {
+    throw unavailable(
+      `its fc layer is ${lookup.head.classes}×${lookup.head.channels} but the model has ${classes} classes and ${featureChannels} feature channels`,
+    );
+  }
+  return lookup.head;
 }

@@ -51,16 +51,26 @@ export async function installAccessControl(app: FastifyInstance, options: Access
   });
 
   if (options.corsOrigins.length > 0) {
-    // Preflight for cross-origin calls with an Authorization header: answered for allowed origins only.
+    // Preflight for cross-origin calls with an Authorization header: answered for allowed origins only, one
+    // OPTIONS route per inference path, naming every method the path takes.
+    const methodsByUrl = new Map<string, Set<string>>();
     app.addHook('onRoute', (route) => {
       if (route.config?.inference !== true) return;
+      const known = methodsByUrl.get(route.url);
+      const methods = [route.method].flat();
+      if (known !== undefined) {
+        for (const method of methods) known.add(method);
+        return;
+      }
+      const allowed = new Set(methods);
+      methodsByUrl.set(route.url, allowed);
       app.options(route.url, { schema: { hide: true } }, async (request, reply) => {
         const origin = request.headers.origin;
         if (origin === undefined || !allowedOrigin(origin)) {
           throw new ResnetServeError('FORBIDDEN', 'Cross-origin requests from this origin are not allowed (--cors-origin).');
         }
         allowCors(reply, anyOrigin ? '*' : origin);
-        reply.header('access-control-allow-methods', [route.method].flat().join(', '));
+        reply.header('access-control-allow-methods', [...allowed].join(', '));
         reply.header('access-control-allow-headers', 'authorization, content-type, x-request-id');
         reply.header('access-control-max-age', '600');
         return reply.code(204).send();

@@ -7,8 +7,10 @@ import { installBodyGuard } from './body-guard.js';
 import { type ClassifierLoader, ClassifierSlot } from './classifier-slot.js';
 import { clientErrorHandler, installConnectionCap, serverFactory } from './connections.js';
 import { errorBodySchema, installErrorHandling, sendError, toResnetServeError } from './errors.js';
-import { countResponses, createServerMetrics, metricsPlugin } from './metrics.js';
-import { registerOpenApi } from './openapi.js';
+import { countResponses, createServerMetrics, metricsPlugin, type ServerMetrics } from './metrics.js';
+import { packageJson, registerOpenApi } from './openapi.js';
+import { oipRestRoutes } from './protocols/oip/rest-routes.js';
+import { torchserveRoutes } from './protocols/torchserve/routes.js';
 import { installQuietGc } from './quiet-gc.js';
 import { installRequestLog, RequestLogController } from './request-log.js';
 import { configRoute } from './routes/config.js';
@@ -21,6 +23,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The app's classifier: loading state for /readyz, the instance for /predict. */
     readonly classifierSlot: ClassifierSlot;
+    /** The app's metrics, which the gRPC service (on a port of its own) reports to as well. */
+    readonly serverMetrics: ServerMetrics;
   }
 }
 
@@ -36,6 +40,10 @@ export interface AppLimits {
   topK?: number;
   /** Largest accepted `top`, 1..1000. Default `DEFAULTS.maxTopK` (20). */
   maxTopK?: number;
+  /** Images in one Open Inference Protocol request. Default and range: the `maxInferImages` setting (8). */
+  maxInferImages?: number;
+  /** The model's name in Open Inference Protocol and TorchServe URLs. Default: the `modelName` setting (`resnet18`). */
+  modelName?: string;
 }
 
 /** How the server treats connections and exposure; every default and range is the same key's in src/settings.ts. */
@@ -122,6 +130,8 @@ function normaliseOptions(options: AppOptions): NormalisedOptions {
     rateLimit: option('rateLimit', options.rateLimit),
     metricsPath: pathOption('metricsPath', options.metricsPath),
     docsPath: pathOption('docsPath', options.docsPath),
+    maxInferImages: option('maxInferImages', options.maxInferImages),
+    modelName: option('modelName', options.modelName),
   };
 }
 
@@ -160,6 +170,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   const slot = new ClassifierSlot(opts.loadClassifier, { observer: metrics.observer, maxPixels: opts.maxPixels });
   app.decorate('classifierSlot', slot);
+  app.decorate('serverMetrics', metrics);
 
   installErrorHandling(app);
   installRequestLog(app);
@@ -183,6 +194,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     config: { maxUploadBytes: opts.maxUploadBytes, maxPixels: opts.maxPixels, topK: opts.topK, maxTopK: opts.maxTopK },
   });
   await app.register(predictRoute, { slot, metrics, maxUploadBytes: opts.maxUploadBytes, topK: opts.topK, maxTopK: opts.maxTopK });
+  await app.register(oipRestRoutes, {
+    slot,
+    metrics,
+    modelName: opts.modelName,
+    serverVersion: packageJson.version,
+    maxInferImages: opts.maxInferImages,
+    maxUploadBytes: opts.maxUploadBytes,
+  });
+  await app.register(torchserveRoutes, {
+    slot,
+    metrics,
+    modelName: opts.modelName,
+    maxUploadBytes: opts.maxUploadBytes,
+    multipartOverheadBytes: MULTIPART_OVERHEAD_BYTES,
+  });
   if (opts.metricsPath !== undefined) await app.register(metricsPlugin, { metrics, path: opts.metricsPath });
   await app.register(staticFiles, { root: opts.webRoot });
 

@@ -24,6 +24,10 @@ const en = {
   network: 'Could not reach the server. Check your connection and try again.',
   failed: 'Something went wrong ({code}). Try again.',
   docs: 'API docs',
+  camToggle: 'Show where it looked',
+  camPick: 'Show where it looked for {label}',
+  camCaption:
+    'Where it looked for “{label}”: yellow marks the strongest evidence. The dimmed edges were cropped away before the model looked.',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -50,6 +54,9 @@ const zh: Record<MessageKey, string> = {
   network: '无法连接服务器。请检查网络后重试。',
   failed: '出错了（{code}），请重试。',
   docs: 'API 文档',
+  camToggle: '显示关注区域',
+  camPick: '显示“{label}”的关注区域',
+  camCaption: '“{label}”的关注区域：黄色表示证据最强。变暗的边缘在模型查看之前已被裁掉。',
 };
 
 const MESSAGES: Record<Lang, Record<MessageKey, string>> = { en, zh };

@@ -1,12 +1,15 @@
 import { finished } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsync } from 'fastify';
-import { isResnetServeError, messageOf, ResnetServeError } from '../../errors.js';
+import type { Explanation } from '../../classifier/index.js';
+import { ResnetServeError } from '../../errors.js';
+import { CAM_CELLS, type CropBox } from '../../explain/cam.js';
 import type { Lang } from '../../labels/types.js';
+import { FEATURE_GRID } from '../../model/features.js';
 import type { ClassifierSlot } from '../classifier-slot.js';
 import { missingFile } from '../errors.js';
 import type { ServerMetrics } from '../metrics.js';
-import { readUpload } from '../upload.js';
+import { MULTIPART_FILE_HIGH_WATER_MARK, parsingMultipart, readUpload } from '../upload.js';
 
 export interface PredictRouteOptions {
   slot: ClassifierSlot;
@@ -22,8 +25,27 @@ export interface PredictRouteOptions {
  */
 export const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 
-/** See the `fileHwm` comment in {@link predictRoute}. */
-const SKIPPED_PART_HIGH_WATER_MARK = 1024 * 1024;
+const boxSchema = {
+  type: 'object',
+  required: ['left', 'top', 'width', 'height'],
+  description:
+    "The part of the image the model saw, in pixels of the image as displayed (after EXIF orientation): torchvision's " +
+    'Resize(256) + CenterCrop(224) mapped back to the original. The `cam` grid covers exactly this box, each cell a ' +
+    'seventh of its width and height. Edges are real numbers (rounded to 0.01 px).',
+  properties: { left: { type: 'number' }, top: { type: 'number' }, width: { type: 'number' }, height: { type: 'number' } },
+} as const;
+
+const camSchema = {
+  type: 'array',
+  minItems: 7,
+  maxItems: 7,
+  items: { type: 'array', minItems: 7, maxItems: 7, items: { type: 'number', minimum: 0, maximum: 1 } },
+  description:
+    'Only with `explain=true`: the class activation map of this class, 7 rows (top to bottom of `crop`) of 7 values ' +
+    "(left to right). Rule: CAM_c = Σ_k w_ck · A_k over the 512 channels of layer4's output A (after its final ReLU) " +
+    'and the fc weights w (Zhou et al. 2016; equal to 49 × Grad-CAM on layer4 for ResNet-18), then ReLU, then ' +
+    "divided by the map's maximum, so the strongest cell is 1; a map with no positive cell is all 0. Rounded to 4 decimals.",
+} as const;
 
 const predictionSchema = {
   type: 'object',
@@ -33,6 +55,8 @@ const predictionSchema = {
     label: { type: 'string', description: 'English class name.' },
     label_zh: { type: 'string', description: 'Chinese class name.' },
     probability: { type: 'number', minimum: 0, maximum: 1 },
+    cam: camSchema,
+    crop: { ...boxSchema, description: `Only with \`explain=true\`. ${boxSchema.description}` },
   },
 } as const;
 
@@ -43,6 +67,12 @@ const predictResponseSchema = {
     predictions: { type: 'array', items: predictionSchema },
     model: { type: 'string', examples: ['resnet18-imagenet1k-v1'] },
     precision: { type: 'string', enum: ['fp32', 'int8'] },
+    image: {
+      type: 'object',
+      required: ['width', 'height'],
+      description: 'Only with `explain=true`: the image size after EXIF orientation, the space `crop` is in.',
+      properties: { width: { type: 'integer' }, height: { type: 'integer' } },
+    },
     timings_ms: {
       type: 'object',
       required: ['decode', 'inference', 'total'],
@@ -69,6 +99,7 @@ const errorRef = { $ref: 'ErrorBody#' } as const;
 interface PredictQuery {
   top: number;
   lang: Lang;
+  explain: boolean;
 }
 
 /**
@@ -78,11 +109,7 @@ interface PredictQuery {
 export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app, options) => {
   const { slot, metrics, maxUploadBytes, topK, maxTopK } = options;
   await app.register(multipart, {
-    // busboy 3.2.6 never finishes a body in which a part it skips (not form-data, past the files limit)
-    // pushes more than its part stream's high-water mark in one write and ends there: the request hung
-    // until the client gave up (found by `npm run fuzz`; test/fixtures/fuzz/multipart/). A mark above
-    // any socket read (64 KiB) keeps that from happening; the file stream it also sizes is read at once.
-    fileHwm: SKIPPED_PART_HIGH_WATER_MARK,
+    fileHwm: MULTIPART_FILE_HIGH_WATER_MARK,
     limits: {
       fileSize: maxUploadBytes,
       files: 1,
@@ -111,6 +138,14 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
               default: 'en',
               description: 'The page’s language; `label` stays English and `label_zh` Chinese.',
             },
+            explain: {
+              type: 'boolean',
+              default: false,
+              description:
+                'Also say where the model looked: a 7 × 7 `cam` and its `crop` box per class, and the `image` size. ' +
+                'Costs one more model output and 512 × 49 multiply-adds per class. 501 `EXPLAIN_UNAVAILABLE` when the ' +
+                'served `--model` has no `features` output.',
+            },
           },
         },
         response: {
@@ -124,6 +159,7 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
           422: errorRef,
           429: errorRef,
           500: errorRef,
+          501: errorRef,
           503: errorRef,
         },
       },
@@ -153,34 +189,21 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
         return readUpload(part.file, Number(request.headers['content-length']), maxUploadBytes);
       });
       if (bytes === undefined) throw tooLarge(maxUploadBytes, request.bodyBytesReceived);
-      const result = await classifier.classify(bytes, { topK: request.query.top });
+      const result = await classifier.classify(bytes, { topK: request.query.top, explain: request.query.explain });
       request.classifyTimings = result.timings_ms;
       metrics.observeTimings(result.timings_ms);
+      const { explanation } = result;
       return {
-        predictions: result.predictions,
+        predictions:
+          explanation === undefined ? result.predictions : result.predictions.map((p, j) => ({ ...p, ...explained(explanation, j) })),
         model: classifier.modelName,
         precision: classifier.precision,
+        ...(explanation === undefined ? {} : { image: explanation.image }),
         timings_ms: result.timings_ms,
       };
     },
   );
 };
-
-/**
- * Runs the multipart reading. busboy reports a body that breaks RFC 7578 (no boundary, a wrong one, no
- * closing delimiter, a malformed part header) as a plain Error without a code; here that is the client's
- * malformed body, not an unexpected failure. Found by `npm run fuzz` (test/fixtures/fuzz/multipart/).
- */
-async function parsingMultipart<T>(read: () => Promise<T>): Promise<T> {
-  try {
-    return await read();
-  } catch (error) {
-    if (isResnetServeError(error) || (error as { code?: unknown }).code !== undefined) throw error;
-    throw new ResnetServeError('BAD_REQUEST', `The multipart body is malformed: ${messageOf(error).replace(/\.$/, '')}.`, {
-      cause: error,
-    });
-  }
-}
 
 /** The file part passed the upload limit; `received` is what the request had delivered by then. */
 function tooLarge(limit: number, received: number): ResnetServeError {
@@ -188,4 +211,15 @@ function tooLarge(limit: number, received: number): ResnetServeError {
   return new ResnetServeError('FILE_TOO_LARGE', `The upload is larger than the ${mib} MiB limit.`, {
     details: { limitBytes: limit, receivedBytes: received },
   });
+}
+
+/** Prediction `j`'s map as 7 rows of 7 and the shared crop box, rounded for JSON. */
+function explained(explanation: Explanation, j: number): { cam: number[][]; crop: CropBox } {
+  const map = explanation.maps[j] ?? new Float32Array(CAM_CELLS);
+  const cam = Array.from({ length: FEATURE_GRID }, (_, row) =>
+    Array.from(map.subarray(row * FEATURE_GRID, (row + 1) * FEATURE_GRID), (v) => Math.round(v * 1e4) / 1e4),
+  );
+  const { left, top, width, height } = explanation.crop;
+  const px = (v: number): number => Math.round(v * 100) / 100;
+  return { cam, crop: { left: px(left), top: px(top), width: px(width), height: px(height) } };
 }
