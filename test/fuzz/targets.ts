@@ -170,38 +170,25 @@ async function imageHeaderAndDecode(bytes: Uint8Array): Promise<void> {
   if (header.pixels <= 1_000_000) await decodeImage(bytes, header, 40_000_000);
 }
 
-/** Whatever the bytes, POST /predict must answer `{error, code}` from the registry, or 200; never 5xx. */
-function multipartTarget(): FuzzTarget {
+/**
+ * An HTTP route fed the fuzzer's bytes through `inject()`: the first line is one request header's value, the rest
+ * the body. Whatever the bytes, the answer must be 200 or `{error, code}` from the registry with a 4xx status:
+ * never a 5xx, never another shape.
+ */
+function routeTarget(spec: {
+  name: string;
+  url: string;
+  header: string;
+  fixedHeaders: Record<string, string>;
+  seeds: () => Uint8Array[];
+  dictionary: string[];
+}): FuzzTarget {
   let app: FastifyInstance | undefined;
   let lastLogged = '';
-  const seeds = (): Uint8Array[] =>
-    filesIn('images', /^(tiny-150x100\.png|text\.jpg|empty\.jpg|huge-header.*)$/, 1 << 20).flatMap((image) => {
-      const { payload, headers } = multipartBody([{ name: 'file', filename: 'a.png', data: image }]);
-      const twoParts = multipartBody([
-        { name: 'top', data: '3' },
-        { name: 'file', filename: 'b.jpg', contentType: 'image/jpeg', data: image },
-      ]);
-      return [
-        Buffer.concat([Buffer.from(`${headers['content-type']}\n`), payload]),
-        Buffer.concat([Buffer.from(`${twoParts.headers['content-type']}\n`), twoParts.payload]),
-      ];
-    });
   return {
-    name: 'multipart',
-    seeds,
-    dictionary: [
-      'multipart/form-data; boundary=',
-      '\r\n',
-      '--',
-      'Content-Disposition: form-data; name="file"; filename="a.png"',
-      'Content-Type: image/png',
-      'name="file"',
-      "filename*=UTF-8''",
-      ';',
-      '"',
-      'application/json',
-      'boundary="',
-    ],
+    name: spec.name,
+    seeds: spec.seeds,
+    dictionary: spec.dictionary,
     maxLength: 64 * 1024,
     async open() {
       // The log's last error names the cause of a 500 in the finding.
@@ -220,9 +207,14 @@ function multipartTarget(): FuzzTarget {
       const server = app;
       return async (bytes: Uint8Array) => {
         const newline = bytes.indexOf(0x0a);
-        const contentType = Buffer.from(bytes.subarray(0, Math.max(newline, 0))).toString('latin1');
+        const value = Buffer.from(bytes.subarray(0, Math.max(newline, 0))).toString('latin1');
         const payload = Buffer.from(bytes.subarray(newline + 1));
-        const res = await server.inject({ method: 'POST', url: '/predict', headers: { 'content-type': contentType }, payload });
+        const res = await server.inject({
+          method: 'POST',
+          url: spec.url,
+          headers: { ...spec.fixedHeaders, [spec.header]: value },
+          payload,
+        });
         if (res.statusCode === 200) return;
         let body: { error?: unknown; code?: unknown };
         try {
@@ -247,6 +239,80 @@ function multipartTarget(): FuzzTarget {
     },
   };
 }
+
+const SEED_IMAGES = /^(tiny-150x100\.png|text\.jpg|empty\.jpg|huge-header.*)$/;
+
+/** POST /predict: the first line is the Content-Type (with its boundary), the rest the multipart body. */
+const multipartTarget = (): FuzzTarget =>
+  routeTarget({
+    name: 'multipart',
+    url: '/predict',
+    header: 'content-type',
+    fixedHeaders: {},
+    seeds: () =>
+      filesIn('images', SEED_IMAGES, 1 << 20).flatMap((image) => {
+        const { payload, headers } = multipartBody([{ name: 'file', filename: 'a.png', data: image }]);
+        const twoParts = multipartBody([
+          { name: 'top', data: '3' },
+          { name: 'file', filename: 'b.jpg', contentType: 'image/jpeg', data: image },
+        ]);
+        return [
+          Buffer.concat([Buffer.from(`${headers['content-type']}\n`), payload]),
+          Buffer.concat([Buffer.from(`${twoParts.headers['content-type']}\n`), twoParts.payload]),
+        ];
+      }),
+    dictionary: [
+      'multipart/form-data; boundary=',
+      '\r\n',
+      '--',
+      'Content-Disposition: form-data; name="file"; filename="a.png"',
+      'Content-Type: image/png',
+      'name="file"',
+      "filename*=UTF-8''",
+      ';',
+      '"',
+      'application/json',
+      'boundary="',
+    ],
+  });
+
+/** POST /v2/models/resnet18/infer: the first line is Inference-Header-Content-Length, the rest the body (JSON, then binary tensors). */
+const oipInferTarget = (): FuzzTarget =>
+  routeTarget({
+    name: 'oip-infer',
+    url: '/v2/models/resnet18/infer',
+    header: 'inference-header-content-length',
+    fixedHeaders: { 'content-type': 'application/octet-stream' },
+    seeds: () =>
+      filesIn('images', SEED_IMAGES, 1 << 20).flatMap((image) => {
+        const json = JSON.stringify({
+          inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [Buffer.from(image).toString('base64')] }],
+        });
+        const element = Buffer.concat([Buffer.alloc(4), image]);
+        element.writeUInt32LE(image.length, 0);
+        const header = JSON.stringify({
+          inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', parameters: { binary_data_size: element.length } }],
+          outputs: [{ name: 'probabilities', parameters: { classification: 3, binary_data: true } }],
+        });
+        return [Buffer.from(`\n${json}`), Buffer.concat([Buffer.from(`${header.length}\n${header}`), element])];
+      }),
+    dictionary: [
+      '{"inputs":[',
+      '"name":"image"',
+      '"datatype":"BYTES"',
+      '"datatype":"FP32"',
+      '"shape":[1,3,224,224]',
+      '"binary_data_size":',
+      '"parameters":{',
+      '"outputs":[',
+      '"classification":',
+      '"binary_data":true',
+      '"name":"logits"',
+      '"name":"cam"',
+      '-1',
+      '1e999',
+    ],
+  });
 
 export const TARGETS: readonly FuzzTarget[] = [
   sync('pickle', pickleSeeds, PICKLE_TOKENS, 16 * 1024, (bytes) => {
@@ -297,4 +363,5 @@ export const TARGETS: readonly FuzzTarget[] = [
     close: async () => {},
   },
   multipartTarget(),
+  oipInferTarget(),
 ];
