@@ -42,16 +42,19 @@ type Push = (chunk: Buffer | null, encoding?: BufferEncoding) => boolean;
 export function installBodyGuard(app: FastifyInstance, options: BodyGuardOptions): void {
   app.decorateRequest('bodyBytesReceived', 0);
   // Node answers `Expect: 100-continue` itself unless someone listens; here the request goes on to the routes,
-  // and the onRequest hook below says "100 Continue" only once the declared length passed the limit check.
+  // and "100 Continue" is said only in preParsing: after every onRequest check (this length check, the API key,
+  // the rate limit) has let the request through, just before its body is read.
   app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));
 
   app.addHook('onRequest', async (request, reply) => {
     const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? Number.POSITIVE_INFINITY;
     const declared = declaredLength(request);
     if (declared !== undefined && declared > limit) throw bodyTooLarge(limit, { declaredBytes: declared });
-    if (request.headers.expect?.toLowerCase() === '100-continue') reply.raw.writeContinue();
     if (request.raw.complete || (declared === 0 && request.headers['transfer-encoding'] === undefined)) return;
     guardBody(request, reply, limit, options.bodyTimeoutMs);
+  });
+  app.addHook('preParsing', async (request, reply) => {
+    if (request.headers.expect?.toLowerCase() === '100-continue' && !request.raw.complete) reply.raw.writeContinue();
   });
 
   // Any answer sent before the body ended closes the connection after a bounded lingering read.
@@ -81,7 +84,14 @@ function guardBody(request: FastifyRequest, reply: FastifyReply, limit: number, 
     if (raw.listenerCount('error') > 0) raw.emit('error', error);
     else if (!reply.sent) sendError(request, reply, error);
   };
+  // True while the parser holds body bytes nobody has read yet (Node stops reading the socket then): the
+  // silence that follows is ours, not the client's, so the stall clock starts over instead of refusing.
+  let waitingOnUs = false;
   const stall = setTimeout(() => {
+    if (waitingOnUs) {
+      stall.refresh();
+      return;
+    }
     refuse(
       new ResnetServeError('UPLOAD_TIMEOUT', `No byte of the request body arrived for ${bodyTimeoutMs / 1000} s.`, {
         details: { bodyTimeoutMs, receivedBytes: request.bodyBytesReceived },
@@ -104,12 +114,20 @@ function guardBody(request: FastifyRequest, reply: FastifyReply, limit: number, 
       if (request.bodyBytesReceived > limit + LINGER_BYTES) raw.socket?.destroy();
       return true;
     }
-    stall.refresh();
     if (request.bodyBytesReceived > limit) {
       refuse(bodyTooLarge(limit, { receivedBytes: request.bodyBytesReceived }));
       return true;
     }
-    return push(chunk, encoding);
+    const more = push(chunk, encoding);
+    waitingOnUs = !more;
+    stall.refresh();
+    return more;
+  };
+  const read = raw._read.bind(raw);
+  raw._read = (size: number): void => {
+    waitingOnUs = false;
+    if (!refused && !raw.complete) stall.refresh();
+    read(size);
   };
 }
 

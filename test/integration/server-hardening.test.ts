@@ -332,6 +332,15 @@ describe('options for exposed deployments', () => {
     expect((await fetch(`${url}/config`)).status).toBe(200);
   });
 
+  test('--api-key is checked before 100 Continue, so a refused client never sends its body', async () => {
+    const { port } = await start({ apiKey: 's3cret-key' });
+    const answer = await rawExchange(port, {
+      head: 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=B\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n',
+    });
+    expect(answer.statusLines).toEqual(['HTTP/1.1 401 Unauthorized']);
+    contract(answer, 'UNAUTHORIZED');
+  });
+
   test('cross-origin requests are refused by default and allowed for --cors-origin, with a preflight', async () => {
     const upload = fileUpload(PNG);
     const post = (base: string, origin: string): Promise<Response> =>
