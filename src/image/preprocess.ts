@@ -1,16 +1,13 @@
 import { DEFAULTS, IMAGENET_RECIPE, INPUT_ELEMENTS } from '../config.js';
 import { invalidArgument } from '../errors.js';
 import { decodeImage, readImageHeader, type ImageHeader, type Reduction } from './decode.js';
-import { normalizationTables } from './normalize.js';
-import { resizeCropInto } from './pillow-resample.js';
 import { recipeGeometry } from './recipe-geometry.js';
+import { resampleInto } from './resample-kernel.js';
 
 export interface PreprocessOptions {
   /** Largest accepted width × height, checked from the header before decoding. Default `DEFAULTS.maxPixels` (40 000 000). */
   maxPixels?: number;
 }
-
-const TABLES = normalizationTables(IMAGENET_RECIPE);
 
 /**
  * Large JPEGs take the fast path once their shorter side is at least this many times the resize size
@@ -95,7 +92,7 @@ export async function preprocessWithHeaderInto(
   // On the fast path the pixels are FAST_PATH_MARGIN × the resized size, whose recipe geometry is the
   // original's: int(256 · 3w' / 768) = w' and the crop offsets follow.
   const g = recipeGeometry(pixels.width, pixels.height, IMAGENET_RECIPE);
-  resizeCropInto(pixels, g.resizedWidth, g.resizedHeight, g.cropTop, g.cropLeft, g.cropSize, TABLES, out, offset);
+  resampleInto(pixels, g, out, offset);
 }
 
 /**
