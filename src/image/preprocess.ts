@@ -25,7 +25,7 @@ const FAST_PATH_MIN_SHRINK = 4;
 const FAST_PATH_MARGIN = 3;
 
 /** The libvips pre-reduction for the fast path, or `undefined` to decode at full size (exact). */
-function fastPathReduction(header: ImageHeader): Reduction | undefined {
+export function fastPathReduction(header: ImageHeader): Reduction | undefined {
   const { format, metadata, width, height } = header;
   // Only plain JPEGs: that is where shrink-on-load exists, and CMYK or alpha would change what libvips
   // resizes (ink values, premultiplied colour: sharp drops alpha only after resizing, measured 26.7/255 on

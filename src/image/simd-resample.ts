@@ -70,7 +70,7 @@ interface KernelExports {
  * the life of the process. 1 MiB holds a whole 640×480 RGB image, so the usual upload is one copy.
  */
 const STRIP_BYTES = 1 << 20;
-/** The horizontal pass loads 4 bytes per RGB pixel: the last pixel of a strip reads one byte past it. */
+/** The horizontal pass loads 8 bytes per pixel: the last pixel of a strip reads up to 5 bytes past it. */
 const LOAD_SLACK = 16;
 
 const align16 = (n: number): number => (n + 15) & ~15;

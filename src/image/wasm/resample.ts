@@ -22,7 +22,7 @@ function clip8x4(acc: v128): v128 {
  * `ImagingResampleHorizontal_8bpc` on `rowCount` rows starting at `src` (`rowStride` bytes apart,
  * `channels` ≥ 3 bytes per pixel, R G B first). One output pixel is one i32x4 of R, G, B and a fourth lane
  * whose value is never used; it is written as 4 bytes (RGBx) to `dst`, `outWidth · 4` bytes per row.
- * The caller leaves 3 readable bytes after the last source pixel (the 4-byte load of an RGB pixel).
+ * The caller leaves 8 readable bytes after the last source pixel (an 8-byte load reads each pixel).
  */
 export function horizontal(
   src: usize,
@@ -46,8 +46,8 @@ export function horizontal(
       let w = weights + (<usize>(x * ksize) << 2);
       let acc = half;
       for (let t = 0; t < taps; t++) {
-        const pixel = i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(p)));
-        acc = i32x4.add(acc, i32x4.mul(pixel, i32x4.splat(load<i32>(w))));
+        const pixel = i32x4.extend_low_i16x8_u(v128.load8x8_u(p));
+        acc = i32x4.add(acc, i32x4.mul(pixel, v128.load32_splat(w)));
         p += <usize>channels;
         w += 4;
       }
@@ -104,7 +104,7 @@ export function vertical(
       let a3 = half;
       for (let t = 0; t < taps; t++) {
         const v = v128.load(p);
-        const w = i32x4.splat(load<i32>(wy + (<usize>t << 2)));
+        const w = v128.load32_splat(wy + (<usize>t << 2));
         const lo = i16x8.extend_low_i8x16_u(v);
         const hi = i16x8.extend_high_i8x16_u(v);
         a0 = i32x4.add(a0, i32x4.mul(i32x4.extend_low_i16x8_u(lo), w));
