@@ -13,9 +13,15 @@ const built = join(root, 'src', 'image', 'wasm', 'resample.wasm');
 
 const { error, stderr } = await asc.main([
   source,
-  '--outFile', built,
+  '--outFile',
+  built,
   // -O3 without shrinking; the kernel allocates nothing, so the smallest runtime; bounds are the loader's job.
-  '-O3', '--runtime', 'stub', '--noAssert', '--enable', 'simd',
+  '-O3',
+  '--runtime',
+  'stub',
+  '--noAssert',
+  '--enable',
+  'simd',
 ]);
 if (error) {
   console.error(stderr.toString());

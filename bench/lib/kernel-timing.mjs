@@ -2,13 +2,14 @@
 // + crop + normalise by the TypeScript reference and by the WebAssembly SIMD kernel, on the same decoded
 // pixels, interleaved run by run so that a burst from another tenant hits both alike. Also the library's own
 // preprocess() end to end, and the same path with the reference kernel ("before"), for the ratio.
-import { IMAGENET_RECIPE } from '../../dist/config.js';
+
 import { decodeImage, readImageHeader } from '../../dist/image/decode.js';
 import { normalizationTables } from '../../dist/image/normalize.js';
 import { resizeCropInto } from '../../dist/image/pillow-resample.js';
 import { fastPathReduction, preprocess } from '../../dist/image/preprocess.js';
+import { IMAGENET_RECIPE } from '../../dist/image/recipe.js';
 import { recipeGeometry } from '../../dist/image/recipe-geometry.js';
-import { RESAMPLE_KERNEL, loadSimdResampler } from '../../dist/image/resample-kernel.js';
+import { loadSimdResampler, RESAMPLE_KERNEL } from '../../dist/image/resample-kernel.js';
 
 const TABLES = normalizationTables(IMAGENET_RECIPE);
 const SIMD = loadSimdResampler();

@@ -8,7 +8,8 @@ const fmt = (digits) => (x) => (x === undefined || Number.isNaN(x) ? 'n/a' : x.t
  */
 export function buildRows(imageNames, sweepLevels) {
   const rows = [];
-  const add = (section, label, unit, get, { digits = 1, higher = false } = {}) => rows.push({ section, label, unit, get, format: fmt(digits), higher });
+  const add = (section, label, unit, get, { digits = 1, higher = false } = {}) =>
+    rows.push({ section, label, unit, get, format: fmt(digits), higher });
   add('inference', 'per-image inference, mean', 'ms', (r) => r.infer?.infer.mean);
   add('inference', 'per-image inference, p50', 'ms', (r) => r.infer?.infer.p50);
   add('inference', 'per-image inference, p99', 'ms', (r) => r.infer?.infer.p99);
@@ -19,7 +20,9 @@ export function buildRows(imageNames, sweepLevels) {
   for (const name of imageNames) add('inference', `preprocess ${name}, mean`, 'ms', (r) => r.infer?.preprocess[name]?.mean);
   // The resample kernels on the same decoded pixels, and header + decode + each kernel (before / after #11).
   for (const name of imageNames) {
-    add('kernels', `resample ${name}, TypeScript reference, p50`, 'ms', (r) => r.infer?.kernels?.[name]?.resampleReference?.p50, { digits: 2 });
+    add('kernels', `resample ${name}, TypeScript reference, p50`, 'ms', (r) => r.infer?.kernels?.[name]?.resampleReference?.p50, {
+      digits: 2,
+    });
     add('kernels', `resample ${name}, WebAssembly SIMD, p50`, 'ms', (r) => r.infer?.kernels?.[name]?.resampleSimd?.p50, { digits: 2 });
     add('kernels', `preprocess ${name} with the TypeScript kernel, mean`, 'ms', (r) => r.infer?.kernels?.[name]?.preprocessReference?.mean);
     add('kernels', `preprocess ${name} with the SIMD kernel, mean`, 'ms', (r) => r.infer?.kernels?.[name]?.preprocessSimd?.mean);
@@ -52,7 +55,8 @@ export function buildRows(imageNames, sweepLevels) {
 
 function ratio(ours, base) {
   return ours === undefined || base === undefined || Number.isNaN(ours) || Number.isNaN(base) || base === 0
-    ? 'n/a' : (ours / base).toFixed(2);
+    ? 'n/a'
+    : (ours / base).toFixed(2);
 }
 
 /**

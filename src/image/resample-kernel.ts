@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { IMAGENET_RECIPE } from '../config.js';
 import { normalizationTables } from './normalize.js';
-import { resizeCropInto, type RgbPixels } from './pillow-resample.js';
+import { type RgbPixels, resizeCropInto } from './pillow-resample.js';
+import { IMAGENET_RECIPE } from './recipe.js';
 import type { RecipeGeometry } from './recipe-geometry.js';
 import { SimdResampler, wasmSimdSupported } from './simd-resample.js';
 

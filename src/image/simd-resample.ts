@@ -16,9 +16,8 @@ import { bilinearFilterBank, type FilterBank, type RgbPixels } from './pillow-re
  * (Chrome 91, Firefox 89, Safari 16.4, Node 16.4).
  */
 const SIMD_PROBE = new Uint8Array([
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, 0x03, 0x02, 0x01, 0x00,
-  0x0a, 0x16, 0x01, 0x14, 0x00, 0xfd, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-  0x00, 0x00, 0x00, 0x00, 0x0b,
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, 0x03, 0x02, 0x01, 0x00, 0x0a, 0x16, 0x01, 0x14,
+  0x00, 0xfd, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0b,
 ]);
 
 /** Whether this JavaScript engine runs WebAssembly with 128-bit SIMD. */
@@ -137,7 +136,18 @@ export class SimdResampler {
       const count = Math.min(stripRows, rowCount - y);
       const from = (rowFirst + y) * rowStride;
       bytes.set(data.subarray(from, from + count * rowStride), strip);
-      this.#kernel.horizontal(strip, rowStride, source.channels, count, h.starts, h.counts, h.weights, horizontal.ksize, size, rows + y * size * 4);
+      this.#kernel.horizontal(
+        strip,
+        rowStride,
+        source.channels,
+        count,
+        h.starts,
+        h.counts,
+        h.weights,
+        horizontal.ksize,
+        size,
+        rows + y * size * 4,
+      );
     }
     const [meanR, meanG, meanB] = normalization.mean.map(Math.fround) as [number, number, number];
     const [stdR, stdG, stdB] = normalization.std.map(Math.fround) as [number, number, number];
@@ -164,7 +174,12 @@ function bankBytes(bank: FilterBank): number {
 }
 
 /** Copies a filter bank to `at`, with its starts made relative to `origin`; returns where each array went. */
-function writeBank(memory: WebAssembly.Memory, at: number, bank: FilterBank, origin: number): { starts: number; counts: number; weights: number } {
+function writeBank(
+  memory: WebAssembly.Memory,
+  at: number,
+  bank: FilterBank,
+  origin: number,
+): { starts: number; counts: number; weights: number } {
   const n = bank.start.length;
   const starts = at;
   const counts = starts + align16(n * 4);

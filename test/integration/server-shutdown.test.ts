@@ -1,11 +1,11 @@
 /**
- * SIGTERM on a real server process (test/helpers/server-child.ts, real classifier): it stops accepting,
+ * SIGTERM on a real server process (test/helpers/server-process.ts, real classifier): it stops accepting,
  * lets the in-flight upload finish with a real answer, closes the classifier and exits 0.
  */
 import { request } from 'node:http';
 import { afterEach, expect, test } from 'vitest';
-import { spawnServer, waitUntilReady, type ChildServer } from '../helpers/child-server.js';
 import { multipartBody } from '../helpers/multipart.js';
+import { type ChildServer, spawnServer, waitUntilReady } from '../helpers/spawn-server.js';
 import { noiseJpeg } from '../helpers/test-images.js';
 
 let server: ChildServer | undefined;

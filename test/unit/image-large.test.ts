@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { IMAGENET_RECIPE } from '../../src/config.js';
 import { preprocess } from '../../src/image/index.js';
+import { IMAGENET_RECIPE } from '../../src/image/recipe.js';
 import { pixelDifference, readReferencePng } from './image-reference.js';
 
 /**

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../../src/config.js';
 import { preprocess, preprocessInto } from '../../src/image/index.js';
-import { pixelDifference, readFixture, readManifest, readReferencePng, type FixtureEntry } from './image-reference.js';
+import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../../src/image/recipe.js';
+import { type FixtureEntry, pixelDifference, readFixture, readManifest, readReferencePng } from './image-reference.js';
 
 const manifest = readManifest();
 const { mean, std } = IMAGENET_RECIPE;
@@ -68,7 +68,12 @@ describe('preprocess output layout', () => {
     expect(tensor.length).toBe(INPUT_ELEMENTS);
     const { rgb } = readReferencePng('tiny-150x100.ref.png');
     const plane = 224 * 224;
-    for (const [y, x] of [[0, 0], [0, 223], [100, 17], [223, 223]] as const) {
+    for (const [y, x] of [
+      [0, 0],
+      [0, 223],
+      [100, 17],
+      [223, 223],
+    ] as const) {
       for (let c = 0; c < 3; c++) {
         const expected = (rgb[(y * 224 + x) * 3 + c]! / 255 - mean[c]!) / std[c]!;
         expect(tensor[c * plane + y * 224 + x]).toBeCloseTo(expected, 5);
@@ -116,12 +121,9 @@ describe('preprocessInto', () => {
 });
 
 describe('preprocess failures', () => {
-  it.each(manifest.bad.filter((b) => b.code !== null).map((b) => [b.file, b.code] as const))(
-    '%s → %s',
-    async (file, code) => {
-      expect((await errorOf(preprocess(readFixture(file)))).code).toBe(code);
-    },
-  );
+  it.each(manifest.bad.filter((b) => b.code !== null).map((b) => [b.file, b.code] as const))('%s → %s', async (file, code) => {
+    expect((await errorOf(preprocess(readFixture(file)))).code).toBe(code);
+  });
 
   it('a truncated JPEG → IMAGE_CORRUPT carrying the decoder error as its cause', async () => {
     const error = await errorOf(preprocess(readFixture('truncated.jpg')));

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { IMAGENET_RECIPE } from '../../src/config.js';
 import { decodeImage, readImageHeader } from '../../src/image/decode.js';
 import { normalizationTables } from '../../src/image/normalize.js';
-import { resizeCropInto, type RgbPixels } from '../../src/image/pillow-resample.js';
-import { RESAMPLE_KERNEL, loadSimdResampler } from '../../src/image/resample-kernel.js';
+import { type RgbPixels, resizeCropInto } from '../../src/image/pillow-resample.js';
+import { IMAGENET_RECIPE } from '../../src/image/recipe.js';
 import { recipeGeometry } from '../../src/image/recipe-geometry.js';
+import { loadSimdResampler, RESAMPLE_KERNEL } from '../../src/image/resample-kernel.js';
 import { SimdResampler, wasmSimdSupported } from '../../src/image/simd-resample.js';
 import { readFixture, readManifest } from './image-reference.js';
 
@@ -73,7 +73,14 @@ describe('the WebAssembly SIMD kernel', () => {
       const channels = next() < 0.7 ? 3 : 4;
       const source = randomImage(next, width, height, channels);
       const g = recipeGeometry(width, height);
-      const diff = firstDifference({ source, resizedWidth: g.resizedWidth, resizedHeight: g.resizedHeight, top: g.cropTop, left: g.cropLeft, size: g.cropSize });
+      const diff = firstDifference({
+        source,
+        resizedWidth: g.resizedWidth,
+        resizedHeight: g.resizedHeight,
+        top: g.cropTop,
+        left: g.cropLeft,
+        size: g.cropSize,
+      });
       expect({ width, height, channels, diff }).toEqual({ width, height, channels, diff: -1 });
     }
   });
@@ -90,7 +97,16 @@ describe('the WebAssembly SIMD kernel', () => {
       const left = Math.floor(next() * (resizedWidth - size + 1));
       const source = randomImage(next, width, height, next() < 0.5 ? 3 : 4);
       const diff = firstDifference({ source, resizedWidth, resizedHeight, top, left, size });
-      expect({ width, height, resizedWidth, resizedHeight, top, left, size, diff }).toEqual({ width, height, resizedWidth, resizedHeight, top, left, size, diff: -1 });
+      expect({ width, height, resizedWidth, resizedHeight, top, left, size, diff }).toEqual({
+        width,
+        height,
+        resizedWidth,
+        resizedHeight,
+        top,
+        left,
+        size,
+        diff: -1,
+      });
     }
   });
 
@@ -100,15 +116,28 @@ describe('the WebAssembly SIMD kernel', () => {
     const data = new Uint8Array(width * 224 * 3);
     for (let i = 0; i < data.length; i++) data[i] = Math.floor(i / 3) % width;
     const source = { data, width, height: 224, channels: 3 };
-    for (const left of [0, 32]) expect(firstDifference({ source, resizedWidth: 256, resizedHeight: 224, top: 0, left, size: 224 })).toBe(-1);
+    for (const left of [0, 32])
+      expect(firstDifference({ source, resizedWidth: 256, resizedHeight: 224, top: 0, left, size: 224 })).toBe(-1);
   });
 
   it('handles images taller than one strip of copied rows (1920×1080, 4000×3000 RGBA)', () => {
     const next = rng(13);
-    for (const [width, height, channels] of [[1920, 1080, 3], [4000, 3000, 4]] as const) {
+    for (const [width, height, channels] of [
+      [1920, 1080, 3],
+      [4000, 3000, 4],
+    ] as const) {
       const source = randomImage(next, width, height, channels);
       const g = recipeGeometry(width, height);
-      expect(firstDifference({ source, resizedWidth: g.resizedWidth, resizedHeight: g.resizedHeight, top: g.cropTop, left: g.cropLeft, size: 224 })).toBe(-1);
+      expect(
+        firstDifference({
+          source,
+          resizedWidth: g.resizedWidth,
+          resizedHeight: g.resizedHeight,
+          top: g.cropTop,
+          left: g.cropLeft,
+          size: 224,
+        }),
+      ).toBe(-1);
     }
   });
 
@@ -117,7 +146,16 @@ describe('the WebAssembly SIMD kernel', () => {
     const header = await readImageHeader(bytes, 40_000_000);
     const source = await decodeImage(bytes, header, 40_000_000);
     const g = recipeGeometry(source.width, source.height);
-    expect(firstDifference({ source, resizedWidth: g.resizedWidth, resizedHeight: g.resizedHeight, top: g.cropTop, left: g.cropLeft, size: g.cropSize })).toBe(-1);
+    expect(
+      firstDifference({
+        source,
+        resizedWidth: g.resizedWidth,
+        resizedHeight: g.resizedHeight,
+        top: g.cropTop,
+        left: g.cropLeft,
+        size: g.cropSize,
+      }),
+    ).toBe(-1);
   });
 
   it('leaves sizes it cannot vectorise to the reference', () => {

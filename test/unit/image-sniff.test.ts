@@ -6,7 +6,7 @@ function ftyp(major: string, ...compatible: string[]): Uint8Array {
   const brands = [major, '\0\0\0\0', ...compatible].join('');
   const box = new Uint8Array(8 + brands.length);
   new DataView(box.buffer).setUint32(0, box.length);
-  box.set(Buffer.from('ftyp' + brands, 'latin1'), 4);
+  box.set(Buffer.from(`ftyp${brands}`, 'latin1'), 4);
   return box;
 }
 

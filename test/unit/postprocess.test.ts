@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS } from '../../src/config.js';
 import { ResnetServeError } from '../../src/errors.js';
 import { postprocess, softmax } from '../../src/labels/index.js';
+import { DEFAULTS } from '../../src/settings.js';
 
 function errorOf(fn: () => unknown): ResnetServeError {
   try {

@@ -11,7 +11,6 @@ const PRECISION_BITS: i32 = 22;
 const HALF: i32 = 1 << (PRECISION_BITS - 1);
 
 /** 0–255 from four accumulators: `>> 22`, then saturating narrows (= clip8, accumulators are ≥ 0). */
-@inline
 function clip8x4(acc: v128): v128 {
   const shifted = i32x4.shr_s(acc, PRECISION_BITS);
   const words = i16x8.narrow_i32x4_s(shifted, shifted);
@@ -41,9 +40,9 @@ export function horizontal(
   for (let y = 0; y < rowCount; y++) {
     const row = src + <usize>(y * rowStride);
     for (let x = 0; x < outWidth; x++) {
-      const taps = load<i32>(counts + (<usize>x << 2));
-      let p = row + <usize>(load<i32>(starts + (<usize>x << 2)) * channels);
-      let w = weights + (<usize>(x * ksize) << 2);
+      const taps = load<i32>(counts + ((<usize>x) << 2));
+      let p = row + <usize>(load<i32>(starts + ((<usize>x) << 2)) * channels);
+      let w = weights + ((<usize>(x * ksize)) << 2);
       let acc = half;
       for (let t = 0; t < taps; t++) {
         const pixel = i32x4.extend_low_i16x8_u(v128.load8x8_u(p));
@@ -83,7 +82,7 @@ export function vertical(
 ): void {
   const half = i32x4.splat(HALF);
   const rowBytes = <usize>(width << 2);
-  const plane = <usize>(width * height) << 2;
+  const plane = (<usize>(width * height)) << 2;
   const scale = f32x4.splat(255);
   const mr = f32x4.splat(meanR);
   const mg = f32x4.splat(meanG);
@@ -92,19 +91,19 @@ export function vertical(
   const sg = f32x4.splat(stdG);
   const sb = f32x4.splat(stdB);
   for (let y = 0; y < height; y++) {
-    const taps = load<i32>(counts + (<usize>y << 2));
-    const first = src + <usize>load<i32>(starts + (<usize>y << 2)) * rowBytes;
-    const wy = weights + (<usize>(y * ksize) << 2);
-    let out = dst + (<usize>(y * width) << 2);
+    const taps = load<i32>(counts + ((<usize>y) << 2));
+    const first = src + <usize>load<i32>(starts + ((<usize>y) << 2)) * rowBytes;
+    const wy = weights + ((<usize>(y * ksize)) << 2);
+    let out = dst + ((<usize>(y * width)) << 2);
     for (let x = 0; x < width; x += 4) {
-      let p = first + (<usize>x << 2);
+      let p = first + ((<usize>x) << 2);
       let a0 = half;
       let a1 = half;
       let a2 = half;
       let a3 = half;
       for (let t = 0; t < taps; t++) {
         const v = v128.load(p);
-        const w = v128.load32_splat(wy + (<usize>t << 2));
+        const w = v128.load32_splat(wy + ((<usize>t) << 2));
         const lo = i16x8.extend_low_i8x16_u(v);
         const hi = i16x8.extend_high_i8x16_u(v);
         a0 = i32x4.add(a0, i32x4.mul(i32x4.extend_low_i16x8_u(lo), w));

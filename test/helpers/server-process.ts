@@ -1,7 +1,7 @@
 /**
  * A resnet-serve server in its own process, for tests that need a separate process: RSS, /healthz
  * latency with the event loop not shared with the test's clients, and SIGTERM. Runs the real classifier
- * on the synthetic full-width ResNet-18. Bundled and spawned by child-server.ts; configured by env:
+ * on the synthetic full-width ResNet-18. Bundled and spawned by spawn-server.ts; configured by env:
  * RS_MAX_QUEUE, RS_MAX_BATCH, RS_WEB_ROOT, RS_LOG_LEVEL. Prints {"listening": url} on stdout.
  */
 import { installShutdownHandlers, startServer } from '../../src/server/start.js';

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -13,9 +13,9 @@ function childScript(): string {
   if (bundled !== undefined) return bundled;
   const outDir = join(repo, 'test', '.tmp');
   mkdirSync(outDir, { recursive: true });
-  const outfile = join(outDir, 'server-child.mjs');
+  const outfile = join(outDir, 'server-process.mjs');
   buildSync({
-    entryPoints: [join(repo, 'test', 'helpers', 'server-child.ts')],
+    entryPoints: [join(repo, 'test', 'helpers', 'server-process.ts')],
     outfile,
     bundle: true,
     platform: 'node',
@@ -41,7 +41,7 @@ export interface ChildServer {
   kill(): void;
 }
 
-/** Spawns test/helpers/server-child.ts with `env` and waits until it listens. */
+/** Spawns test/helpers/server-process.ts with `env` and waits until it listens. */
 export async function spawnServer(env: Record<string, string> = {}): Promise<ChildServer> {
   const child = spawn(process.execPath, [childScript()], {
     cwd: repo,
@@ -70,7 +70,10 @@ export async function spawnServer(env: Record<string, string> = {}): Promise<Chi
     const seen = lines.find(predicate);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; saw ${JSON.stringify(lines.slice(-5))}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no matching log line within ${timeoutMs} ms; saw ${JSON.stringify(lines.slice(-5))}`)),
+        timeoutMs,
+      );
       waiters.push({
         predicate,
         resolve: (line) => {
