@@ -4,6 +4,7 @@ import { DEFAULTS, option } from '../settings.js';
 import { type ClassifierLoader, ClassifierSlot } from './classifier-slot.js';
 import { errorBodySchema, installErrorHandling } from './errors.js';
 import { countResponses, createServerMetrics, metricsPlugin } from './metrics.js';
+import { isolateCrossOrigin, type OnDeviceModel, onDeviceRoutes } from './on-device.js';
 import { registerOpenApi } from './openapi.js';
 import { installRequestLog, RequestLogController } from './request-log.js';
 import { configRoute } from './routes/config.js';
@@ -39,9 +40,11 @@ export interface AppOptions extends AppLimits {
   logger?: FastifyServerOptions['logger'];
   /** Directory of the built page. Default {@link defaultWebRoot}. */
   webRoot?: string;
+  /** The model the page's on-device mode downloads (GET /on-device); without it the mode is off. Default: off. */
+  onDevice?: OnDeviceModel;
 }
 
-type NormalisedOptions = Required<AppLimits> & Pick<AppOptions, 'loadClassifier' | 'logger'> & { webRoot: string };
+type NormalisedOptions = Required<AppLimits> & Pick<AppOptions, 'loadClassifier' | 'logger' | 'onDevice'> & { webRoot: string };
 
 /** ImageNet's class count: no model of ours has more classes to rank. */
 const MAX_CLASSES = 1000;
@@ -52,6 +55,7 @@ function normaliseOptions(options: AppOptions): NormalisedOptions {
     loadClassifier: callable<ClassifierLoader>('loadClassifier', options.loadClassifier, 'a function returning a Promise<Classifier>'),
     logger: options.logger ?? false,
     webRoot: options.webRoot ?? defaultWebRoot(),
+    onDevice: options.onDevice,
     maxUploadBytes: option('maxUploadBytes', options.maxUploadBytes),
     maxPixels: option('maxPixels', options.maxPixels),
     topK: integerInRange('topK', options.topK ?? DEFAULTS.topK, 1, maxTopK),
@@ -93,6 +97,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // response on a keep-alive socket would otherwise hold server.close() open until keepAliveTimeout.
     if (slot.state === 'closing' || slot.state === 'closed') reply.header('connection', 'close');
   });
+  isolateCrossOrigin(app);
   app.addSchema(errorBodySchema);
   await registerOpenApi(app);
 
@@ -102,6 +107,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(predictRoute, { slot, metrics, maxUploadBytes: opts.maxUploadBytes, topK: opts.topK, maxTopK: opts.maxTopK });
   await app.register(metricsPlugin, { metrics });
+  if (opts.onDevice !== undefined) await app.register(onDeviceRoutes, { onDevice: opts.onDevice });
   await app.register(staticFiles, { root: opts.webRoot });
 
   app.addHook('onReady', async () => {
