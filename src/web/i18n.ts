@@ -24,6 +24,15 @@ const en = {
   network: 'Could not reach the server. Check your connection and try again.',
   failed: 'Something went wrong ({code}). Try again.',
   docs: 'API docs',
+  onDevice: 'Run on this device',
+  onDeviceOffer: 'Your photo never leaves this device; the model ({size}) downloads once.',
+  onDeviceDownloading: 'Downloading the model: {loaded} of {total}',
+  onDeviceStarting: 'Starting the model…',
+  onDeviceReady: 'Photos stay on this device. Model {size} ({precision}), {threads} thread(s).',
+  onDeviceNoSimd: 'This browser cannot run the model here (no WebAssembly SIMD). Turn the switch off to use the server.',
+  onDeviceMemory: 'This device has not enough memory for the model or this photo. Turn the switch off to use the server.',
+  onDeviceFailed: 'The model could not run on this device. Turn the switch off to use the server.',
+  latencyOnDevice: 'On this device · {total}\u00a0ms (decode {decode}\u00a0ms, inference {inference}\u00a0ms, {threads} thread(s))',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -50,6 +59,15 @@ const zh: Record<MessageKey, string> = {
   network: '无法连接服务器。请检查网络后重试。',
   failed: '出错了（{code}），请重试。',
   docs: 'API 文档',
+  onDevice: '在本设备上运行',
+  onDeviceOffer: '照片不会离开本设备；模型（{size}）只需下载一次。',
+  onDeviceDownloading: '正在下载模型：{loaded} / {total}',
+  onDeviceStarting: '正在启动模型…',
+  onDeviceReady: '照片只在本设备处理。模型 {size}（{precision}），{threads} 个线程。',
+  onDeviceNoSimd: '此浏览器无法在本地运行模型（不支持 WebAssembly SIMD）。关闭开关即可使用服务器。',
+  onDeviceMemory: '本设备内存不足，无法运行模型或处理这张照片。关闭开关即可使用服务器。',
+  onDeviceFailed: '模型无法在本设备上运行。关闭开关即可使用服务器。',
+  latencyOnDevice: '在本设备上 · {total} 毫秒（解码 {decode} 毫秒，推理 {inference} 毫秒，{threads} 个线程）',
 };
 
 const MESSAGES: Record<Lang, Record<MessageKey, string>> = { en, zh };
