@@ -6,7 +6,7 @@
 // loop is bounded in count and time; every child process is stopped at the end, even on failure.
 // Method and caveats: README.md, "How the benchmark works".
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -29,6 +29,8 @@ const FP32_FLOOR_MS = 16;
 const SOAK_TARGET_MB = { fp32: 170, int8: 100 };
 const SWEEP = [1, 4, 16, 64];
 const SWEEP_IMAGE = '640x480.jpg';
+/** The on-device rows need Debian's Chromium; without it they show n/a. */
+const CHROMIUM = '/usr/bin/chromium';
 /** ONNX operator names that only a quantized graph holds (QDQ or QOperator format). */
 const QUANTIZED_OPS = ['DequantizeLinear', 'QLinearConv', 'ConvInteger', 'MatMulInteger'];
 
@@ -166,6 +168,11 @@ function ourTarget(precision, model) {
       [join(ROOT, 'bench', 'infer.mjs'), '--model', model, ...precisionFlag, '--runs', String(runs), ...images],
     ],
     floor: () => [process.execPath, [join(ROOT, 'bench', 'floor.mjs'), '--model', model]],
+    // The page's on-device mode in Chromium, with the same model file (bench/on-device.mjs).
+    onDevice: (image, runs) => [
+      process.execPath,
+      [join(ROOT, 'bench', 'on-device.mjs'), '--model', model, ...precisionFlag, '--runs', String(runs), image],
+    ],
     // Started as `npm start` and the installed command start it: through the file's own #! line and its node flags.
     serve: (port) => [CLI, ['serve', '--model', model, ...precisionFlag, ...SERVE_ARGS, '--host', '127.0.0.1', '--port', String(port)]],
   };
@@ -232,6 +239,25 @@ async function benchFloor(target) {
   log(`${target.label}: Node with the ONNX Runtime session alone`);
   const raw = await runJson(command, args, { env: childEnv, timeoutMs: 120_000 });
   return { beforeSessionMb: raw.rss_before_session_mb, hwmMb: raw.peak_rss_mb };
+}
+
+/** Chromium: first visit (download + session start), then per-image p50 with ORT threads and with one thread. */
+async function benchOnDevice(target, images) {
+  const image = images.find((i) => i.name === SWEEP_IMAGE) ?? images[0];
+  const [command, args] = target.onDevice(image.path, Math.max(5, Math.round(CONFIG.runs / 2)));
+  log(`${target.label}: on-device mode in Chromium (${image.name})`);
+  const raw = await runJson(command, args, { env: childEnv, timeoutMs: 600_000 });
+  const side = (s) => {
+    const samples = s.inferenceMs[image.name] ?? [];
+    return {
+      startMs: s.startMs,
+      threads: s.threads,
+      inference: summarize(samples.map((x) => x.inference)),
+      decode: summarize(samples.map((x) => x.decode)),
+      longTasks: s.longTasksMs.length,
+    };
+  };
+  return { runtime: raw.runtime, isolated: side(raw.isolated), single: side(raw.single) };
 }
 
 async function benchServer(target, uploads) {
@@ -309,6 +335,7 @@ async function benchTarget(target, images, uploads) {
   };
   await attempt('infer', () => benchInference(target, images));
   if (target.floor) await attempt('floor', () => benchFloor(target));
+  if (target.onDevice && existsSync(CHROMIUM)) await attempt('onDevice', () => benchOnDevice(target, images));
   await attempt('server', () => benchServer(target, uploads));
   if (CONFIG.soak) await attempt('soak', () => benchSoak(target, uploads));
   return result;

@@ -28,6 +28,22 @@ export function buildRows(imageNames, sweepLevels) {
     add('kernels', `preprocess ${name} with the SIMD kernel, mean`, 'ms', (r) => r.infer?.kernels?.[name]?.preprocessSimd?.mean);
   }
   add('inference', 'inference process peak RSS (VmHWM)', 'MB', (r) => r.infer?.peakRssMb);
+  // The page's on-device mode in Chromium on the same machine (bench/on-device.mjs), 640×480 JPEG.
+  add('on-device', 'on-device (Chromium): first visit, model download + session start', 'ms', (r) => r.onDevice?.isolated.startMs, {
+    digits: 0,
+  });
+  add('on-device', 'on-device: inference p50, cross-origin isolated (ORT threads)', 'ms', (r) => r.onDevice?.isolated.inference.p50, {
+    digits: 0,
+  });
+  add('on-device', 'on-device: inference p50, one thread', 'ms', (r) => r.onDevice?.single.inference.p50, { digits: 0 });
+  add('on-device', 'on-device: decode + preprocess p50', 'ms', (r) => r.onDevice?.isolated.decode.p50, { digits: 0 });
+  add(
+    'on-device',
+    'on-device: main-thread tasks over 50 ms while classifying',
+    'count',
+    (r) => (r.onDevice === undefined ? undefined : r.onDevice.isolated.longTasks + r.onDevice.single.longTasks),
+    { digits: 0 },
+  );
   add('load', 'classifier load alone', 'ms', (r) => r.infer?.loadMs, { digits: 0 });
   add('load', 'process start → /readyz 200', 'ms', (r) => r.server?.startupMs, { digits: 0 });
   for (const name of imageNames) {

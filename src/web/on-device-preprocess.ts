@@ -37,17 +37,17 @@ export async function loadResampler(url: URL | string): Promise<SimdResampler> {
  */
 function straightRgbaViaWebGl(bitmap: ImageBitmap): Uint8Array | undefined {
   const { width, height } = bitmap;
-  const gl = new OffscreenCanvas(1, 1).getContext('webgl2', { premultipliedAlpha: false, antialias: false, depth: false });
-  if (gl === null) return undefined;
+  const gl = webGl();
+  if (gl === undefined) return undefined;
+  const maxSize = gl.getParameter(gl.MAX_TEXTURE_SIZE) as number;
+  if (width > maxSize || height > maxSize) return undefined;
+  const texture = gl.createTexture();
+  const framebuffer = gl.createFramebuffer();
   try {
-    const maxSize = gl.getParameter(gl.MAX_TEXTURE_SIZE) as number;
-    if (width > maxSize || height > maxSize) return undefined;
-    const texture = gl.createTexture();
     gl.bindTexture(gl.TEXTURE_2D, texture);
     gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
     gl.pixelStorei(gl.UNPACK_COLORSPACE_CONVERSION_WEBGL, gl.NONE);
     gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA8, width, height, 0, gl.RGBA, gl.UNSIGNED_BYTE, bitmap);
-    const framebuffer = gl.createFramebuffer();
     gl.bindFramebuffer(gl.FRAMEBUFFER, framebuffer);
     gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, texture, 0);
     if (gl.checkFramebufferStatus(gl.FRAMEBUFFER) !== gl.FRAMEBUFFER_COMPLETE) return undefined;
@@ -56,8 +56,20 @@ function straightRgbaViaWebGl(bitmap: ImageBitmap): Uint8Array | undefined {
     gl.readPixels(0, 0, width, height, gl.RGBA, gl.UNSIGNED_BYTE, pixels);
     return gl.getError() === gl.NO_ERROR ? pixels : undefined;
   } finally {
-    gl.getExtension('WEBGL_lose_context')?.loseContext();
+    // The texture is the size of the photo: give it back now, keep the context for the next photo.
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    gl.deleteFramebuffer(framebuffer);
+    gl.deleteTexture(texture);
   }
+}
+
+/** One WebGL2 context for every photo (creating one costs more than the upload), or `undefined` without WebGL2. */
+let context: WebGL2RenderingContext | null | undefined;
+function webGl(): WebGL2RenderingContext | undefined {
+  if (context === undefined || context?.isContextLost() === true) {
+    context = new OffscreenCanvas(1, 1).getContext('webgl2', { premultipliedAlpha: false, antialias: false, depth: false });
+  }
+  return context ?? undefined;
 }
 
 /** The same through a 2D canvas (premultiplied: exact for opaque images only), where WebGL2 is not available. */
