@@ -9,6 +9,7 @@ import { runInNewContext } from 'node:vm';
 import { createClassifier } from './classifier/index.js';
 import { fileSystemFailed, isResnetServeError, messageOf, ResnetServeError } from './errors.js';
 import { writeFileAtomic } from './files/files.js';
+import { argumentRule, requiredArgument } from './guards.js';
 import { preprocessFolder } from './image/index.js';
 import type { Lang, Prediction } from './labels/types.js';
 import { buildModel } from './model/build.js';
@@ -51,9 +52,7 @@ function parse(argv: string[]) {
 }
 
 function modelSource(settings: Settings, onStep: (message: string) => void): ModelSource {
-  if (settings.model !== undefined && settings.weights !== undefined) {
-    throw new ResnetServeError('INVALID_ARGUMENT', 'Give either --model or --weights, not both.');
-  }
+  argumentRule(settings.model === undefined || settings.weights === undefined, 'Give either --model or --weights, not both.');
   return {
     model: settings.model,
     weights: settings.weights,
@@ -67,7 +66,7 @@ function modelSource(settings: Settings, onStep: (message: string) => void): Mod
 }
 
 async function classify(settings: Settings, files: string[]): Promise<number> {
-  if (files.length === 0) throw new ResnetServeError('INVALID_ARGUMENT', 'classify needs at least one IMAGE path.');
+  argumentRule(files.length > 0, 'classify needs at least one IMAGE path.');
   const { topK, lang } = settings;
   const classifier = await createClassifier({
     model: await resolveModel(modelSource(settings, note)),
@@ -131,13 +130,14 @@ function displayWidth(text: string): number {
 }
 
 async function convert(settings: Settings): Promise<number> {
-  const { weights, out, precision } = settings;
-  if (weights === undefined || out === undefined) {
-    throw new ResnetServeError('INVALID_ARGUMENT', 'convert needs --weights PATH and --out PATH.');
-  }
-  if (precision !== 'int8' && (settings.calibration !== undefined || settings.validate !== undefined)) {
-    throw new ResnetServeError('INVALID_ARGUMENT', '--calibration and --validate go with --precision int8.');
-  }
+  const { precision } = settings;
+  const usage = 'convert needs --weights PATH and --out PATH.';
+  const weights = requiredArgument(settings.weights, usage);
+  const out = requiredArgument(settings.out, usage);
+  argumentRule(
+    precision === 'int8' || (settings.calibration === undefined && settings.validate === undefined),
+    '--calibration and --validate go with --precision int8.',
+  );
   const bytes = await readFile(weights).catch((cause: unknown) => {
     throw new ResnetServeError('INPUT_NOT_FOUND', `Cannot read ${weights}.`, { cause });
   });
@@ -185,6 +185,9 @@ async function serve(settings: Settings): Promise<number> {
   const handle = await startServer({
     host: settings.host,
     port: settings.port,
+    grpcPort: settings.grpcPort,
+    modelName: settings.modelName,
+    maxInferImages: settings.maxInferImages,
     maxUploadBytes: settings.maxUploadBytes,
     maxPixels: settings.maxPixels,
     // The page's on-device mode downloads the very model this server runs, so both give the same answers.

@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The bytes are not an image format resnet-serve reads.' },
   IMAGE_CORRUPT: { status: 422, summary: 'The image is truncated or cannot be decoded.' },
   NOT_FOUND: { status: 404, summary: 'No such route or file.' },
+  MODEL_NOT_FOUND: { status: 404, summary: 'The request names a model or version this server does not serve (`--model-name`).' },
   QUEUE_FULL: { status: 503, summary: 'The inference queue is full; retry after `Retry-After` seconds.' },
   TIMEOUT: { status: 503, summary: 'The request waited longer than the inference time limit.' },
   NOT_READY: { status: 503, summary: 'The model is still loading, or the server is shutting down.' },
@@ -85,10 +86,16 @@ export function onnxRuntimeFailed(event: 'load' | 'run', cause: unknown, subject
     : new ResnetServeError('INFERENCE_FAILED', `ONNX Runtime failed to run ${subject}: ${messageOf(cause)}`, { cause });
 }
 
-/** FILESYSTEM_ERROR: `action` (e.g. "writing /x/model.onnx") failed; the system's reason (ENOSPC…) is quoted. */
-export function fileSystemFailed(action: string, cause: unknown): ResnetServeError {
+/** A system error's message with its code in front (`ENOSPC: no space left on device`), as people search for it. */
+export function systemMessageOf(cause: unknown): string {
   const code = typeof cause === 'object' && cause !== null && 'code' in cause && typeof cause.code === 'string' ? `${cause.code}: ` : '';
-  return new ResnetServeError('FILESYSTEM_ERROR', `${action} failed (${code}${messageOf(cause)}).`, { cause });
+  const message = messageOf(cause);
+  return code !== '' && message.startsWith(code) ? message : `${code}${message}`;
+}
+
+/** FILESYSTEM_ERROR: `action` (e.g. "Writing /x/model.onnx") failed; the system's reason (ENOSPC…) is quoted. */
+export function fileSystemFailed(action: string, cause: unknown): ResnetServeError {
+  return new ResnetServeError('FILESYSTEM_ERROR', `${action} failed (${systemMessageOf(cause)}).`, { cause });
 }
 
 function describe(value: unknown): string {

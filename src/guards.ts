@@ -1,4 +1,4 @@
-import { invalidArgument } from './errors.js';
+import { invalidArgument, ResnetServeError } from './errors.js';
 
 /**
  * Argument checks for the edges (CLI flags, environment variables, library options). Each returns the checked
@@ -81,4 +81,25 @@ export function httpFileName(name: string, value: string): string {
     throw invalidArgument(name, 'an http(s) URL ending in a file name', value);
   }
   return fileName;
+}
+
+/**
+ * A rule between arguments (one excludes another, one needs another, a command needs operands): throws
+ * INVALID_ARGUMENT with `message`, which says what to give instead.
+ */
+export function argumentRule(holds: boolean, message: string): void {
+  if (!holds) throw new ResnetServeError('INVALID_ARGUMENT', message);
+}
+
+/** A `{ min, max }` of finite numbers (an activation range). */
+export function finiteRange<T extends { min: number; max: number }>(name: string, value: T | undefined): T {
+  if (value === undefined || !Number.isFinite(value.min) || !Number.isFinite(value.max))
+    throw invalidArgument(name, 'a finite { min, max }', value);
+  return value;
+}
+
+/** A value an argument rule demands: returns it, or throws INVALID_ARGUMENT with `message`. */
+export function requiredArgument<T>(value: T | undefined, message: string): T {
+  argumentRule(value !== undefined, message);
+  return value as T;
 }

@@ -1,4 +1,5 @@
-import { invalidArgument, ResnetServeError } from '../errors.js';
+import { ResnetServeError } from '../errors.js';
+import { finiteRange } from '../guards.js';
 import { attr, type OnnxGraph, type OnnxNode, type OnnxTensor } from './graph.js';
 import { type ActivationRanges, quantizeBias, quantizePerChannel, type UInt8Params, uint8Params } from './quantize-params.js';
 
@@ -77,11 +78,7 @@ export function quantizeGraph(graph: OnnxGraph, ranges: ActivationRanges): OnnxG
   const plan = planQuantization(graph);
   const params = new Map<string, UInt8Params>();
   for (const name of plan.rangeTensors) {
-    const range = ranges.get(name);
-    if (range === undefined || !Number.isFinite(range.min) || !Number.isFinite(range.max)) {
-      throw invalidArgument(`ranges.get(${JSON.stringify(name)})`, 'a finite { min, max }', range);
-    }
-    params.set(name, uint8Params(range));
+    params.set(name, uint8Params(finiteRange(`ranges.get(${JSON.stringify(name)})`, ranges.get(name))));
   }
   const paramsOf = (tensor: string): UInt8Params | undefined => params.get(plan.sharedTensors.get(tensor) ?? tensor);
 

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { isResnetServeError, ResnetServeError } from '../errors.js';
+import { isResnetServeError, ResnetServeError, systemMessageOf } from '../errors.js';
 import { isFile } from '../files/files.js';
 import { httpFileName } from '../guards.js';
 import { cacheDir } from '../settings.js';
@@ -159,9 +159,7 @@ export async function downloadWeights(options: DownloadOptions): Promise<Downloa
 
 /** undici wraps the real reason (ECONNREFUSED, ENOTFOUND, "other side closed") in `cause`. */
 function causeText(error: unknown): string {
-  const inner = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-  if (inner instanceof Error) return 'code' in inner && typeof inner.code === 'string' ? `${inner.code}: ${inner.message}` : inner.message;
-  return String(inner);
+  return systemMessageOf(error instanceof Error && error.cause !== undefined ? error.cause : error);
 }
 
 export interface ResolveWeightsOptions {

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
+import { waitFor } from './wait.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 let bundled: string | undefined;
@@ -99,11 +100,6 @@ export async function spawnServer(env: Record<string, string> = {}): Promise<Chi
 
 /** Polls /readyz until 200 (the model is loaded and warmed up). */
 export async function waitUntilReady(url: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const res = await fetch(`${url}/readyz`).catch(() => undefined);
-    if (res?.status === 200) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${url} was not ready within ${timeoutMs} ms`);
+  const ready = async (): Promise<boolean> => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200;
+  await waitFor(`${url} to be ready`, ready, timeoutMs, 100);
 }

@@ -9,6 +9,7 @@ import { ResnetServeError } from '../../src/errors.js';
 import { type AppOptions, buildApp } from '../../src/server/app.js';
 import { FakeClassifier, manualLoader } from '../helpers/fake-classifier.js';
 import { fileUpload, multipartBody } from '../helpers/multipart.js';
+import { waitFor } from '../helpers/wait.js';
 
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(64, 1)]);
 
@@ -211,10 +212,9 @@ describe('close', () => {
     const form = new FormData();
     form.append('file', new Blob([PNG]), 'a.png');
     const inFlight = fetch(`${url}/predict`, { method: 'POST', body: form });
-    while (classifier.queueDepth() === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await waitFor('the prediction to reach the classifier', () => classifier.queueDepth() > 0);
     const closing = server.close();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(server.classifierSlot.state).toBe('closing');
+    await waitFor('shutdown to begin', () => server.classifierSlot.state === 'closing');
     expect(classifier.closeCalls).toBe(0);
     release();
     const res = await inFlight;

@@ -37,12 +37,20 @@ describe('createClassifier', () => {
     const big = await sharp(pixels, { raw: { width: 2600, height: 1600, channels: 3 } })
       .jpeg({ quality: 80 })
       .toBuffer();
-    classifier = await createClassifier({ model, threads: 1, maxBatch: 4, decodeConcurrency: 2 });
-    const inputs = [big, photos[0]!, photos[1]!, big, photos[2]!];
+    const decodes: { pixels: number; decodingNow: number }[] = [];
+    const observer = { onDecodeStart: (pixels: number, decodingNow: number) => decodes.push({ pixels, decodingNow }) };
+    classifier = await createClassifier({ model, threads: 1, maxBatch: 4, decodeConcurrency: 2, observer });
+    const inputs = [big, photos[0]!, photos[1]!, big, photos[2]!, photos[3]!, photos[4]!];
     const alone: Prediction[][] = [];
     for (const input of inputs) alone.push((await classifier.classify(input)).predictions);
+    decodes.length = 0;
     const together = await Promise.all(inputs.map((input) => classifier!.classify(input)));
     for (const [i, result] of together.entries()) expect(result.predictions.map((p) => p.index)).toEqual(alone[i]!.map((p) => p.index));
+    // Every large decode ran alone; small ones ran two at a time (so the observation can tell the difference).
+    const large = decodes.filter((d) => d.pixels > 4_000_000);
+    expect(large).toHaveLength(2);
+    for (const d of large) expect(d.decodingNow).toBe(1);
+    expect(Math.max(...decodes.map((d) => d.decodingNow))).toBe(2);
   });
 
   it('reports timings and the batch sizes it ran', async () => {

@@ -1,6 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import type { ResnetServeError } from '../../src/errors.js';
 import { preprocess, preprocessInto } from '../../src/image/index.js';
 import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../../src/image/recipe.js';
+import { rejectedError } from '../helpers/errors.js';
 import { type FixtureEntry, pixelDifference, readFixture, readManifest, readReferencePng } from './image-reference.js';
 
 const manifest = readManifest();
@@ -25,14 +27,7 @@ function sameFloats(a: Float32Array, b: Float32Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
-async function errorOf(promise: Promise<unknown>): Promise<{ code?: unknown; cause?: unknown; details?: unknown }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as { code?: unknown; cause?: unknown; details?: unknown };
-  }
-  throw new Error('expected a rejection');
-}
+const errorOf = (promise: Promise<unknown>): Promise<ResnetServeError> => rejectedError(() => promise);
 
 describe('preprocess against torchvision + PIL references', () => {
   const measured: string[] = [];

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { detectImageFormat, sniffImageFormat } from '../../src/image/index.js';
+import { thrownError } from '../helpers/errors.js';
 import { readFixture } from './image-reference.js';
 
 function ftyp(major: string, ...compatible: string[]): Uint8Array {
@@ -10,14 +11,7 @@ function ftyp(major: string, ...compatible: string[]): Uint8Array {
   return box;
 }
 
-function errorCode(run: () => unknown): unknown {
-  try {
-    run();
-  } catch (error) {
-    return (error as { code?: unknown }).code;
-  }
-  return 'no error';
-}
+const errorCode = (run: () => unknown): string => thrownError(run).code;
 
 describe('sniffImageFormat', () => {
   it.each([

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isResnetServeError, type ResnetServeError } from '../../src/errors.js';
 import { calibrateRanges } from '../../src/model/calibrate.js';
 import { dataFreeRanges } from '../../src/model/calibrate-data-free.js';
 import type { OnnxGraph, OnnxNode } from '../../src/model/graph.js';
@@ -14,20 +13,13 @@ import { planQuantization, quantizeGraph } from '../../src/model/quantize-graph.
 import { quantizeBias, quantizePerChannel, uint8Params } from '../../src/model/quantize-params.js';
 import { buildResNetGraph, convertToOnnx } from '../../src/model/resnet.js';
 import type { StateDict } from '../../src/weights/types.js';
+import { rejectedError } from '../helpers/errors.js';
 import { loadShapesFixture, loadShapesImages, loadShapesStateDict, type ShapesFixture } from '../helpers/int8-fixture.js';
 import { nodeOpTypes } from '../helpers/onnx-op-types.js';
 
 const THREADS = 2;
 
-async function catchAsync(run: () => Promise<unknown>): Promise<ResnetServeError> {
-  try {
-    await run();
-  } catch (error) {
-    if (isResnetServeError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a ResnetServeError');
-}
+const catchAsync = rejectedError;
 
 function argmax(row: Float32Array): number {
   let best = 0;

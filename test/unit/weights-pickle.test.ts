@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ResnetServeError } from '../../src/errors.js';
 import { type PickleBuilder, type UnpickleOptions, unpickle } from '../../src/weights/pickle.js';
+import { thrownError } from '../helpers/errors.js';
 
 const NOTHING: UnpickleOptions<never> = { globals: new Map<string, PickleBuilder<never>>() };
 
@@ -8,15 +8,7 @@ function pickle(...parts: (number[] | string)[]): Uint8Array {
   return new Uint8Array(Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'latin1') : Buffer.from(part)))));
 }
 
-function failure(run: () => unknown): { code: string; message: string } {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ResnetServeError) return { code: error.code, message: error.message };
-    throw error;
-  }
-  throw new Error('expected a ResnetServeError');
-}
+const failure = thrownError;
 
 describe('unpickle', () => {
   it('builds dicts, lists, tuples, ints, floats and strings the way pickle protocol 2 encodes them', () => {
