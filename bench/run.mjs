@@ -168,15 +168,12 @@ function ourTarget(precision, model) {
       [join(ROOT, 'bench', 'infer.mjs'), '--model', model, ...precisionFlag, '--runs', String(runs), ...images],
     ],
     floor: () => [process.execPath, [join(ROOT, 'bench', 'floor.mjs'), '--model', model]],
-<<<<<<< HEAD
     // The page's on-device mode in Chromium, with the same model file (bench/on-device.mjs).
     onDevice: (image, runs) => [
       process.execPath,
       [join(ROOT, 'bench', 'on-device.mjs'), '--model', model, ...precisionFlag, '--runs', String(runs), image],
     ],
-=======
     protocols: true,
->>>>>>> main
     // Started as `npm start` and the installed command start it: through the file's own #! line and its node flags.
     serve: (port) => [CLI, ['serve', '--model', model, ...precisionFlag, ...SERVE_ARGS, '--host', '127.0.0.1', '--port', String(port)]],
   };
