@@ -10,11 +10,22 @@ export const RESAMPLE_WASM_URL = new URL('./wasm/resample.wasm', import.meta.url
 
 /**
  * The SIMD kernel, compiled synchronously from disk (1 KB, well under a millisecond), or `undefined` where
- * this Node has no WebAssembly SIMD. A missing file is a broken build and throws.
+ * this Node has no WebAssembly SIMD, or where the file is not beside this module: a bundler that copied this
+ * code but not `wasm/resample.wasm`. That case warns once (the reference is ~5× slower) instead of failing.
  */
 export function loadSimdResampler(): SimdResampler | undefined {
   if (!wasmSimdSupported()) return undefined;
-  return SimdResampler.fromModule(new WebAssembly.Module(readFileSync(RESAMPLE_WASM_URL)));
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = new Uint8Array(readFileSync(RESAMPLE_WASM_URL));
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') throw cause;
+    process.emitWarning(`${RESAMPLE_WASM_URL.pathname} is missing; resampling with the slower TypeScript kernel`, {
+      code: 'RESNET_SERVE_NO_WASM',
+    });
+    return undefined;
+  }
+  return SimdResampler.fromModule(new WebAssembly.Module(bytes));
 }
 
 const SIMD = loadSimdResampler();
