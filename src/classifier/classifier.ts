@@ -2,8 +2,8 @@ import { BatchQueue } from '../engine/batch-queue.js';
 import { InferenceEngine } from '../engine/inference-engine.js';
 import { Semaphore } from '../engine/semaphore.js';
 import { TensorPool } from '../engine/tensor-pool.js';
-import { invalidArgument, notReady, ResnetServeError } from '../errors.js';
-import { integerInRange } from '../guards.js';
+import { notReady, ResnetServeError } from '../errors.js';
+import { exactLength, integerInRange } from '../guards.js';
 import { type ImageHeader, preprocessWithHeaderInto, readImageHeader, sniffImageFormat } from '../image/index.js';
 import { INPUT_ELEMENTS } from '../image/recipe.js';
 import { postprocess } from '../labels/index.js';
@@ -122,8 +122,7 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
   const infer = async (input: Uint8Array | Float32Array): Promise<InferResult> => {
     const startedAt = performance.now();
     if (input instanceof Float32Array) {
-      if (input.length !== INPUT_ELEMENTS)
-        throw invalidArgument('input', `a Float32Array of ${INPUT_ELEMENTS} values (3×224×224)`, `${input.length} values`);
+      exactLength('input.length', input.length, INPUT_ELEMENTS, 'values (a 3×224×224 Float32Array)');
       admit();
       try {
         const { logits, inferenceMs } = await queue.submit({ tensor: input }, startedAt);
