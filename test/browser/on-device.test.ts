@@ -11,11 +11,14 @@ import { build } from 'esbuild';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { preprocess } from '../../src/image/index.js';
+import { normalizationTables } from '../../src/image/normalize.js';
+import { resizeCropInto } from '../../src/image/pillow-resample.js';
 import { IMAGENET_RECIPE } from '../../src/image/recipe.js';
+import { recipeGeometry } from '../../src/image/recipe-geometry.js';
 import { type ServerHandle, startServer } from '../../src/server/start.js';
 import { multipartBody } from '../helpers/multipart.js';
 import { realLoader, syntheticModel } from '../helpers/synthetic-model.js';
-import { readFixture, readManifest } from '../unit/image-reference.js';
+import { pixelDifference, readFixture, readManifest, readReferencePng } from '../unit/image-reference.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** Every route that takes an image: ours, the Open Inference Protocol's and TorchServe's. */
@@ -32,7 +35,8 @@ interface Prediction {
 }
 
 /** Fixture photos by how the browser decodes them relative to libvips. */
-const fixtures = readManifest().fixtures.map((f) => f.file);
+const manifest = readManifest();
+const fixtures = manifest.fixtures.map((f) => f.file);
 /**
  * Lossless: the browser's pixels are the server's (straight alpha through WebGL, 16-bit samples cut to their high
  * byte like libvips, a GIF's transparent colour painted back), so the tensor must be the server's bit for bit.
@@ -58,12 +62,23 @@ describe.skipIf(!haveChromium)('on-device mode', () => {
     const bundle = await build({
       stdin: {
         contents: `import { loadResampler, preprocessOnDevice } from './src/web/on-device-preprocess.ts';
-          globalThis.onDeviceTensor = async (base64) => {
-            const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-            const { tensor } = await preprocessOnDevice(new Blob([bytes]), await loadResampler('resample.wasm'));
+          import { IMAGENET_RECIPE } from './src/image/recipe.ts';
+          const toBase64 = (tensor) => {
             let text = ''; const view = new Uint8Array(tensor.buffer);
             for (let i = 0; i < view.length; i += 0x8000) text += String.fromCharCode(...view.subarray(i, i + 0x8000));
             return btoa(text);
+          };
+          const fromBase64 = (base64) => Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+          globalThis.onDeviceTensor = async (base64) => {
+            const { tensor } = await preprocessOnDevice(new Blob([fromBase64(base64)]), await loadResampler('resample.wasm'));
+            return toBase64(tensor);
+          };
+          // The kernel alone on given pixels and geometry, as the page's worker calls it.
+          globalThis.onDeviceKernel = async (c) => {
+            const out = new Float32Array(3 * c.size * c.size);
+            const source = { data: fromBase64(c.data), width: c.width, height: c.height, channels: c.channels };
+            (await loadResampler('resample.wasm')).resizeCropInto(source, c.resizedWidth, c.resizedHeight, c.top, c.left, c.size, IMAGENET_RECIPE, out, 0);
+            return toBase64(out);
           };`,
         resolveDir: repo,
         loader: 'ts',
@@ -141,11 +156,54 @@ describe.skipIf(!haveChromium)('on-device mode', () => {
     );
   }
 
-  test.each(LOSSLESS)('%s: the browser’s tensor is the server’s, bit for bit', async (file) => {
+  test.each(LOSSLESS)('%s: the browser’s tensor is the server’s bit for bit, and PIL’s', async (file) => {
     const { page, context } = await open();
     const here = await browserTensor(page, file);
     const there = await preprocess(readFixture(file));
     expect(Buffer.from(here.buffer, here.byteOffset, here.byteLength).equals(Buffer.from(there.buffer))).toBe(true);
+    const reference = manifest.fixtures.find((f) => f.file === file)!.reference;
+    expect(pixelDifference(here, 0, readReferencePng(reference).rgb, IMAGENET_RECIPE.mean, IMAGENET_RECIPE.std).max).toBeLessThan(1e-6);
+    await context.close();
+  });
+
+  test('the kernel in Chromium equals the TypeScript reference in Node on 40 random images and crops', async () => {
+    const { page, context } = await open();
+    await page.addScriptTag({ content: harness });
+    const tables = normalizationTables(IMAGENET_RECIPE);
+    let seed = 99;
+    const next = (): number => {
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    for (let n = 0; n < 40; n++) {
+      const width = 1 + Math.floor(next() * 600);
+      const height = 1 + Math.floor(next() * 600);
+      const channels = next() < 0.5 ? 3 : 4;
+      const data = Uint8Array.from({ length: width * height * channels }, () => Math.floor(next() * 256));
+      const g = recipeGeometry(width, height);
+      const c = {
+        width,
+        height,
+        channels,
+        resizedWidth: g.resizedWidth,
+        resizedHeight: g.resizedHeight,
+        top: g.cropTop,
+        left: g.cropLeft,
+        size: g.cropSize,
+      };
+      const expected = new Float32Array(3 * g.cropSize ** 2);
+      resizeCropInto({ data, width, height, channels }, c.resizedWidth, c.resizedHeight, c.top, c.left, c.size, tables, expected, 0);
+      const base64 = await page.evaluate(
+        (arg) => (globalThis as unknown as { onDeviceKernel(a: unknown): Promise<string> }).onDeviceKernel(arg),
+        { ...c, data: Buffer.from(data).toString('base64') },
+      );
+      expect({ width, height, channels, same: Buffer.from(base64, 'base64').equals(Buffer.from(expected.buffer)) }).toEqual({
+        width,
+        height,
+        channels,
+        same: true,
+      });
+    }
     await context.close();
   });
 
