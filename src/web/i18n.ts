@@ -33,6 +33,10 @@ const en = {
   onDeviceMemory: 'This device has not enough memory for the model or this photo. Turn the switch off to use the server.',
   onDeviceFailed: 'The model could not run on this device. Turn the switch off to use the server.',
   latencyOnDevice: 'On this device · {total}\u00a0ms (decode {decode}\u00a0ms, inference {inference}\u00a0ms, {threads} thread(s))',
+  camToggle: 'Show where it looked',
+  camPick: 'Show where it looked for {label}',
+  camCaption:
+    'Where it looked for “{label}”: yellow marks the strongest evidence. The dimmed edges were cropped away before the model looked.',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -68,6 +72,9 @@ const zh: Record<MessageKey, string> = {
   onDeviceMemory: '本设备内存不足，无法运行模型或处理这张照片。关闭开关即可使用服务器。',
   onDeviceFailed: '模型无法在本设备上运行。关闭开关即可使用服务器。',
   latencyOnDevice: '在本设备上 · {total} 毫秒（解码 {decode} 毫秒，推理 {inference} 毫秒，{threads} 个线程）',
+  camToggle: '显示关注区域',
+  camPick: '显示“{label}”的关注区域',
+  camCaption: '“{label}”的关注区域：黄色表示证据最强。变暗的边缘在模型查看之前已被裁掉。',
 };
 
 const MESSAGES: Record<Lang, Record<MessageKey, string>> = { en, zh };

@@ -1,3 +1,4 @@
+import { CamOverlay } from './cam-overlay.js';
 import { formatBytes, initialLang, type Lang, type MessageKey, t } from './i18n.js';
 import { OnDeviceFailure, OnDeviceMode } from './on-device.js';
 
@@ -10,6 +11,8 @@ interface Prediction {
 
 interface PredictResponse {
   predictions: Prediction[];
+  /** With explain=true: the maps (per prediction `cam` and `crop`) read by cam-overlay.ts. */
+  image?: { width: number; height: number };
   model: string;
   precision: string;
   timings_ms: { decode: number; inference: number; total: number };
@@ -52,6 +55,8 @@ const ui = {
   predictions: element<HTMLOListElement>('predictions'),
   latency: element<HTMLParagraphElement>('latency'),
 };
+
+const cam = new CamOverlay(ui.preview, ui.predictions);
 
 let lang: Lang = initialLang(readStoredLang(), navigator.language);
 let config: PageConfig = FALLBACK_CONFIG;
@@ -100,11 +105,15 @@ function render(): void {
   ui.predictions.replaceChildren();
   ui.heading.hidden = view.kind !== 'result';
   ui.latency.textContent = '';
-  if (view.kind !== 'result') return;
+  if (view.kind !== 'result') {
+    cam.show(undefined, [], lang);
+    return;
+  }
 
   const { response, roundTripMs } = view;
   ui.heading.textContent = t(lang, 'resultsHeading', { k: response.predictions.length });
   for (const prediction of response.predictions) ui.predictions.append(predictionItem(prediction));
+  cam.show(response, [...ui.predictions.children] as HTMLElement[], lang);
   const { decode, inference, total } = response.timings_ms;
   if (view.onDevice !== undefined) {
     const { threads } = view.onDevice;
@@ -201,11 +210,17 @@ async function classify(file: File): Promise<void> {
   body.append('file', file, file.name === '' ? 'pasted-image' : file.name);
   const started = performance.now();
   try {
-    const response = await fetch(`predict?top=${config.topK}&lang=${lang}`, { method: 'POST', body, signal: controller.signal });
+    // Maps cost no measurable time (bench/explain.mjs), so they are always asked for and the toggle is instant.
+    const explain = cam.available ? '&explain=true' : '';
+    const response = await fetch(`predict?top=${config.topK}&lang=${lang}${explain}`, { method: 'POST', body, signal: controller.signal });
     const payload: unknown = await response.json().catch(() => undefined);
     if (controller.signal.aborted) return;
     if (response.ok) {
       show({ kind: 'result', response: payload as PredictResponse, roundTripMs: performance.now() - started });
+    } else if (explain !== '' && codeOf(payload) === 'EXPLAIN_UNAVAILABLE') {
+      // A --model without the features output: classify without maps, and stop asking.
+      cam.markUnavailable();
+      void classify(file);
     } else {
       show(errorView(response, payload, file));
     }
@@ -218,9 +233,13 @@ async function classify(file: File): Promise<void> {
   }
 }
 
+function codeOf(payload: unknown): string | undefined {
+  return typeof payload === 'object' && payload !== null && 'code' in payload ? String(payload.code) : undefined;
+}
+
 /** Maps the server's stable `code` (never its text) to a sentence in the page's language. */
 function errorView(response: Response, payload: unknown, file: File): View {
-  const code = typeof payload === 'object' && payload !== null && 'code' in payload ? String(payload.code) : `HTTP ${response.status}`;
+  const code = codeOf(payload) ?? `HTTP ${response.status}`;
   const error = (key: MessageKey, params: Record<string, string | number> = {}): View => ({ kind: 'error', key, params });
   switch (code) {
     case 'UNSUPPORTED_MEDIA_TYPE':

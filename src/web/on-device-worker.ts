@@ -109,8 +109,10 @@ async function classify(image: Blob, topK: number): Promise<Extract<FromWorker, 
   const { tensor, decodeMs } = await preprocessOnDevice(image, resampler);
   const t = performance.now();
   const input = new ort.Tensor('float32', tensor, [1, 3, 224, 224]);
-  const outputs = await session.run({ [session.inputNames[0]!]: input });
-  const logits = outputs[session.outputNames[0]!]?.data;
+  // The logits only: our converter's second output, layer4's `features` for the server's maps, is not needed here.
+  const outputName = session.outputNames[0]!;
+  const outputs = await session.run({ [session.inputNames[0]!]: input }, [outputName]);
+  const logits = outputs[outputName]?.data;
   if (!(logits instanceof Float32Array)) throw new OnDeviceError('FAILED', 'The model gave no float32 output.');
   const inferenceMs = performance.now() - t;
   return {
