@@ -223,6 +223,8 @@ async function serve(settings: Settings): Promise<number> {
     maxInferImages: settings.maxInferImages,
     maxUploadBytes: settings.maxUploadBytes,
     maxPixels: settings.maxPixels,
+    // The page's on-device mode downloads the very model this server runs, so both give the same answers.
+    onDevice: settings.serverOnly ? undefined : { model, precision: settings.precision },
     loadClassifier: ({ observer, maxPixels }) =>
       createClassifier({
         model,
