@@ -239,6 +239,8 @@ async function serve(settings: Settings): Promise<number> {
     rateLimit: settings.rateLimit,
     metricsPath: settings.metricsPath,
     docsPath: settings.docsPath,
+    // The page's on-device mode downloads the very model this server runs, so both give the same answers.
+    onDevice: settings.serverOnly ? undefined : { model, precision: settings.precision },
     loadClassifier: ({ observer, maxPixels }) =>
       createClassifier({
         model,

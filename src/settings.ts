@@ -368,6 +368,12 @@ export const SETTINGS = {
     max: 64,
     limit: { what: 'images decoded while a batch runs', past: 'at most one of them over 4 megapixels' },
   }),
+  serverOnly: boolean({
+    flag: '--server-only',
+    commands: ['serve'],
+    group: 'serve',
+    help: "turn off the page's on-device mode: no model download, every photo is classified by this server",
+  }),
   requestTimeoutMs: integer({
     flag: '--request-timeout',
     placeholder: 'MS',

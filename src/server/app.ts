@@ -8,6 +8,7 @@ import { type ClassifierLoader, ClassifierSlot } from './classifier-slot.js';
 import { clientErrorHandler, installConnectionCap, serverFactory } from './connections.js';
 import { errorBodySchema, installErrorHandling, sendError, toResnetServeError } from './errors.js';
 import { countResponses, createServerMetrics, metricsPlugin, type ServerMetrics } from './metrics.js';
+import { isolateCrossOrigin, type OnDeviceModel, onDeviceRoutes } from './on-device.js';
 import { packageJson, registerOpenApi } from './openapi.js';
 import { oipRestRoutes } from './protocols/oip/rest-routes.js';
 import { torchserveRoutes } from './protocols/torchserve/routes.js';
@@ -77,11 +78,13 @@ export interface AppOptions extends AppLimits, AppHardening {
   logger?: FastifyServerOptions['logger'];
   /** Directory of the built page. Default {@link defaultWebRoot}. */
   webRoot?: string;
+  /** The model the page's on-device mode downloads (GET /on-device); without it the mode is off. Default: off. */
+  onDevice?: OnDeviceModel;
 }
 
 type NormalisedOptions = Required<AppLimits> &
   Required<Omit<AppHardening, 'apiKey' | 'corsOrigins' | 'metricsPath' | 'docsPath'>> &
-  Pick<AppOptions, 'loadClassifier' | 'logger'> & {
+  Pick<AppOptions, 'loadClassifier' | 'logger' | 'onDevice'> & {
     webRoot: string;
     apiKey: string | undefined;
     corsOrigins: string[];
@@ -113,6 +116,7 @@ function normaliseOptions(options: AppOptions): NormalisedOptions {
     loadClassifier: callable<ClassifierLoader>('loadClassifier', options.loadClassifier, 'a function returning a Promise<Classifier>'),
     logger: options.logger ?? false,
     webRoot: options.webRoot ?? defaultWebRoot(),
+    onDevice: options.onDevice,
     maxUploadBytes: option('maxUploadBytes', options.maxUploadBytes),
     maxPixels: option('maxPixels', options.maxPixels),
     topK: integerInRange('topK', options.topK ?? DEFAULTS.topK, 1, maxTopK),
@@ -186,6 +190,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // response on a keep-alive socket would otherwise hold server.close() open until keepAliveTimeout.
     if (slot.state === 'closing' || slot.state === 'closed') reply.header('connection', 'close');
   });
+  isolateCrossOrigin(app);
   app.addSchema(errorBodySchema);
   if (opts.docsPath !== undefined) await registerOpenApi(app, opts.docsPath);
 
@@ -210,6 +215,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     multipartOverheadBytes: MULTIPART_OVERHEAD_BYTES,
   });
   if (opts.metricsPath !== undefined) await app.register(metricsPlugin, { metrics, path: opts.metricsPath });
+  if (opts.onDevice !== undefined) await app.register(onDeviceRoutes, { onDevice: opts.onDevice });
   await app.register(staticFiles, { root: opts.webRoot });
 
   app.addHook('onReady', async () => {

@@ -5,9 +5,12 @@ import type { FastifyInstance } from 'fastify';
 /**
  * The page's policy: everything from this origin only, no inline script or style (the page has none), preview
  * images from `blob:` URLs, never framed by another site, no plugins, forms and `<base>` pinned to this origin.
+ * `'wasm-unsafe-eval'` lets the on-device mode compile ONNX Runtime's and the resampler's WebAssembly (CSP 3
+ * treats WebAssembly compilation as eval); it allows no JavaScript eval.
  */
 const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
   "img-src 'self' blob:",
   "object-src 'none'",
   "base-uri 'none'",

@@ -1,5 +1,6 @@
 import { CamOverlay } from './cam-overlay.js';
 import { formatBytes, initialLang, type Lang, type MessageKey, t } from './i18n.js';
+import { OnDeviceFailure, OnDeviceMode } from './on-device.js';
 
 interface Prediction {
   index: number;
@@ -26,7 +27,7 @@ interface PageConfig {
 type View =
   | { kind: 'empty' }
   | { kind: 'busy' }
-  | { kind: 'result'; response: PredictResponse; roundTripMs: number }
+  | { kind: 'result'; response: PredictResponse; roundTripMs: number; onDevice?: { threads: number } }
   | { kind: 'error'; key: MessageKey; params: Record<string, string | number> };
 
 const LANG_KEY = 'resnet-serve.lang';
@@ -61,6 +62,8 @@ let lang: Lang = initialLang(readStoredLang(), navigator.language);
 let config: PageConfig = FALLBACK_CONFIG;
 let view: View = { kind: 'empty' };
 let inFlight: AbortController | undefined;
+/** The "Run on this device" switch, once GET /on-device says the server offers it. */
+let onDevice: OnDeviceMode | undefined;
 
 function readStoredLang(): string | null {
   try {
@@ -90,6 +93,7 @@ function applyLang(): void {
   ui.langToggle.textContent = t(lang, 'toggle');
   ui.langToggle.lang = lang === 'zh' ? 'en' : 'zh';
   ui.langToggle.setAttribute('aria-label', t(lang, 'toggleLabel'));
+  onDevice?.render();
   render();
 }
 
@@ -111,6 +115,16 @@ function render(): void {
   for (const prediction of response.predictions) ui.predictions.append(predictionItem(prediction));
   cam.show(response, [...ui.predictions.children] as HTMLElement[], lang);
   const { decode, inference, total } = response.timings_ms;
+  if (view.onDevice !== undefined) {
+    const { threads } = view.onDevice;
+    ui.latency.textContent = t(lang, 'latencyOnDevice', {
+      total: Math.round(total),
+      decode: Math.round(decode),
+      inference: Math.round(inference),
+      threads,
+    });
+    return;
+  }
   ui.latency.textContent = t(lang, 'latency', {
     total: Math.round(total),
     decode: Math.round(decode),
@@ -181,7 +195,8 @@ function showPreview(file: File): void {
 async function classify(file: File): Promise<void> {
   inFlight?.abort();
   const problem = precheck(file);
-  if (problem !== undefined) {
+  // On this device the upload limit does not apply: nothing is uploaded.
+  if (problem !== undefined && !(onDevice?.enabled === true && problem.kind === 'error' && problem.key === 'tooLarge')) {
     ui.result.hidden = true;
     show(problem);
     return;
@@ -190,6 +205,7 @@ async function classify(file: File): Promise<void> {
   show({ kind: 'busy' });
   const controller = new AbortController();
   inFlight = controller;
+  if (onDevice?.enabled === true) return classifyOnDevice(onDevice, file, controller);
   const body = new FormData();
   body.append('file', file, file.name === '' ? 'pasted-image' : file.name);
   const started = performance.now();
@@ -299,6 +315,22 @@ function wireEvents(): void {
   ui.langToggle.addEventListener('click', () => setLang(lang === 'zh' ? 'en' : 'zh'));
 }
 
+/** The same result view, computed in this browser (on-device.ts); no byte of the photo leaves it. */
+async function classifyOnDevice(mode: OnDeviceMode, file: File, controller: AbortController): Promise<void> {
+  try {
+    const result = await mode.classify(file, config.topK);
+    if (controller.signal.aborted) return;
+    const response = { predictions: result.predictions, model: 'on-device', precision: '', timings_ms: result.timings };
+    show({ kind: 'result', response, roundTripMs: result.timings.total, onDevice: { threads: result.threads } });
+  } catch (error) {
+    if (controller.signal.aborted) return;
+    show({ kind: 'error', key: error instanceof OnDeviceFailure ? error.key : 'failed', params: { code: 'ON_DEVICE' } });
+    console.error(error);
+  } finally {
+    if (inFlight === controller) inFlight = undefined;
+  }
+}
+
 async function loadConfig(): Promise<void> {
   try {
     const response = await fetch('config');
@@ -312,3 +344,14 @@ async function loadConfig(): Promise<void> {
 wireEvents();
 applyLang();
 void loadConfig();
+void OnDeviceMode.create(
+  {
+    box: element<HTMLDivElement>('on-device'),
+    toggle: element<HTMLInputElement>('on-device-toggle'),
+    status: element<HTMLParagraphElement>('on-device-status'),
+    progress: element<HTMLProgressElement>('on-device-progress'),
+  },
+  (key, params) => t(lang, key, params),
+).then((mode) => {
+  onDevice = mode;
+});
