@@ -46,7 +46,7 @@ export async function installAccessControl(app: FastifyInstance, options: Access
     }
     if (expected !== undefined && !keyMatches(request, expected)) {
       reply.header('www-authenticate', 'Bearer realm="resnet-serve"');
-      throw new ResnetServeError('UNAUTHORIZED', 'This route needs `Authorization: Bearer <key>` with the server’s API key.');
+      throw unauthorized();
     }
   });
 
@@ -92,9 +92,28 @@ export async function installAccessControl(app: FastifyInstance, options: Access
 }
 
 function keyMatches(request: FastifyRequest, expected: Buffer): boolean {
-  const header = request.headers.authorization ?? '';
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return bearerMatches(request.headers.authorization, expected);
+}
+
+/** `Authorization: Bearer <key>` naming the key whose SHA-256 is `expected`, compared in constant time. */
+function bearerMatches(header: string | undefined, expected: Buffer): boolean {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
   return match !== null && timingSafeEqual(digest(match[1] ?? ''), expected);
+}
+
+/**
+ * The API key check for other transports (the gRPC service's `authorization` metadata): a function that says
+ * whether an Authorization value carries `apiKey`, or `undefined` when no key is set.
+ */
+export function apiKeyCheck(apiKey: string | undefined): ((authorization: string | undefined) => boolean) | undefined {
+  if (apiKey === undefined) return undefined;
+  const expected = digest(apiKey);
+  return (authorization) => bearerMatches(authorization, expected);
+}
+
+/** UNAUTHORIZED in the words of every transport. */
+export function unauthorized(): ResnetServeError {
+  return new ResnetServeError('UNAUTHORIZED', 'This route needs `Authorization: Bearer <key>` with the server’s API key.');
 }
 
 /** `Origin` names the page's scheme, host and port; same origin when it names this server as the client reached it. */

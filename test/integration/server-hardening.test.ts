@@ -4,12 +4,12 @@
  * options for exposed deployments. Short limits are set through the same options as the settings.
  */
 import { execFile } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { ERROR_CODES } from '../../src/errors.js';
-import type { AppOptions } from '../../src/server/app.js';
-import { type ServerHandle, startServer } from '../../src/server/start.js';
+
+import { type ServerHandle, type StartOptions, startServer } from '../../src/server/start.js';
 import { FakeClassifier } from '../helpers/fake-classifier.js';
 import { fileUpload } from '../helpers/multipart.js';
 import { type RawAnswer, rawExchange } from '../helpers/raw-http.js';
@@ -25,7 +25,7 @@ const LIMIT = 1 * MiB;
 let server: ServerHandle | undefined;
 let logs: Record<string, unknown>[] = [];
 
-async function start(options: Partial<AppOptions> = {}): Promise<{ url: string; port: number }> {
+async function start(options: Partial<StartOptions> = {}): Promise<{ url: string; port: number }> {
   logs = [];
   const stream = { write: (line: string) => logs.push(JSON.parse(line) as Record<string, unknown>) };
   server = await startServer({
@@ -44,6 +44,17 @@ afterEach(async () => {
   await server?.close();
   server = undefined;
 });
+
+/** A port nothing listens on right now (for the gRPC service, which cannot take 0 alongside HTTP). */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
 
 const contract = (answer: { json?: { code?: string; error?: string } | undefined }, code: keyof typeof ERROR_CODES): void => {
   expect(answer.json?.code).toBe(code);
@@ -330,6 +341,26 @@ describe('options for exposed deployments', () => {
     expect((await post('Bearer s3cret-key')).status).toBe(200);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
     expect((await fetch(`${url}/config`)).status).toBe(200);
+  });
+
+  test('--api-key guards gRPC ModelInfer too (authorization metadata), not the health calls', async () => {
+    const { grpcClient, codeOf } = await import('../helpers/grpc-client.js');
+    const { status } = await import('@grpc/grpc-js');
+    await start({ apiKey: 's3cret-key', grpcPort: await freePort() });
+    const client = grpcClient(server?.grpcPort ?? 0);
+    try {
+      expect(await client.call('ServerLive')).toEqual({ live: true });
+      const refused = await client.call('ModelInfer', { model_name: 'resnet18' }).catch((error: unknown) => error);
+      expect((refused as { code: number }).code).toBe(status.UNAUTHENTICATED);
+      expect(codeOf(refused)).toBe('UNAUTHORIZED');
+      // With the key the call gets past the check (and fails on its empty inputs instead).
+      const admitted = await client
+        .call('ModelInfer', { model_name: 'resnet18' }, { authorization: 'Bearer s3cret-key' })
+        .catch((e: unknown) => e);
+      expect(codeOf(admitted)).not.toBe('UNAUTHORIZED');
+    } finally {
+      client.close();
+    }
   });
 
   test('--api-key is checked before 100 Continue, so a refused client never sends its body', async () => {
