@@ -8,17 +8,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { type ServerHandle, startServer } from '../../src/server/start.js';
 import { FakeClassifier, manualLoader } from '../helpers/fake-classifier.js';
 import { codeOf, grpcClient } from '../helpers/grpc-client.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../helpers/ports.js';
 
 let server: ServerHandle | undefined;
 afterEach(async () => {

@@ -6,7 +6,6 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +17,7 @@ import { TORCHSERVE_LABELS } from '../../src/server/protocols/torchserve/labels.
 import { type ServerHandle, startServer } from '../../src/server/start.js';
 import { codeOf, type GrpcClient, grpcClient } from '../helpers/grpc-client.js';
 import { postImage } from '../helpers/http.js';
+import { freePort } from '../helpers/ports.js';
 import { syntheticModel } from '../helpers/synthetic-model.js';
 import { deserializeBytesTensor, serializeByteTensor, splitTritonResponse, tritonInferRequest } from '../helpers/tritonclient.js';
 
@@ -48,17 +48,6 @@ let images: Buffer[];
 let reference: Reference[][];
 let server: ServerHandle;
 let grpc: GrpcClient;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 function classifyJson(args: string[], home: string): Promise<{ file: string; predictions: Reference[] }[]> {
   return new Promise((resolve, reject) => {

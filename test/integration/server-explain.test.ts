@@ -4,7 +4,6 @@
  * cannot explain.
  */
 
-import { createServer } from 'node:net';
 import { status } from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
@@ -18,6 +17,7 @@ import { startServer } from '../../src/server/start.js';
 import { codeOf, grpcClient } from '../helpers/grpc-client.js';
 import { loadShapesStateDict } from '../helpers/int8-fixture.js';
 import { fileUpload } from '../helpers/multipart.js';
+import { freePort } from '../helpers/ports.js';
 
 const stateDict = loadShapesStateDict();
 let app: FastifyInstance | undefined;
@@ -128,16 +128,6 @@ describe('Open Inference Protocol: the cam output', () => {
 });
 
 /** A port nothing listens on now (the gRPC server takes a fixed port). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 describe('gRPC ModelInfer: the cam output', () => {
   test('FP32 [1,7,7] in raw_output_contents, and UNIMPLEMENTED with EXPLAIN_UNAVAILABLE without features', async () => {

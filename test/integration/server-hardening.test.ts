@@ -4,7 +4,7 @@
  * options for exposed deployments. Short limits are set through the same options as the settings.
  */
 import { execFile } from 'node:child_process';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { ERROR_CODES } from '../../src/errors.js';
@@ -12,6 +12,7 @@ import type { ERROR_CODES } from '../../src/errors.js';
 import { type ServerHandle, type StartOptions, startServer } from '../../src/server/start.js';
 import { FakeClassifier } from '../helpers/fake-classifier.js';
 import { fileUpload } from '../helpers/multipart.js';
+import { freePort } from '../helpers/ports.js';
 import { type RawAnswer, rawExchange } from '../helpers/raw-http.js';
 
 const run = promisify(execFile);
@@ -44,17 +45,6 @@ afterEach(async () => {
   await server?.close();
   server = undefined;
 });
-
-/** A port nothing listens on right now (for the gRPC service, which cannot take 0 alongside HTTP). */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer();
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 const contract = (answer: { json?: { code?: string; error?: string } | undefined }, code: keyof typeof ERROR_CODES): void => {
   expect(answer.json?.code).toBe(code);
