@@ -6,9 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
-import { cacheDir, DEFAULTS, INPUT_ELEMENTS } from '../dist/config.js';
 import { compileForThisCpu } from '../dist/engine/compile.js';
-import { engineSessionOptions } from '../dist/engine/session.js';
+import { engineSessionOptions } from '../dist/engine/inference-engine.js';
+import { INPUT_ELEMENTS } from '../dist/image/recipe.js';
+import { cacheDir, DEFAULTS } from '../dist/settings.js';
 
 const { values } = parseArgs({ options: { model: { type: 'string' }, runs: { type: 'string', default: '20' } } });
 if (values.model === undefined) throw new Error('usage: floor.mjs --model M [--runs N]');
@@ -18,7 +19,7 @@ const mb = (text, field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').ex
 const beforeSessionMb = mb(status(), 'VmRSS');
 const session = await ort.InferenceSession.create(
   await compileForThisCpu(values.model, cacheDir()),
-  engineSessionOptions(DEFAULTS.intraOpThreads, true),
+  engineSessionOptions(DEFAULTS.threads, true),
 );
 const input = new ort.Tensor('float32', new Float32Array(INPUT_ELEMENTS), [1, 3, 224, 224]);
 for (let i = 0; i < Number(values.runs); i++) await session.run({ [session.inputNames[0]]: input });

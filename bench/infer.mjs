@@ -10,11 +10,16 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { DEFAULTS, cacheDir, createClassifier, preprocess } from '../dist/index.js';
-import { InferenceEngine } from '../dist/engine/session.js';
+import { InferenceEngine } from '../dist/engine/inference-engine.js';
+import { cacheDir, createClassifier, DEFAULTS, preprocess } from '../dist/index.js';
 
 const { values, positionals } = parseArgs({
-  options: { model: { type: 'string' }, precision: { type: 'string', default: 'fp32' }, runs: { type: 'string', default: '20' }, warmup: { type: 'string', default: '3' } },
+  options: {
+    model: { type: 'string' },
+    precision: { type: 'string', default: 'fp32' },
+    runs: { type: 'string', default: '20' },
+    warmup: { type: 'string', default: '3' },
+  },
   allowPositionals: true,
 });
 if (values.model === undefined || positionals.length === 0) throw new Error('usage: infer.mjs --model M [--runs N] IMAGE...');
@@ -48,7 +53,7 @@ await classifier.close();
 
 // The session alone, back to back on one prepared input: the number to hold against the compute floor,
 // with no decode between runs competing for the caches and the two cores.
-const engine = await InferenceEngine.create(values.model, { threads: DEFAULTS.intraOpThreads, cacheDir: cacheDir() });
+const engine = await InferenceEngine.create(values.model, { threads: DEFAULTS.threads, cacheDir: cacheDir() });
 const input = await preprocess(images[0].bytes);
 const engineMs = [];
 for (let i = 0; i < Number(values.warmup); i++) await engine.infer(input, 1);
@@ -60,13 +65,15 @@ for (let i = 0; i < Number(values.runs) * images.length; i++) {
 await engine.release();
 const { rssMb, hwmMb } = memory();
 const ort = require('onnxruntime-node/package.json').version;
-process.stdout.write(JSON.stringify({
-  runtime: `Node ${process.version}, onnxruntime-node ${ort}, sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips})`,
-  load_ms: loadMs,
-  infer_ms: inferMs,
-  engine_ms: engineMs,
-  preprocess_ms: preprocessMs,
-  rss_before_load_mb: rssBeforeLoad,
-  rss_mb: rssMb,
-  peak_rss_mb: hwmMb,
-}));
+process.stdout.write(
+  JSON.stringify({
+    runtime: `Node ${process.version}, onnxruntime-node ${ort}, sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips})`,
+    load_ms: loadMs,
+    infer_ms: inferMs,
+    engine_ms: engineMs,
+    preprocess_ms: preprocessMs,
+    rss_before_load_mb: rssBeforeLoad,
+    rss_mb: rssMb,
+    peak_rss_mb: hwmMb,
+  }),
+);

@@ -12,9 +12,10 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { messageOf } from '../dist/errors.js';
 import { closedLoop, multipartBody, post, waitReady } from './lib/http.mjs';
 import { ensureImages } from './lib/images.mjs';
-import { RssSampler, cpuMsOf, freePort, memoryOf, runJson, runQuiet, spawnTracked, stop, stopAll } from './lib/proc.mjs';
+import { cpuMsOf, freePort, memoryOf, RssSampler, runJson, runQuiet, spawnTracked, stop, stopAll } from './lib/proc.mjs';
 import { buildRows, tabulate, toMarkdown, toText } from './lib/report.mjs';
 import { summarize } from './lib/stats.mjs';
 import { writeSyntheticWeights } from './lib/synthetic-weights.mjs';
@@ -88,12 +89,20 @@ function machine() {
   return { model, cores: cpus().length, simd: simd.join(' '), memGiB: (totalmem() / 2 ** 30).toFixed(0) };
 }
 
-const loadAverage = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const loadAverage = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 /** A Python that can run the baseline, or the reason there is none. */
 async function checkPython() {
-  const { code, stderr } = await runQuiet(PYTHON, ['-c', 'import torch, cv2, flask'], { timeoutMs: 60_000 }).catch((e) => ({ code: -1, stderr: String(e) }));
-  return code === 0 ? { ok: true } : { ok: false, reason: `${PYTHON} cannot import torch, cv2 and flask (${stderr.trim().split('\n').at(-1) ?? 'not found'})` };
+  const { code, stderr } = await runQuiet(PYTHON, ['-c', 'import torch, cv2, flask'], { timeoutMs: 60_000 }).catch((e) => ({
+    code: -1,
+    stderr: String(e),
+  }));
+  return code === 0
+    ? { ok: true }
+    : { ok: false, reason: `${PYTHON} cannot import torch, cv2 and flask (${stderr.trim().split('\n').at(-1) ?? 'not found'})` };
 }
 
 /** The shared synthetic checkpoint: PyTorch-made .pth when torch is here, else a JS-made .safetensors. */
@@ -128,12 +137,19 @@ async function convert(weights, precision) {
   if (code !== 0) return { ok: false, reason: `convert --precision ${precision}: ${stderr.trim().split('\n')[0]}` };
   // A CLI without int8 support may ignore the flag and write fp32: only a graph with quantized ops counts.
   if (precision !== 'fp32' && !QUANTIZED_OPS.some((op) => readFileSync(out).includes(op))) {
-    return { ok: false, reason: `convert --precision ${precision} wrote a model without quantized operators (no int8 support in the CLI yet)` };
+    return {
+      ok: false,
+      reason: `convert --precision ${precision} wrote a model without quantized operators (no int8 support in the CLI yet)`,
+    };
   }
   // The first load on a machine compiles the model for this CPU into $RESNET_SERVE_HOME (src/engine/compile.ts);
   // one classify does it here, timed apart, so every load measured below is the steady-state one.
   const t1 = performance.now();
-  const first = await runQuiet(process.execPath, [CLI, 'classify', '--model', out, ...precisionArgs(precision), join(WORK, 'images', '320x240.jpg')], { env: childEnv });
+  const first = await runQuiet(
+    process.execPath,
+    [CLI, 'classify', '--model', out, ...precisionArgs(precision), join(WORK, 'images', '320x240.jpg')],
+    { env: childEnv },
+  );
   if (first.code !== 0) return { ok: false, reason: `classify with the ${precision} model: ${first.stderr.trim().split('\n')[0]}` };
   return { ok: true, model: out, ms, firstLoadMs: performance.now() - t1 };
 }
@@ -145,7 +161,10 @@ function ourTarget(precision, model) {
   return {
     label: `ours ${precision}`,
     precision,
-    infer: (images, runs) => [process.execPath, [join(ROOT, 'bench', 'infer.mjs'), '--model', model, ...precisionFlag, '--runs', String(runs), ...images]],
+    infer: (images, runs) => [
+      process.execPath,
+      [join(ROOT, 'bench', 'infer.mjs'), '--model', model, ...precisionFlag, '--runs', String(runs), ...images],
+    ],
     floor: () => [process.execPath, [join(ROOT, 'bench', 'floor.mjs'), '--model', model]],
     // Started as `npm start` and the installed command start it: through the file's own #! line and its node flags.
     serve: (port) => [CLI, ['serve', '--model', model, ...precisionFlag, ...SERVE_ARGS, '--host', '127.0.0.1', '--port', String(port)]],
@@ -179,7 +198,10 @@ async function startServer(target) {
 }
 
 async function benchInference(target, images) {
-  const [command, args] = target.infer(images.map((i) => i.path), CONFIG.runs);
+  const [command, args] = target.infer(
+    images.map((i) => i.path),
+    CONFIG.runs,
+  );
   log(`${target.label}: in-process inference (${CONFIG.runs} runs × ${images.length} images)`);
   const raw = await runJson(command, args, { env: childEnv, timeoutMs: 600_000 });
   const byName = (perPath) => Object.fromEntries(images.map((i) => [i.name, summarize(perPath[i.path] ?? [])]));
@@ -229,7 +251,12 @@ async function benchServer(target, uploads) {
     const mark = sampler.samples.length;
     const c5 = await closedLoop(url, uploads, { concurrency: 5, maxRequests: CONFIG.conc5Requests });
     const after = memoryOf(child.pid).rssMb;
-    const conc5 = { beforeMb: before, afterMb: after, growthMb: Math.max(after, sampler.maxSince(mark) || after) - before, failed: c5.failed };
+    const conc5 = {
+      beforeMb: before,
+      afterMb: after,
+      growthMb: Math.max(after, sampler.maxSince(mark) || after) - before,
+      failed: c5.failed,
+    };
 
     const sweep = {};
     const sweepUpload = uploads.find((u) => u.name === SWEEP_IMAGE) ?? uploads[0];
@@ -265,7 +292,7 @@ async function benchTarget(target, images, uploads) {
     try {
       result[key] = await fn();
     } catch (error) {
-      result.errors.push(`${key}: ${error instanceof Error ? error.message : String(error)}`);
+      result.errors.push(`${key}: ${messageOf(error)}`);
       log(`${target.label}: ${key} failed: ${result.errors.at(-1)}`);
     }
   };
@@ -282,23 +309,34 @@ function contextLines(columns) {
   // either side of a comparison, while the median shows what the computation itself takes.
   const infer = columns.find((c) => c.label === 'ours fp32')?.result?.infer;
   if (infer !== undefined) {
-    lines.push(`fp32 compute floor: ours fp32 p50 ${infer.infer.p50.toFixed(1)} ms per image (mean ${infer.infer.mean.toFixed(1)}) vs the issue's ~${FP32_FLOOR_MS} ms → ratio ${(infer.infer.p50 / FP32_FLOOR_MS).toFixed(2)} (target ≤ 1.25)`);
+    lines.push(
+      `fp32 compute floor: ours fp32 p50 ${infer.infer.p50.toFixed(1)} ms per image (mean ${infer.infer.mean.toFixed(1)}) vs the issue's ~${FP32_FLOOR_MS} ms → ratio ${(infer.infer.p50 / FP32_FLOOR_MS).toFixed(2)} (target ≤ 1.25)`,
+    );
   }
   if (infer?.engine !== undefined) {
-    lines.push(`fp32 compute floor, session back to back: p50 ${infer.engine.p50.toFixed(1)} ms per image (mean ${infer.engine.mean.toFixed(1)}) → ratio ${(infer.engine.p50 / FP32_FLOOR_MS).toFixed(2)}`);
+    lines.push(
+      `fp32 compute floor, session back to back: p50 ${infer.engine.p50.toFixed(1)} ms per image (mean ${infer.engine.mean.toFixed(1)}) → ratio ${(infer.engine.p50 / FP32_FLOOR_MS).toFixed(2)}`,
+    );
   }
   for (const column of columns) {
     const soak = column.result?.soak;
     const target = column.label.startsWith('ours') ? SOAK_TARGET_MB[column.precision] : undefined;
     if (soak === undefined) continue;
     const floor = column.result?.floor?.hwmMb;
-    const verdict = target === undefined ? '' : ` (target ≤ ${target} MB: ${soak.hwmMb <= target ? 'met' : 'NOT met'}`
-      + `${floor === undefined ? '' : `; Node with the ONNX Runtime session alone holds ${floor.toFixed(1)} MB`})`;
-    lines.push(`soak ${column.label}: VmHWM ${soak.hwmMb.toFixed(1)} MB after ${soak.requests} requests in ${(soak.elapsedMs / 1000).toFixed(0)} s, ${soak.failed} failed${verdict}`);
+    const verdict =
+      target === undefined
+        ? ''
+        : ` (target ≤ ${target} MB: ${soak.hwmMb <= target ? 'met' : 'NOT met'}` +
+          `${floor === undefined ? '' : `; Node with the ONNX Runtime session alone holds ${floor.toFixed(1)} MB`})`;
+    lines.push(
+      `soak ${column.label}: VmHWM ${soak.hwmMb.toFixed(1)} MB after ${soak.requests} requests in ${(soak.elapsedMs / 1000).toFixed(0)} s, ${soak.failed} failed${verdict}`,
+    );
   }
   for (const column of columns) {
     const sweep = column.result?.server?.sweep ?? {};
-    const refused = Object.entries(sweep).filter(([, s]) => s.failed > 0).map(([c, s]) => `${c} clients: ${JSON.stringify(s.statuses)}`);
+    const refused = Object.entries(sweep)
+      .filter(([, s]) => s.failed > 0)
+      .map(([c, s]) => `${c} clients: ${JSON.stringify(s.statuses)}`);
     if (refused.length > 0) lines.push(`${column.label} answers by status where some failed: ${refused.join('; ')}`);
   }
   for (const column of columns) {
@@ -327,18 +365,25 @@ async function main() {
 
   const columns = [];
   const converts = {};
-  for (const precision of flags.precision.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const precision of flags.precision
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     log(`converting the checkpoint to ONNX (${precision})`);
     const converted = await convert(weights, precision);
     converts[precision] = converted;
-    columns.push(converted.ok
-      ? { label: `ours ${precision}`, precision, target: ourTarget(precision, converted.model) }
-      : { label: `ours ${precision}`, precision, unavailable: converted.reason });
+    columns.push(
+      converted.ok
+        ? { label: `ours ${precision}`, precision, target: ourTarget(precision, converted.model) }
+        : { label: `ours ${precision}`, precision, unavailable: converted.reason },
+    );
   }
   if (wantBaseline) {
-    columns.push(python.ok && weights.endsWith('.pth')
-      ? { label: 'pytorch', precision: 'fp32', target: baselineTarget(weights) }
-      : { label: 'pytorch', precision: 'fp32', unavailable: python.ok ? 'the shared .pth checkpoint could not be made' : python.reason });
+    columns.push(
+      python.ok && weights.endsWith('.pth')
+        ? { label: 'pytorch', precision: 'fp32', target: baselineTarget(weights) }
+        : { label: 'pytorch', precision: 'fp32', unavailable: python.ok ? 'the shared .pth checkpoint could not be made' : python.reason },
+    );
   }
 
   for (const column of columns) {
@@ -346,17 +391,25 @@ async function main() {
   }
 
   const baseline = columns.find((c) => c.label === 'pytorch');
-  const rows = buildRows(images.map((i) => i.name), SWEEP);
+  const rows = buildRows(
+    images.map((i) => i.name),
+    SWEEP,
+  );
   const table = tabulate(rows, columns, baseline);
   const context = contextLines(columns);
   const runtimes = columns.map((c) => `${c.label}: ${c.result?.infer?.runtime ?? 'n/a'}`);
-  const convertLines = Object.entries(converts).map(([p, c]) => `convert .pth → ONNX ${p}: ${c.ok ? `${c.ms.toFixed(0)} ms; first classify on this machine (compiles the model for this CPU): ${c.firstLoadMs.toFixed(0)} ms` : 'n/a'}`);
+  const convertLines = Object.entries(converts).map(
+    ([p, c]) =>
+      `convert .pth → ONNX ${p}: ${c.ok ? `${c.ms.toFixed(0)} ms; first classify on this machine (compiles the model for this CPU): ${c.firstLoadMs.toFixed(0)} ms` : 'n/a'}`,
+  );
   const loadAfter = loadAverage();
   const summary = [
     `date: ${started.toISOString()} (${CONFIG.mode} run, ${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`,
     `CPU: ${host.model}, ${host.cores} cores, ${host.memGiB} GiB; SIMD: ${host.simd}`,
     `load average (1/5/15 min): before ${loadBefore}, after ${loadAfter}` +
-      (Number(loadAfter.split(' ')[0]) > host.cores * 0.5 ? ' (the benchmark’s own servers and clients share the 2 cores; spinning ORT and OpenMP threads count as load)' : ''),
+      (Number(loadAfter.split(' ')[0]) > host.cores * 0.5
+        ? ' (the benchmark’s own servers and clients share the 2 cores; spinning ORT and OpenMP threads count as load)'
+        : ''),
     ...runtimes,
     `weights: ${weights.replace(`${ROOT}/`, '')} (synthetic, torchvision ResNet-18 names and shapes)`,
     ...convertLines,
@@ -370,10 +423,12 @@ async function main() {
     const markdown = [
       '# resnet-serve benchmark results',
       '',
-      'Written by `npm run bench' + (process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : '') + '` (bench/run.mjs); method in README.md, "How the benchmark works".',
+      'Written by `npm run bench' +
+        (process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : '') +
+        '` (bench/run.mjs); method in README.md, "How the benchmark works".',
       '',
       ...summary.map((l) => `- ${l}`),
-      `- settings: ${SERVE_ARGS.length > 0 ? `serve ${SERVE_ARGS.join(" ")}; ` : ""}${CONFIG.runs} in-process runs per image; ${CONFIG.e2eReps} sequential HTTP requests per image; ` +
+      `- settings: ${SERVE_ARGS.length > 0 ? `serve ${SERVE_ARGS.join(' ')}; ` : ''}${CONFIG.runs} in-process runs per image; ${CONFIG.e2eReps} sequential HTTP requests per image; ` +
         `${CONFIG.conc5Requests} requests from 5 clients; ${CONFIG.sweepMs / 1000} s (≤ ${CONFIG.sweepMax} requests) per concurrency level on ${SWEEP_IMAGE}; ` +
         `soak ${CONFIG.soak ? `${SOAK_REQUESTS} requests` : 'off'}`,
       '',
@@ -391,7 +446,7 @@ async function main() {
 try {
   await main();
 } catch (error) {
-  console.error(`bench: ${error instanceof Error ? error.stack : String(error)}`);
+  console.error('bench:', error);
   process.exitCode = 1;
 } finally {
   await stopAll();

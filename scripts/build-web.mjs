@@ -1,10 +1,10 @@
 // Builds the page into dist/web/: bundles src/web/main.ts to app.js (esbuild) and copies index.html and
-// styles.css. Type-checks the page first (tsconfig.json excludes src/web; src/web/tsconfig.json has DOM types).
+// styles.css. Runs after tsc (it reads the defaults from dist/settings.js). Type-checks the page first (tsconfig.json excludes src/web; src/web/tsconfig.json has DOM types).
 // Usage: node scripts/build-web.mjs [--no-check]
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -17,8 +17,13 @@ if (!process.argv.includes('--no-check')) {
   });
 }
 
+// The page's fallback limits (used until GET /config answers) are the settings table's defaults, from the build
+// that `npm run build` has just compiled into dist/.
+const { DEFAULTS } = await import(pathToFileURL(join(root, 'dist', 'settings.js')).href);
+
 mkdirSync(out, { recursive: true });
 await build({
+  define: { __DEFAULT_CONFIG__: JSON.stringify({ maxUploadBytes: DEFAULTS.maxUploadBytes, topK: DEFAULTS.topK }) },
   entryPoints: [join(source, 'main.ts')],
   outfile: join(out, 'app.js'),
   bundle: true,

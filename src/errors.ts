@@ -1,7 +1,7 @@
 /**
  * The one registry of resnet-serve errors. Every failure that reaches a user (HTTP body, CLI line,
  * library caller) carries one of these stable codes; clients and tests branch on `code`, never on text.
- * `docs/errors.md` lists the same table and `test/unit/errors.test.ts` keeps the two in step.
+ * The README's table of codes lists the same entries and `test/unit/errors.test.ts` keeps the two in step.
  */
 export const ERROR_CODES = {
   INVALID_ARGUMENT: { status: 400, summary: 'A parameter is missing, of the wrong type or out of range.' },
@@ -22,7 +22,10 @@ export const ERROR_CODES = {
   CHECKPOINT_INVALID: { status: 500, summary: 'The checkpoint file is malformed or not a state_dict.' },
   CHECKPOINT_UNSAFE: { status: 500, summary: 'The checkpoint pickle references a global outside the allow-list.' },
   STATE_DICT_MISMATCH: { status: 500, summary: 'The state_dict has missing, unexpected or mis-shaped keys.' },
-  MODEL_INVALID: { status: 500, summary: 'The ONNX model does not have the expected inputs and outputs.' },
+  MODEL_INVALID: { status: 500, summary: 'The ONNX model cannot be loaded or does not have the expected inputs and outputs.' },
+  INFERENCE_FAILED: { status: 500, summary: 'ONNX Runtime failed to run a model that had loaded.' },
+  FILESYSTEM_ERROR: { status: 500, summary: 'Writing a cache or output file failed (disk full, no permission).' },
+  PORT_IN_USE: { status: 500, summary: 'Another process already listens on the address and port `serve` was given.' },
   INPUT_NOT_FOUND: { status: 400, summary: 'An input file named on the command line does not exist or cannot be read.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
@@ -54,11 +57,44 @@ export function isResnetServeError(value: unknown): value is ResnetServeError {
 
 /** Builds the uniform "Expected … for <name> but received …" message used by every argument guard. */
 export function invalidArgument(name: string, expected: string, received: unknown): ResnetServeError {
-  return new ResnetServeError(
-    'INVALID_ARGUMENT',
-    `Expected ${expected} for ${name} but received ${describe(received)}`,
-    { details: { parameter: name } },
-  );
+  return new ResnetServeError('INVALID_ARGUMENT', `Expected ${expected} for ${name} but received ${describe(received)}`, {
+    details: { parameter: name },
+  });
+}
+
+/**
+ * The message of whatever was thrown: an Error's message, else its string form. The one place that looks inside
+ * foreign failures for text, so every wrapper words them alike.
+ */
+export function messageOf(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+/** NOT_READY: the model is loading, failed to load, or the process is shutting down. */
+export function notReady(reason: string): ResnetServeError {
+  return new ResnetServeError('NOT_READY', reason);
+}
+
+/**
+ * An ONNX Runtime failure, one code per event: it could not load a model (MODEL_INVALID) or failed to run one
+ * that had loaded (INFERENCE_FAILED).
+ */
+export function onnxRuntimeFailed(event: 'load' | 'run', cause: unknown, subject = 'the model'): ResnetServeError {
+  return event === 'load'
+    ? new ResnetServeError('MODEL_INVALID', `ONNX Runtime could not load ${subject}: ${messageOf(cause)}`, { cause })
+    : new ResnetServeError('INFERENCE_FAILED', `ONNX Runtime failed to run ${subject}: ${messageOf(cause)}`, { cause });
+}
+
+/** A system error's message with its code in front (`ENOSPC: no space left on device`), as people search for it. */
+export function systemMessageOf(cause: unknown): string {
+  const code = typeof cause === 'object' && cause !== null && 'code' in cause && typeof cause.code === 'string' ? `${cause.code}: ` : '';
+  const message = messageOf(cause);
+  return code !== '' && message.startsWith(code) ? message : `${code}${message}`;
+}
+
+/** FILESYSTEM_ERROR: `action` (e.g. "Writing /x/model.onnx") failed; the system's reason (ENOSPC…) is quoted. */
+export function fileSystemFailed(action: string, cause: unknown): ResnetServeError {
+  return new ResnetServeError('FILESYSTEM_ERROR', `${action} failed (${systemMessageOf(cause)}).`, { cause });
 }
 
 function describe(value: unknown): string {

@@ -1,14 +1,25 @@
 /** The library surface of resnet-serve: the same stages the CLI and the server are built from. */
-export { createClassifier, type ClassifierOptions } from './classifier.js';
-export type { Classifier, ClassifierObserver, ClassifyOptions, ClassifyResult, Timings } from './classifier-types.js';
+export {
+  type Classifier,
+  type ClassifierObserver,
+  type ClassifierOptions,
+  type ClassifyOptions,
+  type ClassifyResult,
+  createClassifier,
+  type Timings,
+} from './classifier/index.js';
+export { ERROR_CODES, type ErrorCode, isResnetServeError, ResnetServeError } from './errors.js';
 export { preprocess, preprocessInto } from './image/index.js';
+export { IMAGENET_RECIPE, INPUT_ELEMENTS } from './image/recipe.js';
 export { postprocess, softmax } from './labels/index.js';
+export type { Lang, Prediction } from './labels/types.js';
 export { convertToOnnx } from './model/resnet.js';
-export { resolveModel, type ModelSource } from './model/cache.js';
-export { readStateDict } from './weights/read.js';
-export { readPth } from './weights/pth.js';
-export { readSafetensors } from './weights/safetensors.js';
+export type { Precision } from './model/types.js';
+export { cacheDir, DEFAULTS, SETTINGS } from './settings.js';
+export { type ModelSource, resolveModel } from './setup/resolve-model.js';
+export { DEFAULT_WEIGHTS } from './weights/default-weights.js';
 export { resolveWeights } from './weights/fetch.js';
-export { ERROR_CODES, ResnetServeError, isResnetServeError, type ErrorCode } from './errors.js';
-export { DEFAULTS, DEFAULT_WEIGHTS, IMAGENET_RECIPE, INPUT_ELEMENTS, cacheDir } from './config.js';
-export type { DType, Lang, Precision, Prediction, StateDict, TensorData } from './types.js';
+export { readPth } from './weights/pth.js';
+export { readStateDict } from './weights/read.js';
+export { readSafetensors } from './weights/safetensors.js';
+export type { DType, StateDict, TensorData } from './weights/types.js';

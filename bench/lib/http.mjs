@@ -4,8 +4,8 @@ const BOUNDARY = '----resnet-serve-bench-7f3a91';
 
 /** A ready multipart/form-data body with one `file` part, built once so clients spend no time encoding. */
 export function multipartBody(bytes, filename, contentType) {
-  const head = `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\n`
-    + `Content-Type: ${contentType}\r\n\r\n`;
+  const head =
+    `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\n` + `Content-Type: ${contentType}\r\n\r\n`;
   return {
     name: filename,
     body: Buffer.concat([Buffer.from(head), bytes, Buffer.from(`\r\n--${BOUNDARY}--\r\n`)]),
@@ -43,7 +43,9 @@ export async function waitReady(url, child, timeoutMs = 180_000) {
   assertLoopback(url);
   const deadline = performance.now() + timeoutMs;
   let exited = false;
-  void child.exited.then(() => { exited = true; });
+  void child.exited.then(() => {
+    exited = true;
+  });
   while (performance.now() < deadline) {
     if (exited) throw new Error(`the server exited before it was ready: ${child.stderrTail.trim().split('\n').slice(-3).join(' | ')}`);
     try {

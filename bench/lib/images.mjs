@@ -14,7 +14,6 @@ export const IMAGE_SET = Object.freeze([
   { name: '800x600.png', width: 800, height: 600, format: 'png' },
 ]);
 
-
 function renderPixels(width, height, seed) {
   const random = rng(seed);
   const pixels = new Uint8Array(width * height * 3);
@@ -25,7 +24,8 @@ function renderPixels(width, height, seed) {
   const grid = Float32Array.from({ length: gw * gh * 3 }, () => random() * 90 - 45);
   const shapes = Array.from({ length: 14 }, () => ({
     circle: random() < 0.5,
-    cx: random() * width, cy: random() * height,
+    cx: random() * width,
+    cy: random() * height,
     r: (0.04 + random() * 0.18) * Math.min(width, height),
     color: [random() * 255, random() * 255, random() * 255],
   }));
@@ -55,8 +55,7 @@ function renderPixels(width, height, seed) {
       const grain = (random() - 0.5) * 28;
       const rgb = [r, g, b];
       for (let c = 0; c < 3; c++) {
-        const n = (grid[i00 + c] * (1 - fx) + grid[i10 + c] * fx) * (1 - fy)
-          + (grid[i01 + c] * (1 - fx) + grid[i11 + c] * fx) * fy;
+        const n = (grid[i00 + c] * (1 - fx) + grid[i10 + c] * fx) * (1 - fy) + (grid[i01 + c] * (1 - fx) + grid[i11 + c] * fx) * fy;
         pixels[o + c] = Math.max(0, Math.min(255, rgb[c] + n + grain));
       }
     }
@@ -74,13 +73,14 @@ export async function ensureImages(dir) {
   const out = [];
   for (const [index, spec] of IMAGE_SET.entries()) {
     const path = join(dir, spec.name);
-    const exists = await stat(path).then((s) => s.size > 0, () => false);
+    const exists = await stat(path).then(
+      (s) => s.size > 0,
+      () => false,
+    );
     if (!exists) {
       const raw = renderPixels(spec.width, spec.height, 1000 + index);
       const image = sharp(raw, { raw: { width: spec.width, height: spec.height, channels: 3 } });
-      const encoded = spec.format === 'jpeg'
-        ? image.jpeg({ quality: 90, chromaSubsampling: '4:2:0' })
-        : image.png({ compressionLevel: 6 });
+      const encoded = spec.format === 'jpeg' ? image.jpeg({ quality: 90, chromaSubsampling: '4:2:0' }) : image.png({ compressionLevel: 6 });
       await writeFile(path, await encoded.toBuffer());
     }
     out.push({ ...spec, path, bytes: await readFile(path) });

@@ -11,7 +11,9 @@ export function spawnTracked(command, args, options = {}) {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
   children.add(child);
   child.stderrTail = '';
-  child.stderr.on('data', (chunk) => { child.stderrTail = (child.stderrTail + chunk).slice(-8192); });
+  child.stderr.on('data', (chunk) => {
+    child.stderrTail = (child.stderrTail + chunk).slice(-8192);
+  });
   child.exited = new Promise((resolve) => {
     child.once('exit', (code, signal) => {
       children.delete(child);
@@ -58,11 +60,16 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 export async function runJson(command, args, { timeoutMs = 300_000, env } = {}) {
   const child = spawnTracked(command, args, { env: env ?? process.env });
   let stdout = '';
-  child.stdout.on('data', (chunk) => { stdout += chunk; });
+  child.stdout.on('data', (chunk) => {
+    stdout += chunk;
+  });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const { code, signal } = await child.exited;
   clearTimeout(timer);
-  if (code !== 0) throw new Error(`${command} ${args[0]} failed (${signal ?? `exit ${code}`}): ${child.stderrTail.trim().split('\n').slice(-3).join(' | ')}`);
+  if (code !== 0)
+    throw new Error(
+      `${command} ${args[0]} failed (${signal ?? `exit ${code}`}): ${child.stderrTail.trim().split('\n').slice(-3).join(' | ')}`,
+    );
   try {
     return JSON.parse(stdout);
   } catch {

@@ -8,7 +8,8 @@ const fmt = (digits) => (x) => (x === undefined || Number.isNaN(x) ? 'n/a' : x.t
  */
 export function buildRows(imageNames, sweepLevels) {
   const rows = [];
-  const add = (section, label, unit, get, { digits = 1, higher = false } = {}) => rows.push({ section, label, unit, get, format: fmt(digits), higher });
+  const add = (section, label, unit, get, { digits = 1, higher = false } = {}) =>
+    rows.push({ section, label, unit, get, format: fmt(digits), higher });
   add('inference', 'per-image inference, mean', 'ms', (r) => r.infer?.infer.mean);
   add('inference', 'per-image inference, p50', 'ms', (r) => r.infer?.infer.p50);
   add('inference', 'per-image inference, p99', 'ms', (r) => r.infer?.infer.p99);
@@ -45,7 +46,8 @@ export function buildRows(imageNames, sweepLevels) {
 
 function ratio(ours, base) {
   return ours === undefined || base === undefined || Number.isNaN(ours) || Number.isNaN(base) || base === 0
-    ? 'n/a' : (ours / base).toFixed(2);
+    ? 'n/a'
+    : (ours / base).toFixed(2);
 }
 
 /**

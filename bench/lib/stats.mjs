@@ -14,5 +14,12 @@ export function percentile(sorted, p) {
 export function summarize(samples) {
   const sorted = [...samples].sort((a, b) => a - b);
   const mean = sorted.length === 0 ? Number.NaN : sorted.reduce((s, x) => s + x, 0) / sorted.length;
-  return { n: sorted.length, mean, min: sorted[0] ?? Number.NaN, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? Number.NaN };
+  return {
+    n: sorted.length,
+    mean,
+    min: sorted[0] ?? Number.NaN,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    max: sorted.at(-1) ?? Number.NaN,
+  };
 }

@@ -8,7 +8,12 @@ import { rng } from './random.mjs';
 function resnet18Entries() {
   const entries = [];
   const bn = (prefix, c) => {
-    for (const [field, kind] of [['weight', 'bnWeight'], ['bias', 'bnBias'], ['running_mean', 'bnMean'], ['running_var', 'bnVar']]) {
+    for (const [field, kind] of [
+      ['weight', 'bnWeight'],
+      ['bias', 'bnBias'],
+      ['running_mean', 'bnMean'],
+      ['running_var', 'bnVar'],
+    ]) {
       entries.push([`${prefix}.${field}`, [c], kind]);
     }
     entries.push([`${prefix}.num_batches_tracked`, [], 'count']);
@@ -16,7 +21,12 @@ function resnet18Entries() {
   entries.push(['conv1.weight', [64, 3, 7, 7], 'conv']);
   bn('bn1', 64);
   let inplanes = 64;
-  for (const [layer, planes] of [[1, 64], [2, 128], [3, 256], [4, 512]]) {
+  for (const [layer, planes] of [
+    [1, 64],
+    [2, 128],
+    [3, 256],
+    [4, 512],
+  ]) {
     for (const block of [0, 1]) {
       const p = `layer${layer}.${block}`;
       const cin = block === 0 ? inplanes : planes;
@@ -34,7 +44,6 @@ function resnet18Entries() {
   entries.push(['fc.weight', [1000, 512], 'fc'], ['fc.bias', [1000], 'fc']);
   return entries;
 }
-
 
 /** Writes the checkpoint to `path` (safetensors: u64 header length, JSON header, little-endian data). */
 export async function writeSyntheticWeights(path) {

@@ -5,10 +5,9 @@ import { cpus } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import ort from 'onnxruntime-node';
-import { fileKey } from '../cache-key.js';
-import { ResnetServeError } from '../errors.js';
-import { isFile } from '../is-file.js';
-import { onnxRuntimePath } from './session-thread.js';
+import { fileSystemFailed, onnxRuntimeFailed, ResnetServeError } from '../errors.js';
+import { fileKey, isFile } from '../files/files.js';
+import { onnxRuntimePath } from './inference-thread.js';
 
 /** File names inside one compiled model's directory. */
 const MODEL_FILE = 'model.onnx';
@@ -27,7 +26,8 @@ const WEIGHTS_FILE = 'model.onnx.data';
  * key includes the CPU model and the ONNX Runtime version as well as the source file's identity.
  *
  * @returns the path of the compiled `model.onnx`.
- * @throws ResnetServeError INPUT_NOT_FOUND when the file cannot be read; MODEL_INVALID when ORT cannot load it.
+ * @throws ResnetServeError INPUT_NOT_FOUND when the file cannot be read; MODEL_INVALID when ORT cannot load it;
+ *   FILESYSTEM_ERROR when the cache cannot be written.
  */
 export async function compileForThisCpu(onnxPath: string, cacheDir: string): Promise<string> {
   const key = await fileKey(onnxPath, ort.env.versions.common, process.arch, cpus()[0]?.model ?? '').catch((cause: unknown) => {
@@ -42,16 +42,18 @@ export async function compileForThisCpu(onnxPath: string, cacheDir: string): Pro
 
   // Written in a directory of this process, then renamed whole: the graph and its weights appear together.
   const part = `${target}.${process.pid}.part`;
-  await mkdir(part, { recursive: true });
   try {
-    await optimizeInOwnProcess(onnxPath, join(part, MODEL_FILE));
-    await rename(part, target).catch(async (error: unknown) => {
-      // Another process compiled the same key first: its files are the same, keep them.
-      if (!(await isFile(join(target, MODEL_FILE)))) throw error;
+    await mkdir(part, { recursive: true }).catch((cause: unknown) => {
+      throw fileSystemFailed(`Creating the compiled-model cache ${part}`, cause);
     });
-    await removeStale(compiled, group, basename(target));
-  } catch (cause) {
-    throw new ResnetServeError('MODEL_INVALID', `ONNX Runtime could not load ${onnxPath}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    await optimizeInOwnProcess(onnxPath, join(part, MODEL_FILE));
+    await rename(part, target).catch(async (cause: unknown) => {
+      // Another process compiled the same key first: its files are the same, keep them.
+      if (!(await isFile(join(target, MODEL_FILE)))) throw fileSystemFailed(`Moving the compiled model into ${target}`, cause);
+    });
+    await removeStale(compiled, group, basename(target)).catch((cause: unknown) => {
+      throw fileSystemFailed(`Removing stale compiled models from ${compiled}`, cause);
+    });
   } finally {
     await rm(part, { recursive: true, force: true });
   }
@@ -64,7 +66,7 @@ export async function compileForThisCpu(onnxPath: string, cacheDir: string): Pro
  * short-lived process of its own gives all of it back. Plain CommonJS for `node -e`, so it runs the same from
  * `dist/` and from the TypeScript sources under vitest.
  */
-const OPTIMIZE_SOURCE = String.raw`
+const OPTIMIZE_SOURCE = `
 const [ortPath, source, target, weightsFile] = process.argv.slice(1);
 require(ortPath).InferenceSession.create(source, {
   executionProviders: ['cpu'],
@@ -75,7 +77,8 @@ require(ortPath).InferenceSession.create(source, {
   // onnxruntime-node prefixes these keys with "session.".
   extra: { session: { optimized_model_external_initializers_file_name: weightsFile, optimized_model_external_initializers_min_size_in_bytes: '0' } },
 }).then((session) => session.release(), (error) => {
-  process.stderr.write(error instanceof Error ? error.message : String(error));
+  // ORT rejects with an Error; its message is what the parent reports.
+  process.stderr.write(String(error?.message ?? error));
   process.exitCode = 1;
 });
 `;
@@ -92,8 +95,12 @@ async function optimizeInOwnProcess(source: string, target: string): Promise<voi
   } catch (error) {
     // execFile's own message repeats the whole command line, source included: say what happened instead.
     const { stderr, killed, code } = error as { stderr?: string; killed?: boolean; code?: number | string };
-    const why = stderr?.trim() || (killed === true ? `the compiling process was stopped after ${OPTIMIZE_TIMEOUT_MS} ms` : `the compiling process failed (${String(code)})`);
-    throw new Error(why, { cause: error });
+    const why =
+      stderr?.trim() ||
+      (killed === true
+        ? `the compiling process was stopped after ${OPTIMIZE_TIMEOUT_MS} ms`
+        : `the compiling process failed (${String(code)})`);
+    throw onnxRuntimeFailed('load', why, source);
   }
 }
 

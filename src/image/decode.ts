@@ -2,7 +2,7 @@ import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import { ResnetServeError } from '../errors.js';
 import { fillTransparent, gifTransparentColour } from './gif-transparency.js';
 import type { RgbPixels } from './pillow-resample.js';
-import { sniffImageFormat, type ImageFormat } from './sniff.js';
+import { type ImageFormat, sniffImageFormat } from './sniff.js';
 
 /**
  * Formats the bundled sharp (libvips 8.18 prebuilt) decodes from a buffer. BMP has no libvips loader
@@ -95,7 +95,7 @@ function cmykToRgb(cmyk: Uint8Array, pixelCount: number, channels: number): Uint
     for (let c = 0; c < 3; c++) {
       const t = cmyk[p + c]! * nk + 128;
       const v = nk - (((t >> 8) + t) >> 8);
-      rgb[o++] = v < 0 ? 0 : v;
+      rgb[o++] = Math.max(v, 0);
     }
   }
   return rgb;
@@ -142,17 +142,10 @@ function pipelineFor(bytes: Uint8Array, metadata: Metadata, maxPixels: number, r
  *
  * @throws ResnetServeError `IMAGE_CORRUPT` for truncated or corrupt pixel data.
  */
-export async function decodeImage(
-  bytes: Uint8Array,
-  header: ImageHeader,
-  maxPixels: number,
-  reduceTo?: Reduction,
-): Promise<RgbPixels> {
+export async function decodeImage(bytes: Uint8Array, header: ImageHeader, maxPixels: number, reduceTo?: Reduction): Promise<RgbPixels> {
   let decoded: { data: Buffer; info: OutputInfo };
   try {
-    decoded = await pipelineFor(bytes, header.metadata, maxPixels, reduceTo)
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
+    decoded = await pipelineFor(bytes, header.metadata, maxPixels, reduceTo).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   } catch (cause) {
     throw new ResnetServeError('IMAGE_CORRUPT', `The ${header.format.toUpperCase()} data is truncated or corrupt.`, { cause });
   }

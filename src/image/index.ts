@@ -1,4 +1,4 @@
-export { preprocess, preprocessInto, preprocessWithHeaderInto, type PreprocessOptions } from './preprocess.js';
-export { readImageHeader, type ImageHeader } from './decode.js';
-export { preprocessFolder, MAX_FOLDER_IMAGES } from './folder.js';
-export { sniffImageFormat, detectImageFormat, type ImageFormat } from './sniff.js';
+export { type ImageHeader, readImageHeader } from './decode.js';
+export { MAX_FOLDER_IMAGES, preprocessFolder } from './folder.js';
+export { type PreprocessOptions, preprocess, preprocessInto, preprocessWithHeaderInto } from './preprocess.js';
+export { detectImageFormat, type ImageFormat, sniffImageFormat } from './sniff.js';

@@ -1,5 +1,5 @@
-import { IMAGENET_RECIPE } from '../config.js';
 import type { ChannelTables } from './pillow-resample.js';
+import { IMAGENET_RECIPE } from './recipe.js';
 
 /**
  * ToTensor + Normalize as 256-entry tables per channel: `((v / 255) - mean[c]) / std[c]` with every step

@@ -42,7 +42,7 @@ function triangle(x: number): number {
  */
 export function bilinearFilterBank(inSize: number, outSize: number, first: number, length: number): FilterBank {
   const scale = inSize / outSize;
-  const filterScale = scale < 1 ? 1 : scale;
+  const filterScale = Math.max(scale, 1);
   const support = 1 * filterScale;
   const ksize = Math.ceil(support) * 2 + 1;
   const inverseScale = 1 / filterScale;
@@ -79,7 +79,7 @@ export function bilinearFilterBank(inSize: number, outSize: number, first: numbe
  */
 function clip8(accumulator: number): number {
   const value = accumulator >> PRECISION_BITS;
-  return value > 255 ? 255 : value;
+  return Math.min(value, 255);
 }
 
 /** 8-bit pixels with `channels` interleaved samples per pixel; the first three are R, G, B. */

@@ -1,4 +1,4 @@
-import { IMAGENET_RECIPE } from '../config.js';
+import { IMAGENET_RECIPE } from './recipe.js';
 
 /** Where the recipe puts an image: the size after Resize and the top-left corner of the CenterCrop. */
 export interface RecipeGeometry {

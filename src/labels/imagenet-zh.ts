@@ -40,1004 +40,1004 @@
  */
 
 export const IMAGENET_LABELS_ZH: readonly string[] = Object.freeze([
-  "丁鲷", // 0 tench
-  "金鱼", // 1 goldfish
-  "大白鲨", // 2 great white shark
-  "虎鲨", // 3 tiger shark
-  "锤头鲨", // 4 hammerhead
-  "电鳐", // 5 electric ray
-  "黄貂鱼", // 6 stingray
-  "公鸡", // 7 cock
-  "母鸡", // 8 hen
-  "鸵鸟", // 9 ostrich
-  "燕雀", // 10 brambling
-  "金翅雀", // 11 goldfinch
-  "家朱雀", // 12 house finch
-  "暗眼灯草鹀", // 13 junco
-  "靛蓝彩鹀", // 14 indigo bunting
-  "旅鸫", // 15 robin
-  "红耳鹎", // 16 bulbul
-  "冠蓝鸦", // 17 jay
-  "喜鹊", // 18 magpie
-  "山雀", // 19 chickadee
-  "美洲河乌", // 20 water ouzel
-  "鸢", // 21 kite
-  "白头海雕", // 22 bald eagle
-  "秃鹫", // 23 vulture
-  "乌林鸮", // 24 great grey owl
-  "欧洲火蝾螈", // 25 European fire salamander
-  "欧洲蝾螈", // 26 common newt
-  "蝾螈", // 27 eft
-  "斑点钝口螈", // 28 spotted salamander
-  "六角恐龙", // 29 axolotl
-  "美国牛蛙", // 30 bullfrog
-  "树蛙", // 31 tree frog
-  "尾蟾", // 32 tailed frog
-  "红海龟", // 33 loggerhead
-  "棱皮龟", // 34 leatherback turtle
-  "东方动胸龟", // 35 mud turtle
-  "钻纹龟", // 36 terrapin
-  "箱龟", // 37 box turtle
-  "豹纹壁虎", // 38 banded gecko
-  "绿鬣蜥", // 39 common iguana
-  "安禄蜥", // 40 American chameleon
-  "沙漠鞭尾蜥蜴", // 41 whiptail
-  "彩虹鬣蜥", // 42 agama
-  "伞蜥蜴", // 43 frilled lizard
-  "鳄蜥", // 44 alligator lizard
-  "美国毒蜥", // 45 Gila monster
-  "欧洲绿蜥蜴", // 46 green lizard
-  "变色龙", // 47 African chameleon
-  "科莫多巨蜥", // 48 Komodo dragon
-  "尼罗鳄", // 49 African crocodile
-  "美国短吻鳄", // 50 American alligator
-  "三角龙", // 51 triceratops
-  "钩盲蛇", // 52 thunder snake
-  "环颈蛇", // 53 ringneck snake
-  "猪鼻蛇", // 54 hognose snake
-  "滑鳞绿树蛇", // 55 green snake
-  "王蛇", // 56 king snake
-  "袜带蛇", // 57 garter snake
-  "水蛇", // 58 water snake
-  "绿瘦蛇", // 59 vine snake
-  "夜蛇", // 60 night snake
-  "红尾蚺", // 61 boa constrictor
-  "非洲岩蟒", // 62 rock python
-  "印度眼镜蛇", // 63 Indian cobra
-  "绿曼巴蛇", // 64 green mamba
-  "海蛇", // 65 sea snake
-  "非洲角蝰蛇", // 66 horned viper
-  "东部菱背响尾蛇", // 67 diamondback
-  "角响尾蛇", // 68 sidewinder
-  "三叶虫", // 69 trilobite
-  "盲蜘蛛", // 70 harvestman
-  "蝎子", // 71 scorpion
-  "黑金花园蜘蛛", // 72 black and gold garden spider
-  "谷仓蜘蛛", // 73 barn spider
-  "十字园蛛", // 74 garden spider
-  "黑寡妇蜘蛛", // 75 black widow
-  "塔兰托毒蛛", // 76 tarantula
-  "狼蛛", // 77 wolf spider
-  "蜱", // 78 tick
-  "蜈蚣", // 79 centipede
-  "黑琴鸡", // 80 black grouse
-  "雷鸟", // 81 ptarmigan
-  "披肩榛鸡", // 82 ruffed grouse
-  "草原松鸡", // 83 prairie chicken
-  "孔雀", // 84 peacock
-  "鹌鹑", // 85 quail
-  "鹧鸪", // 86 partridge
-  "非洲灰鹦鹉", // 87 African grey
-  "金刚鹦鹉", // 88 macaw
-  "葵花凤头鹦鹉", // 89 sulphur-crested cockatoo
-  "虹彩吸蜜鹦鹉", // 90 lorikeet
-  "鸦鹃", // 91 coucal
-  "蜂虎", // 92 bee eater
-  "犀鸟", // 93 hornbill
-  "蜂鸟", // 94 hummingbird
-  "鹟䴕", // 95 jacamar
-  "巨嘴鸟", // 96 toucan
-  "公鸭", // 97 drake
-  "红胸秋沙鸭", // 98 red-breasted merganser
-  "鹅", // 99 goose
-  "黑天鹅", // 100 black swan
-  "长牙象", // 101 tusker
-  "澳洲针鼹", // 102 echidna
-  "鸭嘴兽", // 103 platypus
-  "沙袋鼠", // 104 wallaby
-  "考拉", // 105 koala
-  "袋熊", // 106 wombat
-  "水母", // 107 jellyfish
-  "海葵", // 108 sea anemone
-  "脑珊瑚", // 109 brain coral
-  "扁虫", // 110 flatworm
-  "线虫", // 111 nematode
-  "海螺", // 112 conch
-  "蜗牛", // 113 snail
-  "鼻涕虫", // 114 slug
-  "海蛞蝓", // 115 sea slug
-  "石鳖", // 116 chiton
-  "鹦鹉螺", // 117 chambered nautilus
-  "珍宝蟹", // 118 Dungeness crab
-  "红黄道蟹", // 119 rock crab
-  "招潮蟹", // 120 fiddler crab
-  "阿拉斯加帝王蟹", // 121 king crab
-  "美国龙虾", // 122 American lobster
-  "断沟龙虾", // 123 spiny lobster
-  "小龙虾", // 124 crayfish
-  "寄居蟹", // 125 hermit crab
-  "等足目动物", // 126 isopod
-  "白鹳", // 127 white stork
-  "黑鹳", // 128 black stork
-  "玫瑰琵鹭", // 129 spoonbill
-  "火烈鸟", // 130 flamingo
-  "小蓝鹭", // 131 little blue heron
-  "大白鹭", // 132 American egret
-  "美洲麻鳽", // 133 bittern
-  "鹤", // 134 crane bird
-  "秧鹤", // 135 limpkin
-  "紫水鸡", // 136 European gallinule
-  "美洲骨顶", // 137 American coot
-  "鸨", // 138 bustard
-  "红翻石鹬", // 139 ruddy turnstone
-  "红背鹬", // 140 red-backed sandpiper
-  "红脚鹬", // 141 redshank
-  "长嘴半蹼鹬", // 142 dowitcher
-  "蛎鹬", // 143 oystercatcher
-  "鹈鹕", // 144 pelican
-  "国王企鹅", // 145 king penguin
-  "信天翁", // 146 albatross
-  "灰鲸", // 147 grey whale
-  "虎鲸", // 148 killer whale
-  "儒艮", // 149 dugong
-  "海狮", // 150 sea lion
-  "吉娃娃", // 151 Chihuahua
-  "日本狆犬", // 152 Japanese spaniel
-  "马尔济斯犬", // 153 Maltese dog
-  "京巴犬", // 154 Pekinese
-  "西施犬", // 155 Shih-Tzu
-  "查理士王小猎犬", // 156 Blenheim spaniel
-  "蝴蝶犬", // 157 papillon
-  "英国玩具梗", // 158 toy terrier
-  "罗得西亚长背猎狗", // 159 Rhodesian ridgeback
-  "阿富汗猎犬", // 160 Afghan hound
-  "巴吉度猎犬", // 161 basset
-  "比格犬", // 162 beagle
-  "寻血猎犬", // 163 bloodhound
-  "布鲁泰克猎浣熊犬", // 164 bluetick
-  "黑褐猎浣熊犬", // 165 black-and-tan coonhound
-  "树丛浣熊猎犬", // 166 Walker hound
-  "英国猎狐犬", // 167 English foxhound
-  "红浣熊猎犬", // 168 redbone
-  "俄罗斯猎狼犬", // 169 borzoi
-  "爱尔兰猎狼犬", // 170 Irish wolfhound
-  "意大利灰狗", // 171 Italian greyhound
-  "惠比特犬", // 172 whippet
-  "伊比莎猎犬", // 173 Ibizan hound
-  "挪威猎鹿犬", // 174 Norwegian elkhound
-  "奥达猎犬", // 175 otterhound
-  "萨路基猎犬", // 176 Saluki
-  "苏格兰猎鹿犬", // 177 Scottish deerhound
-  "威玛猎犬", // 178 Weimaraner
-  "斯塔福德郡斗牛梗", // 179 Staffordshire bullterrier
-  "美国斯塔福德郡梗", // 180 American Staffordshire terrier
-  "贝德灵顿梗", // 181 Bedlington terrier
-  "边境梗", // 182 Border terrier
-  "凯丽蓝梗", // 183 Kerry blue terrier
-  "爱尔兰梗", // 184 Irish terrier
-  "诺福克梗", // 185 Norfolk terrier
-  "诺维奇梗", // 186 Norwich terrier
-  "约克夏梗犬", // 187 Yorkshire terrier
-  "刚毛猎狐梗", // 188 wire-haired fox terrier
-  "湖畔梗", // 189 Lakeland terrier
-  "锡利哈姆梗", // 190 Sealyham terrier
-  "艾尔谷犬", // 191 Airedale
-  "凯恩梗", // 192 cairn
-  "澳大利亚梗", // 193 Australian terrier
-  "丹迪丁蒙梗", // 194 Dandie Dinmont
-  "波士顿梗", // 195 Boston bull
-  "迷你雪纳瑞犬", // 196 miniature schnauzer
-  "巨型雪纳瑞犬", // 197 giant schnauzer
-  "标准雪纳瑞犬", // 198 standard schnauzer
-  "苏格兰梗犬", // 199 Scotch terrier
-  "西藏梗", // 200 Tibetan terrier
-  "丝毛梗", // 201 silky terrier
-  "爱尔兰软毛梗犬", // 202 soft-coated wheaten terrier
-  "西高地白梗", // 203 West Highland white terrier
-  "拉萨阿普索犬", // 204 Lhasa
-  "平毛寻回犬", // 205 flat-coated retriever
-  "卷毛寻回犬", // 206 curly-coated retriever
-  "金毛猎犬", // 207 golden retriever
-  "拉布拉多猎犬", // 208 Labrador retriever
-  "乞沙比克猎犬", // 209 Chesapeake Bay retriever
-  "德国短毛指示犬", // 210 German short-haired pointer
-  "维兹拉犬", // 211 vizsla
-  "英国雪达犬", // 212 English setter
-  "爱尔兰雪达犬", // 213 Irish setter
-  "戈登雪达犬", // 214 Gordon setter
-  "布列塔尼猎犬", // 215 Brittany spaniel
-  "克伦伯猎犬", // 216 clumber
-  "英国史宾格犬", // 217 English springer
-  "威尔士史宾格犬", // 218 Welsh springer spaniel
-  "可卡犬", // 219 cocker spaniel
-  "萨塞克斯猎犬", // 220 Sussex spaniel
-  "爱尔兰水猎犬", // 221 Irish water spaniel
-  "库瓦兹犬", // 222 kuvasz
-  "舒柏奇犬", // 223 schipperke
-  "比利时牧羊犬", // 224 groenendael
-  "马里努阿犬", // 225 malinois
-  "伯瑞犬", // 226 briard
-  "凯尔皮犬", // 227 kelpie
-  "可蒙犬", // 228 komondor
-  "老英国牧羊犬", // 229 Old English sheepdog
-  "喜乐蒂牧羊犬", // 230 Shetland sheepdog
-  "柯利牧羊犬", // 231 collie
-  "边境牧羊犬", // 232 Border collie
-  "法兰德斯牧牛狗", // 233 Bouvier des Flandres
-  "罗特韦尔犬", // 234 Rottweiler
-  "德国牧羊犬", // 235 German shepherd
-  "多伯曼犬", // 236 Doberman
-  "迷你杜宾犬", // 237 miniature pinscher
-  "大瑞士山地犬", // 238 Greater Swiss Mountain dog
-  "伯恩山犬", // 239 Bernese mountain dog
-  "阿彭策尔山犬", // 240 Appenzeller
-  "恩特尔布赫山犬", // 241 EntleBucher
-  "拳师狗", // 242 boxer
-  "斗牛獒", // 243 bull mastiff
-  "藏獒", // 244 Tibetan mastiff
-  "法国斗牛犬", // 245 French bulldog
-  "大丹犬", // 246 Great Dane
-  "圣伯纳德狗", // 247 Saint Bernard
-  "爱斯基摩犬", // 248 Eskimo dog
-  "阿拉斯加雪橇犬", // 249 malamute
-  "西伯利亚雪橇犬", // 250 Siberian husky
-  "斑点狗", // 251 dalmatian
-  "猴犬", // 252 affenpinscher
-  "巴仙吉犬", // 253 basenji
-  "巴哥犬", // 254 pug
-  "兰波格犬", // 255 Leonberg
-  "纽芬兰犬", // 256 Newfoundland
-  "大白熊犬", // 257 Great Pyrenees
-  "萨摩耶犬", // 258 Samoyed
-  "博美犬", // 259 Pomeranian
-  "松狮", // 260 chow
-  "荷兰毛狮犬", // 261 keeshond
-  "布鲁塞尔格林芬犬", // 262 Brabancon griffon
-  "彭布洛克威尔士科基犬", // 263 Pembroke
-  "卡狄根威尔斯柯基犬", // 264 Cardigan
-  "玩具贵宾犬", // 265 toy poodle
-  "迷你贵宾犬", // 266 miniature poodle
-  "标准贵宾犬", // 267 standard poodle
-  "墨西哥无毛犬", // 268 Mexican hairless
-  "灰狼", // 269 timber wolf
-  "北极狼", // 270 white wolf
-  "红狼", // 271 red wolf
-  "郊狼", // 272 coyote
-  "澳洲野狗", // 273 dingo
-  "豺", // 274 dhole
-  "非洲野犬", // 275 African hunting dog
-  "鬣狗", // 276 hyena
-  "红狐", // 277 red fox
-  "敏狐", // 278 kit fox
-  "北极狐", // 279 Arctic fox
-  "灰狐", // 280 grey fox
-  "虎斑猫", // 281 tabby
-  "虎猫", // 282 tiger cat
-  "波斯猫", // 283 Persian cat
-  "暹罗猫", // 284 Siamese cat
-  "埃及猫", // 285 Egyptian cat
-  "美洲狮", // 286 cougar
-  "猞猁", // 287 lynx
-  "豹", // 288 leopard
-  "雪豹", // 289 snow leopard
-  "美洲豹", // 290 jaguar
-  "狮子", // 291 lion
-  "老虎", // 292 tiger
-  "猎豹", // 293 cheetah
-  "棕熊", // 294 brown bear
-  "美洲黑熊", // 295 American black bear
-  "北极熊", // 296 ice bear
-  "懒熊", // 297 sloth bear
-  "獴", // 298 mongoose
-  "狐獴", // 299 meerkat
-  "虎甲", // 300 tiger beetle
-  "瓢虫", // 301 ladybug
-  "步甲", // 302 ground beetle
-  "天牛", // 303 long-horned beetle
-  "金花虫", // 304 leaf beetle
-  "蜣螂", // 305 dung beetle
-  "犀金龟", // 306 rhinoceros beetle
-  "象鼻虫", // 307 weevil
-  "苍蝇", // 308 fly
-  "蜜蜂", // 309 bee
-  "蚂蚁", // 310 ant
-  "蚱蜢", // 311 grasshopper
-  "蟋蟀", // 312 cricket
-  "竹节虫", // 313 walking stick
-  "蟑螂", // 314 cockroach
-  "螳螂", // 315 mantis
-  "蝉", // 316 cicada
-  "叶蝉", // 317 leafhopper
-  "草蜻蛉", // 318 lacewing
-  "蜻蜓", // 319 dragonfly
-  "豆娘", // 320 damselfly
-  "优红蛱蝶", // 321 admiral
-  "小环蝴蝶", // 322 ringlet
-  "帝王蝴蝶", // 323 monarch
-  "菜粉蝶", // 324 cabbage butterfly
-  "粉蝶", // 325 sulphur butterfly
-  "灰蝶", // 326 lycaenid
-  "海星", // 327 starfish
-  "海胆", // 328 sea urchin
-  "海参", // 329 sea cucumber
-  "棉尾兔", // 330 wood rabbit
-  "野兔", // 331 hare
-  "安哥拉兔", // 332 Angora
-  "仓鼠", // 333 hamster
-  "豪猪", // 334 porcupine
-  "狐松鼠", // 335 fox squirrel
-  "土拨鼠", // 336 marmot
-  "海狸", // 337 beaver
-  "豚鼠", // 338 guinea pig
-  "栗色马", // 339 sorrel
-  "斑马", // 340 zebra
-  "猪", // 341 hog
-  "野猪", // 342 wild boar
-  "疣猪", // 343 warthog
-  "河马", // 344 hippopotamus
-  "公牛", // 345 ox
-  "水牛", // 346 water buffalo
-  "美洲野牛", // 347 bison
-  "公羊", // 348 ram
-  "大角羊", // 349 bighorn
-  "阿尔卑斯羱羊", // 350 ibex
-  "狷羚", // 351 hartebeest
-  "高角羚", // 352 impala
-  "瞪羚", // 353 gazelle
-  "阿拉伯单峰骆驼", // 354 Arabian camel
-  "大羊驼", // 355 llama
-  "黄鼠狼", // 356 weasel
-  "水貂", // 357 mink
-  "欧洲林鼬", // 358 polecat
-  "黑足鼬", // 359 black-footed ferret
-  "水獭", // 360 otter
-  "臭鼬", // 361 skunk
-  "獾", // 362 badger
-  "犰狳", // 363 armadillo
-  "三趾树懒", // 364 three-toed sloth
-  "红毛猩猩", // 365 orangutan
-  "大猩猩", // 366 gorilla
-  "黑猩猩", // 367 chimpanzee
-  "长臂猿", // 368 gibbon
-  "合趾猿", // 369 siamang
-  "长尾猴", // 370 guenon
-  "赤猴", // 371 patas
-  "狒狒", // 372 baboon
-  "猕猴", // 373 macaque
-  "黑叶猴", // 374 langur
-  "东非黑白疣猴", // 375 colobus
-  "长鼻猴", // 376 proboscis monkey
-  "狨猴", // 377 marmoset
-  "白头卷尾猴", // 378 capuchin
-  "吼猴", // 379 howler monkey
-  "伶猴", // 380 titi
-  "蜘蛛猴", // 381 spider monkey
-  "松鼠猴", // 382 squirrel monkey
-  "马达加斯加环尾狐猴", // 383 Madagascar cat
-  "大狐猴", // 384 indri
-  "亚洲象", // 385 Indian elephant
-  "非洲草原象", // 386 African elephant
-  "小熊猫", // 387 lesser panda
-  "大熊猫", // 388 giant panda
-  "杖鱼", // 389 barracouta
-  "鳗鱼", // 390 eel
-  "银鲑", // 391 coho
-  "石美人", // 392 rock beauty
-  "小丑鱼", // 393 anemone fish
-  "鲟鱼", // 394 sturgeon
-  "雀鳝", // 395 gar
-  "狮子鱼", // 396 lionfish
-  "河豚", // 397 puffer
-  "算盘", // 398 abacus
-  "长袍", // 399 abaya
-  "学位袍", // 400 academic gown
-  "手风琴", // 401 accordion
-  "原声吉他", // 402 acoustic guitar
-  "航空母舰", // 403 aircraft carrier
-  "客机", // 404 airliner
-  "飞艇", // 405 airship
-  "祭坛", // 406 altar
-  "救护车", // 407 ambulance
-  "水陆两用车", // 408 amphibian
-  "指针式时钟", // 409 analog clock
-  "蜂房", // 410 apiary
-  "围裙", // 411 apron
-  "垃圾桶", // 412 ashcan
-  "攻击步枪", // 413 assault rifle
-  "背包", // 414 backpack
-  "面包店", // 415 bakery
-  "平衡木", // 416 balance beam
-  "气球", // 417 balloon
-  "圆珠笔", // 418 ballpoint
-  "创可贴", // 419 Band Aid
-  "班卓琴", // 420 banjo
-  "栏杆", // 421 bannister
-  "杠铃", // 422 barbell
-  "理发椅", // 423 barber chair
-  "理发店", // 424 barbershop
-  "谷仓", // 425 barn
-  "晴雨表", // 426 barometer
-  "桶", // 427 barrel
-  "手推车", // 428 barrow
-  "棒球", // 429 baseball
-  "篮球", // 430 basketball
-  "婴儿床", // 431 bassinet
-  "巴松管", // 432 bassoon
-  "游泳帽", // 433 bathing cap
-  "沐浴毛巾", // 434 bath towel
-  "浴缸", // 435 bathtub
-  "旅行车", // 436 beach wagon
-  "灯塔", // 437 beacon
-  "烧杯", // 438 beaker
-  "熊皮高帽", // 439 bearskin
-  "啤酒瓶", // 440 beer bottle
-  "啤酒杯", // 441 beer glass
-  "钟塔", // 442 bell cote
-  "口水兜", // 443 bib
-  "双人骑自行车", // 444 bicycle-built-for-two
-  "比基尼", // 445 bikini
-  "活页夹", // 446 binder
-  "双筒望远镜", // 447 binoculars
-  "鸟舍", // 448 birdhouse
-  "船库", // 449 boathouse
-  "有舵雪橇", // 450 bobsled
-  "饰扣式领带", // 451 bolo tie
-  "阔边女帽", // 452 bonnet
-  "书橱", // 453 bookcase
-  "书店", // 454 bookshop
-  "瓶盖", // 455 bottlecap
-  "弓箭", // 456 bow
-  "蝴蝶结领结", // 457 bow tie
-  "铜制牌位", // 458 brass
-  "胸罩", // 459 brassiere
-  "防波堤", // 460 breakwater
-  "铠甲", // 461 breastplate
-  "扫帚", // 462 broom
-  "水桶", // 463 bucket
-  "搭扣", // 464 buckle
-  "防弹背心", // 465 bulletproof vest
-  "高铁", // 466 bullet train
-  "肉铺", // 467 butcher shop
-  "出租车", // 468 cab
-  "大锅", // 469 caldron
-  "蜡烛", // 470 candle
-  "大炮", // 471 cannon
-  "独木舟", // 472 canoe
-  "开罐器", // 473 can opener
-  "开衫", // 474 cardigan
-  "车镜", // 475 car mirror
-  "旋转木马", // 476 carousel
-  "工具箱", // 477 carpenter's kit
-  "纸箱", // 478 carton
-  "车轮", // 479 car wheel
-  "取款机", // 480 cash machine
-  "录音带", // 481 cassette
-  "卡带播放器", // 482 cassette player
-  "城堡", // 483 castle
-  "双体船", // 484 catamaran
-  "CD播放器", // 485 CD player
-  "大提琴", // 486 cello
-  "手机", // 487 cellular telephone
-  "铁链", // 488 chain
-  "铁丝网", // 489 chainlink fence
-  "锁子甲", // 490 chain mail
-  "链锯", // 491 chain saw
-  "储物柜", // 492 chest
-  "小衣橱", // 493 chiffonier
-  "风铃", // 494 chime
-  "橱柜", // 495 china cabinet
-  "圣诞袜", // 496 Christmas stocking
-  "教堂", // 497 church
-  "电影院", // 498 cinema
-  "切肉刀", // 499 cleaver
-  "悬崖屋", // 500 cliff dwelling
-  "斗篷", // 501 cloak
-  "木屐", // 502 clog
-  "鸡尾酒调酒器", // 503 cocktail shaker
-  "咖啡杯", // 504 coffee mug
-  "咖啡壶", // 505 coffeepot
-  "线圈", // 506 coil
-  "组合锁", // 507 combination lock
-  "电脑键盘", // 508 computer keyboard
-  "糖果店", // 509 confectionery
-  "集装箱船", // 510 container ship
-  "敞篷车", // 511 convertible
-  "瓶塞钻", // 512 corkscrew
-  "短号", // 513 cornet
-  "牛仔靴", // 514 cowboy boot
-  "牛仔帽", // 515 cowboy hat
-  "摇篮", // 516 cradle
-  "起重机", // 517 crane
-  "安全帽", // 518 crash helmet
-  "板条箱", // 519 crate
-  "小儿床", // 520 crib
-  "慢炖锅", // 521 Crock Pot
-  "槌球", // 522 croquet ball
-  "拐杖", // 523 crutch
-  "胸甲", // 524 cuirass
-  "大坝", // 525 dam
-  "书桌", // 526 desk
-  "台式电脑", // 527 desktop computer
-  "拨号电话", // 528 dial telephone
-  "尿布", // 529 diaper
-  "数字时钟", // 530 digital clock
-  "数字手表", // 531 digital watch
-  "餐桌", // 532 dining table
-  "抹布", // 533 dishrag
-  "洗碗机", // 534 dishwasher
-  "盘式制动器", // 535 disk brake
-  "码头", // 536 dock
-  "狗拉雪橇", // 537 dogsled
-  "圆顶", // 538 dome
-  "门垫", // 539 doormat
-  "钻井平台", // 540 drilling platform
-  "鼓", // 541 drum
-  "鼓槌", // 542 drumstick
-  "哑铃", // 543 dumbbell
-  "荷兰锅", // 544 Dutch oven
-  "电风扇", // 545 electric fan
-  "电吉他", // 546 electric guitar
-  "电力机车", // 547 electric locomotive
-  "组合电视柜", // 548 entertainment center
-  "信封", // 549 envelope
-  "浓缩咖啡机", // 550 espresso maker
-  "扑面粉", // 551 face powder
-  "羽毛围巾", // 552 feather boa
-  "文件柜", // 553 file
-  "消防船", // 554 fireboat
-  "消防车", // 555 fire engine
-  "火炉栏", // 556 fire screen
-  "旗杆", // 557 flagpole
-  "长笛", // 558 flute
-  "折叠椅", // 559 folding chair
-  "橄榄球头盔", // 560 football helmet
-  "叉车", // 561 forklift
-  "喷泉", // 562 fountain
-  "钢笔", // 563 fountain pen
-  "四帷柱床", // 564 four-poster
-  "运货车厢", // 565 freight car
-  "圆号", // 566 French horn
-  "煎锅", // 567 frying pan
-  "毛皮大衣", // 568 fur coat
-  "垃圾车", // 569 garbage truck
-  "防毒面具", // 570 gasmask
-  "汽油泵", // 571 gas pump
-  "高脚杯", // 572 goblet
-  "卡丁车", // 573 go-kart
-  "高尔夫球", // 574 golf ball
-  "高尔夫球车", // 575 golfcart
-  "贡多拉", // 576 gondola
-  "锣", // 577 gong
-  "礼服", // 578 gown
-  "三角钢琴", // 579 grand piano
-  "温室", // 580 greenhouse
-  "散热器格栅", // 581 grille
-  "杂货店", // 582 grocery store
-  "断头台", // 583 guillotine
-  "小发夹", // 584 hair slide
-  "头发喷雾", // 585 hair spray
-  "半履带装甲车", // 586 half track
-  "锤子", // 587 hammer
-  "有盖提篮", // 588 hamper
-  "干手机", // 589 hand blower
-  "掌上电脑", // 590 hand-held computer
-  "手帕", // 591 handkerchief
-  "硬盘", // 592 hard disc
-  "口琴", // 593 harmonica
-  "竖琴", // 594 harp
-  "联合收割机", // 595 harvester
-  "斧头", // 596 hatchet
-  "手枪皮套", // 597 holster
-  "家庭影院", // 598 home theater
-  "蜂窝", // 599 honeycomb
-  "钩子", // 600 hook
-  "有裙撑的裙子", // 601 hoopskirt
-  "单杠", // 602 horizontal bar
-  "马车", // 603 horse cart
-  "沙漏", // 604 hourglass
-  "iPod播放器", // 605 iPod
-  "熨斗", // 606 iron
-  "南瓜灯笼", // 607 jack-o'-lantern
-  "牛仔裤", // 608 jean
-  "吉普车", // 609 jeep
-  "T恤衫", // 610 jersey
-  "拼图", // 611 jigsaw puzzle
-  "人力车", // 612 jinrikisha
-  "操纵杆", // 613 joystick
-  "和服", // 614 kimono
-  "护膝", // 615 knee pad
-  "绳结", // 616 knot
-  "实验室大褂", // 617 lab coat
-  "长柄勺", // 618 ladle
-  "灯罩", // 619 lampshade
-  "笔记本电脑", // 620 laptop
-  "割草机", // 621 lawn mower
-  "镜头盖", // 622 lens cap
-  "开信刀", // 623 letter opener
-  "图书馆", // 624 library
-  "救生艇", // 625 lifeboat
-  "打火机", // 626 lighter
-  "豪华轿车", // 627 limousine
-  "远洋班轮", // 628 liner
-  "唇膏", // 629 lipstick
-  "平底便鞋", // 630 Loafer
-  "乳液", // 631 lotion
-  "扬声器", // 632 loudspeaker
-  "放大镜", // 633 loupe
-  "锯木厂", // 634 lumbermill
-  "磁罗盘", // 635 magnetic compass
-  "邮袋", // 636 mailbag
-  "信箱", // 637 mailbox
-  "女游泳衣", // 638 maillot
-  "有肩带浴衣", // 639 maillot tank suit
-  "窨井盖", // 640 manhole cover
-  "沙锤", // 641 maraca
-  "马林巴木琴", // 642 marimba
-  "面具", // 643 mask
-  "火柴", // 644 matchstick
-  "五月柱", // 645 maypole
-  "迷宫", // 646 maze
-  "量杯", // 647 measuring cup
-  "药箱", // 648 medicine chest
-  "巨石", // 649 megalith
-  "麦克风", // 650 microphone
-  "微波炉", // 651 microwave
-  "军装", // 652 military uniform
-  "奶桶", // 653 milk can
-  "迷你巴士", // 654 minibus
-  "迷你裙", // 655 miniskirt
-  "小型厢式车", // 656 minivan
-  "导弹", // 657 missile
-  "连指手套", // 658 mitten
-  "搅拌钵", // 659 mixing bowl
-  "活动房屋", // 660 mobile home
-  "福特T型车", // 661 Model T
-  "调制解调器", // 662 modem
-  "修道院", // 663 monastery
-  "显示器", // 664 monitor
-  "轻便摩托车", // 665 moped
-  "研钵", // 666 mortar
-  "博士帽", // 667 mortarboard
-  "清真寺", // 668 mosque
-  "蚊帐", // 669 mosquito net
-  "踏板式摩托车", // 670 motor scooter
-  "山地自行车", // 671 mountain bike
-  "登山帐", // 672 mountain tent
-  "鼠标", // 673 mouse
-  "捕鼠器", // 674 mousetrap
-  "搬家货车", // 675 moving van
-  "动物的口套", // 676 muzzle
-  "金属钉子", // 677 nail
-  "颈托", // 678 neck brace
-  "项链", // 679 necklace
-  "橡皮奶嘴", // 680 nipple
-  "笔记本计算机", // 681 notebook
-  "方尖碑", // 682 obelisk
-  "双簧管", // 683 oboe
-  "陶笛", // 684 ocarina
-  "里程表", // 685 odometer
-  "滤油器", // 686 oil filter
-  "风琴", // 687 organ
-  "示波器", // 688 oscilloscope
-  "罩裙", // 689 overskirt
-  "牛车", // 690 oxcart
-  "氧气面罩", // 691 oxygen mask
-  "包装", // 692 packet
-  "船桨", // 693 paddle
-  "明轮", // 694 paddlewheel
-  "挂锁", // 695 padlock
-  "画笔", // 696 paintbrush
-  "睡衣", // 697 pajama
-  "宫殿", // 698 palace
-  "排箫", // 699 panpipe
-  "纸巾", // 700 paper towel
-  "降落伞", // 701 parachute
-  "双杠", // 702 parallel bars
-  "公园长椅", // 703 park bench
-  "停车收费表", // 704 parking meter
-  "铁路客车车厢", // 705 passenger car
-  "露台", // 706 patio
-  "付费电话", // 707 pay-phone
-  "基座", // 708 pedestal
-  "铅笔盒", // 709 pencil box
-  "卷笔刀", // 710 pencil sharpener
-  "香水", // 711 perfume
-  "培养皿", // 712 Petri dish
-  "复印机", // 713 photocopier
-  "拨弦片", // 714 pick
-  "尖顶头盔", // 715 pickelhaube
-  "尖桩篱笆", // 716 picket fence
-  "皮卡车", // 717 pickup
-  "桥墩", // 718 pier
-  "存钱罐", // 719 piggy bank
-  "药瓶", // 720 pill bottle
-  "枕头", // 721 pillow
-  "乒乓球", // 722 ping-pong ball
-  "风车", // 723 pinwheel
-  "海盗船", // 724 pirate
-  "饮料罐", // 725 pitcher
-  "木工刨", // 726 plane
-  "天文馆", // 727 planetarium
-  "塑料袋", // 728 plastic bag
-  "碗碟架", // 729 plate rack
-  "犁", // 730 plow
-  "马桶搋子", // 731 plunger
-  "宝丽来相机", // 732 Polaroid camera
-  "杆子", // 733 pole
-  "警车", // 734 police van
-  "雨披", // 735 poncho
-  "台球桌", // 736 pool table
-  "汽水瓶", // 737 pop bottle
-  "花盆", // 738 pot
-  "陶工旋盘", // 739 potter's wheel
-  "电钻", // 740 power drill
-  "祈祷垫", // 741 prayer rug
-  "打印机", // 742 printer
-  "监狱", // 743 prison
-  "炮弹", // 744 projectile
-  "投影仪", // 745 projector
-  "冰球", // 746 puck
-  "沙包", // 747 punching bag
-  "小钱袋", // 748 purse
-  "羽管笔", // 749 quill
-  "被子", // 750 quilt
-  "赛车", // 751 racer
-  "球拍", // 752 racket
-  "散热器", // 753 radiator
-  "收音机", // 754 radio
-  "射电望远镜", // 755 radio telescope
-  "雨桶", // 756 rain barrel
-  "房车", // 757 recreational vehicle
-  "渔线轮", // 758 reel
-  "反射式照相机", // 759 reflex camera
-  "冰箱", // 760 refrigerator
-  "遥控器", // 761 remote control
-  "餐厅", // 762 restaurant
-  "左轮手枪", // 763 revolver
-  "步枪", // 764 rifle
-  "摇椅", // 765 rocking chair
-  "电转烤肉架", // 766 rotisserie
-  "橡皮", // 767 rubber eraser
-  "橄榄球", // 768 rugby ball
-  "直尺", // 769 rule
-  "跑步鞋", // 770 running shoe
-  "保险柜", // 771 safe
-  "安全别针", // 772 safety pin
-  "盐瓶", // 773 saltshaker
-  "凉鞋", // 774 sandal
-  "纱笼", // 775 sarong
-  "萨克斯管", // 776 sax
-  "剑鞘", // 777 scabbard
-  "秤", // 778 scale
-  "校车", // 779 school bus
-  "纵帆船", // 780 schooner
-  "记分牌", // 781 scoreboard
-  "CRT显示器", // 782 screen
-  "螺丝", // 783 screw
-  "螺丝刀", // 784 screwdriver
-  "安全带", // 785 seat belt
-  "缝纫机", // 786 sewing machine
-  "盾牌", // 787 shield
-  "皮鞋店", // 788 shoe shop
-  "日式拉门", // 789 shoji
-  "购物篮", // 790 shopping basket
-  "购物车", // 791 shopping cart
-  "铁锹", // 792 shovel
-  "浴帽", // 793 shower cap
-  "浴帘", // 794 shower curtain
-  "滑雪板", // 795 ski
-  "滑雪面罩", // 796 ski mask
-  "睡袋", // 797 sleeping bag
-  "计算尺", // 798 slide rule
-  "滑动门", // 799 sliding door
-  "角子老虎机", // 800 slot
-  "潜水通气管", // 801 snorkel
-  "摩托雪橇", // 802 snowmobile
-  "扫雪机", // 803 snowplow
-  "皂液器", // 804 soap dispenser
-  "足球", // 805 soccer ball
-  "袜子", // 806 sock
-  "太阳能集热器", // 807 solar dish
-  "墨西哥宽边帽", // 808 sombrero
-  "汤碗", // 809 soup bowl
-  "空格键", // 810 space bar
-  "取暖器", // 811 space heater
-  "航天飞机", // 812 space shuttle
-  "锅铲", // 813 spatula
-  "快艇", // 814 speedboat
-  "蜘蛛网", // 815 spider web
-  "纺锤", // 816 spindle
-  "跑车", // 817 sports car
-  "聚光灯", // 818 spotlight
-  "舞台", // 819 stage
-  "蒸汽机车", // 820 steam locomotive
-  "钢拱桥", // 821 steel arch bridge
-  "钢鼓", // 822 steel drum
-  "听诊器", // 823 stethoscope
-  "女用披肩", // 824 stole
-  "石头墙", // 825 stone wall
-  "秒表", // 826 stopwatch
-  "火炉", // 827 stove
-  "过滤器", // 828 strainer
-  "有轨电车", // 829 streetcar
-  "担架", // 830 stretcher
-  "沙发床", // 831 studio couch
-  "佛塔", // 832 stupa
-  "潜水艇", // 833 submarine
-  "套装", // 834 suit
-  "日晷", // 835 sundial
-  "墨镜", // 836 sunglass
-  "太阳镜", // 837 sunglasses
-  "防晒霜", // 838 sunscreen
-  "悬索桥", // 839 suspension bridge
-  "拖把", // 840 swab
-  "运动衫", // 841 sweatshirt
-  "游泳裤", // 842 swimming trunks
-  "秋千", // 843 swing
-  "开关", // 844 switch
-  "注射器", // 845 syringe
-  "台灯", // 846 table lamp
-  "坦克", // 847 tank
-  "录音机", // 848 tape player
-  "茶壶", // 849 teapot
-  "泰迪熊", // 850 teddy
-  "电视", // 851 television
-  "网球", // 852 tennis ball
-  "茅草屋顶", // 853 thatch
-  "幕布", // 854 theater curtain
-  "顶针", // 855 thimble
-  "打谷机", // 856 thresher
-  "王座", // 857 throne
-  "瓦屋顶", // 858 tile roof
-  "烤面包机", // 859 toaster
-  "烟草店", // 860 tobacco shop
-  "马桶座圈", // 861 toilet seat
-  "火炬", // 862 torch
-  "图腾柱", // 863 totem pole
-  "拖车", // 864 tow truck
-  "玩具店", // 865 toyshop
-  "拖拉机", // 866 tractor
-  "半挂式卡车", // 867 trailer truck
-  "托盘", // 868 tray
-  "风衣", // 869 trench coat
-  "三轮车", // 870 tricycle
-  "三体船", // 871 trimaran
-  "三脚架", // 872 tripod
-  "凯旋门", // 873 triumphal arch
-  "无轨电车", // 874 trolleybus
-  "长号", // 875 trombone
-  "浴盆", // 876 tub
-  "旋转式栅门", // 877 turnstile
-  "打字机键盘", // 878 typewriter keyboard
-  "雨伞", // 879 umbrella
-  "独轮车", // 880 unicycle
-  "直立式钢琴", // 881 upright
-  "吸尘器", // 882 vacuum
-  "花瓶", // 883 vase
-  "拱顶", // 884 vault
-  "天鹅绒", // 885 velvet
-  "自动售货机", // 886 vending machine
-  "祭衣", // 887 vestment
-  "高架桥", // 888 viaduct
-  "小提琴", // 889 violin
-  "排球", // 890 volleyball
-  "华夫烤盘", // 891 waffle iron
-  "挂钟", // 892 wall clock
-  "钱包", // 893 wallet
-  "衣柜", // 894 wardrobe
-  "军用飞机", // 895 warplane
-  "洗脸盆", // 896 washbasin
-  "洗衣机", // 897 washer
-  "水瓶", // 898 water bottle
-  "水壶", // 899 water jug
-  "水塔", // 900 water tower
-  "威士忌壶", // 901 whiskey jug
-  "哨子", // 902 whistle
-  "假发", // 903 wig
-  "纱窗", // 904 window screen
-  "百叶窗", // 905 window shade
-  "温莎领带", // 906 Windsor tie
-  "葡萄酒瓶", // 907 wine bottle
-  "机翼", // 908 wing
-  "炒菜锅", // 909 wok
-  "木勺子", // 910 wooden spoon
-  "毛织品", // 911 wool
-  "蛇形栅栏", // 912 worm fence
-  "沉船", // 913 wreck
-  "双桅船", // 914 yawl
-  "蒙古包", // 915 yurt
-  "网站", // 916 web site
-  "漫画", // 917 comic book
-  "纵横字谜", // 918 crossword puzzle
-  "路标", // 919 street sign
-  "交通信号灯", // 920 traffic light
-  "书皮", // 921 book jacket
-  "菜单", // 922 menu
-  "盘子", // 923 plate
-  "牛油果酱", // 924 guacamole
-  "清炖肉汤", // 925 consomme
-  "火锅", // 926 hot pot
-  "果酱松糕", // 927 trifle
-  "冰淇淋", // 928 ice cream
-  "冰棍", // 929 ice lolly
-  "法棍", // 930 French loaf
-  "百吉饼", // 931 bagel
-  "椒盐脆饼", // 932 pretzel
-  "芝士汉堡", // 933 cheeseburger
-  "热狗", // 934 hotdog
-  "土豆泥", // 935 mashed potato
-  "卷心菜", // 936 head cabbage
-  "西兰花", // 937 broccoli
-  "花椰菜", // 938 cauliflower
-  "西葫芦", // 939 zucchini
-  "意面南瓜", // 940 spaghetti squash
-  "橡子南瓜", // 941 acorn squash
-  "奶油南瓜", // 942 butternut squash
-  "黄瓜", // 943 cucumber
-  "洋蓟", // 944 artichoke
-  "甜椒", // 945 bell pepper
-  "刺棘蓟", // 946 cardoon
-  "蘑菇", // 947 mushroom
-  "澳洲青苹", // 948 Granny Smith
-  "草莓", // 949 strawberry
-  "橙子", // 950 orange
-  "柠檬", // 951 lemon
-  "无花果", // 952 fig
-  "菠萝", // 953 pineapple
-  "香蕉", // 954 banana
-  "菠萝蜜", // 955 jackfruit
-  "番荔枝", // 956 custard apple
-  "石榴", // 957 pomegranate
-  "干草", // 958 hay
-  "培根蛋酱意大利面", // 959 carbonara
-  "巧克力酱", // 960 chocolate sauce
-  "面团", // 961 dough
-  "肉卷", // 962 meat loaf
-  "披萨", // 963 pizza
-  "馅饼", // 964 potpie
-  "墨西哥卷饼", // 965 burrito
-  "红葡萄酒", // 966 red wine
-  "意式浓缩咖啡", // 967 espresso
-  "茶杯", // 968 cup
-  "蛋酒", // 969 eggnog
-  "高山", // 970 alp
-  "泡泡", // 971 bubble
-  "悬崖", // 972 cliff
-  "珊瑚礁", // 973 coral reef
-  "间歇泉", // 974 geyser
-  "湖边", // 975 lakeside
-  "岬角", // 976 promontory
-  "沙洲", // 977 sandbar
-  "沙滩", // 978 seashore
-  "山谷", // 979 valley
-  "火山", // 980 volcano
-  "棒球运动员", // 981 ballplayer
-  "新郎", // 982 groom
-  "潜水员", // 983 scuba diver
-  "油菜", // 984 rapeseed
-  "雏菊", // 985 daisy
-  "黄色杓兰", // 986 yellow lady's slipper
-  "玉米", // 987 corn
-  "橡子", // 988 acorn
-  "玫瑰果", // 989 hip
-  "七叶树果实", // 990 buckeye
-  "珊瑚菌", // 991 coral fungus
-  "伞菌", // 992 agaric
-  "鹿花菌", // 993 gyromitra
-  "臭角菇", // 994 stinkhorn
-  "地星", // 995 earthstar
-  "野生舞茸", // 996 hen-of-the-woods
-  "牛肝菌", // 997 bolete
-  "玉米棒子", // 998 ear
-  "卫生纸", // 999 toilet tissue
+  '丁鲷', // 0 tench
+  '金鱼', // 1 goldfish
+  '大白鲨', // 2 great white shark
+  '虎鲨', // 3 tiger shark
+  '锤头鲨', // 4 hammerhead
+  '电鳐', // 5 electric ray
+  '黄貂鱼', // 6 stingray
+  '公鸡', // 7 cock
+  '母鸡', // 8 hen
+  '鸵鸟', // 9 ostrich
+  '燕雀', // 10 brambling
+  '金翅雀', // 11 goldfinch
+  '家朱雀', // 12 house finch
+  '暗眼灯草鹀', // 13 junco
+  '靛蓝彩鹀', // 14 indigo bunting
+  '旅鸫', // 15 robin
+  '红耳鹎', // 16 bulbul
+  '冠蓝鸦', // 17 jay
+  '喜鹊', // 18 magpie
+  '山雀', // 19 chickadee
+  '美洲河乌', // 20 water ouzel
+  '鸢', // 21 kite
+  '白头海雕', // 22 bald eagle
+  '秃鹫', // 23 vulture
+  '乌林鸮', // 24 great grey owl
+  '欧洲火蝾螈', // 25 European fire salamander
+  '欧洲蝾螈', // 26 common newt
+  '蝾螈', // 27 eft
+  '斑点钝口螈', // 28 spotted salamander
+  '六角恐龙', // 29 axolotl
+  '美国牛蛙', // 30 bullfrog
+  '树蛙', // 31 tree frog
+  '尾蟾', // 32 tailed frog
+  '红海龟', // 33 loggerhead
+  '棱皮龟', // 34 leatherback turtle
+  '东方动胸龟', // 35 mud turtle
+  '钻纹龟', // 36 terrapin
+  '箱龟', // 37 box turtle
+  '豹纹壁虎', // 38 banded gecko
+  '绿鬣蜥', // 39 common iguana
+  '安禄蜥', // 40 American chameleon
+  '沙漠鞭尾蜥蜴', // 41 whiptail
+  '彩虹鬣蜥', // 42 agama
+  '伞蜥蜴', // 43 frilled lizard
+  '鳄蜥', // 44 alligator lizard
+  '美国毒蜥', // 45 Gila monster
+  '欧洲绿蜥蜴', // 46 green lizard
+  '变色龙', // 47 African chameleon
+  '科莫多巨蜥', // 48 Komodo dragon
+  '尼罗鳄', // 49 African crocodile
+  '美国短吻鳄', // 50 American alligator
+  '三角龙', // 51 triceratops
+  '钩盲蛇', // 52 thunder snake
+  '环颈蛇', // 53 ringneck snake
+  '猪鼻蛇', // 54 hognose snake
+  '滑鳞绿树蛇', // 55 green snake
+  '王蛇', // 56 king snake
+  '袜带蛇', // 57 garter snake
+  '水蛇', // 58 water snake
+  '绿瘦蛇', // 59 vine snake
+  '夜蛇', // 60 night snake
+  '红尾蚺', // 61 boa constrictor
+  '非洲岩蟒', // 62 rock python
+  '印度眼镜蛇', // 63 Indian cobra
+  '绿曼巴蛇', // 64 green mamba
+  '海蛇', // 65 sea snake
+  '非洲角蝰蛇', // 66 horned viper
+  '东部菱背响尾蛇', // 67 diamondback
+  '角响尾蛇', // 68 sidewinder
+  '三叶虫', // 69 trilobite
+  '盲蜘蛛', // 70 harvestman
+  '蝎子', // 71 scorpion
+  '黑金花园蜘蛛', // 72 black and gold garden spider
+  '谷仓蜘蛛', // 73 barn spider
+  '十字园蛛', // 74 garden spider
+  '黑寡妇蜘蛛', // 75 black widow
+  '塔兰托毒蛛', // 76 tarantula
+  '狼蛛', // 77 wolf spider
+  '蜱', // 78 tick
+  '蜈蚣', // 79 centipede
+  '黑琴鸡', // 80 black grouse
+  '雷鸟', // 81 ptarmigan
+  '披肩榛鸡', // 82 ruffed grouse
+  '草原松鸡', // 83 prairie chicken
+  '孔雀', // 84 peacock
+  '鹌鹑', // 85 quail
+  '鹧鸪', // 86 partridge
+  '非洲灰鹦鹉', // 87 African grey
+  '金刚鹦鹉', // 88 macaw
+  '葵花凤头鹦鹉', // 89 sulphur-crested cockatoo
+  '虹彩吸蜜鹦鹉', // 90 lorikeet
+  '鸦鹃', // 91 coucal
+  '蜂虎', // 92 bee eater
+  '犀鸟', // 93 hornbill
+  '蜂鸟', // 94 hummingbird
+  '鹟䴕', // 95 jacamar
+  '巨嘴鸟', // 96 toucan
+  '公鸭', // 97 drake
+  '红胸秋沙鸭', // 98 red-breasted merganser
+  '鹅', // 99 goose
+  '黑天鹅', // 100 black swan
+  '长牙象', // 101 tusker
+  '澳洲针鼹', // 102 echidna
+  '鸭嘴兽', // 103 platypus
+  '沙袋鼠', // 104 wallaby
+  '考拉', // 105 koala
+  '袋熊', // 106 wombat
+  '水母', // 107 jellyfish
+  '海葵', // 108 sea anemone
+  '脑珊瑚', // 109 brain coral
+  '扁虫', // 110 flatworm
+  '线虫', // 111 nematode
+  '海螺', // 112 conch
+  '蜗牛', // 113 snail
+  '鼻涕虫', // 114 slug
+  '海蛞蝓', // 115 sea slug
+  '石鳖', // 116 chiton
+  '鹦鹉螺', // 117 chambered nautilus
+  '珍宝蟹', // 118 Dungeness crab
+  '红黄道蟹', // 119 rock crab
+  '招潮蟹', // 120 fiddler crab
+  '阿拉斯加帝王蟹', // 121 king crab
+  '美国龙虾', // 122 American lobster
+  '断沟龙虾', // 123 spiny lobster
+  '小龙虾', // 124 crayfish
+  '寄居蟹', // 125 hermit crab
+  '等足目动物', // 126 isopod
+  '白鹳', // 127 white stork
+  '黑鹳', // 128 black stork
+  '玫瑰琵鹭', // 129 spoonbill
+  '火烈鸟', // 130 flamingo
+  '小蓝鹭', // 131 little blue heron
+  '大白鹭', // 132 American egret
+  '美洲麻鳽', // 133 bittern
+  '鹤', // 134 crane bird
+  '秧鹤', // 135 limpkin
+  '紫水鸡', // 136 European gallinule
+  '美洲骨顶', // 137 American coot
+  '鸨', // 138 bustard
+  '红翻石鹬', // 139 ruddy turnstone
+  '红背鹬', // 140 red-backed sandpiper
+  '红脚鹬', // 141 redshank
+  '长嘴半蹼鹬', // 142 dowitcher
+  '蛎鹬', // 143 oystercatcher
+  '鹈鹕', // 144 pelican
+  '国王企鹅', // 145 king penguin
+  '信天翁', // 146 albatross
+  '灰鲸', // 147 grey whale
+  '虎鲸', // 148 killer whale
+  '儒艮', // 149 dugong
+  '海狮', // 150 sea lion
+  '吉娃娃', // 151 Chihuahua
+  '日本狆犬', // 152 Japanese spaniel
+  '马尔济斯犬', // 153 Maltese dog
+  '京巴犬', // 154 Pekinese
+  '西施犬', // 155 Shih-Tzu
+  '查理士王小猎犬', // 156 Blenheim spaniel
+  '蝴蝶犬', // 157 papillon
+  '英国玩具梗', // 158 toy terrier
+  '罗得西亚长背猎狗', // 159 Rhodesian ridgeback
+  '阿富汗猎犬', // 160 Afghan hound
+  '巴吉度猎犬', // 161 basset
+  '比格犬', // 162 beagle
+  '寻血猎犬', // 163 bloodhound
+  '布鲁泰克猎浣熊犬', // 164 bluetick
+  '黑褐猎浣熊犬', // 165 black-and-tan coonhound
+  '树丛浣熊猎犬', // 166 Walker hound
+  '英国猎狐犬', // 167 English foxhound
+  '红浣熊猎犬', // 168 redbone
+  '俄罗斯猎狼犬', // 169 borzoi
+  '爱尔兰猎狼犬', // 170 Irish wolfhound
+  '意大利灰狗', // 171 Italian greyhound
+  '惠比特犬', // 172 whippet
+  '伊比莎猎犬', // 173 Ibizan hound
+  '挪威猎鹿犬', // 174 Norwegian elkhound
+  '奥达猎犬', // 175 otterhound
+  '萨路基猎犬', // 176 Saluki
+  '苏格兰猎鹿犬', // 177 Scottish deerhound
+  '威玛猎犬', // 178 Weimaraner
+  '斯塔福德郡斗牛梗', // 179 Staffordshire bullterrier
+  '美国斯塔福德郡梗', // 180 American Staffordshire terrier
+  '贝德灵顿梗', // 181 Bedlington terrier
+  '边境梗', // 182 Border terrier
+  '凯丽蓝梗', // 183 Kerry blue terrier
+  '爱尔兰梗', // 184 Irish terrier
+  '诺福克梗', // 185 Norfolk terrier
+  '诺维奇梗', // 186 Norwich terrier
+  '约克夏梗犬', // 187 Yorkshire terrier
+  '刚毛猎狐梗', // 188 wire-haired fox terrier
+  '湖畔梗', // 189 Lakeland terrier
+  '锡利哈姆梗', // 190 Sealyham terrier
+  '艾尔谷犬', // 191 Airedale
+  '凯恩梗', // 192 cairn
+  '澳大利亚梗', // 193 Australian terrier
+  '丹迪丁蒙梗', // 194 Dandie Dinmont
+  '波士顿梗', // 195 Boston bull
+  '迷你雪纳瑞犬', // 196 miniature schnauzer
+  '巨型雪纳瑞犬', // 197 giant schnauzer
+  '标准雪纳瑞犬', // 198 standard schnauzer
+  '苏格兰梗犬', // 199 Scotch terrier
+  '西藏梗', // 200 Tibetan terrier
+  '丝毛梗', // 201 silky terrier
+  '爱尔兰软毛梗犬', // 202 soft-coated wheaten terrier
+  '西高地白梗', // 203 West Highland white terrier
+  '拉萨阿普索犬', // 204 Lhasa
+  '平毛寻回犬', // 205 flat-coated retriever
+  '卷毛寻回犬', // 206 curly-coated retriever
+  '金毛猎犬', // 207 golden retriever
+  '拉布拉多猎犬', // 208 Labrador retriever
+  '乞沙比克猎犬', // 209 Chesapeake Bay retriever
+  '德国短毛指示犬', // 210 German short-haired pointer
+  '维兹拉犬', // 211 vizsla
+  '英国雪达犬', // 212 English setter
+  '爱尔兰雪达犬', // 213 Irish setter
+  '戈登雪达犬', // 214 Gordon setter
+  '布列塔尼猎犬', // 215 Brittany spaniel
+  '克伦伯猎犬', // 216 clumber
+  '英国史宾格犬', // 217 English springer
+  '威尔士史宾格犬', // 218 Welsh springer spaniel
+  '可卡犬', // 219 cocker spaniel
+  '萨塞克斯猎犬', // 220 Sussex spaniel
+  '爱尔兰水猎犬', // 221 Irish water spaniel
+  '库瓦兹犬', // 222 kuvasz
+  '舒柏奇犬', // 223 schipperke
+  '比利时牧羊犬', // 224 groenendael
+  '马里努阿犬', // 225 malinois
+  '伯瑞犬', // 226 briard
+  '凯尔皮犬', // 227 kelpie
+  '可蒙犬', // 228 komondor
+  '老英国牧羊犬', // 229 Old English sheepdog
+  '喜乐蒂牧羊犬', // 230 Shetland sheepdog
+  '柯利牧羊犬', // 231 collie
+  '边境牧羊犬', // 232 Border collie
+  '法兰德斯牧牛狗', // 233 Bouvier des Flandres
+  '罗特韦尔犬', // 234 Rottweiler
+  '德国牧羊犬', // 235 German shepherd
+  '多伯曼犬', // 236 Doberman
+  '迷你杜宾犬', // 237 miniature pinscher
+  '大瑞士山地犬', // 238 Greater Swiss Mountain dog
+  '伯恩山犬', // 239 Bernese mountain dog
+  '阿彭策尔山犬', // 240 Appenzeller
+  '恩特尔布赫山犬', // 241 EntleBucher
+  '拳师狗', // 242 boxer
+  '斗牛獒', // 243 bull mastiff
+  '藏獒', // 244 Tibetan mastiff
+  '法国斗牛犬', // 245 French bulldog
+  '大丹犬', // 246 Great Dane
+  '圣伯纳德狗', // 247 Saint Bernard
+  '爱斯基摩犬', // 248 Eskimo dog
+  '阿拉斯加雪橇犬', // 249 malamute
+  '西伯利亚雪橇犬', // 250 Siberian husky
+  '斑点狗', // 251 dalmatian
+  '猴犬', // 252 affenpinscher
+  '巴仙吉犬', // 253 basenji
+  '巴哥犬', // 254 pug
+  '兰波格犬', // 255 Leonberg
+  '纽芬兰犬', // 256 Newfoundland
+  '大白熊犬', // 257 Great Pyrenees
+  '萨摩耶犬', // 258 Samoyed
+  '博美犬', // 259 Pomeranian
+  '松狮', // 260 chow
+  '荷兰毛狮犬', // 261 keeshond
+  '布鲁塞尔格林芬犬', // 262 Brabancon griffon
+  '彭布洛克威尔士科基犬', // 263 Pembroke
+  '卡狄根威尔斯柯基犬', // 264 Cardigan
+  '玩具贵宾犬', // 265 toy poodle
+  '迷你贵宾犬', // 266 miniature poodle
+  '标准贵宾犬', // 267 standard poodle
+  '墨西哥无毛犬', // 268 Mexican hairless
+  '灰狼', // 269 timber wolf
+  '北极狼', // 270 white wolf
+  '红狼', // 271 red wolf
+  '郊狼', // 272 coyote
+  '澳洲野狗', // 273 dingo
+  '豺', // 274 dhole
+  '非洲野犬', // 275 African hunting dog
+  '鬣狗', // 276 hyena
+  '红狐', // 277 red fox
+  '敏狐', // 278 kit fox
+  '北极狐', // 279 Arctic fox
+  '灰狐', // 280 grey fox
+  '虎斑猫', // 281 tabby
+  '虎猫', // 282 tiger cat
+  '波斯猫', // 283 Persian cat
+  '暹罗猫', // 284 Siamese cat
+  '埃及猫', // 285 Egyptian cat
+  '美洲狮', // 286 cougar
+  '猞猁', // 287 lynx
+  '豹', // 288 leopard
+  '雪豹', // 289 snow leopard
+  '美洲豹', // 290 jaguar
+  '狮子', // 291 lion
+  '老虎', // 292 tiger
+  '猎豹', // 293 cheetah
+  '棕熊', // 294 brown bear
+  '美洲黑熊', // 295 American black bear
+  '北极熊', // 296 ice bear
+  '懒熊', // 297 sloth bear
+  '獴', // 298 mongoose
+  '狐獴', // 299 meerkat
+  '虎甲', // 300 tiger beetle
+  '瓢虫', // 301 ladybug
+  '步甲', // 302 ground beetle
+  '天牛', // 303 long-horned beetle
+  '金花虫', // 304 leaf beetle
+  '蜣螂', // 305 dung beetle
+  '犀金龟', // 306 rhinoceros beetle
+  '象鼻虫', // 307 weevil
+  '苍蝇', // 308 fly
+  '蜜蜂', // 309 bee
+  '蚂蚁', // 310 ant
+  '蚱蜢', // 311 grasshopper
+  '蟋蟀', // 312 cricket
+  '竹节虫', // 313 walking stick
+  '蟑螂', // 314 cockroach
+  '螳螂', // 315 mantis
+  '蝉', // 316 cicada
+  '叶蝉', // 317 leafhopper
+  '草蜻蛉', // 318 lacewing
+  '蜻蜓', // 319 dragonfly
+  '豆娘', // 320 damselfly
+  '优红蛱蝶', // 321 admiral
+  '小环蝴蝶', // 322 ringlet
+  '帝王蝴蝶', // 323 monarch
+  '菜粉蝶', // 324 cabbage butterfly
+  '粉蝶', // 325 sulphur butterfly
+  '灰蝶', // 326 lycaenid
+  '海星', // 327 starfish
+  '海胆', // 328 sea urchin
+  '海参', // 329 sea cucumber
+  '棉尾兔', // 330 wood rabbit
+  '野兔', // 331 hare
+  '安哥拉兔', // 332 Angora
+  '仓鼠', // 333 hamster
+  '豪猪', // 334 porcupine
+  '狐松鼠', // 335 fox squirrel
+  '土拨鼠', // 336 marmot
+  '海狸', // 337 beaver
+  '豚鼠', // 338 guinea pig
+  '栗色马', // 339 sorrel
+  '斑马', // 340 zebra
+  '猪', // 341 hog
+  '野猪', // 342 wild boar
+  '疣猪', // 343 warthog
+  '河马', // 344 hippopotamus
+  '公牛', // 345 ox
+  '水牛', // 346 water buffalo
+  '美洲野牛', // 347 bison
+  '公羊', // 348 ram
+  '大角羊', // 349 bighorn
+  '阿尔卑斯羱羊', // 350 ibex
+  '狷羚', // 351 hartebeest
+  '高角羚', // 352 impala
+  '瞪羚', // 353 gazelle
+  '阿拉伯单峰骆驼', // 354 Arabian camel
+  '大羊驼', // 355 llama
+  '黄鼠狼', // 356 weasel
+  '水貂', // 357 mink
+  '欧洲林鼬', // 358 polecat
+  '黑足鼬', // 359 black-footed ferret
+  '水獭', // 360 otter
+  '臭鼬', // 361 skunk
+  '獾', // 362 badger
+  '犰狳', // 363 armadillo
+  '三趾树懒', // 364 three-toed sloth
+  '红毛猩猩', // 365 orangutan
+  '大猩猩', // 366 gorilla
+  '黑猩猩', // 367 chimpanzee
+  '长臂猿', // 368 gibbon
+  '合趾猿', // 369 siamang
+  '长尾猴', // 370 guenon
+  '赤猴', // 371 patas
+  '狒狒', // 372 baboon
+  '猕猴', // 373 macaque
+  '黑叶猴', // 374 langur
+  '东非黑白疣猴', // 375 colobus
+  '长鼻猴', // 376 proboscis monkey
+  '狨猴', // 377 marmoset
+  '白头卷尾猴', // 378 capuchin
+  '吼猴', // 379 howler monkey
+  '伶猴', // 380 titi
+  '蜘蛛猴', // 381 spider monkey
+  '松鼠猴', // 382 squirrel monkey
+  '马达加斯加环尾狐猴', // 383 Madagascar cat
+  '大狐猴', // 384 indri
+  '亚洲象', // 385 Indian elephant
+  '非洲草原象', // 386 African elephant
+  '小熊猫', // 387 lesser panda
+  '大熊猫', // 388 giant panda
+  '杖鱼', // 389 barracouta
+  '鳗鱼', // 390 eel
+  '银鲑', // 391 coho
+  '石美人', // 392 rock beauty
+  '小丑鱼', // 393 anemone fish
+  '鲟鱼', // 394 sturgeon
+  '雀鳝', // 395 gar
+  '狮子鱼', // 396 lionfish
+  '河豚', // 397 puffer
+  '算盘', // 398 abacus
+  '长袍', // 399 abaya
+  '学位袍', // 400 academic gown
+  '手风琴', // 401 accordion
+  '原声吉他', // 402 acoustic guitar
+  '航空母舰', // 403 aircraft carrier
+  '客机', // 404 airliner
+  '飞艇', // 405 airship
+  '祭坛', // 406 altar
+  '救护车', // 407 ambulance
+  '水陆两用车', // 408 amphibian
+  '指针式时钟', // 409 analog clock
+  '蜂房', // 410 apiary
+  '围裙', // 411 apron
+  '垃圾桶', // 412 ashcan
+  '攻击步枪', // 413 assault rifle
+  '背包', // 414 backpack
+  '面包店', // 415 bakery
+  '平衡木', // 416 balance beam
+  '气球', // 417 balloon
+  '圆珠笔', // 418 ballpoint
+  '创可贴', // 419 Band Aid
+  '班卓琴', // 420 banjo
+  '栏杆', // 421 bannister
+  '杠铃', // 422 barbell
+  '理发椅', // 423 barber chair
+  '理发店', // 424 barbershop
+  '谷仓', // 425 barn
+  '晴雨表', // 426 barometer
+  '桶', // 427 barrel
+  '手推车', // 428 barrow
+  '棒球', // 429 baseball
+  '篮球', // 430 basketball
+  '婴儿床', // 431 bassinet
+  '巴松管', // 432 bassoon
+  '游泳帽', // 433 bathing cap
+  '沐浴毛巾', // 434 bath towel
+  '浴缸', // 435 bathtub
+  '旅行车', // 436 beach wagon
+  '灯塔', // 437 beacon
+  '烧杯', // 438 beaker
+  '熊皮高帽', // 439 bearskin
+  '啤酒瓶', // 440 beer bottle
+  '啤酒杯', // 441 beer glass
+  '钟塔', // 442 bell cote
+  '口水兜', // 443 bib
+  '双人骑自行车', // 444 bicycle-built-for-two
+  '比基尼', // 445 bikini
+  '活页夹', // 446 binder
+  '双筒望远镜', // 447 binoculars
+  '鸟舍', // 448 birdhouse
+  '船库', // 449 boathouse
+  '有舵雪橇', // 450 bobsled
+  '饰扣式领带', // 451 bolo tie
+  '阔边女帽', // 452 bonnet
+  '书橱', // 453 bookcase
+  '书店', // 454 bookshop
+  '瓶盖', // 455 bottlecap
+  '弓箭', // 456 bow
+  '蝴蝶结领结', // 457 bow tie
+  '铜制牌位', // 458 brass
+  '胸罩', // 459 brassiere
+  '防波堤', // 460 breakwater
+  '铠甲', // 461 breastplate
+  '扫帚', // 462 broom
+  '水桶', // 463 bucket
+  '搭扣', // 464 buckle
+  '防弹背心', // 465 bulletproof vest
+  '高铁', // 466 bullet train
+  '肉铺', // 467 butcher shop
+  '出租车', // 468 cab
+  '大锅', // 469 caldron
+  '蜡烛', // 470 candle
+  '大炮', // 471 cannon
+  '独木舟', // 472 canoe
+  '开罐器', // 473 can opener
+  '开衫', // 474 cardigan
+  '车镜', // 475 car mirror
+  '旋转木马', // 476 carousel
+  '工具箱', // 477 carpenter's kit
+  '纸箱', // 478 carton
+  '车轮', // 479 car wheel
+  '取款机', // 480 cash machine
+  '录音带', // 481 cassette
+  '卡带播放器', // 482 cassette player
+  '城堡', // 483 castle
+  '双体船', // 484 catamaran
+  'CD播放器', // 485 CD player
+  '大提琴', // 486 cello
+  '手机', // 487 cellular telephone
+  '铁链', // 488 chain
+  '铁丝网', // 489 chainlink fence
+  '锁子甲', // 490 chain mail
+  '链锯', // 491 chain saw
+  '储物柜', // 492 chest
+  '小衣橱', // 493 chiffonier
+  '风铃', // 494 chime
+  '橱柜', // 495 china cabinet
+  '圣诞袜', // 496 Christmas stocking
+  '教堂', // 497 church
+  '电影院', // 498 cinema
+  '切肉刀', // 499 cleaver
+  '悬崖屋', // 500 cliff dwelling
+  '斗篷', // 501 cloak
+  '木屐', // 502 clog
+  '鸡尾酒调酒器', // 503 cocktail shaker
+  '咖啡杯', // 504 coffee mug
+  '咖啡壶', // 505 coffeepot
+  '线圈', // 506 coil
+  '组合锁', // 507 combination lock
+  '电脑键盘', // 508 computer keyboard
+  '糖果店', // 509 confectionery
+  '集装箱船', // 510 container ship
+  '敞篷车', // 511 convertible
+  '瓶塞钻', // 512 corkscrew
+  '短号', // 513 cornet
+  '牛仔靴', // 514 cowboy boot
+  '牛仔帽', // 515 cowboy hat
+  '摇篮', // 516 cradle
+  '起重机', // 517 crane
+  '安全帽', // 518 crash helmet
+  '板条箱', // 519 crate
+  '小儿床', // 520 crib
+  '慢炖锅', // 521 Crock Pot
+  '槌球', // 522 croquet ball
+  '拐杖', // 523 crutch
+  '胸甲', // 524 cuirass
+  '大坝', // 525 dam
+  '书桌', // 526 desk
+  '台式电脑', // 527 desktop computer
+  '拨号电话', // 528 dial telephone
+  '尿布', // 529 diaper
+  '数字时钟', // 530 digital clock
+  '数字手表', // 531 digital watch
+  '餐桌', // 532 dining table
+  '抹布', // 533 dishrag
+  '洗碗机', // 534 dishwasher
+  '盘式制动器', // 535 disk brake
+  '码头', // 536 dock
+  '狗拉雪橇', // 537 dogsled
+  '圆顶', // 538 dome
+  '门垫', // 539 doormat
+  '钻井平台', // 540 drilling platform
+  '鼓', // 541 drum
+  '鼓槌', // 542 drumstick
+  '哑铃', // 543 dumbbell
+  '荷兰锅', // 544 Dutch oven
+  '电风扇', // 545 electric fan
+  '电吉他', // 546 electric guitar
+  '电力机车', // 547 electric locomotive
+  '组合电视柜', // 548 entertainment center
+  '信封', // 549 envelope
+  '浓缩咖啡机', // 550 espresso maker
+  '扑面粉', // 551 face powder
+  '羽毛围巾', // 552 feather boa
+  '文件柜', // 553 file
+  '消防船', // 554 fireboat
+  '消防车', // 555 fire engine
+  '火炉栏', // 556 fire screen
+  '旗杆', // 557 flagpole
+  '长笛', // 558 flute
+  '折叠椅', // 559 folding chair
+  '橄榄球头盔', // 560 football helmet
+  '叉车', // 561 forklift
+  '喷泉', // 562 fountain
+  '钢笔', // 563 fountain pen
+  '四帷柱床', // 564 four-poster
+  '运货车厢', // 565 freight car
+  '圆号', // 566 French horn
+  '煎锅', // 567 frying pan
+  '毛皮大衣', // 568 fur coat
+  '垃圾车', // 569 garbage truck
+  '防毒面具', // 570 gasmask
+  '汽油泵', // 571 gas pump
+  '高脚杯', // 572 goblet
+  '卡丁车', // 573 go-kart
+  '高尔夫球', // 574 golf ball
+  '高尔夫球车', // 575 golfcart
+  '贡多拉', // 576 gondola
+  '锣', // 577 gong
+  '礼服', // 578 gown
+  '三角钢琴', // 579 grand piano
+  '温室', // 580 greenhouse
+  '散热器格栅', // 581 grille
+  '杂货店', // 582 grocery store
+  '断头台', // 583 guillotine
+  '小发夹', // 584 hair slide
+  '头发喷雾', // 585 hair spray
+  '半履带装甲车', // 586 half track
+  '锤子', // 587 hammer
+  '有盖提篮', // 588 hamper
+  '干手机', // 589 hand blower
+  '掌上电脑', // 590 hand-held computer
+  '手帕', // 591 handkerchief
+  '硬盘', // 592 hard disc
+  '口琴', // 593 harmonica
+  '竖琴', // 594 harp
+  '联合收割机', // 595 harvester
+  '斧头', // 596 hatchet
+  '手枪皮套', // 597 holster
+  '家庭影院', // 598 home theater
+  '蜂窝', // 599 honeycomb
+  '钩子', // 600 hook
+  '有裙撑的裙子', // 601 hoopskirt
+  '单杠', // 602 horizontal bar
+  '马车', // 603 horse cart
+  '沙漏', // 604 hourglass
+  'iPod播放器', // 605 iPod
+  '熨斗', // 606 iron
+  '南瓜灯笼', // 607 jack-o'-lantern
+  '牛仔裤', // 608 jean
+  '吉普车', // 609 jeep
+  'T恤衫', // 610 jersey
+  '拼图', // 611 jigsaw puzzle
+  '人力车', // 612 jinrikisha
+  '操纵杆', // 613 joystick
+  '和服', // 614 kimono
+  '护膝', // 615 knee pad
+  '绳结', // 616 knot
+  '实验室大褂', // 617 lab coat
+  '长柄勺', // 618 ladle
+  '灯罩', // 619 lampshade
+  '笔记本电脑', // 620 laptop
+  '割草机', // 621 lawn mower
+  '镜头盖', // 622 lens cap
+  '开信刀', // 623 letter opener
+  '图书馆', // 624 library
+  '救生艇', // 625 lifeboat
+  '打火机', // 626 lighter
+  '豪华轿车', // 627 limousine
+  '远洋班轮', // 628 liner
+  '唇膏', // 629 lipstick
+  '平底便鞋', // 630 Loafer
+  '乳液', // 631 lotion
+  '扬声器', // 632 loudspeaker
+  '放大镜', // 633 loupe
+  '锯木厂', // 634 lumbermill
+  '磁罗盘', // 635 magnetic compass
+  '邮袋', // 636 mailbag
+  '信箱', // 637 mailbox
+  '女游泳衣', // 638 maillot
+  '有肩带浴衣', // 639 maillot tank suit
+  '窨井盖', // 640 manhole cover
+  '沙锤', // 641 maraca
+  '马林巴木琴', // 642 marimba
+  '面具', // 643 mask
+  '火柴', // 644 matchstick
+  '五月柱', // 645 maypole
+  '迷宫', // 646 maze
+  '量杯', // 647 measuring cup
+  '药箱', // 648 medicine chest
+  '巨石', // 649 megalith
+  '麦克风', // 650 microphone
+  '微波炉', // 651 microwave
+  '军装', // 652 military uniform
+  '奶桶', // 653 milk can
+  '迷你巴士', // 654 minibus
+  '迷你裙', // 655 miniskirt
+  '小型厢式车', // 656 minivan
+  '导弹', // 657 missile
+  '连指手套', // 658 mitten
+  '搅拌钵', // 659 mixing bowl
+  '活动房屋', // 660 mobile home
+  '福特T型车', // 661 Model T
+  '调制解调器', // 662 modem
+  '修道院', // 663 monastery
+  '显示器', // 664 monitor
+  '轻便摩托车', // 665 moped
+  '研钵', // 666 mortar
+  '博士帽', // 667 mortarboard
+  '清真寺', // 668 mosque
+  '蚊帐', // 669 mosquito net
+  '踏板式摩托车', // 670 motor scooter
+  '山地自行车', // 671 mountain bike
+  '登山帐', // 672 mountain tent
+  '鼠标', // 673 mouse
+  '捕鼠器', // 674 mousetrap
+  '搬家货车', // 675 moving van
+  '动物的口套', // 676 muzzle
+  '金属钉子', // 677 nail
+  '颈托', // 678 neck brace
+  '项链', // 679 necklace
+  '橡皮奶嘴', // 680 nipple
+  '笔记本计算机', // 681 notebook
+  '方尖碑', // 682 obelisk
+  '双簧管', // 683 oboe
+  '陶笛', // 684 ocarina
+  '里程表', // 685 odometer
+  '滤油器', // 686 oil filter
+  '风琴', // 687 organ
+  '示波器', // 688 oscilloscope
+  '罩裙', // 689 overskirt
+  '牛车', // 690 oxcart
+  '氧气面罩', // 691 oxygen mask
+  '包装', // 692 packet
+  '船桨', // 693 paddle
+  '明轮', // 694 paddlewheel
+  '挂锁', // 695 padlock
+  '画笔', // 696 paintbrush
+  '睡衣', // 697 pajama
+  '宫殿', // 698 palace
+  '排箫', // 699 panpipe
+  '纸巾', // 700 paper towel
+  '降落伞', // 701 parachute
+  '双杠', // 702 parallel bars
+  '公园长椅', // 703 park bench
+  '停车收费表', // 704 parking meter
+  '铁路客车车厢', // 705 passenger car
+  '露台', // 706 patio
+  '付费电话', // 707 pay-phone
+  '基座', // 708 pedestal
+  '铅笔盒', // 709 pencil box
+  '卷笔刀', // 710 pencil sharpener
+  '香水', // 711 perfume
+  '培养皿', // 712 Petri dish
+  '复印机', // 713 photocopier
+  '拨弦片', // 714 pick
+  '尖顶头盔', // 715 pickelhaube
+  '尖桩篱笆', // 716 picket fence
+  '皮卡车', // 717 pickup
+  '桥墩', // 718 pier
+  '存钱罐', // 719 piggy bank
+  '药瓶', // 720 pill bottle
+  '枕头', // 721 pillow
+  '乒乓球', // 722 ping-pong ball
+  '风车', // 723 pinwheel
+  '海盗船', // 724 pirate
+  '饮料罐', // 725 pitcher
+  '木工刨', // 726 plane
+  '天文馆', // 727 planetarium
+  '塑料袋', // 728 plastic bag
+  '碗碟架', // 729 plate rack
+  '犁', // 730 plow
+  '马桶搋子', // 731 plunger
+  '宝丽来相机', // 732 Polaroid camera
+  '杆子', // 733 pole
+  '警车', // 734 police van
+  '雨披', // 735 poncho
+  '台球桌', // 736 pool table
+  '汽水瓶', // 737 pop bottle
+  '花盆', // 738 pot
+  '陶工旋盘', // 739 potter's wheel
+  '电钻', // 740 power drill
+  '祈祷垫', // 741 prayer rug
+  '打印机', // 742 printer
+  '监狱', // 743 prison
+  '炮弹', // 744 projectile
+  '投影仪', // 745 projector
+  '冰球', // 746 puck
+  '沙包', // 747 punching bag
+  '小钱袋', // 748 purse
+  '羽管笔', // 749 quill
+  '被子', // 750 quilt
+  '赛车', // 751 racer
+  '球拍', // 752 racket
+  '散热器', // 753 radiator
+  '收音机', // 754 radio
+  '射电望远镜', // 755 radio telescope
+  '雨桶', // 756 rain barrel
+  '房车', // 757 recreational vehicle
+  '渔线轮', // 758 reel
+  '反射式照相机', // 759 reflex camera
+  '冰箱', // 760 refrigerator
+  '遥控器', // 761 remote control
+  '餐厅', // 762 restaurant
+  '左轮手枪', // 763 revolver
+  '步枪', // 764 rifle
+  '摇椅', // 765 rocking chair
+  '电转烤肉架', // 766 rotisserie
+  '橡皮', // 767 rubber eraser
+  '橄榄球', // 768 rugby ball
+  '直尺', // 769 rule
+  '跑步鞋', // 770 running shoe
+  '保险柜', // 771 safe
+  '安全别针', // 772 safety pin
+  '盐瓶', // 773 saltshaker
+  '凉鞋', // 774 sandal
+  '纱笼', // 775 sarong
+  '萨克斯管', // 776 sax
+  '剑鞘', // 777 scabbard
+  '秤', // 778 scale
+  '校车', // 779 school bus
+  '纵帆船', // 780 schooner
+  '记分牌', // 781 scoreboard
+  'CRT显示器', // 782 screen
+  '螺丝', // 783 screw
+  '螺丝刀', // 784 screwdriver
+  '安全带', // 785 seat belt
+  '缝纫机', // 786 sewing machine
+  '盾牌', // 787 shield
+  '皮鞋店', // 788 shoe shop
+  '日式拉门', // 789 shoji
+  '购物篮', // 790 shopping basket
+  '购物车', // 791 shopping cart
+  '铁锹', // 792 shovel
+  '浴帽', // 793 shower cap
+  '浴帘', // 794 shower curtain
+  '滑雪板', // 795 ski
+  '滑雪面罩', // 796 ski mask
+  '睡袋', // 797 sleeping bag
+  '计算尺', // 798 slide rule
+  '滑动门', // 799 sliding door
+  '角子老虎机', // 800 slot
+  '潜水通气管', // 801 snorkel
+  '摩托雪橇', // 802 snowmobile
+  '扫雪机', // 803 snowplow
+  '皂液器', // 804 soap dispenser
+  '足球', // 805 soccer ball
+  '袜子', // 806 sock
+  '太阳能集热器', // 807 solar dish
+  '墨西哥宽边帽', // 808 sombrero
+  '汤碗', // 809 soup bowl
+  '空格键', // 810 space bar
+  '取暖器', // 811 space heater
+  '航天飞机', // 812 space shuttle
+  '锅铲', // 813 spatula
+  '快艇', // 814 speedboat
+  '蜘蛛网', // 815 spider web
+  '纺锤', // 816 spindle
+  '跑车', // 817 sports car
+  '聚光灯', // 818 spotlight
+  '舞台', // 819 stage
+  '蒸汽机车', // 820 steam locomotive
+  '钢拱桥', // 821 steel arch bridge
+  '钢鼓', // 822 steel drum
+  '听诊器', // 823 stethoscope
+  '女用披肩', // 824 stole
+  '石头墙', // 825 stone wall
+  '秒表', // 826 stopwatch
+  '火炉', // 827 stove
+  '过滤器', // 828 strainer
+  '有轨电车', // 829 streetcar
+  '担架', // 830 stretcher
+  '沙发床', // 831 studio couch
+  '佛塔', // 832 stupa
+  '潜水艇', // 833 submarine
+  '套装', // 834 suit
+  '日晷', // 835 sundial
+  '墨镜', // 836 sunglass
+  '太阳镜', // 837 sunglasses
+  '防晒霜', // 838 sunscreen
+  '悬索桥', // 839 suspension bridge
+  '拖把', // 840 swab
+  '运动衫', // 841 sweatshirt
+  '游泳裤', // 842 swimming trunks
+  '秋千', // 843 swing
+  '开关', // 844 switch
+  '注射器', // 845 syringe
+  '台灯', // 846 table lamp
+  '坦克', // 847 tank
+  '录音机', // 848 tape player
+  '茶壶', // 849 teapot
+  '泰迪熊', // 850 teddy
+  '电视', // 851 television
+  '网球', // 852 tennis ball
+  '茅草屋顶', // 853 thatch
+  '幕布', // 854 theater curtain
+  '顶针', // 855 thimble
+  '打谷机', // 856 thresher
+  '王座', // 857 throne
+  '瓦屋顶', // 858 tile roof
+  '烤面包机', // 859 toaster
+  '烟草店', // 860 tobacco shop
+  '马桶座圈', // 861 toilet seat
+  '火炬', // 862 torch
+  '图腾柱', // 863 totem pole
+  '拖车', // 864 tow truck
+  '玩具店', // 865 toyshop
+  '拖拉机', // 866 tractor
+  '半挂式卡车', // 867 trailer truck
+  '托盘', // 868 tray
+  '风衣', // 869 trench coat
+  '三轮车', // 870 tricycle
+  '三体船', // 871 trimaran
+  '三脚架', // 872 tripod
+  '凯旋门', // 873 triumphal arch
+  '无轨电车', // 874 trolleybus
+  '长号', // 875 trombone
+  '浴盆', // 876 tub
+  '旋转式栅门', // 877 turnstile
+  '打字机键盘', // 878 typewriter keyboard
+  '雨伞', // 879 umbrella
+  '独轮车', // 880 unicycle
+  '直立式钢琴', // 881 upright
+  '吸尘器', // 882 vacuum
+  '花瓶', // 883 vase
+  '拱顶', // 884 vault
+  '天鹅绒', // 885 velvet
+  '自动售货机', // 886 vending machine
+  '祭衣', // 887 vestment
+  '高架桥', // 888 viaduct
+  '小提琴', // 889 violin
+  '排球', // 890 volleyball
+  '华夫烤盘', // 891 waffle iron
+  '挂钟', // 892 wall clock
+  '钱包', // 893 wallet
+  '衣柜', // 894 wardrobe
+  '军用飞机', // 895 warplane
+  '洗脸盆', // 896 washbasin
+  '洗衣机', // 897 washer
+  '水瓶', // 898 water bottle
+  '水壶', // 899 water jug
+  '水塔', // 900 water tower
+  '威士忌壶', // 901 whiskey jug
+  '哨子', // 902 whistle
+  '假发', // 903 wig
+  '纱窗', // 904 window screen
+  '百叶窗', // 905 window shade
+  '温莎领带', // 906 Windsor tie
+  '葡萄酒瓶', // 907 wine bottle
+  '机翼', // 908 wing
+  '炒菜锅', // 909 wok
+  '木勺子', // 910 wooden spoon
+  '毛织品', // 911 wool
+  '蛇形栅栏', // 912 worm fence
+  '沉船', // 913 wreck
+  '双桅船', // 914 yawl
+  '蒙古包', // 915 yurt
+  '网站', // 916 web site
+  '漫画', // 917 comic book
+  '纵横字谜', // 918 crossword puzzle
+  '路标', // 919 street sign
+  '交通信号灯', // 920 traffic light
+  '书皮', // 921 book jacket
+  '菜单', // 922 menu
+  '盘子', // 923 plate
+  '牛油果酱', // 924 guacamole
+  '清炖肉汤', // 925 consomme
+  '火锅', // 926 hot pot
+  '果酱松糕', // 927 trifle
+  '冰淇淋', // 928 ice cream
+  '冰棍', // 929 ice lolly
+  '法棍', // 930 French loaf
+  '百吉饼', // 931 bagel
+  '椒盐脆饼', // 932 pretzel
+  '芝士汉堡', // 933 cheeseburger
+  '热狗', // 934 hotdog
+  '土豆泥', // 935 mashed potato
+  '卷心菜', // 936 head cabbage
+  '西兰花', // 937 broccoli
+  '花椰菜', // 938 cauliflower
+  '西葫芦', // 939 zucchini
+  '意面南瓜', // 940 spaghetti squash
+  '橡子南瓜', // 941 acorn squash
+  '奶油南瓜', // 942 butternut squash
+  '黄瓜', // 943 cucumber
+  '洋蓟', // 944 artichoke
+  '甜椒', // 945 bell pepper
+  '刺棘蓟', // 946 cardoon
+  '蘑菇', // 947 mushroom
+  '澳洲青苹', // 948 Granny Smith
+  '草莓', // 949 strawberry
+  '橙子', // 950 orange
+  '柠檬', // 951 lemon
+  '无花果', // 952 fig
+  '菠萝', // 953 pineapple
+  '香蕉', // 954 banana
+  '菠萝蜜', // 955 jackfruit
+  '番荔枝', // 956 custard apple
+  '石榴', // 957 pomegranate
+  '干草', // 958 hay
+  '培根蛋酱意大利面', // 959 carbonara
+  '巧克力酱', // 960 chocolate sauce
+  '面团', // 961 dough
+  '肉卷', // 962 meat loaf
+  '披萨', // 963 pizza
+  '馅饼', // 964 potpie
+  '墨西哥卷饼', // 965 burrito
+  '红葡萄酒', // 966 red wine
+  '意式浓缩咖啡', // 967 espresso
+  '茶杯', // 968 cup
+  '蛋酒', // 969 eggnog
+  '高山', // 970 alp
+  '泡泡', // 971 bubble
+  '悬崖', // 972 cliff
+  '珊瑚礁', // 973 coral reef
+  '间歇泉', // 974 geyser
+  '湖边', // 975 lakeside
+  '岬角', // 976 promontory
+  '沙洲', // 977 sandbar
+  '沙滩', // 978 seashore
+  '山谷', // 979 valley
+  '火山', // 980 volcano
+  '棒球运动员', // 981 ballplayer
+  '新郎', // 982 groom
+  '潜水员', // 983 scuba diver
+  '油菜', // 984 rapeseed
+  '雏菊', // 985 daisy
+  '黄色杓兰', // 986 yellow lady's slipper
+  '玉米', // 987 corn
+  '橡子', // 988 acorn
+  '玫瑰果', // 989 hip
+  '七叶树果实', // 990 buckeye
+  '珊瑚菌', // 991 coral fungus
+  '伞菌', // 992 agaric
+  '鹿花菌', // 993 gyromitra
+  '臭角菇', // 994 stinkhorn
+  '地星', // 995 earthstar
+  '野生舞茸', // 996 hen-of-the-woods
+  '牛肝菌', // 997 bolete
+  '玉米棒子', // 998 ear
+  '卫生纸', // 999 toilet tissue
 ]);

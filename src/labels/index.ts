@@ -1,4 +1,4 @@
 export { IMAGENET_LABELS_EN } from './imagenet-en.js';
 export { IMAGENET_LABELS_ZH } from './imagenet-zh.js';
-export { IMAGENET_LABELS, labelFor, type LabelSet } from './label-set.js';
-export { postprocess, softmax, type PostprocessOptions } from './postprocess.js';
+export { IMAGENET_LABELS, type LabelSet, labelFor } from './label-set.js';
+export { type PostprocessOptions, postprocess, softmax } from './postprocess.js';

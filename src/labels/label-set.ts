@@ -1,6 +1,6 @@
-import type { Lang } from '../types.js';
 import { IMAGENET_LABELS_EN } from './imagenet-en.js';
 import { IMAGENET_LABELS_ZH } from './imagenet-zh.js';
+import type { Lang } from './types.js';
 
 /** Class names in both display languages, index for index with the model's output. */
 export interface LabelSet {

@@ -1,7 +1,7 @@
-import { DEFAULTS } from '../config.js';
-import { invalidArgument } from '../errors.js';
-import type { Prediction } from '../types.js';
+import { exactLength, integerInRange, nonEmpty } from '../guards.js';
+import { DEFAULTS } from '../settings.js';
 import { IMAGENET_LABELS, type LabelSet } from './label-set.js';
+import type { Prediction } from './types.js';
 
 /**
  * Softmax of `length` logits starting at `offset`, as torch.softmax computes it: the maximum is subtracted
@@ -58,24 +58,13 @@ export interface PostprocessOptions {
  * //    { index: 285, label: 'Egyptian cat', label_zh: '埃及猫', probability: 0.045460146476417516 }]
  */
 export function postprocess(logits: Float32Array, options: PostprocessOptions = {}): Prediction[] {
-  if (logits.length === 0) throw invalidArgument('logits', 'a non-empty Float32Array', logits);
-  const offset = options.offset ?? 0;
-  if (!Number.isInteger(offset) || offset < 0 || offset >= logits.length) {
-    throw invalidArgument('offset', `an integer from 0 to ${logits.length - 1}`, offset);
-  }
-  const classes = options.classes ?? logits.length - offset;
-  if (!Number.isInteger(classes) || classes < 1 || offset + classes > logits.length) {
-    throw invalidArgument('classes', `an integer from 1 to ${logits.length - offset}`, classes);
-  }
+  nonEmpty('logits', logits, 'logit');
+  const offset = integerInRange('offset', options.offset ?? 0, 0, logits.length - 1);
+  const classes = integerInRange('classes', options.classes ?? logits.length - offset, 1, logits.length - offset);
   const maxTopK = Math.min(DEFAULTS.maxTopK, classes);
-  const topK = options.topK ?? Math.min(DEFAULTS.topK, classes);
-  if (!Number.isInteger(topK) || topK < 1 || topK > maxTopK) {
-    throw invalidArgument('topK', `an integer from 1 to ${maxTopK}`, topK);
-  }
+  const topK = integerInRange('topK', options.topK ?? Math.min(DEFAULTS.topK, classes), 1, maxTopK);
   const labels = options.labels ?? IMAGENET_LABELS;
-  if (labels.en.length !== labels.zh.length) {
-    throw invalidArgument('labels', 'English and Chinese lists of the same length', `${labels.en.length} and ${labels.zh.length} names`);
-  }
+  exactLength('labels', labels.zh.length, labels.en.length, 'Chinese names, as many as English ones');
   const named = labels.en.length === classes;
 
   const probabilities = softmax(logits, offset, classes);

@@ -1,6 +1,7 @@
-import type { Precision, StateDict } from '../types.js';
+import type { StateDict } from '../weights/types.js';
 import { quantizeToOnnx } from './quantize.js';
 import { convertToOnnx } from './resnet.js';
+import type { Precision } from './types.js';
 
 export interface BuildOptions {
   precision: Precision;
@@ -10,7 +11,5 @@ export interface BuildOptions {
 
 /** The ONNX model for a ResNet-18 state_dict at the requested precision: what `convert` writes and the cache holds. */
 export async function buildModel(stateDict: StateDict, options: BuildOptions): Promise<Uint8Array> {
-  return options.precision === 'int8'
-    ? quantizeToOnnx(stateDict, { calibration: options.calibration })
-    : convertToOnnx(stateDict);
+  return options.precision === 'int8' ? quantizeToOnnx(stateDict, { calibration: options.calibration }) : convertToOnnx(stateDict);
 }

@@ -1,6 +1,6 @@
-import { IMAGENET_RECIPE } from '../config.js';
 import { ResnetServeError } from '../errors.js';
-import type { StateDict } from '../types.js';
+import { IMAGENET_RECIPE } from '../image/recipe.js';
+import type { StateDict } from '../weights/types.js';
 import { checkResNet18StateDict } from './check-state-dict.js';
 import type { OnnxGraph } from './graph.js';
 import { planQuantization } from './quantize-graph.js';
@@ -61,7 +61,11 @@ export function dataFreeRanges(graph: OnnxGraph, stateDict: StateDict, options: 
         const bn = bnOfConv.get(node.name);
         if (bn === undefined) throw unmodelled(node.name, node.opType);
         const gamma = floats(stateDict, `${bn}.weight`);
-        stats.set(output, { mean: Float64Array.from(floats(stateDict, `${bn}.bias`)), std: Float64Array.from(gamma, Math.abs), rectified: false });
+        stats.set(output, {
+          mean: Float64Array.from(floats(stateDict, `${bn}.bias`)),
+          std: Float64Array.from(gamma, Math.abs),
+          rectified: false,
+        });
         break;
       }
       case 'Relu':
@@ -84,7 +88,7 @@ export function dataFreeRanges(graph: OnnxGraph, stateDict: StateDict, options: 
         if (input === undefined) throw unmodelled(node.name, node.opType);
         const m = moments(input);
         let max = 0;
-        m.mean.forEach((mean, c) => (max = Math.max(max, mean + poolK * (m.std[c] as number))));
+        for (const [c, mean] of m.mean.entries()) max = Math.max(max, mean + poolK * (m.std[c] as number));
         ranges.set(output, { min: 0, max });
         break;
       }

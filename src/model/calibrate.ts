@@ -1,9 +1,9 @@
-import { invalidArgument } from '../errors.js';
-import { encodeModel } from './onnx-proto.js';
+import { type RunnerOptions, withRunner } from '../engine/offline-runner.js';
+import { exactLength, nonEmpty, numberInRange } from '../guards.js';
 import type { OnnxGraph, OnnxValueInfo } from './graph.js';
+import { encodeModel } from './onnx-proto.js';
 import { planQuantization } from './quantize-graph.js';
 import type { ActivationRanges, TensorRange } from './quantize-params.js';
-import { withRunner, type RunnerOptions } from '../engine/batch-runner.js';
 
 /**
  * - 'minmax': the extreme values seen (ORT `CalibrationMethod.MinMax`).
@@ -37,16 +37,19 @@ export const DEFAULT_PERCENTILE = 99.999;
  * @throws ResnetServeError INVALID_ARGUMENT when there are no images or one has the wrong length;
  *   MODEL_INVALID when ORT cannot run the graph.
  */
-export async function calibrateRanges(graph: OnnxGraph, images: readonly Float32Array[], options: CalibrationOptions = {}): Promise<ActivationRanges> {
+export async function calibrateRanges(
+  graph: OnnxGraph,
+  images: readonly Float32Array[],
+  options: CalibrationOptions = {},
+): Promise<ActivationRanges> {
   const method = options.method ?? 'minmax';
   const percentile = options.percentile ?? DEFAULT_PERCENTILE;
-  if (!(percentile > 50 && percentile <= 100)) throw invalidArgument('percentile', 'a number in (50, 100]', percentile);
+  numberInRange('percentile', percentile, 50, 100, true);
   const inputShape = imageShape(graph);
   const elements = inputShape.reduce((a, b) => a * b, 1);
-  if (images.length === 0) throw invalidArgument('calibration images', 'at least one image', images.length);
-  images.forEach((image, i) => {
-    if (image.length !== elements) throw invalidArgument(`calibration image ${i}`, `${elements} floats (${inputShape.join('×')})`, image.length);
-  });
+  nonEmpty('calibration images', images, 'image');
+  for (const [i, image] of images.entries())
+    exactLength(`calibration image ${i}`, image.length, elements, `floats (${inputShape.join('×')})`);
 
   const inputNames = new Set(graph.inputs.map((input) => input.name));
   const tensors = planQuantization(graph).rangeTensors.filter((name) => !inputNames.has(name));
@@ -58,27 +61,35 @@ export async function calibrateRanges(graph: OnnxGraph, images: readonly Float32
   const model = encodeModel(calibrationGraph(graph, tensors));
   await withRunner(model, inputShape, options, async (runner) => {
     const extremes = new Map(tensors.map((name) => [name, { min: Infinity, max: -Infinity }]));
-    await runner.run(images, (outputs) => {
-      for (const name of tensors) {
-        const e = extremes.get(name);
-        const data = outputs[name];
-        if (e === undefined || data === undefined) continue;
-        const r = minMax([data]);
-        e.min = Math.min(e.min, r.min);
-        e.max = Math.max(e.max, r.max);
-      }
-    }, tensors);
+    await runner.run(
+      images,
+      (outputs) => {
+        for (const name of tensors) {
+          const e = extremes.get(name);
+          const data = outputs[name];
+          if (e === undefined || data === undefined) continue;
+          const r = minMax([data]);
+          e.min = Math.min(e.min, r.min);
+          e.max = Math.max(e.max, r.max);
+        }
+      },
+      tensors,
+    );
     if (method === 'minmax') {
       for (const [name, e] of extremes) ranges.set(name, e);
       return;
     }
     const histograms = new Map([...extremes].map(([name, e]) => [name, new Histogram(e.min, e.max)]));
-    await runner.run(images, (outputs) => {
-      for (const [name, histogram] of histograms) {
-        const data = outputs[name];
-        if (data !== undefined) histogram.add(data);
-      }
-    }, tensors);
+    await runner.run(
+      images,
+      (outputs) => {
+        for (const [name, histogram] of histograms) {
+          const data = outputs[name];
+          if (data !== undefined) histogram.add(data);
+        }
+      },
+      tensors,
+    );
     for (const [name, histogram] of histograms) ranges.set(name, histogram.range(percentile));
   });
   return ranges;

@@ -1,6 +1,6 @@
 import { ResnetServeError } from '../errors.js';
-import type { StateDict, TensorData } from '../types.js';
-import { optionalKeys, requiredTensorShapes, resnet18Layout, type ResNet18Layout } from './resnet-layout.js';
+import type { StateDict, TensorData } from '../weights/types.js';
+import { optionalKeys, type ResNet18Layout, requiredTensorShapes, resnet18Layout } from './resnet-layout.js';
 
 /** torchvision defaults, used only when the tensors we infer widths from are themselves missing or malformed. */
 const FALLBACK_WIDTH = 64;

@@ -185,11 +185,14 @@ function tensorMessage(name: string, tensor: OnnxTensor): ProtoMessage {
 function valueInfoMessage(info: OnnxValueInfo): ProtoMessage {
   const shape = new ProtoMessage();
   for (const dim of info.shape) {
-    const dimension = typeof dim === 'number' ? new ProtoMessage().varint(DIMENSION.dimValue, dim) : new ProtoMessage().string(DIMENSION.dimParam, dim);
+    const dimension =
+      typeof dim === 'number' ? new ProtoMessage().varint(DIMENSION.dimValue, dim) : new ProtoMessage().string(DIMENSION.dimParam, dim);
     shape.message(SHAPE.dim, dimension);
   }
   const tensorType = new ProtoMessage().varint(TYPE_TENSOR.elemType, ONNX_DATA_TYPES[info.elemType]).message(TYPE_TENSOR.shape, shape);
-  return new ProtoMessage().string(VALUE_INFO.name, info.name).message(VALUE_INFO.type, new ProtoMessage().message(TYPE.tensorType, tensorType));
+  return new ProtoMessage()
+    .string(VALUE_INFO.name, info.name)
+    .message(VALUE_INFO.type, new ProtoMessage().message(TYPE.tensorType, tensorType));
 }
 
 function attributeMessage(name: string, attribute: OnnxAttribute): ProtoMessage {

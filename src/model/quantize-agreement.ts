@@ -1,4 +1,4 @@
-import { invalidArgument } from '../errors.js';
+import { exactLength, integerInRange } from '../guards.js';
 
 /** How closely int8 logits follow fp32 logits over the same images. */
 export interface Agreement {
@@ -22,10 +22,10 @@ export interface Agreement {
  * @throws ResnetServeError INVALID_ARGUMENT when n or classes is not a positive integer or a matrix is not n × classes.
  */
 export function agreement(fp32Logits: Float32Array, int8Logits: Float32Array, n: number, classes: number): Agreement {
-  if (!Number.isSafeInteger(n) || n < 1) throw invalidArgument('n', 'a positive integer', n);
-  if (!Number.isSafeInteger(classes) || classes < 1) throw invalidArgument('classes', 'a positive integer', classes);
-  if (fp32Logits.length !== n * classes) throw invalidArgument('fp32Logits.length', `${n * classes} (n × classes)`, fp32Logits.length);
-  if (int8Logits.length !== n * classes) throw invalidArgument('int8Logits.length', `${n * classes} (n × classes)`, int8Logits.length);
+  integerInRange('n', n, 1);
+  integerInRange('classes', classes, 1);
+  exactLength('fp32Logits.length', fp32Logits.length, n * classes, 'floats (n × classes)');
+  exactLength('int8Logits.length', int8Logits.length, n * classes, 'floats (n × classes)');
   let top1 = 0;
   let top3 = 0;
   let kl = 0;

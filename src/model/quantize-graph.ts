@@ -1,6 +1,7 @@
-import { invalidArgument, ResnetServeError } from '../errors.js';
+import { ResnetServeError } from '../errors.js';
+import { finiteRange } from '../guards.js';
 import { attr, type OnnxGraph, type OnnxNode, type OnnxTensor } from './graph.js';
-import { quantizeBias, quantizePerChannel, uint8Params, type ActivationRanges, type UInt8Params } from './quantize-params.js';
+import { type ActivationRanges, quantizeBias, quantizePerChannel, type UInt8Params, uint8Params } from './quantize-params.js';
 
 /**
  * Which tensors of a float graph get quantised, mirroring what onnxruntime.quantization.quantize_static
@@ -77,11 +78,7 @@ export function quantizeGraph(graph: OnnxGraph, ranges: ActivationRanges): OnnxG
   const plan = planQuantization(graph);
   const params = new Map<string, UInt8Params>();
   for (const name of plan.rangeTensors) {
-    const range = ranges.get(name);
-    if (range === undefined || !Number.isFinite(range.min) || !Number.isFinite(range.max)) {
-      throw invalidArgument(`ranges.get(${JSON.stringify(name)})`, 'a finite { min, max }', range);
-    }
-    params.set(name, uint8Params(range));
+    params.set(name, uint8Params(finiteRange(`ranges.get(${JSON.stringify(name)})`, ranges.get(name))));
   }
   const paramsOf = (tensor: string): UInt8Params | undefined => params.get(plan.sharedTensors.get(tensor) ?? tensor);
 
@@ -95,8 +92,20 @@ export function quantizeGraph(graph: OnnxGraph, ranges: ActivationRanges): OnnxG
       initializers.set(`${base}.zero_point`, { dtype: 'uint8', dims: [], data: new Uint8Array([p.zeroPoint]) });
     }
     nodes.push(
-      { opType: 'QuantizeLinear', name: `${tensor}.quantize`, inputs: [tensor, `${base}.scale`, `${base}.zero_point`], outputs: [`${tensor}.q`], attributes: {} },
-      { opType: 'DequantizeLinear', name: `${tensor}.dequantize`, inputs: [`${tensor}.q`, `${base}.scale`, `${base}.zero_point`], outputs: [`${tensor}.dq`], attributes: {} },
+      {
+        opType: 'QuantizeLinear',
+        name: `${tensor}.quantize`,
+        inputs: [tensor, `${base}.scale`, `${base}.zero_point`],
+        outputs: [`${tensor}.q`],
+        attributes: {},
+      },
+      {
+        opType: 'DequantizeLinear',
+        name: `${tensor}.dequantize`,
+        inputs: [`${tensor}.q`, `${base}.scale`, `${base}.zero_point`],
+        outputs: [`${tensor}.dq`],
+        attributes: {},
+      },
     );
     quantised.add(tensor);
   };
@@ -128,10 +137,16 @@ function quantizeWeights(
   const [, weightName = '', biasName] = node.inputs;
   const weight = initializers.get(weightName);
   if (inputParams === undefined || weight?.dtype !== 'float32') {
-    throw new ResnetServeError('INTERNAL', `Cannot quantise ${node.opType} ${node.name}: its input is not quantised or its weight is not a float initializer.`);
+    throw new ResnetServeError(
+      'INTERNAL',
+      `Cannot quantise ${node.opType} ${node.name}: its input is not quantised or its weight is not a float initializer.`,
+    );
   }
   if (node.opType === 'Gemm' && node.attributes.transB?.value !== 1) {
-    throw new ResnetServeError('INTERNAL', `Cannot quantise Gemm ${node.name}: per-channel weights need transB=1 (output channels on axis 0).`);
+    throw new ResnetServeError(
+      'INTERNAL',
+      `Cannot quantise Gemm ${node.name}: per-channel weights need transB=1 (output channels on axis 0).`,
+    );
   }
   const channels = weight.dims[0] ?? 1;
   const q = quantizePerChannel(weight.data, channels);
@@ -150,11 +165,19 @@ function quantizeWeights(
     return `${name}.dq`;
   };
   const result = [...inputs];
-  result[1] = dequantize(weightName, { dtype: 'int8', dims: weight.dims, data: q.data }, q.scales, { dtype: 'int8', dims: [channels], data: new Int8Array(channels) });
+  result[1] = dequantize(weightName, { dtype: 'int8', dims: weight.dims, data: q.data }, q.scales, {
+    dtype: 'int8',
+    dims: [channels],
+    data: new Int8Array(channels),
+  });
   const bias = biasName === undefined ? undefined : initializers.get(biasName);
   if (biasName !== undefined && bias?.dtype === 'float32') {
     const b = quantizeBias(bias.data, inputParams.scale, q.scales);
-    result[2] = dequantize(biasName, { dtype: 'int32', dims: [channels], data: b.data }, b.scales, { dtype: 'int32', dims: [channels], data: new Int32Array(channels) });
+    result[2] = dequantize(biasName, { dtype: 'int32', dims: [channels], data: b.data }, b.scales, {
+      dtype: 'int32',
+      dims: [channels],
+      data: new Int32Array(channels),
+    });
   }
   return result;
 }

@@ -1,12 +1,13 @@
-import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../config.js';
-import { invalidArgument, ResnetServeError } from '../errors.js';
-import type { StateDict } from '../types.js';
-import { calibrateRanges, type CalibrationOptions } from './calibrate.js';
-import { dataFreeRanges, type DataFreeOptions } from './calibrate-data-free.js';
+import { type RunnerOptions, withRunner } from '../engine/offline-runner.js';
+import { ResnetServeError } from '../errors.js';
+import { exactLength, nonEmpty } from '../guards.js';
+import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../image/recipe.js';
+import type { StateDict } from '../weights/types.js';
+import { type CalibrationOptions, calibrateRanges } from './calibrate.js';
+import { type DataFreeOptions, dataFreeRanges } from './calibrate-data-free.js';
 import { encodeModel } from './onnx-proto.js';
-import { agreement, type Agreement } from './quantize-agreement.js';
+import { type Agreement, agreement } from './quantize-agreement.js';
 import { quantizeGraph } from './quantize-graph.js';
-import { withRunner, type RunnerOptions } from '../engine/batch-runner.js';
 import { buildResNetGraph } from './resnet.js';
 
 export interface QuantizeOptions extends CalibrationOptions, DataFreeOptions {
@@ -24,9 +25,10 @@ export interface QuantizeOptions extends CalibrationOptions, DataFreeOptions {
  *
  * @param options.calibration - images for calibrated ranges; omitted or empty: data-free ranges.
  * @param options.method - 'minmax' (default) or 'percentile', for calibrated ranges.
- * @example const int8 = await quantizeToOnnx(readStateDict(bytes), { calibration: images.map(preprocessSync) });
+ * @example const int8 = await quantizeToOnnx(readStateDict(bytes), { calibration: await Promise.all(files.map(preprocess)) });
  * @throws ResnetServeError STATE_DICT_MISMATCH when the state_dict is not a ResNet-18; INVALID_ARGUMENT when a
- *   calibration image has the wrong length; MODEL_INVALID when ORT cannot run the float graph for calibration.
+ *   calibration image has the wrong length; MODEL_INVALID / INFERENCE_FAILED when ORT cannot load or run the float
+ *   graph for calibration.
  */
 export async function quantizeToOnnx(stateDict: StateDict, options: QuantizeOptions = {}): Promise<Uint8Array> {
   const graph = buildResNetGraph(stateDict);
@@ -47,18 +49,24 @@ export interface AgreementReport extends Agreement {
  *
  * @param images - each INPUT_ELEMENTS floats (3×224×224, normalised).
  * @throws ResnetServeError INVALID_ARGUMENT when there are no images or one has the wrong length;
- *   MODEL_INVALID when ORT cannot load or run either model, or their class counts differ.
+ *   MODEL_INVALID when ORT cannot load either model or their class counts differ; INFERENCE_FAILED when a run fails.
  */
-export async function validateAgreement(fp32Model: Uint8Array, int8Model: Uint8Array, images: readonly Float32Array[], options: RunnerOptions = {}): Promise<AgreementReport> {
-  if (images.length === 0) throw invalidArgument('validation images', 'at least one image', 0);
-  images.forEach((image, i) => {
-    if (image.length !== INPUT_ELEMENTS) throw invalidArgument(`validation image ${i}`, `${INPUT_ELEMENTS} floats (3×224×224)`, image.length);
-  });
+export async function validateAgreement(
+  fp32Model: Uint8Array,
+  int8Model: Uint8Array,
+  images: readonly Float32Array[],
+  options: RunnerOptions = {},
+): Promise<AgreementReport> {
+  nonEmpty('validation images', images, 'image');
+  for (const [i, image] of images.entries()) exactLength(`validation image ${i}`, image.length, INPUT_ELEMENTS, 'floats (3×224×224)');
   const fp32 = await logitsOf(fp32Model, images, options);
   const int8 = await logitsOf(int8Model, images, options);
   const classes = fp32.length / images.length;
   if (int8.length !== fp32.length) {
-    throw new ResnetServeError('MODEL_INVALID', `The int8 model has ${int8.length / images.length} classes but the fp32 model has ${classes}.`);
+    throw new ResnetServeError(
+      'MODEL_INVALID',
+      `The int8 model has ${int8.length / images.length} classes but the fp32 model has ${classes}.`,
+    );
   }
   return { images: images.length, classes, ...agreement(fp32, int8, images.length, classes) };
 }
@@ -67,10 +75,12 @@ export async function validateAgreement(fp32Model: Uint8Array, int8Model: Uint8A
 export async function logitsOf(model: Uint8Array, images: readonly Float32Array[], options: RunnerOptions = {}): Promise<Float32Array> {
   const size = IMAGENET_RECIPE.cropSize;
   const rows: Float32Array[] = [];
-  await withRunner(model, [3, size, size], options, (runner) => runner.run(images, (outputs) => {
-    const [logits] = Object.values(outputs);
-    if (logits !== undefined) rows.push(logits.slice());
-  }));
+  await withRunner(model, [3, size, size], options, (runner) =>
+    runner.run(images, (outputs) => {
+      const [logits] = Object.values(outputs);
+      if (logits !== undefined) rows.push(logits.slice());
+    }),
+  );
   const out = new Float32Array(rows.reduce((total, row) => total + row.length, 0));
   let offset = 0;
   for (const row of rows) {

@@ -1,11 +1,11 @@
-import { IMAGENET_RECIPE } from '../config.js';
 import { ResnetServeError } from '../errors.js';
-import type { StateDict } from '../types.js';
+import { IMAGENET_RECIPE } from '../image/recipe.js';
+import type { StateDict } from '../weights/types.js';
 import { checkResNet18StateDict } from './check-state-dict.js';
 import { foldBatchNorm } from './fold-batchnorm.js';
 import { attr, type OnnxGraph, type OnnxNode, type OnnxTensor } from './graph.js';
 import { encodeModel } from './onnx-proto.js';
-import { fcInFeatures, type ConvBnLayout } from './resnet-layout.js';
+import { type ConvBnLayout, fcInFeatures } from './resnet-layout.js';
 
 /** Graph input: float32 [N, 3, 224, 224], ImageNet-normalised (see IMAGENET_RECIPE). */
 export const INPUT_NAME = 'input';
@@ -33,7 +33,13 @@ export function buildResNetGraph(stateDict: StateDict): OnnxGraph {
   const initializers = new Map<string, OnnxTensor>();
   const nodes: OnnxNode[] = [];
 
-  const node = (opType: string, name: string, inputs: readonly string[], attributes: OnnxNode['attributes'] = {}, output = `${name}.out`): string => {
+  const node = (
+    opType: string,
+    name: string,
+    inputs: readonly string[],
+    attributes: OnnxNode['attributes'] = {},
+    output = `${name}.out`,
+  ): string => {
     nodes.push({ opType, name, inputs, outputs: [output], attributes });
     return output;
   };
@@ -47,7 +53,11 @@ export function buildResNetGraph(stateDict: StateDict): OnnxGraph {
     });
     const weightName = `${unit.conv}.weight`;
     const biasName = `${unit.conv}.bias`;
-    initializers.set(weightName, { dtype: 'float32', dims: [unit.outChannels, unit.inChannels, unit.kernel, unit.kernel], data: folded.weight });
+    initializers.set(weightName, {
+      dtype: 'float32',
+      dims: [unit.outChannels, unit.inChannels, unit.kernel, unit.kernel],
+      data: folded.weight,
+    });
     initializers.set(biasName, { dtype: 'float32', dims: [unit.outChannels], data: folded.bias });
     return node('Conv', unit.conv, [input, weightName, biasName], {
       kernel_shape: attr.ints([unit.kernel, unit.kernel]),
@@ -65,7 +75,11 @@ export function buildResNetGraph(stateDict: StateDict): OnnxGraph {
   }
   x = node('GlobalAveragePool', 'avgpool', [x]);
   x = node('Flatten', 'flatten', [x], { axis: attr.int(1) });
-  initializers.set('fc.weight', { dtype: 'float32', dims: [layout.classes, fcInFeatures(layout)], data: floatData(stateDict, 'fc.weight') });
+  initializers.set('fc.weight', {
+    dtype: 'float32',
+    dims: [layout.classes, fcInFeatures(layout)],
+    data: floatData(stateDict, 'fc.weight'),
+  });
   initializers.set('fc.bias', { dtype: 'float32', dims: [layout.classes], data: floatData(stateDict, 'fc.bias') });
   node('Gemm', 'fc', [x, 'fc.weight', 'fc.bias'], { transB: attr.int(1) }, OUTPUT_NAME);
 

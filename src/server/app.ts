@@ -1,11 +1,11 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { DEFAULTS } from '../config.js';
-import { invalidArgument } from '../errors.js';
-import { ClassifierSlot, type ClassifierLoader } from './classifier-slot.js';
+import { callable, integerInRange } from '../guards.js';
+import { DEFAULTS, option } from '../settings.js';
+import { type ClassifierLoader, ClassifierSlot } from './classifier-slot.js';
 import { errorBodySchema, installErrorHandling } from './errors.js';
 import { countResponses, createServerMetrics, metricsPlugin } from './metrics.js';
 import { registerOpenApi } from './openapi.js';
-import { RequestLogController, installRequestLog } from './request-log.js';
+import { installRequestLog, RequestLogController } from './request-log.js';
 import { configRoute } from './routes/config.js';
 import { healthRoutes } from './routes/health.js';
 import { MULTIPART_OVERHEAD_BYTES, predictRoute } from './routes/predict.js';
@@ -19,16 +19,16 @@ declare module 'fastify' {
 }
 
 export interface AppLimits {
-  /** Largest accepted upload in bytes. Default `DEFAULTS.maxUploadBytes` (10 MiB). */
+  /** Largest accepted upload in bytes. Default and range: the `maxUploadBytes` setting (10 MiB). */
   maxUploadBytes?: number;
   /**
-   * Pixel limit the classifier enforces, published at GET /config for the page. Default
-   * `DEFAULTS.maxPixels` (40 MP). Pass the same value to the classifier.
+   * Pixel limit, published at GET /config for the page and handed to the loader, so the classifier enforces the
+   * same value. Default: the `maxPixels` setting (40 MP).
    */
   maxPixels?: number;
-  /** Classes returned when `top` is absent. Default `DEFAULTS.topK` (3). */
+  /** Classes returned when `top` is absent. Default: the `topK` setting (3). */
   topK?: number;
-  /** Largest accepted `top`. Default `DEFAULTS.maxTopK` (20). */
+  /** Largest accepted `top`, 1..1000. Default `DEFAULTS.maxTopK` (20). */
   maxTopK?: number;
 }
 
@@ -43,26 +43,18 @@ export interface AppOptions extends AppLimits {
 
 type NormalisedOptions = Required<AppLimits> & Pick<AppOptions, 'loadClassifier' | 'logger'> & { webRoot: string };
 
+/** ImageNet's class count: no model of ours has more classes to rank. */
+const MAX_CLASSES = 1000;
+
 function normaliseOptions(options: AppOptions): NormalisedOptions {
-  if (typeof options.loadClassifier !== 'function') {
-    throw invalidArgument('loadClassifier', 'a function returning a Promise<Classifier>', options.loadClassifier);
-  }
-  const positive = (name: keyof AppLimits, fallback: number): number => {
-    const value = options[name] ?? fallback;
-    if (!Number.isSafeInteger(value) || value < 1) throw invalidArgument(name, 'a positive integer', value);
-    return value;
-  };
-  const maxTopK = positive('maxTopK', DEFAULTS.maxTopK);
-  if (maxTopK > 1000) throw invalidArgument('maxTopK', 'an integer in 1..1000 (ImageNet has 1000 classes)', maxTopK);
-  const topK = positive('topK', DEFAULTS.topK);
-  if (topK > maxTopK) throw invalidArgument('topK', `an integer in 1..${maxTopK} (maxTopK)`, topK);
+  const maxTopK = integerInRange('maxTopK', options.maxTopK ?? DEFAULTS.maxTopK, 1, MAX_CLASSES);
   return {
-    loadClassifier: options.loadClassifier,
+    loadClassifier: callable<ClassifierLoader>('loadClassifier', options.loadClassifier, 'a function returning a Promise<Classifier>'),
     logger: options.logger ?? false,
     webRoot: options.webRoot ?? defaultWebRoot(),
-    maxUploadBytes: positive('maxUploadBytes', DEFAULTS.maxUploadBytes),
-    maxPixels: positive('maxPixels', DEFAULTS.maxPixels),
-    topK,
+    maxUploadBytes: option('maxUploadBytes', options.maxUploadBytes),
+    maxPixels: option('maxPixels', options.maxPixels),
+    topK: integerInRange('topK', options.topK ?? DEFAULTS.topK, 1, maxTopK),
     maxTopK,
   };
 }
@@ -72,7 +64,7 @@ function normaliseOptions(options: AppOptions): NormalisedOptions {
  * when the app becomes ready (first `inject`, `ready()` or `listen()`); closing the app waits for
  * in-flight requests, then closes the classifier.
  *
- * @throws ResnetServeError INVALID_ARGUMENT when a limit is not a positive integer or topK > maxTopK.
+ * @throws ResnetServeError INVALID_ARGUMENT when a limit is outside its range in the settings table, or topK > maxTopK.
  * @example
  * const app = await buildApp({ loadClassifier: () => createClassifier({ model: 'resnet18.onnx' }) });
  * const res = await app.inject({ method: 'GET', url: '/healthz' }); // 200 {"status":"ok"}
@@ -89,7 +81,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: true, useDefaults: true, coerceTypes: true, allErrors: false } },
   });
   const metrics = createServerMetrics();
-  const slot = new ClassifierSlot(opts.loadClassifier, metrics.observer);
+  const slot = new ClassifierSlot(opts.loadClassifier, { observer: metrics.observer, maxPixels: opts.maxPixels });
   app.decorate('classifierSlot', slot);
 
   installErrorHandling(app);

@@ -1,11 +1,15 @@
-import type { Classifier, ClassifierObserver } from '../classifier-types.js';
-import { ResnetServeError } from '../errors.js';
+import type { Classifier, ClassifierObserver } from '../classifier/index.js';
+import { notReady } from '../errors.js';
 
-/**
- * Produces the classifier once the model is loaded and warmed up. The server hands it the observer
- * that feeds /metrics; a loader that does not want metrics may ignore the argument.
- */
-export type ClassifierLoader = (observer: ClassifierObserver) => Promise<Classifier>;
+/** What the app hands its loader: the observer that feeds /metrics, and the limits the app publishes at /config. */
+export interface LoaderContext {
+  readonly observer: ClassifierObserver;
+  /** The app's pixel limit: the classifier must enforce this one, the value the page is told. */
+  readonly maxPixels: number;
+}
+
+/** Produces the classifier once the model is loaded and warmed up; a loader may ignore what it does not need. */
+export type ClassifierLoader = (context: LoaderContext) => Promise<Classifier>;
 
 export type SlotState = 'idle' | 'loading' | 'ready' | 'failed' | 'closing' | 'closed';
 
@@ -18,11 +22,11 @@ export class ClassifierSlot {
   #classifier: Classifier | undefined;
   #loading: Promise<Classifier> | undefined;
   readonly #loader: ClassifierLoader;
-  readonly #observer: ClassifierObserver;
+  readonly #context: LoaderContext;
 
-  constructor(loader: ClassifierLoader, observer: ClassifierObserver) {
+  constructor(loader: ClassifierLoader, context: LoaderContext) {
     this.#loader = loader;
-    this.#observer = observer;
+    this.#context = context;
   }
 
   get state(): SlotState {
@@ -37,13 +41,13 @@ export class ClassifierSlot {
     if (this.#loading !== undefined) return this.#loading;
     this.#state = 'loading';
     const loading = Promise.resolve()
-      .then(() => this.#loader(this.#observer))
+      .then(() => this.#loader(this.#context))
       .then(
         async (classifier) => {
           if (this.#state !== 'loading') {
             // Shutdown began while the model was loading: nobody will ever use this session.
             await classifier.close();
-            throw new ResnetServeError('NOT_READY', 'The server shut down before the model finished loading.');
+            throw notReady('The server shut down before the model finished loading.');
           }
           this.#classifier = classifier;
           this.#state = 'ready';
@@ -65,7 +69,7 @@ export class ClassifierSlot {
    */
   current(): Classifier {
     if (this.#state === 'ready' && this.#classifier !== undefined) return this.#classifier;
-    throw new ResnetServeError('NOT_READY', this.#notReadyReason());
+    throw notReady(this.#notReadyReason());
   }
 
   /** Marks the slot not-ready so /readyz and new predictions answer 503; in-flight work continues. */

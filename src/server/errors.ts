@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ERROR_CODES, ResnetServeError, isResnetServeError, type ErrorCode } from '../errors.js';
+import { ERROR_CODES, type ErrorCode, isResnetServeError, ResnetServeError } from '../errors.js';
 
 /** The body of every error response. */
 export interface ErrorBody {

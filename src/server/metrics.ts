@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ClassifierObserver, Timings } from '../classifier-types.js';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { ClassifierObserver, Timings } from '../classifier/index.js';
 
 /** Milliseconds; from ~1 ms (a cached small decode) to the 30 s request timeout. */
 const MS_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 30_000];
@@ -43,8 +43,7 @@ export function createServerMetrics(): ServerMetrics {
     labelNames: ['route', 'method', 'status'] as const,
     registers,
   });
-  const histogram = (name: string, help: string): Histogram =>
-    new Histogram({ name, help, buckets: MS_BUCKETS, registers });
+  const histogram = (name: string, help: string): Histogram => new Histogram({ name, help, buckets: MS_BUCKETS, registers });
   const decode = histogram('resnet_decode_ms', 'Decoding, resizing and normalising one image, in ms.');
   const inference = histogram('resnet_inference_ms', 'The ONNX Runtime run of the batch the image rode in, in ms.');
   const total = histogram('resnet_classify_total_ms', 'Whole classification of one image, in ms.');
@@ -100,7 +99,7 @@ export const metricsPlugin: FastifyPluginAsync<{ metrics: ServerMetrics }> = asy
  */
 export function countResponses(app: FastifyInstance, metrics: ServerMetrics): void {
   app.addHook('onResponse', async (request, reply) => {
-    const route = reply.statusCode === 404 && request.is404 ? 'not_found' : request.routeOptions.url ?? 'not_found';
+    const route = reply.statusCode === 404 && request.is404 ? 'not_found' : (request.routeOptions.url ?? 'not_found');
     metrics.countRequest(route, request.method, reply.statusCode);
   });
   app.addHook('onClose', async () => metrics.clear());

@@ -1,5 +1,5 @@
-import { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Timings } from '../classifier-types.js';
+import { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import type { Timings } from '../classifier/index.js';
 import type { ErrorCode } from '../errors.js';
 
 declare module 'fastify' {

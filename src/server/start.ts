@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { DEFAULTS } from '../config.js';
-import { ResnetServeError, invalidArgument } from '../errors.js';
-import { buildApp, type AppOptions } from './app.js';
+import { ResnetServeError } from '../errors.js';
+import { DEFAULTS, option } from '../settings.js';
+import { type AppOptions, buildApp } from './app.js';
 
 export interface StartOptions extends AppOptions {
   /** Interface to listen on. Default `DEFAULTS.host` (127.0.0.1). */
@@ -27,16 +27,15 @@ export interface ServerHandle {
  * Listens, then loads the classifier in the background, so /healthz answers while the model loads.
  * Logs one line per request (id, status, response time, classifier timings) at info level by default.
  *
- * @throws ResnetServeError INVALID_ARGUMENT for a bad limit, port or host, or when the port is taken.
+ * @throws ResnetServeError INVALID_ARGUMENT for a bad limit, port or host; PORT_IN_USE when the port is taken.
  * @example
  * const server = await startServer({ port: 0, loadClassifier: () => createClassifier({ model: 'resnet18.onnx' }) });
  * installShutdownHandlers(server);
  * await server.ready; // logs {"msg":"model ready","model":"resnet18-imagenet1k-v1","precision":"fp32"}
  */
 export async function startServer(options: StartOptions): Promise<ServerHandle> {
-  const host = options.host ?? DEFAULTS.host;
-  const port = options.port ?? DEFAULTS.port;
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw invalidArgument('port', 'an integer in 0..65535', port);
+  const host = option('host', options.host) ?? DEFAULTS.host;
+  const port = option('port', options.port);
   const app = await buildApp({ ...options, logger: options.logger ?? { level: 'info' } });
   let url: string;
   try {
@@ -44,7 +43,17 @@ export async function startServer(options: StartOptions): Promise<ServerHandle> 
   } catch (error) {
     await app.close();
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+    if (code === 'EADDRINUSE') {
+      throw new ResnetServeError(
+        'PORT_IN_USE',
+        `Another process already listens on ${host}:${port}; stop it, or choose another --port (or PORT).`,
+        {
+          cause: error,
+          details: { host, port },
+        },
+      );
+    }
+    if (code === 'EACCES' || code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
       throw new ResnetServeError('INVALID_ARGUMENT', `Cannot listen on ${host}:${port} (${code}); choose another --host or --port.`, {
         cause: error,
         details: { host, port },

@@ -14,8 +14,14 @@ const UNKNOWN_SIZE_START_BYTES = 256 * 1024;
  * @param limitBytes - the part's size limit: no buffer grows past it.
  * @returns the part's bytes, or `undefined` when it was larger than `limitBytes` (the rest is drained).
  */
-export async function readUpload(file: Readable & { truncated?: boolean }, declaredBytes: number, limitBytes: number): Promise<Buffer | undefined> {
-  let buffer = Buffer.allocUnsafe(Number.isFinite(declaredBytes) ? Math.min(declaredBytes, limitBytes) : Math.min(UNKNOWN_SIZE_START_BYTES, limitBytes));
+export async function readUpload(
+  file: Readable & { truncated?: boolean },
+  declaredBytes: number,
+  limitBytes: number,
+): Promise<Buffer | undefined> {
+  let buffer = Buffer.allocUnsafe(
+    Number.isFinite(declaredBytes) ? Math.min(declaredBytes, limitBytes) : Math.min(UNKNOWN_SIZE_START_BYTES, limitBytes),
+  );
   let length = 0;
   for await (const chunk of file as AsyncIterable<Buffer>) {
     if (length + chunk.length > buffer.length) {

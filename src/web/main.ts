@@ -1,4 +1,4 @@
-import { formatBytes, initialLang, t, type Lang, type MessageKey } from './i18n.js';
+import { formatBytes, initialLang, type Lang, type MessageKey, t } from './i18n.js';
 
 interface Prediction {
   index: number;
@@ -27,8 +27,10 @@ type View =
   | { kind: 'error'; key: MessageKey; params: Record<string, string | number> };
 
 const LANG_KEY = 'resnet-serve.lang';
+/** The settings table's defaults, put in by scripts/build-web.mjs. */
+declare const __DEFAULT_CONFIG__: PageConfig;
 /** Used until GET /config answers (and if it cannot): the server's own defaults. */
-const FALLBACK_CONFIG: PageConfig = { maxUploadBytes: 10 * 1024 * 1024, topK: 3 };
+const FALLBACK_CONFIG: PageConfig = __DEFAULT_CONFIG__;
 
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);

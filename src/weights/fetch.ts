@@ -1,9 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { cacheDir, DEFAULT_WEIGHTS } from '../config.js';
-import { invalidArgument, ResnetServeError } from '../errors.js';
-import { isFile } from '../is-file.js';
+import { isResnetServeError, ResnetServeError, systemMessageOf } from '../errors.js';
+import { isFile } from '../files/files.js';
+import { httpFileName } from '../guards.js';
+import { cacheDir } from '../settings.js';
+import { DEFAULT_WEIGHTS } from './default-weights.js';
 import { type DownloadProgress, progressBar } from './progress.js';
 
 export interface DownloadOptions {
@@ -62,9 +64,11 @@ export async function downloadWeights(options: DownloadOptions): Promise<Downloa
   const failed = (reason: DownloadFailure, why: string, cause?: unknown): ResnetServeError =>
     new ResnetServeError('DOWNLOAD_FAILED', `Downloading ${url} failed: ${why}.`, { cause, details: { url, reason, why } });
   const describeAbort = (): string =>
-    abortReason === 'timeout' ? `it took longer than ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`
-    : abortReason === 'stall' ? `no data arrived for ${stallTimeoutMs} ms`
-    : 'it was cancelled';
+    abortReason === 'timeout'
+      ? `it took longer than ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`
+      : abortReason === 'stall'
+        ? `no data arrived for ${stallTimeoutMs} ms`
+        : 'it was cancelled';
 
   const part = `${destination}.${process.pid}-${randomBytes(4).toString('hex')}.part`;
   try {
@@ -72,7 +76,9 @@ export async function downloadWeights(options: DownloadOptions): Promise<Downloa
     try {
       response = await fetch(url, { signal: controller.signal, redirect: 'follow' });
     } catch (cause) {
-      throw abortReason !== undefined ? failed(abortReason, describeAbort(), cause) : failed('network', `the server cannot be reached (${causeText(cause)})`, cause);
+      throw abortReason !== undefined
+        ? failed(abortReason, describeAbort(), cause)
+        : failed('network', `the server cannot be reached (${causeText(cause)})`, cause);
     }
     if (!response.ok || response.body === null) {
       await response.body?.cancel().catch(() => undefined);
@@ -105,7 +111,9 @@ export async function downloadWeights(options: DownloadOptions): Promise<Downloa
         try {
           chunk = await reader.read();
         } catch (cause) {
-          throw abortReason !== undefined ? failed(abortReason, describeAbort(), cause) : failed('interrupted', `the connection broke after ${receivedBytes} bytes (${causeText(cause)})`, cause);
+          throw abortReason !== undefined
+            ? failed(abortReason, describeAbort(), cause)
+            : failed('interrupted', `the connection broke after ${receivedBytes} bytes (${causeText(cause)})`, cause);
         }
         if (chunk.done) break;
         receivedBytes += chunk.value.byteLength;
@@ -141,7 +149,7 @@ export async function downloadWeights(options: DownloadOptions): Promise<Downloa
     return { path: destination, sha256, bytes: receivedBytes };
   } catch (error) {
     await rm(part, { force: true });
-    throw error instanceof ResnetServeError ? error : failed('filesystem', `writing ${part} failed (${causeText(error)})`, error);
+    throw isResnetServeError(error) ? error : failed('filesystem', `writing ${part} failed (${causeText(error)})`, error);
   } finally {
     clearTimeout(deadline);
     clearTimeout(stall);
@@ -151,9 +159,7 @@ export async function downloadWeights(options: DownloadOptions): Promise<Downloa
 
 /** undici wraps the real reason (ECONNREFUSED, ENOTFOUND, "other side closed") in `cause`. */
 function causeText(error: unknown): string {
-  const inner = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-  if (inner instanceof Error) return 'code' in inner && typeof inner.code === 'string' ? `${inner.code}: ${inner.message}` : inner.message;
-  return String(inner);
+  return systemMessageOf(error instanceof Error && error.cause !== undefined ? error.cause : error);
 }
 
 export interface ResolveWeightsOptions {
@@ -183,9 +189,13 @@ export interface ResolveWeightsOptions {
 export async function resolveWeights(options: ResolveWeightsOptions = {}): Promise<string> {
   if (options.weightsPath !== undefined) {
     if (!(await isFile(options.weightsPath))) {
-      throw new ResnetServeError('INPUT_NOT_FOUND', `The weights file ${options.weightsPath} (--weights) does not exist or is not a file.`, {
-        details: { path: options.weightsPath },
-      });
+      throw new ResnetServeError(
+        'INPUT_NOT_FOUND',
+        `The weights file ${options.weightsPath} (--weights) does not exist or is not a file.`,
+        {
+          details: { path: options.weightsPath },
+        },
+      );
     }
     return options.weightsPath;
   }
@@ -207,7 +217,7 @@ export async function resolveWeights(options: ResolveWeightsOptions = {}): Promi
       ...(onProgress === undefined ? {} : { onProgress }),
     });
   } catch (error) {
-    if (error instanceof ResnetServeError && error.code === 'DOWNLOAD_FAILED' && OFFLINE_REASONS.has(String(error.details?.reason))) {
+    if (isResnetServeError(error) && error.code === 'DOWNLOAD_FAILED' && OFFLINE_REASONS.has(String(error.details?.reason))) {
       throw unavailable(String(error.details?.why), error);
     }
     throw error;
@@ -244,16 +254,5 @@ export function expectedHashPrefix(url: string): string | undefined {
  * @throws ResnetServeError INVALID_ARGUMENT for a non-http(s) URL or one without a plain file name.
  */
 export function weightsFileName(url: string): string {
-  let parsed: URL;
-  let name: string;
-  try {
-    parsed = new URL(url);
-    name = decodeURIComponent(parsed.pathname.split('/').pop() ?? '');
-  } catch {
-    throw invalidArgument('weightsUrl', 'an http(s) URL', url);
-  }
-  if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || !/^[\w.-]+$/.test(name) || /^\.+$/.test(name)) {
-    throw invalidArgument('weightsUrl', 'an http(s) URL ending in a file name', url);
-  }
-  return name;
+  return httpFileName('weightsUrl', url);
 }

@@ -9,17 +9,7 @@ import { ResnetServeError } from '../errors.js';
  */
 
 /** Python values the VM produces. Tuples are frozen arrays, lists mutable arrays, dicts Maps. */
-export type PickleValue<X> =
-  | null
-  | boolean
-  | number
-  | bigint
-  | string
-  | Uint8Array
-  | PickleGlobal
-  | PickleValue<X>[]
-  | PickleDict<X>
-  | X;
+export type PickleValue<X> = null | boolean | number | bigint | string | Uint8Array | PickleGlobal | PickleValue<X>[] | PickleDict<X> | X;
 
 export type PickleKey = string | number | bigint | boolean | null;
 export type PickleDict<X> = Map<PickleKey, PickleValue<X>>;
@@ -70,18 +60,74 @@ export interface UnpickleResult<X> {
 
 /** Every standard opcode's name, so an unsupported one is reported by name (Lib/pickletools.py). */
 const OPCODE_NAMES: Record<number, string> = {
-  0x28: 'MARK', 0x2e: 'STOP', 0x30: 'POP', 0x31: 'POP_MARK', 0x32: 'DUP', 0x46: 'FLOAT', 0x49: 'INT',
-  0x4a: 'BININT', 0x4b: 'BININT1', 0x4c: 'LONG', 0x4d: 'BININT2', 0x4e: 'NONE', 0x50: 'PERSID',
-  0x51: 'BINPERSID', 0x52: 'REDUCE', 0x53: 'STRING', 0x54: 'BINSTRING', 0x55: 'SHORT_BINSTRING',
-  0x56: 'UNICODE', 0x58: 'BINUNICODE', 0x61: 'APPEND', 0x62: 'BUILD', 0x63: 'GLOBAL', 0x64: 'DICT',
-  0x7d: 'EMPTY_DICT', 0x65: 'APPENDS', 0x67: 'GET', 0x68: 'BINGET', 0x69: 'INST', 0x6a: 'LONG_BINGET',
-  0x6c: 'LIST', 0x5d: 'EMPTY_LIST', 0x6f: 'OBJ', 0x70: 'PUT', 0x71: 'BINPUT', 0x72: 'LONG_BINPUT',
-  0x73: 'SETITEM', 0x74: 'TUPLE', 0x29: 'EMPTY_TUPLE', 0x75: 'SETITEMS', 0x47: 'BINFLOAT',
-  0x80: 'PROTO', 0x81: 'NEWOBJ', 0x82: 'EXT1', 0x83: 'EXT2', 0x84: 'EXT4', 0x85: 'TUPLE1', 0x86: 'TUPLE2',
-  0x87: 'TUPLE3', 0x88: 'NEWTRUE', 0x89: 'NEWFALSE', 0x8a: 'LONG1', 0x8b: 'LONG4', 0x42: 'BINBYTES',
-  0x43: 'SHORT_BINBYTES', 0x8c: 'SHORT_BINUNICODE', 0x8d: 'BINUNICODE8', 0x8e: 'BINBYTES8', 0x8f: 'EMPTY_SET',
-  0x90: 'ADDITEMS', 0x91: 'FROZENSET', 0x92: 'NEWOBJ_EX', 0x93: 'STACK_GLOBAL', 0x94: 'MEMOIZE', 0x95: 'FRAME',
-  0x96: 'BYTEARRAY8', 0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER',
+  40: 'MARK',
+  46: 'STOP',
+  48: 'POP',
+  49: 'POP_MARK',
+  50: 'DUP',
+  70: 'FLOAT',
+  73: 'INT',
+  74: 'BININT',
+  75: 'BININT1',
+  76: 'LONG',
+  77: 'BININT2',
+  78: 'NONE',
+  80: 'PERSID',
+  81: 'BINPERSID',
+  82: 'REDUCE',
+  83: 'STRING',
+  84: 'BINSTRING',
+  85: 'SHORT_BINSTRING',
+  86: 'UNICODE',
+  88: 'BINUNICODE',
+  97: 'APPEND',
+  98: 'BUILD',
+  99: 'GLOBAL',
+  100: 'DICT',
+  125: 'EMPTY_DICT',
+  101: 'APPENDS',
+  103: 'GET',
+  104: 'BINGET',
+  105: 'INST',
+  106: 'LONG_BINGET',
+  108: 'LIST',
+  93: 'EMPTY_LIST',
+  111: 'OBJ',
+  112: 'PUT',
+  113: 'BINPUT',
+  114: 'LONG_BINPUT',
+  115: 'SETITEM',
+  116: 'TUPLE',
+  41: 'EMPTY_TUPLE',
+  117: 'SETITEMS',
+  71: 'BINFLOAT',
+  128: 'PROTO',
+  129: 'NEWOBJ',
+  130: 'EXT1',
+  131: 'EXT2',
+  132: 'EXT4',
+  133: 'TUPLE1',
+  134: 'TUPLE2',
+  135: 'TUPLE3',
+  136: 'NEWTRUE',
+  137: 'NEWFALSE',
+  138: 'LONG1',
+  139: 'LONG4',
+  66: 'BINBYTES',
+  67: 'SHORT_BINBYTES',
+  140: 'SHORT_BINUNICODE',
+  141: 'BINUNICODE8',
+  142: 'BINBYTES8',
+  143: 'EMPTY_SET',
+  144: 'ADDITEMS',
+  145: 'FROZENSET',
+  146: 'NEWOBJ_EX',
+  147: 'STACK_GLOBAL',
+  148: 'MEMOIZE',
+  149: 'FRAME',
+  150: 'BYTEARRAY8',
+  151: 'NEXT_BUFFER',
+  152: 'READONLY_BUFFER',
 };
 
 /** Python ints wider than this many bytes never occur in a state_dict; the legacy magic number takes 10. */
@@ -127,7 +173,8 @@ export function unpickle<X>(bytes: Uint8Array, options: UnpickleOptions<X>): Unp
   const invalid = (why: string, cause?: unknown): ResnetServeError =>
     new ResnetServeError('CHECKPOINT_INVALID', `Malformed pickle at byte ${opStart}: ${why}.`, cause === undefined ? {} : { cause });
   const need = (n: number, what: string): number => {
-    if (n > bytes.byteLength - pos) throw invalid(`${what} needs ${n} bytes but only ${bytes.byteLength - pos} remain (truncated or corrupt)`);
+    if (n > bytes.byteLength - pos)
+      throw invalid(`${what} needs ${n} bytes but only ${bytes.byteLength - pos} remain (truncated or corrupt)`);
     const at = pos;
     pos += n;
     return at;
@@ -224,15 +271,18 @@ export function unpickle<X>(bytes: Uint8Array, options: UnpickleOptions<X>): Unp
     opStart = pos;
     const op = bytes[need(1, 'an opcode')]!;
     switch (op) {
-      case 0x80: { // PROTO
+      case 0x80: {
+        // PROTO
         const version = bytes[need(1, 'PROTO')]!;
         if (version > 5) throw invalid(`pickle protocol ${version} is newer than 5`);
         break;
       }
       case 0x95: // FRAME: a length prefix for buffering; the bytes follow inline, so only check it.
-        if (view.getBigUint64(need(8, 'FRAME'), true) > BigInt(bytes.byteLength - pos)) throw invalid('a FRAME is longer than the rest of the file');
+        if (view.getBigUint64(need(8, 'FRAME'), true) > BigInt(bytes.byteLength - pos))
+          throw invalid('a FRAME is longer than the rest of the file');
         break;
-      case 0x2e: { // STOP
+      case 0x2e: {
+        // STOP
         if (marks.length > 0 || stack.length !== 1) throw invalid('STOP leaves the stack unbalanced');
         return { value: stack[0] as PickleValue<X>, end: pos };
       }
@@ -246,84 +296,146 @@ export function unpickle<X>(bytes: Uint8Array, options: UnpickleOptions<X>): Unp
       case 0x31: // POP_MARK
         popMark();
         break;
-      case 0x4e: push(null); break; // NONE
-      case 0x88: push(true); break; // NEWTRUE
-      case 0x89: push(false); break; // NEWFALSE
-      case 0x4a: push(view.getInt32(need(4, 'BININT'), true)); break;
-      case 0x4b: push(bytes[need(1, 'BININT1')]!); break;
-      case 0x4d: push(view.getUint16(need(2, 'BININT2'), true)); break;
-      case 0x8a: push(long(bytes[need(1, 'LONG1')]!)); break;
-      case 0x8b: push(long(view.getUint32(need(4, 'LONG4'), true))); break;
-      case 0x47: push(view.getFloat64(need(8, 'BINFLOAT'), false)); break;
-      case 0x58: push(text(view.getUint32(need(4, 'BINUNICODE'), true), 'BINUNICODE string')); break;
-      case 0x8c: push(text(bytes[need(1, 'SHORT_BINUNICODE')]!, 'SHORT_BINUNICODE string')); break;
+      case 0x4e:
+        push(null);
+        break; // NONE
+      case 0x88:
+        push(true);
+        break; // NEWTRUE
+      case 0x89:
+        push(false);
+        break; // NEWFALSE
+      case 0x4a:
+        push(view.getInt32(need(4, 'BININT'), true));
+        break;
+      case 0x4b:
+        push(bytes[need(1, 'BININT1')]!);
+        break;
+      case 0x4d:
+        push(view.getUint16(need(2, 'BININT2'), true));
+        break;
+      case 0x8a:
+        push(long(bytes[need(1, 'LONG1')]!));
+        break;
+      case 0x8b:
+        push(long(view.getUint32(need(4, 'LONG4'), true)));
+        break;
+      case 0x47:
+        push(view.getFloat64(need(8, 'BINFLOAT'), false));
+        break;
+      case 0x58:
+        push(text(view.getUint32(need(4, 'BINUNICODE'), true), 'BINUNICODE string'));
+        break;
+      case 0x8c:
+        push(text(bytes[need(1, 'SHORT_BINUNICODE')]!, 'SHORT_BINUNICODE string'));
+        break;
       // Python 2 `str` in pre-1.6 checkpoints; torch.load decodes them with encoding='utf-8' by default.
-      case 0x54: push(text(view.getInt32(need(4, 'BINSTRING'), true) >>> 0, 'BINSTRING string')); break;
-      case 0x55: push(text(bytes[need(1, 'SHORT_BINSTRING')]!, 'SHORT_BINSTRING string')); break;
-      case 0x42: push(raw(view.getUint32(need(4, 'BINBYTES'), true), 'BINBYTES object')); break;
-      case 0x43: push(raw(bytes[need(1, 'SHORT_BINBYTES')]!, 'SHORT_BINBYTES object')); break;
-      case 0x7d: push(new Map()); break; // EMPTY_DICT
-      case 0x5d: push([]); break; // EMPTY_LIST
-      case 0x29: push(tuple([])); break; // EMPTY_TUPLE
-      case 0x74: push(tuple(popMark())); break; // TUPLE
-      case 0x85: push(tuple([pop()])); break; // TUPLE1
-      case 0x86: { // TUPLE2
+      case 0x54:
+        push(text(view.getInt32(need(4, 'BINSTRING'), true) >>> 0, 'BINSTRING string'));
+        break;
+      case 0x55:
+        push(text(bytes[need(1, 'SHORT_BINSTRING')]!, 'SHORT_BINSTRING string'));
+        break;
+      case 0x42:
+        push(raw(view.getUint32(need(4, 'BINBYTES'), true), 'BINBYTES object'));
+        break;
+      case 0x43:
+        push(raw(bytes[need(1, 'SHORT_BINBYTES')]!, 'SHORT_BINBYTES object'));
+        break;
+      case 0x7d:
+        push(new Map());
+        break; // EMPTY_DICT
+      case 0x5d:
+        push([]);
+        break; // EMPTY_LIST
+      case 0x29:
+        push(tuple([]));
+        break; // EMPTY_TUPLE
+      case 0x74:
+        push(tuple(popMark()));
+        break; // TUPLE
+      case 0x85:
+        push(tuple([pop()]));
+        break; // TUPLE1
+      case 0x86: {
+        // TUPLE2
         const b = pop();
         push(tuple([pop(), b]));
         break;
       }
-      case 0x87: { // TUPLE3
+      case 0x87: {
+        // TUPLE3
         const c = pop();
         const b = pop();
         push(tuple([pop(), b, c]));
         break;
       }
-      case 0x6c: push(popMark()); break; // LIST
-      case 0x64: { // DICT
+      case 0x6c:
+        push(popMark());
+        break; // LIST
+      case 0x64: {
+        // DICT
         const dict: PickleDict<X> = new Map();
         setItems(dict, popMark());
         push(dict);
         break;
       }
-      case 0x61: { // APPEND
+      case 0x61: {
+        // APPEND
         const item = pop();
         asList(top(), 'APPEND').push(item);
         break;
       }
-      case 0x65: { // APPENDS
+      case 0x65: {
+        // APPENDS
         const items = popMark();
         asList(top(), 'APPENDS').push(...items);
         break;
       }
-      case 0x73: { // SETITEM
+      case 0x73: {
+        // SETITEM
         const value = pop();
         const key = pop();
         asDict(top(), 'SETITEM').set(asKey(key), value);
         break;
       }
-      case 0x75: { // SETITEMS
+      case 0x75: {
+        // SETITEMS
         const items = popMark();
         setItems(asDict(top(), 'SETITEMS'), items);
         break;
       }
-      case 0x71: memoize(bytes[need(1, 'BINPUT')]!); break;
-      case 0x72: memoize(view.getUint32(need(4, 'LONG_BINPUT'), true)); break;
-      case 0x94: memoize(memo.size); break; // MEMOIZE
-      case 0x68: push(recall(bytes[need(1, 'BINGET')]!)); break;
-      case 0x6a: push(recall(view.getUint32(need(4, 'LONG_BINGET'), true))); break;
-      case 0x63: { // GLOBAL
+      case 0x71:
+        memoize(bytes[need(1, 'BINPUT')]!);
+        break;
+      case 0x72:
+        memoize(view.getUint32(need(4, 'LONG_BINPUT'), true));
+        break;
+      case 0x94:
+        memoize(memo.size);
+        break; // MEMOIZE
+      case 0x68:
+        push(recall(bytes[need(1, 'BINGET')]!));
+        break;
+      case 0x6a:
+        push(recall(view.getUint32(need(4, 'LONG_BINGET'), true)));
+        break;
+      case 0x63: {
+        // GLOBAL
         const module = line();
         push(resolveGlobal(module, line()));
         break;
       }
-      case 0x93: { // STACK_GLOBAL
+      case 0x93: {
+        // STACK_GLOBAL
         const name = pop();
         const module = pop();
         if (typeof module !== 'string' || typeof name !== 'string') throw invalid('STACK_GLOBAL needs two strings');
         push(resolveGlobal(module, name));
         break;
       }
-      case 0x52: { // REDUCE
+      case 0x52: {
+        // REDUCE
         const args = pop();
         const callable = pop();
         if (!(callable instanceof PickleGlobal)) throw invalid('REDUCE calls something that is not an allow-listed global');
@@ -333,21 +445,25 @@ export function unpickle<X>(bytes: Uint8Array, options: UnpickleOptions<X>): Unp
         push(builder(args));
         break;
       }
-      case 0x62: { // BUILD
+      case 0x62: {
+        // BUILD
         const state = pop();
         // torch.save's OrderedDict carries its `_metadata` (module versions) as BUILD state; the
         // weights do not depend on it, so it is checked for shape and dropped.
         if (!(top() instanceof Map) || !(state instanceof Map)) throw invalid('BUILD is only supported for dict state on a dict');
         break;
       }
-      case 0x51: { // BINPERSID
+      case 0x51: {
+        // BINPERSID
         if (options.persistentLoad === undefined) throw invalid('BINPERSID appears where no persistent ids are expected');
         push(options.persistentLoad(pop()));
         break;
       }
       default: {
         const name = OPCODE_NAMES[op];
-        throw invalid(`opcode 0x${op.toString(16).padStart(2, '0')}${name === undefined ? ' (not a pickle opcode)' : ` (${name})`} is not supported in a state_dict checkpoint`);
+        throw invalid(
+          `opcode 0x${op.toString(16).padStart(2, '0')}${name === undefined ? ' (not a pickle opcode)' : ` (${name})`} is not supported in a state_dict checkpoint`,
+        );
       }
     }
   }

@@ -1,6 +1,6 @@
-import type { StateDict } from '../types.js';
 import { type PickleBuilder, unpickle } from './pickle.js';
 import { findTensorMap, invalidCheckpoint, materialize, TorchUnpickleContext } from './torch-pickle.js';
+import type { StateDict } from './types.js';
 import { isZip, openZip } from './zip.js';
 
 /** torch/serialization.py MAGIC_NUMBER, the first pickle of a pre-1.6 (legacy) checkpoint. */
@@ -56,9 +56,10 @@ function readLegacyPth(bytes: Uint8Array): StateDict {
   // The framing pickles hold only ints, strings and dicts: no global at all is allowed in them.
   const plain = { globals: new Map<string, PickleBuilder<never>>() };
   const magic = unpickle(bytes, plain);
-  if (magic.value !== LEGACY_MAGIC) throw invalidCheckpoint('it is a pickle but does not start with torch.save\'s magic number');
+  if (magic.value !== LEGACY_MAGIC) throw invalidCheckpoint("it is a pickle but does not start with torch.save's magic number");
   const version = unpickle(bytes, { ...plain, offset: magic.end });
-  if (version.value !== LEGACY_PROTOCOL_VERSION) throw invalidCheckpoint(`legacy protocol version ${String(version.value)} is not ${LEGACY_PROTOCOL_VERSION}`);
+  if (version.value !== LEGACY_PROTOCOL_VERSION)
+    throw invalidCheckpoint(`legacy protocol version ${String(version.value)} is not ${LEGACY_PROTOCOL_VERSION}`);
   const sysInfo = unpickle(bytes, { ...plain, offset: version.end });
   if (!(sysInfo.value instanceof Map) || sysInfo.value.get('little_endian') !== true) {
     throw invalidCheckpoint('it was saved on a big-endian machine or without sys_info, which is not supported');

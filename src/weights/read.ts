@@ -1,7 +1,7 @@
 import { ResnetServeError } from '../errors.js';
-import type { StateDict } from '../types.js';
 import { isPickle, readPth } from './pth.js';
 import { readSafetensors } from './safetensors.js';
+import type { StateDict } from './types.js';
 import { isZip } from './zip.js';
 
 /**

@@ -1,5 +1,5 @@
 import { ResnetServeError } from '../errors.js';
-import type { DType, StateDict, TensorData } from '../types.js';
+import type { DType, StateDict, TensorData } from './types.js';
 
 /** The header is JSON; the format caps it at 100 MB, far above any ResNet's (a few KB). */
 const MAX_HEADER_BYTES = 16 * 1024 * 1024;
@@ -29,8 +29,7 @@ interface HeaderEntry {
  * @throws ResnetServeError CHECKPOINT_INVALID when the header or any offset is malformed.
  */
 export function readSafetensors(bytes: Uint8Array): StateDict {
-  const invalid = (why: string): ResnetServeError =>
-    new ResnetServeError('CHECKPOINT_INVALID', `Not a valid .safetensors file: ${why}.`);
+  const invalid = (why: string): ResnetServeError => new ResnetServeError('CHECKPOINT_INVALID', `Not a valid .safetensors file: ${why}.`);
   if (bytes.byteLength < 8) throw invalid('shorter than its 8-byte header length');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLength = view.getBigUint64(0, true);

@@ -1,7 +1,7 @@
 import { ResnetServeError } from '../errors.js';
-import type { DType, StateDict, TensorData } from '../types.js';
-import { PickleGlobal, type PickleBuilder, type PickleValue, type UnpickleOptions } from './pickle.js';
+import { type PickleBuilder, PickleGlobal, type PickleValue, type UnpickleOptions } from './pickle.js';
 import { toTensor } from './safetensors.js';
+import type { DType, StateDict, TensorData } from './types.js';
 
 /**
  * What torch.save's pickle means, shared by the zip and the legacy `.pth` readers: the allow-list of
@@ -64,18 +64,24 @@ export class TorchUnpickleContext {
   /** @param legacy pre-1.6 persistent ids carry a sixth field, `view_metadata`. */
   constructor(readonly legacy: boolean) {
     const globals = new Map<string, PickleBuilder<StorageRef | TensorRef>>([
-      ['collections.OrderedDict', (args) => {
-        if (args.length !== 0) throw invalidCheckpoint('OrderedDict is called with arguments');
-        return new Map();
-      }],
+      [
+        'collections.OrderedDict',
+        (args) => {
+          if (args.length !== 0) throw invalidCheckpoint('OrderedDict is called with arguments');
+          return new Map();
+        },
+      ],
       ['torch._utils._rebuild_tensor_v2', (args) => this.#rebuildTensor(args, 6)],
       // torch < 0.4 (legacy files only): the same four leading arguments, without requires_grad and hooks.
       ['torch._utils._rebuild_tensor', (args) => this.#rebuildTensor(args, 4)],
-      ['torch._utils._rebuild_parameter', (args) => {
-        const data = args[0];
-        if (args.length !== 3 || !(data instanceof TensorRef)) throw invalidCheckpoint('_rebuild_parameter is not given a tensor');
-        return data;
-      }],
+      [
+        'torch._utils._rebuild_parameter',
+        (args) => {
+          const data = args[0];
+          if (args.length !== 3 || !(data instanceof TensorRef)) throw invalidCheckpoint('_rebuild_parameter is not given a tensor');
+          return data;
+        },
+      ],
     ]);
     for (const name of STORAGE_TYPES.keys()) globals.set(name, null);
     this.globals = globals;
@@ -125,7 +131,9 @@ export class TorchUnpickleContext {
       last += (size[d]! - 1) * stride[d]!;
     }
     if (numel > 0 && last >= storage.numel) {
-      throw invalidCheckpoint(`a tensor of shape [${size.join(', ')}] reaches element ${last} of storage ${storage.key}, which has ${storage.numel}`);
+      throw invalidCheckpoint(
+        `a tensor of shape [${size.join(', ')}] reaches element ${last} of storage ${storage.key}, which has ${storage.numel}`,
+      );
     }
     this.#elements += numel;
     if (this.#elements > MAX_TOTAL_ELEMENTS) throw invalidCheckpoint(`its tensors hold more than ${MAX_TOTAL_ELEMENTS} elements`);
@@ -154,8 +162,13 @@ export function findTensorMap(top: TorchValue): Map<string, TensorRef> {
       const inner = top.get(key);
       if (inner !== undefined && isTensorMap(inner)) return inner;
     }
-    const keys = [...top.keys()].slice(0, 5).map((k) => JSON.stringify(k)).join(', ');
-    throw invalidCheckpoint(`the top-level dict (keys ${keys}${top.size > 5 ? ', …' : ''}) is not a mapping of names to tensors, nor does it hold one under 'state_dict' or 'model'`);
+    const keys = [...top.keys()]
+      .slice(0, 5)
+      .map((k) => JSON.stringify(k))
+      .join(', ');
+    throw invalidCheckpoint(
+      `the top-level dict (keys ${keys}${top.size > 5 ? ', …' : ''}) is not a mapping of names to tensors, nor does it hold one under 'state_dict' or 'model'`,
+    );
   }
   throw invalidCheckpoint('the top level is not a dict of names to tensors');
 }

@@ -125,7 +125,8 @@ function findCentralDirectory(view: DataView): CentralDirectory {
   }
   if (directory.offset + directory.size > length) throw invalid('the central directory lies outside the file');
   // Each entry takes at least 46 bytes, so a count the directory cannot hold is a lie worth refusing early.
-  if (directory.count * CENTRAL_SIZE > directory.size) throw invalid(`it declares ${directory.count} entries in a ${directory.size}-byte central directory`);
+  if (directory.count * CENTRAL_SIZE > directory.size)
+    throw invalid(`it declares ${directory.count} entries in a ${directory.size}-byte central directory`);
   return directory;
 }
 
@@ -139,7 +140,8 @@ function parseCentralEntry(view: DataView, bytes: Uint8Array, at: number, end: n
   if (next > end) throw invalid(`central directory entry ${index} runs past the directory`);
   const name = new TextDecoder().decode(bytes.subarray(at + CENTRAL_SIZE, at + CENTRAL_SIZE + nameLength));
   if ((flags & 0x1) !== 0) throw invalid(`entry ${JSON.stringify(name)} is encrypted`);
-  if (method !== 0 && method !== 8) throw invalid(`entry ${JSON.stringify(name)} uses compression method ${method}; only stored (0) and deflate (8) are supported`);
+  if (method !== 0 && method !== 8)
+    throw invalid(`entry ${JSON.stringify(name)} uses compression method ${method}; only stored (0) and deflate (8) are supported`);
   let size = view.getUint32(at + 24, true);
   let compressedSize = view.getUint32(at + 20, true);
   let localHeaderOffset = view.getUint32(at + 42, true);
@@ -178,7 +180,8 @@ function findExtra(view: DataView, start: number, length: number, id: number): {
 
 function readEntry(view: DataView, bytes: Uint8Array, entry: ZipEntry): Uint8Array {
   const at = entry.localHeaderOffset;
-  if (view.getUint32(at, true) !== LOCAL_SIGNATURE) throw invalid(`entry ${JSON.stringify(entry.name)} has no local header where the directory says`);
+  if (view.getUint32(at, true) !== LOCAL_SIGNATURE)
+    throw invalid(`entry ${JSON.stringify(entry.name)} has no local header where the directory says`);
   // The local header's own name and extra lengths decide where data starts: torch pads the extra field
   // so storages are 64-byte aligned (caffe2/serialize/inline_container.cc, kFieldAlignment).
   const dataStart = at + LOCAL_SIZE + view.getUint16(at + 26, true) + view.getUint16(at + 28, true);
@@ -194,9 +197,12 @@ function readEntry(view: DataView, bytes: Uint8Array, entry: ZipEntry): Uint8Arr
       const inflated = entry.size === 0 ? new Uint8Array(0) : inflateRawSync(raw, { maxOutputLength: entry.size + 1 });
       data = new Uint8Array(inflated.buffer, inflated.byteOffset, inflated.byteLength);
     } catch (cause) {
-      throw new ResnetServeError('CHECKPOINT_INVALID', `Not a valid ZIP archive: entry ${JSON.stringify(entry.name)} does not inflate.`, { cause });
+      throw new ResnetServeError('CHECKPOINT_INVALID', `Not a valid ZIP archive: entry ${JSON.stringify(entry.name)} does not inflate.`, {
+        cause,
+      });
     }
-    if (data.byteLength !== entry.size) throw invalid(`entry ${JSON.stringify(entry.name)} inflates to ${data.byteLength} bytes, not the declared ${entry.size}`);
+    if (data.byteLength !== entry.size)
+      throw invalid(`entry ${JSON.stringify(entry.name)} inflates to ${data.byteLength} bytes, not the declared ${entry.size}`);
   }
   if (crc32(data) !== entry.crc32) throw invalid(`entry ${JSON.stringify(entry.name)} fails its CRC-32 check (corrupted file?)`);
   return data;

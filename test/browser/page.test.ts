@@ -7,9 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startServer, type ServerHandle } from '../../src/server/start.js';
+import { type ServerHandle, startServer } from '../../src/server/start.js';
 import { realLoader } from '../helpers/synthetic-model.js';
 import { noiseJpeg } from '../helpers/test-images.js';
 
@@ -42,7 +42,14 @@ describe.skipIf(!haveChromium)('the page', () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
     jpeg = await noiseJpeg(3, 640, 480);
   });
@@ -52,8 +59,13 @@ describe.skipIf(!haveChromium)('the page', () => {
   });
 
   /** A fresh page that records every URL it requests. */
-  async function openPage(options: { locale?: string; width?: number } = {}): Promise<{ page: Page; context: BrowserContext; requested: string[] }> {
-    const context = await browser.newContext({ locale: options.locale ?? 'en-US', viewport: { width: options.width ?? 1100, height: 900 } });
+  async function openPage(
+    options: { locale?: string; width?: number } = {},
+  ): Promise<{ page: Page; context: BrowserContext; requested: string[] }> {
+    const context = await browser.newContext({
+      locale: options.locale ?? 'en-US',
+      viewport: { width: options.width ?? 1100, height: 900 },
+    });
     const page = await context.newPage();
     const requested: string[] = [];
     page.on('request', (req) => requested.push(req.url()));
@@ -112,7 +124,9 @@ describe.skipIf(!haveChromium)('the page', () => {
       const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
       const transfer = new DataTransfer();
       transfer.items.add(new File([bytes], 'dropped.jpg', { type: 'image/jpeg' }));
-      document.getElementById('drop-zone')!.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      document
+        .getElementById('drop-zone')!
+        .dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
     }, base64);
     await page.waitForSelector('.prediction');
     expect(await page.locator('.prediction').count()).toBe(3);
@@ -182,7 +196,12 @@ describe.skipIf(!haveChromium)('the page', () => {
   test('a busy server (503 QUEUE_FULL) and a network failure get their own messages', async () => {
     const { page, context } = await openPage();
     await page.route('**/predict*', (route) =>
-      route.fulfill({ status: 503, headers: { 'retry-after': '3' }, contentType: 'application/json', body: JSON.stringify({ error: 'full', code: 'QUEUE_FULL' }) }),
+      route.fulfill({
+        status: 503,
+        headers: { 'retry-after': '3' },
+        contentType: 'application/json',
+        body: JSON.stringify({ error: 'full', code: 'QUEUE_FULL' }),
+      }),
     );
     await chooseFile(page, { name: 'photo.jpg', mimeType: 'image/jpeg', buffer: jpeg });
     await expect.poll(() => page.locator('#error').textContent()).toMatch(/busy\. Try again in 3\ss/);

@@ -11,6 +11,17 @@ export function thrownError(run: () => unknown): ResnetServeError {
   throw new Error('expected a ResnetServeError');
 }
 
+/** The ResnetServeError `run` rejects with; any other rejection, or none, fails the test. */
+export async function rejectedError(run: () => Promise<unknown>): Promise<ResnetServeError> {
+  try {
+    await run();
+  } catch (error) {
+    if (isResnetServeError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a ResnetServeError');
+}
+
 /** `"<CODE>: <message>"` of what `run` throws, for assertions on both at once. */
 export function failure(run: () => unknown): string {
   const error = thrownError(run);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Classifier, ClassifierObserver, ClassifyOptions, ClassifyResult } from '../../src/classifier-types.js';
+import type { Classifier, ClassifierObserver, ClassifyOptions, ClassifyResult } from '../../src/classifier/index.js';
 import { ResnetServeError } from '../../src/errors.js';
 
 export interface FakeClassifierOptions {

@@ -9,7 +9,11 @@ export interface HttpAnswer {
 }
 
 /** POSTs one image the way `curl -F file=@…` does. */
-export async function postImage(url: string, bytes: Uint8Array, options: { field?: string; filename?: string; query?: string } = {}): Promise<HttpAnswer> {
+export async function postImage(
+  url: string,
+  bytes: Uint8Array,
+  options: { field?: string; filename?: string; query?: string } = {},
+): Promise<HttpAnswer> {
   const form = new FormData();
   form.append(options.field ?? 'file', new Blob([Buffer.from(bytes)]), options.filename ?? 'image.jpg');
   const res = await fetch(`${url}/predict${options.query ?? ''}`, { method: 'POST', body: form });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import type { StateDict } from '../../src/types.js';
 import { readSafetensors } from '../../src/weights/safetensors.js';
+import type { StateDict } from '../../src/weights/types.js';
 
 /** Reader for test/fixtures/int8 (made by test/fixtures/make_int8_fixtures.py, whose docstring defines the format). */
 export interface ShapesFixture {

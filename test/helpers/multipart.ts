@@ -14,9 +14,7 @@ export function multipartBody(parts: MultipartPart[]): { payload: Buffer; header
   const chunks: Buffer[] = [];
   for (const part of parts) {
     const disposition =
-      part.filename === undefined
-        ? `form-data; name="${part.name}"`
-        : `form-data; name="${part.name}"; filename="${part.filename}"`;
+      part.filename === undefined ? `form-data; name="${part.name}"` : `form-data; name="${part.name}"; filename="${part.filename}"`;
     const type = part.contentType ?? (part.filename === undefined ? undefined : 'application/octet-stream');
     chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: ${disposition}\r\n${type ? `Content-Type: ${type}\r\n` : ''}\r\n`));
     chunks.push(typeof part.data === 'string' ? Buffer.from(part.data) : Buffer.from(part.data));

@@ -1,5 +1,5 @@
-import type { ClassifierOptions } from '../../src/classifier.js';
-import { createClassifier } from '../../src/classifier.js';
+import type { ClassifierOptions } from '../../src/classifier/index.js';
+import { createClassifier } from '../../src/classifier/index.js';
 import { convertToOnnx } from '../../src/model/resnet.js';
 import type { ClassifierLoader } from '../../src/server/classifier-slot.js';
 import { syntheticResNet18StateDict } from './synthetic-weights.js';
@@ -14,5 +14,5 @@ export function syntheticModel(): Uint8Array {
 
 /** A loader for buildApp/startServer that runs the real classifier on the synthetic model. */
 export function realLoader(options: Omit<Partial<ClassifierOptions>, 'model' | 'observer'> = {}): ClassifierLoader {
-  return (observer) => createClassifier({ model: syntheticModel(), threads: 2, ...options, observer });
+  return ({ observer, maxPixels }) => createClassifier({ model: syntheticModel(), threads: 2, maxPixels, ...options, observer });
 }

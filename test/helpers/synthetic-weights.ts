@@ -1,5 +1,5 @@
 import { BATCH_NORM_TENSORS, convBnUnits, requiredTensorShapes, resnet18Layout } from '../../src/model/resnet-layout.js';
-import type { StateDict } from '../../src/types.js';
+import type { StateDict } from '../../src/weights/types.js';
 import { mulberry32 } from './random.js';
 
 export interface SyntheticResNetOptions {
@@ -34,7 +34,15 @@ export function syntheticResNet18StateDict(seed: number, options: SyntheticResNe
   const stateDict: StateDict = new Map();
   const put = (key: string, low: number, high: number): void => {
     const shape = shapes.get(key) ?? [];
-    stateDict.set(key, { dtype: 'float32', shape, data: uniform(shape.reduce((a, b) => a * b, 1), low, high) });
+    stateDict.set(key, {
+      dtype: 'float32',
+      shape,
+      data: uniform(
+        shape.reduce((a, b) => a * b, 1),
+        low,
+        high,
+      ),
+    });
   };
   for (const unit of convBnUnits(layout)) {
     const bound = Math.sqrt(6 / (unit.inChannels * unit.kernel * unit.kernel));
@@ -47,4 +55,3 @@ export function syntheticResNet18StateDict(seed: number, options: SyntheticResNe
   put('fc.bias', -fcBound, fcBound);
   return stateDict;
 }
-

@@ -7,7 +7,6 @@ import { mulberry32 } from './random.js';
  * output, so nothing needs to come from PyTorch/PIL). Noise images make every seed classify differently.
  */
 
-
 function noise(seed: number, width: number, height: number): Buffer {
   const random = mulberry32(seed);
   const pixels = Buffer.alloc(width * height * 3);
@@ -25,11 +24,15 @@ function noise(seed: number, width: number, height: number): Buffer {
 }
 
 export async function noiseJpeg(seed: number, width = 120, height = 90): Promise<Buffer> {
-  return sharp(noise(seed, width, height), { raw: { width, height, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
+  return sharp(noise(seed, width, height), { raw: { width, height, channels: 3 } })
+    .jpeg({ quality: 85 })
+    .toBuffer();
 }
 
 export async function noisePng(seed: number, width = 64, height = 48): Promise<Buffer> {
-  return sharp(noise(seed, width, height), { raw: { width, height, channels: 3 } }).png().toBuffer();
+  return sharp(noise(seed, width, height), { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
 /** A JPEG cut after `fraction` of its bytes: the header parses, the scan data ends early. */

@@ -1,18 +1,25 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertToOnnx } from '../../src/model/resnet.js';
+import { waitUntilReady } from '../helpers/spawn-server.js';
 import { syntheticResNet18StateDict } from '../helpers/synthetic-weights.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const TINY_PTH = fileURLToPath(new URL('../fixtures/model/tiny-resnet18.pth', import.meta.url));
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
@@ -36,8 +43,11 @@ beforeAll(async () => {
   dog = join(dir, 'dog.png');
   await sharp({ create: { width: 320, height: 240, channels: 3, background: '#c0804a' } })
     .composite([{ input: Buffer.from('<svg width="320" height="240"><circle cx="160" cy="120" r="80" fill="#203040"/></svg>') }])
-    .jpeg().toFile(cat);
-  await sharp({ create: { width: 200, height: 300, channels: 3, background: '#2a7f3c' } }).png().toFile(dog);
+    .jpeg()
+    .toFile(cat);
+  await sharp({ create: { width: 200, height: 300, channels: 3, background: '#2a7f3c' } })
+    .png()
+    .toFile(dog);
 });
 
 afterAll(async () => {
@@ -174,7 +184,8 @@ describe('resnet-serve convert --precision int8', () => {
       const pixels = raw.subarray(i * side * side * 3, (i + 1) * side * side * 3);
       await sharp(pixels, { raw: { width: side, height: side, channels: 3 } })
         .resize(side * fixture.upsample, side * fixture.upsample, { kernel: 'nearest' })
-        .png().toFile(join(folder, `${String(i).padStart(3, '0')}.png`));
+        .png()
+        .toFile(join(folder, `${String(i).padStart(3, '0')}.png`));
     }
     return folder;
   }
@@ -183,7 +194,19 @@ describe('resnet-serve convert --precision int8', () => {
     const calibration = await writeImages('calibration', 16);
     const validate = await writeImages('heldout', 32);
     const out = join(dir, 'shapes.int8.onnx');
-    const { code, stdout, stderr } = await run(['convert', '--weights', SHAPES, '--out', out, '--precision', 'int8', '--calibration', calibration, '--validate', validate]);
+    const { code, stdout, stderr } = await run([
+      'convert',
+      '--weights',
+      SHAPES,
+      '--out',
+      out,
+      '--precision',
+      'int8',
+      '--calibration',
+      calibration,
+      '--validate',
+      validate,
+    ]);
     expect(code, stderr).toBe(0);
     expect(stderr).toContain('calibrated on 16 images');
     const match = /on 32 images: top-1 agreement ([\d.]+)%/.exec(stdout);
@@ -213,11 +236,72 @@ describe('the package as a library', () => {
       const tensor = await preprocess(readFileSync(process.argv[1]));
       console.log(JSON.stringify({ length: tensor.length, expected: INPUT_ELEMENTS, classifier: typeof createClassifier }));`;
     const result = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, ['--input-type=module', '-e', script, cat], { cwd: fileURLToPath(new URL('../..', import.meta.url)) }, (error, stdout) => {
-        if (error !== null) reject(error);
-        else resolve(stdout);
-      });
+      execFile(
+        process.execPath,
+        ['--input-type=module', '-e', script, cat],
+        { cwd: fileURLToPath(new URL('../..', import.meta.url)) },
+        (error, stdout) => {
+          if (error !== null) reject(error);
+          else resolve(stdout);
+        },
+      );
     });
     expect(JSON.parse(result)).toEqual({ length: 3 * 224 * 224, expected: 3 * 224 * 224, classifier: 'function' });
+  });
+});
+
+describe('settings from flags, environment variables and defaults', () => {
+  it('serve --print-config prints RESNET_SERVE_MAX_UPLOAD and PORT with where they came from', async () => {
+    const { code, stdout } = await run(['serve', '--print-config'], { RESNET_SERVE_MAX_UPLOAD: '1234567', PORT: '23456' });
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^--max-upload +1234567 +env RESNET_SERVE_MAX_UPLOAD$/m);
+    expect(stdout).toMatch(/^--port +23456 +env PORT$/m);
+    expect(stdout).toMatch(/^--max-batch +4 +default$/m);
+    const json = await run(['serve', '--print-config', '--json', '--max-queue', '9'], { PORT: '23456' });
+    expect(JSON.parse(json.stdout)).toMatchObject({ port: { value: 23456, source: 'env PORT' }, maxQueue: { value: 9, source: 'flag' } });
+  });
+
+  it('a flag, an environment variable and a default reach the server and its classifier', async () => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--model', fullModel, '--max-pixels', '50000'], {
+      env: { ...process.env, RESNET_SERVE_MAX_UPLOAD: '300000', RESNET_SERVE_PORT: '0', RESNET_SERVE_HOME: join(dir, 'home-settings') },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: child.stdout }).on('line', (line) => {
+          const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
+          if (match?.[1] !== undefined) resolve(match[1]);
+        });
+        child.once('exit', (exitCode) => reject(new Error(`serve exited with ${exitCode}`)));
+      });
+      // The server publishes what it enforces: the variable's upload limit, the flag's pixel limit, the default top-k.
+      expect(await (await fetch(`${url}/config`)).json()).toEqual({ maxUploadBytes: 300_000, maxPixels: 50_000, topK: 3, maxTopK: 20 });
+      await waitUntilReady(url);
+      // And the classifier enforces the flag's pixel limit: 320 × 240 = 76 800 pixels.
+      const form = new FormData();
+      form.append('file', new Blob([await readFile(cat)]), 'cat.jpg');
+      const answer = await fetch(`${url}/predict`, { method: 'POST', body: form });
+      expect(answer.status).toBe(413);
+      expect(await answer.json()).toMatchObject({ code: 'IMAGE_TOO_LARGE' });
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  });
+
+  it('serve on a port another process holds exits 1 with PORT_IN_USE, naming the address', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const { port } = holder.address() as { port: number };
+    try {
+      const { code, stderr } = await run(['serve', '--model', fullModel, '--port', String(port)], {
+        RESNET_SERVE_HOME: join(dir, 'home-settings'),
+      });
+      expect(code).toBe(1);
+      expect(stderr).toContain(`127.0.0.1:${port}`);
+      expect(stderr).toContain('[PORT_IN_USE]');
+    } finally {
+      holder.close();
+    }
   });
 });

@@ -86,7 +86,12 @@ describe('downloadWeights', () => {
   it('streams the file to its destination, verifies the hash and reports growing progress', async () => {
     const destination = join(dir, 'nested', 'weights.pth');
     const seen: DownloadProgress[] = [];
-    const result = await downloadWeights({ url: `${base}/small-${prefix}.pth`, destination, sha256Prefix: prefix, onProgress: (p) => seen.push(p) });
+    const result = await downloadWeights({
+      url: `${base}/small-${prefix}.pth`,
+      destination,
+      sha256Prefix: prefix,
+      onProgress: (p) => seen.push(p),
+    });
 
     expect(result).toEqual({ path: destination, sha256, bytes: body.byteLength });
     expect(readFileSync(destination).equals(body)).toBe(true);
@@ -100,7 +105,9 @@ describe('downloadWeights', () => {
 
   it('fails on a wrong hash with CHECKSUM_MISMATCH and leaves no file and no .part behind', async () => {
     const destination = join(dir, 'weights.pth');
-    const error = await failure(downloadWeights({ url: `${base}/small.pth`, destination, sha256Prefix: prefix === '00000000' ? '11111111' : '00000000' }));
+    const error = await failure(
+      downloadWeights({ url: `${base}/small.pth`, destination, sha256Prefix: prefix === '00000000' ? '11111111' : '00000000' }),
+    );
     expect(error.code).toBe('CHECKSUM_MISMATCH');
     expect(error.message).toContain(sha256);
     expect(readdirSync(dir)).toEqual([]);
@@ -128,7 +135,9 @@ describe('downloadWeights', () => {
   });
 
   it('fails when no data arrives within stallTimeoutMs with DOWNLOAD_FAILED and leaves nothing behind', async () => {
-    const error = await failure(downloadWeights({ url: `${base}/hang-${prefix}.pth`, destination: join(dir, 'w.pth'), stallTimeoutMs: 200 }));
+    const error = await failure(
+      downloadWeights({ url: `${base}/hang-${prefix}.pth`, destination: join(dir, 'w.pth'), stallTimeoutMs: 200 }),
+    );
     expect(error.code).toBe('DOWNLOAD_FAILED');
     expect(error.details?.reason).toBe('stall');
     expect(readdirSync(dir)).toEqual([]);

@@ -2,12 +2,14 @@
  * The HTTP contract through inject(), with a stand-in classifier: routing, validation, error mapping,
  * readiness, metrics, OpenAPI and close ordering. The real model on a real port is in server-network.test.ts.
  */
-import { afterEach, describe, expect, test } from 'vitest';
+
 import type { FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, test } from 'vitest';
 import { ResnetServeError } from '../../src/errors.js';
-import { buildApp, type AppOptions } from '../../src/server/app.js';
+import { type AppOptions, buildApp } from '../../src/server/app.js';
 import { FakeClassifier, manualLoader } from '../helpers/fake-classifier.js';
 import { fileUpload, multipartBody } from '../helpers/multipart.js';
+import { waitFor } from '../helpers/wait.js';
 
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(64, 1)]);
 
@@ -54,7 +56,11 @@ describe('POST /predict', () => {
 
   test('a part under another name is FILE_MISSING', async () => {
     const server = await readyApp();
-    const res = await server.inject({ method: 'POST', url: '/predict', ...multipartBody([{ name: 'image', filename: 'a.png', data: PNG }]) });
+    const res = await server.inject({
+      method: 'POST',
+      url: '/predict',
+      ...multipartBody([{ name: 'image', filename: 'a.png', data: PNG }]),
+    });
     expect(res.statusCode).toBe(400);
     expect(res.json().code).toBe('FILE_MISSING');
   });
@@ -94,7 +100,11 @@ describe('POST /predict', () => {
   test('more fields before the file than an upload needs is INVALID_ARGUMENT', async () => {
     const server = await readyApp();
     const fields = Array.from({ length: 12 }, (_, i) => ({ name: `f${i}`, data: 'x' }));
-    const res = await server.inject({ method: 'POST', url: '/predict', ...multipartBody([...fields, { name: 'file', filename: 'a.png', data: PNG }]) });
+    const res = await server.inject({
+      method: 'POST',
+      url: '/predict',
+      ...multipartBody([...fields, { name: 'file', filename: 'a.png', data: PNG }]),
+    });
     expect(res.statusCode).toBe(400);
     expect(res.json().code).toBe('INVALID_ARGUMENT');
   });
@@ -143,7 +153,12 @@ describe('POST /predict', () => {
       throw new TypeError('secret internals at /srv/app.js:12');
     };
     const server = await readyApp(classifier);
-    const res = await server.inject({ method: 'POST', url: '/predict', ...fileUpload(PNG), headers: { ...fileUpload(PNG).headers, 'x-request-id': 'abc-123' } });
+    const res = await server.inject({
+      method: 'POST',
+      url: '/predict',
+      ...fileUpload(PNG),
+      headers: { ...fileUpload(PNG).headers, 'x-request-id': 'abc-123' },
+    });
     expect(res.statusCode).toBe(500);
     const body = res.json();
     expect(body).toMatchObject({ code: 'INTERNAL', requestId: 'abc-123' });
@@ -197,10 +212,9 @@ describe('close', () => {
     const form = new FormData();
     form.append('file', new Blob([PNG]), 'a.png');
     const inFlight = fetch(`${url}/predict`, { method: 'POST', body: form });
-    while (classifier.queueDepth() === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await waitFor('the prediction to reach the classifier', () => classifier.queueDepth() > 0);
     const closing = server.close();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(server.classifierSlot.state).toBe('closing');
+    await waitFor('shutdown to begin', () => server.classifierSlot.state === 'closing');
     expect(classifier.closeCalls).toBe(0);
     release();
     const res = await inFlight;
@@ -238,7 +252,7 @@ describe('other routes', () => {
   });
 
   test('/metrics counts requests by route and status and reports the classifier’s timings', async () => {
-    app = await buildApp({ loadClassifier: async (observer) => new FakeClassifier({ observer }) });
+    app = await buildApp({ loadClassifier: async ({ observer }) => new FakeClassifier({ observer }) });
     await app.ready();
     await app.classifierSlot.load();
     await app.inject({ method: 'POST', url: '/predict', ...fileUpload(PNG) });
@@ -291,7 +305,11 @@ describe('other routes', () => {
   });
 
   test('options are validated: a bad limit is INVALID_ARGUMENT', async () => {
-    await expect(buildApp({ loadClassifier: async () => new FakeClassifier(), maxUploadBytes: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(buildApp({ loadClassifier: async () => new FakeClassifier(), topK: 30 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(buildApp({ loadClassifier: async () => new FakeClassifier(), maxUploadBytes: 0 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(buildApp({ loadClassifier: async () => new FakeClassifier(), topK: 30 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
   });
 });

@@ -3,7 +3,7 @@
  * 127.0.0.1: every status code with real bad files, upload limits, readiness, metrics and OpenAPI.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startServer, type ServerHandle } from '../../src/server/start.js';
+import { type ServerHandle, startServer } from '../../src/server/start.js';
 import { postImage, rawPost } from '../helpers/http.js';
 import { multipartBody } from '../helpers/multipart.js';
 import { realLoader } from '../helpers/synthetic-model.js';
@@ -102,7 +102,12 @@ describe('readiness with a loader resolved by hand', () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const loader = realLoader();
-    const handle = await startServer({ host: '127.0.0.1', port: 0, logger: false, loadClassifier: async (observer) => gate.then(() => loader(observer)) });
+    const handle = await startServer({
+      host: '127.0.0.1',
+      port: 0,
+      logger: false,
+      loadClassifier: async (observer) => gate.then(() => loader(observer)),
+    });
     try {
       expect((await fetch(`${handle.url}/healthz`)).status).toBe(200);
       const loading = await fetch(`${handle.url}/readyz`);

@@ -1,17 +1,16 @@
 /**
- * SIGTERM on a real server process (test/helpers/server-child.ts, real classifier): it stops accepting,
+ * SIGTERM on a real server process (test/helpers/server-process.ts, real classifier): it stops accepting,
  * lets the in-flight upload finish with a real answer, closes the classifier and exits 0.
  */
 import { request } from 'node:http';
 import { afterEach, expect, test } from 'vitest';
-import { spawnServer, waitUntilReady, type ChildServer } from '../helpers/child-server.js';
 import { multipartBody } from '../helpers/multipart.js';
+import { type ChildServer, spawnServer, waitUntilReady } from '../helpers/spawn-server.js';
 import { noiseJpeg } from '../helpers/test-images.js';
+import { waitFor } from '../helpers/wait.js';
 
 let server: ChildServer | undefined;
 afterEach(() => server?.kill());
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('SIGTERM during an in-flight upload: the upload gets its 200, new connections are refused, exit code 0', async () => {
   server = await spawnServer({ RS_LOG_LEVEL: 'info' });
@@ -36,7 +35,7 @@ test('SIGTERM during an in-flight upload: the upload gets its 200, new connectio
       req.end(body.payload.subarray(half));
     })().catch(reject);
   });
-  await sleep(300);
+  await server.waitForLine((line) => line.requestStarted === '/predict');
   server.process.kill('SIGTERM');
 
   const res = await answer;
@@ -56,13 +55,15 @@ test('SIGINT while idle exits 0 promptly', async () => {
 
 /** True once a new connection to `url` is refused (polls for up to 2 s while the listener closes). */
 async function refused(url: string): Promise<boolean> {
-  for (let attempt = 0; attempt < 40; attempt++) {
+  const isRefused = async (): Promise<boolean> => {
     const error = await fetch(`${url}/healthz`).then(
       () => undefined,
       (e: unknown) => e as { cause?: { code?: string } },
     );
-    if (error?.cause?.code === 'ECONNREFUSED') return true;
-    await sleep(50);
-  }
-  return false;
+    return error?.cause?.code === 'ECONNREFUSED';
+  };
+  return waitFor('the listener to close', isRefused, 2000, 50).then(
+    () => true,
+    () => false,
+  );
 }

@@ -21,7 +21,10 @@ describe('BatchQueue', () => {
     const queue = new BatchQueue(process, options);
     const results = await Promise.all([1, 2, 3, 4, 5, 6].map((n) => queue.submit(n)));
     expect(results).toEqual([2, 4, 6, 8, 10, 12]);
-    expect(batches).toEqual([[1, 2, 3, 4], [5, 6]]);
+    expect(batches).toEqual([
+      [1, 2, 3, 4],
+      [5, 6],
+    ]);
   });
 
   it('fails only the item whose result was rejected', async () => {
@@ -40,7 +43,9 @@ describe('BatchQueue', () => {
   });
 
   it('rejects every item of a batch whose processor throws', async () => {
-    const queue = new BatchQueue<number, number>(async () => { throw new ResnetServeError('INTERNAL', 'boom'); }, options);
+    const queue = new BatchQueue<number, number>(async () => {
+      throw new ResnetServeError('INTERNAL', 'boom');
+    }, options);
     await expect(Promise.all([queue.submit(1), queue.submit(2)])).rejects.toMatchObject({ code: 'INTERNAL' });
   });
 

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createClassifier } from '../../src/classifier.js';
-import type { Classifier } from '../../src/classifier-types.js';
+import type { Classifier } from '../../src/classifier/index.js';
+import { createClassifier } from '../../src/classifier/index.js';
+import type { Prediction } from '../../src/labels/types.js';
 import { convertToOnnx } from '../../src/model/resnet.js';
-import type { Prediction } from '../../src/types.js';
 import { readSafetensors } from '../../src/weights/safetensors.js';
 
 const model = convertToOnnx(readSafetensors(readFileSync(new URL('../fixtures/model/tiny-resnet18.safetensors', import.meta.url))));
@@ -26,7 +26,7 @@ describe('createClassifier', () => {
     together.forEach((result, i) => {
       const expected = alone[Math.floor(i / 2)]!;
       expect(result.predictions.map((p) => p.index)).toEqual(expected.map((p) => p.index));
-      result.predictions.forEach((p, k) => expect(p.probability).toBeCloseTo(expected[k]!.probability, 5));
+      for (const [k, p] of result.predictions.entries()) expect(p.probability).toBeCloseTo(expected[k]!.probability, 5);
     });
   });
 
@@ -34,13 +34,23 @@ describe('createClassifier', () => {
     // 2600×1600 = 4.16 MP: over the decode-alone threshold; a smooth gradient, so the JPEG stays small.
     const pixels = new Uint8Array(2600 * 1600 * 3);
     for (let i = 0; i < pixels.length; i++) pixels[i] = (i % 7800) >> 5;
-    const big = await sharp(pixels, { raw: { width: 2600, height: 1600, channels: 3 } }).jpeg({ quality: 80 }).toBuffer();
-    classifier = await createClassifier({ model, threads: 1, maxBatch: 4, decodeConcurrency: 2 });
-    const inputs = [big, photos[0]!, photos[1]!, big, photos[2]!];
+    const big = await sharp(pixels, { raw: { width: 2600, height: 1600, channels: 3 } })
+      .jpeg({ quality: 80 })
+      .toBuffer();
+    const decodes: { pixels: number; decodingNow: number }[] = [];
+    const observer = { onDecodeStart: (pixels: number, decodingNow: number) => decodes.push({ pixels, decodingNow }) };
+    classifier = await createClassifier({ model, threads: 1, maxBatch: 4, decodeConcurrency: 2, observer });
+    const inputs = [big, photos[0]!, photos[1]!, big, photos[2]!, photos[3]!, photos[4]!];
     const alone: Prediction[][] = [];
     for (const input of inputs) alone.push((await classifier.classify(input)).predictions);
+    decodes.length = 0;
     const together = await Promise.all(inputs.map((input) => classifier!.classify(input)));
-    together.forEach((result, i) => expect(result.predictions.map((p) => p.index)).toEqual(alone[i]!.map((p) => p.index)));
+    for (const [i, result] of together.entries()) expect(result.predictions.map((p) => p.index)).toEqual(alone[i]!.map((p) => p.index));
+    // Every large decode ran alone; small ones ran two at a time (so the observation can tell the difference).
+    const large = decodes.filter((d) => d.pixels > 4_000_000);
+    expect(large).toHaveLength(2);
+    for (const d of large) expect(d.decodingNow).toBe(1);
+    expect(Math.max(...decodes.map((d) => d.decodingNow))).toBe(2);
   });
 
   it('reports timings and the batch sizes it ran', async () => {

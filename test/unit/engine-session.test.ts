@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { INPUT_ELEMENTS } from '../../src/config.js';
-import { InferenceEngine } from '../../src/engine/session.js';
+import { InferenceEngine } from '../../src/engine/inference-engine.js';
+import { INPUT_ELEMENTS } from '../../src/image/recipe.js';
 import { attr, type OnnxGraph } from '../../src/model/graph.js';
 import { encodeModel } from '../../src/model/onnx-proto.js';
 import { convertToOnnx } from '../../src/model/resnet.js';
@@ -41,12 +41,15 @@ describe('InferenceEngine', () => {
   });
 
   it('rejects bytes that are not ONNX with MODEL_INVALID', async () => {
-    await expect(InferenceEngine.create(new TextEncoder().encode('not a model'), { threads: 1 }))
-      .rejects.toMatchObject({ code: 'MODEL_INVALID' });
+    await expect(InferenceEngine.create(new TextEncoder().encode('not a model'), { threads: 1 })).rejects.toMatchObject({
+      code: 'MODEL_INVALID',
+    });
   });
 
   it('rejects a model whose input is not [N,3,224,224] with MODEL_INVALID naming the shape', async () => {
-    await expect(InferenceEngine.create(poolingModel(32), { threads: 1 }))
-      .rejects.toMatchObject({ code: 'MODEL_INVALID', message: expect.stringContaining('[N,3,32,32]') });
+    await expect(InferenceEngine.create(poolingModel(32), { threads: 1 })).rejects.toMatchObject({
+      code: 'MODEL_INVALID',
+      message: expect.stringContaining('[N,3,32,32]'),
+    });
   });
 });

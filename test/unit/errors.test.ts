@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES, ResnetServeError, invalidArgument } from '../../src/errors.js';
+import { ERROR_CODES, invalidArgument, ResnetServeError } from '../../src/errors.js';
 
 describe('error registry', () => {
   it('every code is documented in the README table with its HTTP status, and nothing else is', () => {

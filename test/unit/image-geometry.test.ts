@@ -3,11 +3,14 @@ import { recipeGeometry, resizedSize, roundHalfToEven } from '../../src/image/re
 import { readManifest } from './image-reference.js';
 
 describe('recipe geometry (torchvision Resize(256) + CenterCrop(224))', () => {
-  it.each(readManifest().fixtures.map((f) => [f.file, f] as const))('%s: same resized size and crop as the Python reference', (_name, f) => {
-    const g = recipeGeometry(f.size[0], f.size[1]);
-    expect([g.resizedWidth, g.resizedHeight]).toEqual(f.resized);
-    expect([g.cropTop, g.cropLeft]).toEqual(f.cropTopLeft);
-  });
+  it.each(readManifest().fixtures.map((f) => [f.file, f] as const))(
+    '%s: same resized size and crop as the Python reference',
+    (_name, f) => {
+      const g = recipeGeometry(f.size[0], f.size[1]);
+      expect([g.resizedWidth, g.resizedHeight]).toEqual(f.resized);
+      expect([g.cropTop, g.cropLeft]).toEqual(f.cropTopLeft);
+    },
+  );
 
   it('truncates the long side like int(256 * long / short) and keeps squares square', () => {
     expect(resizedSize(500, 375, 256)).toEqual({ width: 341, height: 256 });

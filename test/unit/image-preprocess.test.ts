@@ -1,7 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../../src/config.js';
+import type { ResnetServeError } from '../../src/errors.js';
 import { preprocess, preprocessInto } from '../../src/image/index.js';
-import { pixelDifference, readFixture, readManifest, readReferencePng, type FixtureEntry } from './image-reference.js';
+import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../../src/image/recipe.js';
+import { rejectedError } from '../helpers/errors.js';
+import { type FixtureEntry, pixelDifference, readFixture, readManifest, readReferencePng } from './image-reference.js';
 
 const manifest = readManifest();
 const { mean, std } = IMAGENET_RECIPE;
@@ -25,14 +27,7 @@ function sameFloats(a: Float32Array, b: Float32Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
-async function errorOf(promise: Promise<unknown>): Promise<{ code?: unknown; cause?: unknown; details?: unknown }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as { code?: unknown; cause?: unknown; details?: unknown };
-  }
-  throw new Error('expected a rejection');
-}
+const errorOf = (promise: Promise<unknown>): Promise<ResnetServeError> => rejectedError(() => promise);
 
 describe('preprocess against torchvision + PIL references', () => {
   const measured: string[] = [];
@@ -68,7 +63,12 @@ describe('preprocess output layout', () => {
     expect(tensor.length).toBe(INPUT_ELEMENTS);
     const { rgb } = readReferencePng('tiny-150x100.ref.png');
     const plane = 224 * 224;
-    for (const [y, x] of [[0, 0], [0, 223], [100, 17], [223, 223]] as const) {
+    for (const [y, x] of [
+      [0, 0],
+      [0, 223],
+      [100, 17],
+      [223, 223],
+    ] as const) {
       for (let c = 0; c < 3; c++) {
         const expected = (rgb[(y * 224 + x) * 3 + c]! / 255 - mean[c]!) / std[c]!;
         expect(tensor[c * plane + y * 224 + x]).toBeCloseTo(expected, 5);
@@ -116,12 +116,9 @@ describe('preprocessInto', () => {
 });
 
 describe('preprocess failures', () => {
-  it.each(manifest.bad.filter((b) => b.code !== null).map((b) => [b.file, b.code] as const))(
-    '%s → %s',
-    async (file, code) => {
-      expect((await errorOf(preprocess(readFixture(file)))).code).toBe(code);
-    },
-  );
+  it.each(manifest.bad.filter((b) => b.code !== null).map((b) => [b.file, b.code] as const))('%s → %s', async (file, code) => {
+    expect((await errorOf(preprocess(readFixture(file)))).code).toBe(code);
+  });
 
   it('a truncated JPEG → IMAGE_CORRUPT carrying the decoder error as its cause', async () => {
     const error = await errorOf(preprocess(readFixture('truncated.jpg')));

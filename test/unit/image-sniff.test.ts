@@ -1,23 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { detectImageFormat, sniffImageFormat } from '../../src/image/index.js';
+import { thrownError } from '../helpers/errors.js';
 import { readFixture } from './image-reference.js';
 
 function ftyp(major: string, ...compatible: string[]): Uint8Array {
   const brands = [major, '\0\0\0\0', ...compatible].join('');
   const box = new Uint8Array(8 + brands.length);
   new DataView(box.buffer).setUint32(0, box.length);
-  box.set(Buffer.from('ftyp' + brands, 'latin1'), 4);
+  box.set(Buffer.from(`ftyp${brands}`, 'latin1'), 4);
   return box;
 }
 
-function errorCode(run: () => unknown): unknown {
-  try {
-    run();
-  } catch (error) {
-    return (error as { code?: unknown }).code;
-  }
-  return 'no error';
-}
+const errorCode = (run: () => unknown): string => thrownError(run).code;
 
 describe('sniffImageFormat', () => {
   it.each([

@@ -1,8 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { foldBatchNorm, type BatchNormParams } from '../../src/model/fold-batchnorm.js';
+import { type BatchNormParams, foldBatchNorm } from '../../src/model/fold-batchnorm.js';
 
 /** Naive NCHW conv (batch 1, stride 1, no padding) in float64, the reference the folded conv must reproduce. */
-function conv2d(x: Float64Array, inChannels: number, size: number, weight: Float32Array, outChannels: number, kernel: number, bias?: Float32Array): Float64Array {
+function conv2d(
+  x: Float64Array,
+  inChannels: number,
+  size: number,
+  weight: Float32Array,
+  outChannels: number,
+  kernel: number,
+  bias?: Float32Array,
+): Float64Array {
   const outSize = size - kernel + 1;
   const out = new Float64Array(outChannels * outSize * outSize);
   for (let o = 0; o < outChannels; o++) {
@@ -76,6 +84,6 @@ describe('foldBatchNorm', () => {
     const actual = conv2d(x, inChannels, size, folded.weight, outChannels, 3, folded.bias);
 
     // Only the float32 rounding of W′ and b′ separates the two: well under 1e-6 at these magnitudes.
-    actual.forEach((v, i) => expect(Math.abs(v - (expected[i] as number))).toBeLessThan(1e-6));
+    for (const [i, v] of actual.entries()) expect(Math.abs(v - (expected[i] as number))).toBeLessThan(1e-6);
   });
 });

@@ -70,9 +70,13 @@ describe('encodeModel', () => {
   });
 
   it('writes float32 initializers and FLOAT attributes (Gemm alpha)', async () => {
-    const graph = graphOf([node('Gemm', ['x', 'w'], 'y', { alpha: attr.float(0.5), transB: attr.int(1) })], {
-      w: { dtype: 'float32', dims: [1, 4], data: Float32Array.of(1, 2, 3, 4) },
-    }, ['N', 1]);
+    const graph = graphOf(
+      [node('Gemm', ['x', 'w'], 'y', { alpha: attr.float(0.5), transB: attr.int(1) })],
+      {
+        w: { dtype: 'float32', dims: [1, 4], data: Float32Array.of(1, 2, 3, 4) },
+      },
+      ['N', 1],
+    );
     expect((await run(graph, Float32Array.of(1, 1, 1, 1), [1, 4])).data).toEqual([5]);
   });
 
@@ -87,7 +91,12 @@ describe('encodeModel', () => {
 
   it('writes int8 and uint8 initializers (DequantizeLinear)', async () => {
     const graph = graphOf(
-      [node('DequantizeLinear', ['q8', 'scale', 'zero8'], 'a'), node('DequantizeLinear', ['qu8', 'scale', 'zeroU8'], 'b'), node('Add', ['a', 'b'], 'c'), node('Add', ['x', 'c'], 'y')],
+      [
+        node('DequantizeLinear', ['q8', 'scale', 'zero8'], 'a'),
+        node('DequantizeLinear', ['qu8', 'scale', 'zeroU8'], 'b'),
+        node('Add', ['a', 'b'], 'c'),
+        node('Add', ['x', 'c'], 'y'),
+      ],
       {
         q8: { dtype: 'int8', dims: [4], data: Int8Array.of(-128, -1, 0, 127) },
         zero8: { dtype: 'int8', dims: [], data: Int8Array.of(-1) },

@@ -3,10 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildResNetGraph, convertToOnnx } from '../../src/model/resnet.js';
-import type { StateDict, TensorData } from '../../src/types.js';
 import { readSafetensors } from '../../src/weights/safetensors.js';
-import { syntheticResNet18StateDict } from '../helpers/synthetic-weights.js';
+import type { StateDict, TensorData } from '../../src/weights/types.js';
 import { thrownError } from '../helpers/errors.js';
+import { syntheticResNet18StateDict } from '../helpers/synthetic-weights.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/model/', import.meta.url));
 const IMAGE = 224;
@@ -38,7 +38,6 @@ function fixtureInput(k: number): Float32Array {
   }
   return out;
 }
-
 
 function withTensor(stateDict: StateDict, key: string, tensor: TensorData): StateDict {
   return new Map(stateDict).set(key, tensor);
@@ -111,7 +110,11 @@ describe('STATE_DICT_MISMATCH', () => {
   });
 
   it('rejects a mis-shaped key and names it with both shapes', () => {
-    const stateDict = withTensor(loadTinyStateDict(), 'layer2.0.downsample.0.weight', { dtype: 'float32', shape: [8, 4, 3, 3], data: new Float32Array(288) });
+    const stateDict = withTensor(loadTinyStateDict(), 'layer2.0.downsample.0.weight', {
+      dtype: 'float32',
+      shape: [8, 4, 3, 3],
+      data: new Float32Array(288),
+    });
     const error = thrownError(() => convertToOnnx(stateDict));
     expect(error.code).toBe('STATE_DICT_MISMATCH');
     expect(error.message).toContain('layer2.0.downsample.0.weight (expected float [8, 4, 1, 1], received float32 [8, 4, 3, 3])');
@@ -125,17 +128,23 @@ describe('STATE_DICT_MISMATCH', () => {
   });
 
   it('rejects a tensor whose data length disagrees with its shape', () => {
-    const stateDict = withTensor(loadTinyStateDict(), 'conv1.weight', { dtype: 'float32', shape: [4, 3, 7, 7], data: new Float32Array(600) });
+    const stateDict = withTensor(loadTinyStateDict(), 'conv1.weight', {
+      dtype: 'float32',
+      shape: [4, 3, 7, 7],
+      data: new Float32Array(600),
+    });
     const error = thrownError(() => convertToOnnx(stateDict));
     expect(error.code).toBe('STATE_DICT_MISMATCH');
     expect(error.message).toContain('conv1.weight (expected float [4, 3, 7, 7], received float32 [4, 3, 7, 7] holding 600 elements)');
   });
 
   it('rejects a state_dict of another architecture, listing a bounded number of keys in the message', () => {
-    const error = thrownError(() => convertToOnnx(new Map([['features.0.weight', { dtype: 'float32', shape: [1], data: new Float32Array(1) }]])));
+    const error = thrownError(() =>
+      convertToOnnx(new Map([['features.0.weight', { dtype: 'float32', shape: [1], data: new Float32Array(1) }]])),
+    );
     expect(error.code).toBe('STATE_DICT_MISMATCH');
     expect(error.message).toMatch(/missing conv1\.weight, .* and \d+ more; unexpected features\.0\.weight\.$/);
-    expect((error.details?.missing as string[]).length).toBe(20 * 5 + 2);
+    expect(error.details?.missing as string[]).toHaveLength(20 * 5 + 2);
   });
 
   it('accepts a state_dict without num_batches_tracked buffers (pre-0.4.1 checkpoints)', () => {
@@ -152,7 +161,8 @@ describe('full-width synthetic ResNet-18', () => {
     const input = new Float32Array(2 * 3 * PLANE).fill(0.5);
     const { logits } = await session.run({ input: new Tensor('float32', input, [2, 3, IMAGE, IMAGE]) });
     expect(logits?.dims).toEqual([2, 1000]);
-    expect((logits?.data as Float32Array).every(Number.isFinite)).toBe(true);
+    expect(logits).toBeDefined();
+    expect((logits!.data as Float32Array).every(Number.isFinite)).toBe(true);
     await session.release();
   });
 

@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS } from '../../src/config.js';
-import { ResnetServeError } from '../../src/errors.js';
 import { postprocess, softmax } from '../../src/labels/index.js';
+import { DEFAULTS } from '../../src/settings.js';
+import { thrownError } from '../helpers/errors.js';
 
-function errorOf(fn: () => unknown): ResnetServeError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ResnetServeError);
-    return error as ResnetServeError;
-  }
-  throw new Error('expected a ResnetServeError');
-}
+const errorOf = thrownError;
 
 /** 1000 zero logits with a few raised, like one row of ResNet-18 output. */
 function imagenetRow(raised: Record<number, number>): Float32Array {

@@ -3,31 +3,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isResnetServeError, type ResnetServeError } from '../../src/errors.js';
 import { calibrateRanges } from '../../src/model/calibrate.js';
 import { dataFreeRanges } from '../../src/model/calibrate-data-free.js';
 import type { OnnxGraph, OnnxNode } from '../../src/model/graph.js';
 import { encodeModel } from '../../src/model/onnx-proto.js';
+import { logitsOf, quantizeToOnnx, validateAgreement } from '../../src/model/quantize.js';
 import { agreement } from '../../src/model/quantize-agreement.js';
 import { planQuantization, quantizeGraph } from '../../src/model/quantize-graph.js';
 import { quantizeBias, quantizePerChannel, uint8Params } from '../../src/model/quantize-params.js';
-import { logitsOf, quantizeToOnnx, validateAgreement } from '../../src/model/quantize.js';
 import { buildResNetGraph, convertToOnnx } from '../../src/model/resnet.js';
-import type { StateDict } from '../../src/types.js';
+import type { StateDict } from '../../src/weights/types.js';
+import { rejectedError } from '../helpers/errors.js';
 import { loadShapesFixture, loadShapesImages, loadShapesStateDict, type ShapesFixture } from '../helpers/int8-fixture.js';
 import { nodeOpTypes } from '../helpers/onnx-op-types.js';
 
 const THREADS = 2;
 
-async function catchAsync(run: () => Promise<unknown>): Promise<ResnetServeError> {
-  try {
-    await run();
-  } catch (error) {
-    if (isResnetServeError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a ResnetServeError');
-}
+const catchAsync = rejectedError;
 
 function argmax(row: Float32Array): number {
   let best = 0;
@@ -97,10 +89,13 @@ describe('int8 ResNet-18 on the coloured-shapes fixture', () => {
   it('runs our fp32 ONNX to PyTorch’s logits and accuracy', () => {
     const torchLogits = Float32Array.from(fixture.logits.flat());
     let maxDiff = 0;
-    for (let i = 0; i < torchLogits.length; i++) maxDiff = Math.max(maxDiff, Math.abs((fp32Logits[i] as number) - (torchLogits[i] as number)));
+    for (let i = 0; i < torchLogits.length; i++)
+      maxDiff = Math.max(maxDiff, Math.abs((fp32Logits[i] as number) - (torchLogits[i] as number)));
     // shapes.json rounds logits to 5 decimals; the float32 arithmetic differences are ~1e-5.
     expect(maxDiff).toBeLessThan(1e-3);
-    const correct = fixture.heldoutLabels.filter((label, i) => argmax(fp32Logits.subarray(i * classes, (i + 1) * classes)) === label).length;
+    const correct = fixture.heldoutLabels.filter(
+      (label, i) => argmax(fp32Logits.subarray(i * classes, (i + 1) * classes)) === label,
+    ).length;
     expect(correct / heldout.length).toBe(fixture.fp32Accuracy);
     expect(fixture.fp32Accuracy).toBeGreaterThanOrEqual(0.95);
   });
@@ -140,7 +135,11 @@ describe('int8 ResNet-18 on the coloured-shapes fixture', () => {
     try {
       const optimised = join(dir, 'optimised.onnx');
       const model = encodeModel(quantizeGraph(graph, dataFreeRanges(graph, stateDict)));
-      const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all', intraOpNumThreads: THREADS, optimizedModelFilePath: optimised });
+      const session = await ort.InferenceSession.create(model, {
+        graphOptimizationLevel: 'all',
+        intraOpNumThreads: THREADS,
+        optimizedModelFilePath: optimised,
+      });
       await session.release();
       const ops = nodeOpTypes(new Uint8Array(readFileSync(optimised)));
       const count = (op: string): number => ops.filter((o) => o === op).length;
@@ -189,5 +188,4 @@ describe('int8 ResNet-18 on the coloured-shapes fixture', () => {
     const error = await catchAsync(async () => quantizeGraph(graph, new Map([['input', { min: -2, max: 2 }]])));
     expect(error.code).toBe('INVALID_ARGUMENT');
   });
-
 });

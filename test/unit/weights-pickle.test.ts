@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ResnetServeError } from '../../src/errors.js';
 import { type PickleBuilder, type UnpickleOptions, unpickle } from '../../src/weights/pickle.js';
+import { thrownError } from '../helpers/errors.js';
 
 const NOTHING: UnpickleOptions<never> = { globals: new Map<string, PickleBuilder<never>>() };
 
@@ -8,26 +8,25 @@ function pickle(...parts: (number[] | string)[]): Uint8Array {
   return new Uint8Array(Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'latin1') : Buffer.from(part)))));
 }
 
-function failure(run: () => unknown): { code: string; message: string } {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ResnetServeError) return { code: error.code, message: error.message };
-    throw error;
-  }
-  throw new Error('expected a ResnetServeError');
-}
+const failure = thrownError;
 
 describe('unpickle', () => {
   it('builds dicts, lists, tuples, ints, floats and strings the way pickle protocol 2 encodes them', () => {
     // pickle.dumps({'a': [1, -2, 3.5], 'b': (True, None), 'c': 2**70}, protocol=2), memo ops included.
     const bytes = pickle(
-      [0x80, 2], '}q\x00(X\x01\x00\x00\x00aq\x01]q\x02(K\x01J\xfe\xff\xff\xffG@\x0c\x00\x00\x00\x00\x00\x00e',
+      [0x80, 2],
+      '}q\x00(X\x01\x00\x00\x00aq\x01]q\x02(K\x01J\xfe\xff\xff\xffG@\x0c\x00\x00\x00\x00\x00\x00e',
       'X\x01\x00\x00\x00bq\x03\x88N\x86q\x04X\x01\x00\x00\x00cq\x05\x8a\x09\x00\x00\x00\x00\x00\x00\x00\x00\x40u.',
     );
     const { value, end } = unpickle(bytes, NOTHING);
     expect(end).toBe(bytes.length);
-    expect(value).toEqual(new Map<string, unknown>([['a', [1, -2, 3.5]], ['b', [true, null]], ['c', 2n ** 70n]]));
+    expect(value).toEqual(
+      new Map<string, unknown>([
+        ['a', [1, -2, 3.5]],
+        ['b', [true, null]],
+        ['c', 2n ** 70n],
+      ]),
+    );
   });
 
   it('refuses os.system written with STACK_GLOBAL (protocol 4) as CHECKPOINT_UNSAFE naming it', () => {
@@ -100,7 +99,15 @@ describe('unpickle', () => {
 
   it('calls only the builder the allow-list maps the global to', () => {
     const calls: unknown[] = [];
-    const globals = new Map<string, PickleBuilder<never>>([['m.f', (args) => (calls.push(args), 'built')]]);
+    const globals = new Map<string, PickleBuilder<never>>([
+      [
+        'm.f',
+        (args) => {
+          calls.push(args);
+          return 'built';
+        },
+      ],
+    ]);
     const { value } = unpickle(pickle([0x80, 2], 'cm\nf\nK\x05\x85R.'), { globals });
     expect(value).toBe('built');
     expect(calls).toEqual([[5]]);

@@ -4,12 +4,19 @@ import { formatProgress, progressBar } from '../../src/weights/progress.js';
 
 describe('formatProgress', () => {
   it('shows percent, bar, megabytes and rate when the size is known', () => {
-    const line = formatProgress('resnet18-f37072fd.pth', { receivedBytes: 19_600_000, totalBytes: 46_800_000, bytesPerSecond: 8_300_000, done: false });
+    const line = formatProgress('resnet18-f37072fd.pth', {
+      receivedBytes: 19_600_000,
+      totalBytes: 46_800_000,
+      bytesPerSecond: 8_300_000,
+      done: false,
+    });
     expect(line).toBe('resnet18-f37072fd.pth  41% [##########--------------] 19.6/46.8 MB 8.3 MB/s');
   });
 
   it('shows megabytes and rate when the size is unknown', () => {
-    expect(formatProgress('w.pth', { receivedBytes: 1_500_000, totalBytes: undefined, bytesPerSecond: 500_000, done: false })).toBe('w.pth  1.5 MB 0.5 MB/s');
+    expect(formatProgress('w.pth', { receivedBytes: 1_500_000, totalBytes: undefined, bytesPerSecond: 500_000, done: false })).toBe(
+      'w.pth  1.5 MB 0.5 MB/s',
+    );
   });
 });
 

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import type { StateDict } from '../../src/types.js';
 import { readPth } from '../../src/weights/pth.js';
+import type { StateDict } from '../../src/weights/types.js';
 import { failure } from '../helpers/errors.js';
 
 const fixture = (name: string): Uint8Array =>
@@ -12,7 +12,6 @@ const expected = JSON.parse(new TextDecoder().decode(fixture('small-expected.jso
   { dtype: string; shape: number[]; values: (number | string)[] }
 >;
 const markers = JSON.parse(new TextDecoder().decode(fixture('markers.json'))) as { markerOsSystem: string; markerEval: string };
-
 
 /** Compares with PyTorch's own reading of the same file, value by value, exactly. */
 function expectMatchesPyTorch(stateDict: StateDict): void {

@@ -6,8 +6,10 @@ import { failure } from '../helpers/errors.js';
 
 const fixture = (name: string): Uint8Array =>
   new Uint8Array(readFileSync(fileURLToPath(new URL(`../fixtures/weights/${name}`, import.meta.url))));
-const expected = JSON.parse(new TextDecoder().decode(fixture('small-expected.json'))) as Record<string, { shape: number[]; values: unknown[] }>;
-
+const expected = JSON.parse(new TextDecoder().decode(fixture('small-expected.json'))) as Record<
+  string,
+  { shape: number[]; values: unknown[] }
+>;
 
 describe('readStateDict', () => {
   it.each(['small-zip.pth', 'small-legacy.pth', 'small.safetensors'])('recognises %s by its first bytes', (name) => {

@@ -54,7 +54,6 @@ function craftZip(entries: CraftedEntry[], eocdCount?: number): Uint8Array {
   return new Uint8Array(Buffer.concat([...locals, directory, eocd]));
 }
 
-
 describe('openZip', () => {
   it('lists a torch.save archive (ZIP64 end record, aligned local headers) and reads its records', () => {
     const zip = openZip(fixture('small-zip.pth'));
@@ -64,7 +63,12 @@ describe('openZip', () => {
 
   it('reads stored and deflated entries of a crafted archive', () => {
     const text = new TextEncoder().encode('hello '.repeat(100));
-    const zip = openZip(craftZip([{ name: 'a', data: text }, { name: 'b', data: text, deflate: true }]));
+    const zip = openZip(
+      craftZip([
+        { name: 'a', data: text },
+        { name: 'b', data: text, deflate: true },
+      ]),
+    );
     expect(zip.read('a')).toEqual(text);
     expect(zip.read('b')).toEqual(text);
   });

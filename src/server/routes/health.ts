@@ -14,13 +14,8 @@ const statusSchema = {
 export const healthRoutes: FastifyPluginAsync<{ slot: ClassifierSlot }> = async (app, { slot }) => {
   app.get('/healthz', { schema: { summary: 'Liveness', response: { 200: statusSchema } } }, async () => ({ status: 'ok' }));
 
-  app.get(
-    '/readyz',
-    { schema: { summary: 'Readiness', response: { 200: statusSchema, 503: { $ref: 'ErrorBody#' } } } },
-    async () => {
-      slot.current();
-      return { status: 'ready' };
-    },
-  );
+  app.get('/readyz', { schema: { summary: 'Readiness', response: { 200: statusSchema, 503: { $ref: 'ErrorBody#' } } } }, async () => {
+    slot.current();
+    return { status: 'ready' };
+  });
 };
-

@@ -2,11 +2,11 @@ import { finished } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsync } from 'fastify';
 import { ResnetServeError } from '../../errors.js';
-import type { Lang } from '../../types.js';
+import type { Lang } from '../../labels/types.js';
 import type { ClassifierSlot } from '../classifier-slot.js';
 import { missingFile } from '../errors.js';
-import { readUpload } from '../upload.js';
 import type { ServerMetrics } from '../metrics.js';
+import { readUpload } from '../upload.js';
 
 export interface PredictRouteOptions {
   slot: ClassifierSlot;
@@ -97,7 +97,12 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
           type: 'object',
           properties: {
             top: { type: 'integer', minimum: 1, maximum: maxTopK, default: topK, description: 'How many classes to return.' },
-            lang: { type: 'string', enum: ['en', 'zh'], default: 'en', description: 'The page’s language; `label` stays English and `label_zh` Chinese.' },
+            lang: {
+              type: 'string',
+              enum: ['en', 'zh'],
+              default: 'en',
+              description: 'The page’s language; `label` stays English and `label_zh` Chinese.',
+            },
           },
         },
         response: {

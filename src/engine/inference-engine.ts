@@ -1,12 +1,12 @@
 import { Worker } from 'node:worker_threads';
 import type ort from 'onnxruntime-node';
-import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../config.js';
-import { ResnetServeError } from '../errors.js';
+import { onnxRuntimeFailed, ResnetServeError } from '../errors.js';
+import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../image/recipe.js';
 import { compileForThisCpu } from './compile.js';
-import { SESSION_THREAD_SOURCE, onnxRuntimePath } from './session-thread.js';
+import { onnxRuntimePath, SESSION_THREAD_SOURCE } from './inference-thread.js';
 
 export interface EngineOptions {
-  /** ONNX Runtime intra-op threads. Default: DEFAULTS.intraOpThreads (the machine's cores). */
+  /** ONNX Runtime intra-op threads. Default: DEFAULTS.threads (the machine's cores). */
   threads: number;
   /**
    * Where to keep the model compiled for this CPU (see compile.ts). When set and `model` is a path, the
@@ -20,14 +20,14 @@ type Metadata = readonly ort.InferenceSession.ValueMetadata[];
 
 type ThreadMessage =
   | { type: 'ready'; inputs: Metadata; outputs: Metadata }
-  | { type: 'failed'; message: string }
+  | { type: 'failed'; error: unknown }
   | { type: 'result'; id: number; logits: Float32Array }
-  | { type: 'error'; id: number; message: string }
+  | { type: 'error'; id: number; error: unknown }
   | { type: 'released' };
 
 /**
  * The one ONNX Runtime session of a process: `infer(batch) → logits`, run on a thread of its own
- * (session-thread.ts) so the event loop stays free. Only this folder imports onnxruntime-node. The session
+ * (inference-thread.ts) so the event loop stays free. Only this folder imports onnxruntime-node. The session
  * is created once, checked against the model contract (`input` float32 [N,3,224,224] → `logits` float32
  * [N,C]) and warmed up before it is handed out.
  */
@@ -51,7 +51,7 @@ export class InferenceEngine {
       const call = this.#pending.get(message.id);
       this.#pending.delete(message.id);
       if (message.type === 'result') call?.resolve(message.logits);
-      else call?.reject(new ResnetServeError('INTERNAL', `ONNX Runtime failed to run the model: ${message.message}`));
+      else call?.reject(onnxRuntimeFailed('run', message.error));
     });
     const stop = (cause: unknown): void => {
       this.#stopped ??= new ResnetServeError('INTERNAL', 'The inference thread stopped.', { cause });
@@ -80,10 +80,10 @@ export class InferenceEngine {
       thread.once('message', resolve);
       thread.once('error', reject);
       thread.once('exit', (code) => reject(new Error(`the session thread exited with code ${code}`)));
-    }).catch((cause: unknown) => ({ type: 'failed', message: messageOf(cause) }) as const);
+    }).catch((cause: unknown) => ({ type: 'failed', error: cause }) as const);
     try {
       if (ready.type !== 'ready') {
-        throw new ResnetServeError('MODEL_INVALID', `ONNX Runtime could not load the model: ${ready.type === 'failed' ? ready.message : ready.type}`);
+        throw onnxRuntimeFailed('load', ready.type === 'failed' ? ready.error : ready.type);
       }
       const engine = new InferenceEngine(thread, checkContract(ready.inputs, ready.outputs));
       await engine.infer(new Float32Array(INPUT_ELEMENTS), 1);
@@ -98,7 +98,7 @@ export class InferenceEngine {
    * Runs `count` images laid out back to back in `batch` (CHW, normalised). A batch on a SharedArrayBuffer
    * reaches the session thread without a copy.
    * @returns logits, `count × classes` floats, row-major.
-   * @throws ResnetServeError INTERNAL when ORT fails or the session thread has stopped.
+   * @throws ResnetServeError INFERENCE_FAILED when ORT fails, INTERNAL when the session thread has stopped.
    */
   infer(batch: Float32Array, count: number): Promise<Float32Array> {
     if (this.#stopped !== undefined) return Promise.reject(this.#stopped);
@@ -107,8 +107,13 @@ export class InferenceEngine {
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       this.#thread.postMessage({
-        type: 'run', id, batch, elements: count * INPUT_ELEMENTS, dims: [count, 3, size, size],
-        inputName: this.inputName, outputName: this.outputName,
+        type: 'run',
+        id,
+        batch,
+        elements: count * INPUT_ELEMENTS,
+        dims: [count, 3, size, size],
+        inputName: this.inputName,
+        outputName: this.outputName,
       });
     });
   }
@@ -117,7 +122,9 @@ export class InferenceEngine {
   async release(): Promise<void> {
     if (this.#stopped === undefined) {
       const released = new Promise<void>((resolve) => {
-        this.#thread.on('message', (message: ThreadMessage) => { if (message.type === 'released') resolve(); });
+        this.#thread.on('message', (message: ThreadMessage) => {
+          if (message.type === 'released') resolve();
+        });
       });
       this.#thread.postMessage({ type: 'release' });
       await released;
@@ -153,7 +160,10 @@ function checkContract(inputs: Metadata, outputs: Metadata): Contract {
   const [input] = inputs;
   const [output] = outputs;
   const fail = (why: string): never => {
-    throw new ResnetServeError('MODEL_INVALID', `The ONNX model does not fit resnet-serve: ${why}. Expected one input float32 [N,3,${size},${size}] and one output float32 [N,classes].`);
+    throw new ResnetServeError(
+      'MODEL_INVALID',
+      `The ONNX model does not fit resnet-serve: ${why}. Expected one input float32 [N,3,${size},${size}] and one output float32 [N,classes].`,
+    );
   };
   if (inputs.length !== 1 || input === undefined || !input.isTensor) return fail(`it has ${inputs.length} inputs`);
   if (outputs.length !== 1 || output === undefined || !output.isTensor) return fail(`it has ${outputs.length} outputs`);
@@ -168,8 +178,4 @@ function checkContract(inputs: Metadata, outputs: Metadata): Contract {
     return fail(`output ${output.name} has shape [${output.shape.join(',')}]`);
   }
   return { inputName: input.name, outputName: output.name, classes };
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

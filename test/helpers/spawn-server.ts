@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
+import { waitFor } from './wait.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 let bundled: string | undefined;
@@ -13,9 +14,9 @@ function childScript(): string {
   if (bundled !== undefined) return bundled;
   const outDir = join(repo, 'test', '.tmp');
   mkdirSync(outDir, { recursive: true });
-  const outfile = join(outDir, 'server-child.mjs');
+  const outfile = join(outDir, 'server-process.mjs');
   buildSync({
-    entryPoints: [join(repo, 'test', 'helpers', 'server-child.ts')],
+    entryPoints: [join(repo, 'test', 'helpers', 'server-process.ts')],
     outfile,
     bundle: true,
     platform: 'node',
@@ -41,7 +42,7 @@ export interface ChildServer {
   kill(): void;
 }
 
-/** Spawns test/helpers/server-child.ts with `env` and waits until it listens. */
+/** Spawns test/helpers/server-process.ts with `env` and waits until it listens. */
 export async function spawnServer(env: Record<string, string> = {}): Promise<ChildServer> {
   const child = spawn(process.execPath, [childScript()], {
     cwd: repo,
@@ -70,7 +71,10 @@ export async function spawnServer(env: Record<string, string> = {}): Promise<Chi
     const seen = lines.find(predicate);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; saw ${JSON.stringify(lines.slice(-5))}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no matching log line within ${timeoutMs} ms; saw ${JSON.stringify(lines.slice(-5))}`)),
+        timeoutMs,
+      );
       waiters.push({
         predicate,
         resolve: (line) => {
@@ -96,11 +100,6 @@ export async function spawnServer(env: Record<string, string> = {}): Promise<Chi
 
 /** Polls /readyz until 200 (the model is loaded and warmed up). */
 export async function waitUntilReady(url: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const res = await fetch(`${url}/readyz`).catch(() => undefined);
-    if (res?.status === 200) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${url} was not ready within ${timeoutMs} ms`);
+  const ready = async (): Promise<boolean> => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200;
+  await waitFor(`${url} to be ready`, ready, timeoutMs, 100);
 }

@@ -8,18 +8,18 @@ import { createRequire } from 'node:module';
  *
  * It is plain CommonJS evaluated by `new Worker(code, { eval: true })`, so it runs the same from `dist/`,
  * from the TypeScript sources under vitest, and from a bundle, with no second entry file to locate.
- * It only creates, runs and releases the session; checking the model contract stays in session.ts.
+ * It only creates, runs and releases the session; checking the model contract stays in inference-engine.ts.
  */
-export const SESSION_THREAD_SOURCE = String.raw`
+export const SESSION_THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const ort = require(workerData.ortPath);
-const messageOf = (e) => (e instanceof Error ? e.message : String(e));
 (async () => {
   let session;
   try {
     session = await ort.InferenceSession.create(workerData.model, workerData.sessionOptions);
   } catch (e) {
-    parentPort.postMessage({ type: 'failed', message: messageOf(e) });
+    // Errors survive postMessage (structured clone); the engine words them.
+    parentPort.postMessage({ type: 'failed', error: e });
     return;
   }
   parentPort.postMessage({ type: 'ready', inputs: session.inputMetadata, outputs: session.outputMetadata });
@@ -42,7 +42,7 @@ const messageOf = (e) => (e instanceof Error ? e.message : String(e));
       if (!logits || !(logits.data instanceof Float32Array)) throw new Error('no float32 output named ' + message.outputName);
       parentPort.postMessage({ type: 'result', id: message.id, logits: logits.data });
     } catch (e) {
-      parentPort.postMessage({ type: 'error', id: message.id, message: messageOf(e) });
+      parentPort.postMessage({ type: 'error', id: message.id, error: e });
     }
   });
 })();

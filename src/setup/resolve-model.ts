@@ -1,16 +1,14 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { writeFileAtomic } from '../atomic-write.js';
-import { fileKey } from '../cache-key.js';
-import { cacheDir } from '../config.js';
-import { ResnetServeError } from '../errors.js';
-import { isFile } from '../is-file.js';
-import type { Precision } from '../types.js';
-import { readStateDict } from '../weights/read.js';
-import { resolveWeights, type ResolveWeightsOptions } from '../weights/fetch.js';
+import { fileSystemFailed, ResnetServeError } from '../errors.js';
+import { fileKey, isFile, writeFileAtomic } from '../files/files.js';
 import { preprocessFolder } from '../image/index.js';
-import { buildModel } from './build.js';
+import { buildModel } from '../model/build.js';
+import type { Precision } from '../model/types.js';
+import { cacheDir } from '../settings.js';
+import { type ResolveWeightsOptions, resolveWeights } from '../weights/fetch.js';
+import { readStateDict } from '../weights/read.js';
 
 export interface ModelSource {
   /** A ready `.onnx` model, used as is. */
@@ -37,7 +35,7 @@ export interface ModelSource {
  *
  * @returns the path of an `.onnx` file.
  * @throws ResnetServeError INPUT_NOT_FOUND, WEIGHTS_UNAVAILABLE, DOWNLOAD_FAILED, CHECKSUM_MISMATCH,
- *   CHECKPOINT_INVALID, CHECKPOINT_UNSAFE, STATE_DICT_MISMATCH.
+ *   CHECKPOINT_INVALID, CHECKPOINT_UNSAFE, STATE_DICT_MISMATCH, FILESYSTEM_ERROR.
  */
 export async function resolveModel(source: ModelSource): Promise<string> {
   if (source.model !== undefined) {
@@ -55,17 +53,21 @@ export async function resolveModel(source: ModelSource): Promise<string> {
     onProgress: source.onProgress,
   });
   const stem = basename(weightsPath, extname(weightsPath));
-  const variant = precision === 'int8' && source.calibration !== undefined
-    ? `int8-${(await folderFingerprint(source.calibration)).slice(0, 12)}`
-    : precision;
+  const variant =
+    precision === 'int8' && source.calibration !== undefined
+      ? `int8-${(await folderFingerprint(source.calibration)).slice(0, 12)}`
+      : precision;
   const target = join(home, 'models', `${stem}-${(await fileKey(weightsPath)).slice(0, 12)}.${variant}.onnx`);
   if (await isFile(target)) return target;
 
   source.onStep?.(`Converting ${basename(weightsPath)} to ONNX (${precision}); this happens once and is cached at ${target}`);
   const calibration = precision === 'int8' && source.calibration !== undefined ? await preprocessFolder(source.calibration) : undefined;
   const model = await buildModel(readStateDict(await readFile(weightsPath)), { precision, calibration });
-  await mkdir(join(home, 'models'), { recursive: true });
-  await writeFileAtomic(target, model);
+  await mkdir(join(home, 'models'), { recursive: true })
+    .then(() => writeFileAtomic(target, model))
+    .catch((cause: unknown) => {
+      throw fileSystemFailed(`Writing the converted model to ${target}`, cause);
+    });
   return target;
 }
 

@@ -1,9 +1,10 @@
 /**
  * A resnet-serve server in its own process, for tests that need a separate process: RSS, /healthz
  * latency with the event loop not shared with the test's clients, and SIGTERM. Runs the real classifier
- * on the synthetic full-width ResNet-18. Bundled and spawned by child-server.ts; configured by env:
+ * on the synthetic full-width ResNet-18. Bundled and spawned by spawn-server.ts; configured by env:
  * RS_MAX_QUEUE, RS_MAX_BATCH, RS_WEB_ROOT, RS_LOG_LEVEL. Prints {"listening": url} on stdout.
  */
+import type { IncomingMessage } from 'node:http';
 import { installShutdownHandlers, startServer } from '../../src/server/start.js';
 import { realLoader } from './synthetic-model.js';
 
@@ -19,4 +20,8 @@ const handle = await startServer({
   ...(env.RS_WEB_ROOT === undefined ? {} : { webRoot: env.RS_WEB_ROOT }),
 });
 installShutdownHandlers(handle);
+// A signal tests can wait on instead of sleeping: a line as soon as a request's headers have arrived.
+handle.app.server.on('request', (request: IncomingMessage) => {
+  process.stdout.write(`${JSON.stringify({ requestStarted: request.url })}\n`);
+});
 process.stdout.write(`${JSON.stringify({ listening: handle.url })}\n`);

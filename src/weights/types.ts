@@ -1,5 +1,3 @@
-/** Types shared across pipeline stages. Implementation lives in the stage folders. */
-
 export type DType = 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int64' | 'int32' | 'uint8' | 'int8' | 'bool';
 
 /** One tensor of a checkpoint, contiguous, row-major, already converted to a JS typed array. */
@@ -12,15 +10,3 @@ export interface TensorData {
 
 /** A PyTorch `state_dict`: parameter and buffer names in insertion order. */
 export type StateDict = Map<string, TensorData>;
-
-export interface Prediction {
-  /** ImageNet class index, 0..999. */
-  index: number;
-  label: string;
-  label_zh: string;
-  probability: number;
-}
-
-export type Precision = 'fp32' | 'int8';
-
-export type Lang = 'en' | 'zh';

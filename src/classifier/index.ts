@@ -1,0 +1,2 @@
+export { createClassifier } from './classifier.js';
+export type { Classifier, ClassifierObserver, ClassifierOptions, ClassifyOptions, ClassifyResult, Timings } from './types.js';

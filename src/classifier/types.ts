@@ -1,0 +1,81 @@
+import type { Prediction } from '../labels/types.js';
+import type { Precision } from '../model/types.js';
+
+/**
+ * How a classifier is made. Every numeric option is checked against the settings table (src/settings.ts), whose
+ * entry of the same name gives its default and range.
+ */
+export interface ClassifierOptions {
+  /**
+   * The ONNX model: a path or its bytes (`resnet-serve convert` or `resolveModel()` makes one). A path is
+   * lighter: it is compiled once for this CPU and its weights are mapped from disk, while bytes are copied to the
+   * session thread and optimised at every load.
+   */
+  model: string | Uint8Array;
+  /** Reported in HTTP answers. Default `resnet18-imagenet1k-v1`. */
+  modelName?: string;
+  /** What the model computes in; reported, not applied. Default `fp32`. */
+  precision?: Precision;
+  /** ONNX Runtime intra-op threads. Default: the machine's cores (1..256). */
+  threads?: number;
+  /** Images per ONNX Runtime run. Default 4 (1..64). */
+  maxBatch?: number;
+  /** How long a lone request waits for company, in ms. Default 2 (0..1000). */
+  batchWaitMs?: number;
+  /** Requests admitted (decoding, queued or running) before QUEUE_FULL. Default 64. */
+  maxQueue?: number;
+  /**
+   * Longest time from the call to `classify()` until the request's batch starts, in ms, before TIMEOUT: decoding
+   * and waiting in the queue both count. Default 30 000.
+   */
+  requestTimeoutMs?: number;
+  /** Where the model compiled for this CPU is cached when `model` is a path. Default `cacheDir()`. */
+  cacheDir?: string;
+  /** Images decoded at once, on sharp's threads, while a batch runs. Default 2 (1..64). */
+  decodeConcurrency?: number;
+  /** Largest decoded image, in pixels. Default 40 000 000. */
+  maxPixels?: number;
+  observer?: ClassifierObserver;
+}
+
+export interface ClassifyOptions {
+  /** How many classes to return, 1..20 (and at most the model's classes). Default 3. */
+  topK?: number;
+}
+
+export interface Timings {
+  /** Decoding, resizing and normalising this image. */
+  decode: number;
+  /** The ONNX Runtime run of the batch this image rode in. */
+  inference: number;
+  /** From the call to the answer, queueing included. */
+  total: number;
+}
+
+export interface ClassifyResult {
+  predictions: Prediction[];
+  timings_ms: Timings;
+}
+
+/** Hooks for metrics and tests; every one is optional. */
+export interface ClassifierObserver {
+  onBatch?(size: number, inferenceMs: number): void;
+  onQueueDepth?(depth: number): void;
+  /** A decode starts: the image's pixels and how many images are decoding now, this one included. */
+  onDecodeStart?(pixels: number, decodingNow: number): void;
+}
+
+/** What `server/`, `cli.ts` and library users see: one image in, top-k classes out. */
+export interface Classifier {
+  readonly modelName: string;
+  readonly precision: Precision;
+  /**
+   * @throws ResnetServeError FILE_EMPTY, UNSUPPORTED_MEDIA_TYPE, IMAGE_CORRUPT, IMAGE_TOO_LARGE,
+   *   QUEUE_FULL, TIMEOUT, NOT_READY, INVALID_ARGUMENT, INFERENCE_FAILED.
+   */
+  classify(bytes: Uint8Array, options?: ClassifyOptions): Promise<ClassifyResult>;
+  /** Requests waiting for or in inference right now. */
+  queueDepth(): number;
+  /** Finishes queued work, then releases the session. Later calls to classify fail with NOT_READY. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,4 @@
+/** What the model computes in: float32 throughout, or int8 weights with uint8 activations (QDQ). */
+export type Precision = 'fp32' | 'int8';
+
+export const PRECISIONS = ['fp32', 'int8'] as const satisfies readonly Precision[];

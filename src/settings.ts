@@ -1,0 +1,442 @@
+import { availableParallelism, homedir } from 'node:os';
+import { join } from 'node:path';
+import { booleanText, integerInRange, oneOf, optionalText } from './guards.js';
+import { LANGS } from './labels/types.js';
+import { PRECISIONS } from './model/types.js';
+import { DEFAULT_WEIGHTS } from './weights/default-weights.js';
+
+/**
+ * The one table of settings. Every setting of `classify`, `serve`, `convert` and `fetch` is one entry: its CLI flag,
+ * its environment variable, its type, default, range and one line of help. CLI parsing, the USAGE text, the option
+ * checks of the classifier and the server, `serve --print-config`, GET /config, the page's fallback values and the
+ * README's limits table all come from here. Adding a setting is adding an entry.
+ *
+ * Precedence: flag, then environment variable, then default. An empty environment variable counts as unset.
+ */
+
+export type Command = 'classify' | 'serve' | 'convert' | 'fetch';
+
+/** Where a setting's help line goes in USAGE. */
+type Group = 'classify' | 'model' | 'serve';
+
+interface SettingSpec<T> {
+  /** The CLI flag, with its dashes. */
+  readonly flag: `--${string}`;
+  /** What the flag takes, for USAGE: `BYTES`, `MS`, `PATH`… (booleans take nothing). */
+  readonly placeholder?: string;
+  /** Extra environment variables read after `RESNET_SERVE_<FLAG>`, e.g. `PORT` as container platforms set it. */
+  readonly aliases?: readonly string[];
+  readonly commands: readonly Command[];
+  readonly group: Group;
+  /** One line of help. */
+  readonly help: string;
+  /** The value when nothing is given; a function for defaults read from the machine. */
+  readonly default: T | (() => T);
+  /** The default as people read it (README, USAGE), when the raw value says less. */
+  readonly shownDefault?: string;
+  /** A row in the README's limits table: what is limited and what happens past it. */
+  readonly limit?: { readonly what: string; readonly past?: string };
+}
+
+export interface Setting<T> extends SettingSpec<T> {
+  readonly kind: 'integer' | 'choice' | 'text' | 'boolean';
+  /** The environment variables, in the order they are read. */
+  readonly env: readonly string[];
+  /** Checks a value of any origin; `name` is what the error message calls it (`--port`, `PORT`, `port`). */
+  check(name: string, value: unknown): T;
+  /** Turns the text of a flag or environment variable into the value {@link check} expects. */
+  parse(text: string): unknown;
+  /** The range or choices, for USAGE and the README (`1..64`, `fp32|int8`). */
+  readonly range?: string;
+}
+
+function envName(flag: string): string {
+  return `RESNET_SERVE_${flag.slice(2).replace(/-/g, '_').toUpperCase()}`;
+}
+
+function setting<T>(
+  kind: Setting<T>['kind'],
+  spec: SettingSpec<T>,
+  check: Setting<T>['check'],
+  parse: Setting<T>['parse'],
+  range?: string,
+): Setting<T> {
+  return Object.freeze({ ...spec, kind, env: [envName(spec.flag), ...(spec.aliases ?? [])], check, parse, range });
+}
+
+function integer(spec: SettingSpec<number> & { min: number; max?: number }): Setting<number> {
+  const { min, max } = spec;
+  return setting(
+    'integer',
+    spec,
+    (name, value) => integerInRange(name, value, min, max),
+    (text) => (/^\d+$/.test(text) ? Number(text) : text),
+    max === undefined ? `≥ ${min}` : `${min}..${max}`,
+  );
+}
+
+function choice<const T extends string>(spec: SettingSpec<T> & { choices: readonly T[] }): Setting<T> {
+  return setting(
+    'choice',
+    spec,
+    (name, value) => oneOf(name, value, spec.choices),
+    (text) => text,
+    spec.choices.join('|'),
+  );
+}
+
+function text(spec: SettingSpec<string | undefined>): Setting<string | undefined> {
+  return setting('text', spec, optionalText, (value) => value);
+}
+
+function boolean(spec: Omit<SettingSpec<boolean>, 'default'>): Setting<boolean> {
+  return setting(
+    'boolean',
+    { ...spec, default: false },
+    (name, value) => booleanText(name, value),
+    (value) => value,
+  );
+}
+
+const SERVING: readonly Command[] = ['classify', 'serve'];
+
+/** Where downloaded weights and converted models live: `$RESNET_SERVE_HOME`, else `~/.cache/resnet-serve`. */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env.RESNET_SERVE_HOME;
+  return fromEnv !== undefined && fromEnv !== '' ? fromEnv : join(homedir(), '.cache', 'resnet-serve');
+}
+
+/** The largest `--top`: the page shows at most this many bars, and the API documents it. */
+const MAX_TOP_K = 20;
+
+export const SETTINGS = {
+  topK: integer({
+    flag: '--top',
+    placeholder: 'K',
+    commands: ['classify'],
+    group: 'classify',
+    help: 'how many classes per image',
+    default: 3,
+    min: 1,
+    max: MAX_TOP_K,
+  }),
+  json: boolean({
+    flag: '--json',
+    commands: ['classify', 'serve'],
+    group: 'classify',
+    help: 'print JSON: [{"file","predictions":[…]}] (with serve --print-config: the settings as JSON)',
+  }),
+  lang: choice({
+    flag: '--lang',
+    placeholder: 'en|zh',
+    commands: ['classify'],
+    group: 'classify',
+    help: 'names in the table (JSON always has both)',
+    default: 'en',
+    choices: LANGS,
+  }),
+  model: text({
+    flag: '--model',
+    placeholder: 'PATH',
+    commands: SERVING,
+    group: 'model',
+    help: 'a ready .onnx model (input [N,3,224,224] → logits [N,C])',
+    default: undefined,
+    shownDefault: 'none',
+  }),
+  weights: text({
+    flag: '--weights',
+    placeholder: 'PATH',
+    commands: ['classify', 'serve', 'convert'],
+    group: 'model',
+    help: 'a .pth or .safetensors state_dict, converted once and cached',
+    default: undefined,
+    shownDefault: 'the cached TorchVision weights',
+  }),
+  weightsUrl: text({
+    flag: '--weights-url',
+    placeholder: 'URL',
+    commands: ['classify', 'serve', 'fetch'],
+    group: 'model',
+    help: 'where to download the default weights',
+    default: DEFAULT_WEIGHTS.url,
+  }),
+  precision: choice({
+    flag: '--precision',
+    placeholder: 'P',
+    commands: ['classify', 'serve', 'convert'],
+    group: 'model',
+    help: 'fp32, or int8: per-channel int8 weights, uint8 activations (QDQ)',
+    default: 'fp32',
+    choices: PRECISIONS,
+  }),
+  calibration: text({
+    flag: '--calibration',
+    placeholder: 'DIR',
+    commands: ['classify', 'serve', 'convert'],
+    group: 'model',
+    help: 'int8: images to measure activation ranges on',
+    default: undefined,
+    shownDefault: 'from BatchNorm statistics',
+  }),
+  validate: text({
+    flag: '--validate',
+    placeholder: 'DIR',
+    commands: ['convert'],
+    group: 'model',
+    help: 'convert --precision int8: report top-1/top-3 agreement and KL against fp32',
+    default: undefined,
+    shownDefault: 'none',
+  }),
+  out: text({
+    flag: '--out',
+    placeholder: 'PATH',
+    commands: ['convert'],
+    group: 'model',
+    help: 'convert: where to write the .onnx model',
+    default: undefined,
+    shownDefault: 'none',
+  }),
+  threads: integer({
+    flag: '--threads',
+    placeholder: 'N',
+    commands: SERVING,
+    group: 'model',
+    help: 'ONNX Runtime threads',
+    default: () => availableParallelism(),
+    shownDefault: "the machine's cores",
+    min: 1,
+    max: 256,
+    limit: { what: 'ONNX Runtime threads' },
+  }),
+  home: text({
+    flag: '--home',
+    placeholder: 'DIR',
+    commands: ['classify', 'serve', 'convert', 'fetch'],
+    group: 'model',
+    help: 'cache of downloaded weights and converted models',
+    default: () => cacheDir(),
+    shownDefault: '~/.cache/resnet-serve',
+  }),
+  debug: boolean({
+    flag: '--debug',
+    commands: ['classify', 'serve', 'convert', 'fetch'],
+    group: 'model',
+    help: 'on an unexpected failure, print its stack',
+  }),
+  host: text({
+    flag: '--host',
+    placeholder: 'H',
+    commands: ['serve'],
+    group: 'serve',
+    help: 'address to listen on',
+    default: '127.0.0.1',
+  }),
+  port: integer({
+    flag: '--port',
+    placeholder: 'P',
+    aliases: ['PORT'],
+    commands: ['serve'],
+    group: 'serve',
+    help: 'port to listen on; 0 picks a free one',
+    default: 8080,
+    min: 0,
+    max: 65_535,
+  }),
+  maxUploadBytes: integer({
+    flag: '--max-upload',
+    placeholder: 'BYTES',
+    commands: ['serve'],
+    group: 'serve',
+    help: 'largest upload',
+    default: 10 * 1024 * 1024,
+    shownDefault: '10 MiB',
+    min: 1,
+    limit: { what: 'upload size', past: '413 `FILE_TOO_LARGE`, the rest is not read' },
+  }),
+  maxPixels: integer({
+    flag: '--max-pixels',
+    placeholder: 'N',
+    commands: SERVING,
+    group: 'serve',
+    help: 'largest image in pixels, read from the header before decoding',
+    default: 40_000_000,
+    shownDefault: '40 megapixels',
+    min: 1,
+    limit: { what: 'image size', past: '413 `IMAGE_TOO_LARGE`, from the header, before decoding' },
+  }),
+  maxQueue: integer({
+    flag: '--max-queue',
+    placeholder: 'N',
+    commands: ['serve'],
+    group: 'serve',
+    help: 'requests waiting for inference before 503',
+    default: 64,
+    min: 1,
+    limit: { what: 'queued requests', past: '503 `QUEUE_FULL` with `Retry-After`' },
+  }),
+  maxBatch: integer({
+    flag: '--max-batch',
+    placeholder: 'N',
+    commands: SERVING,
+    group: 'serve',
+    help: 'images per inference run',
+    default: 4,
+    min: 1,
+    max: 64,
+    limit: { what: 'images per inference run' },
+  }),
+  batchWaitMs: integer({
+    flag: '--batch-wait',
+    placeholder: 'MS',
+    commands: SERVING,
+    group: 'serve',
+    help: 'how long a lone request waits for others to batch with',
+    default: 2,
+    shownDefault: '2 ms',
+    min: 0,
+    max: 1000,
+    limit: { what: 'wait for a batch to fill' },
+  }),
+  decodeConcurrency: integer({
+    flag: '--decode-concurrency',
+    placeholder: 'N',
+    commands: SERVING,
+    group: 'serve',
+    help: 'images decoded at once while a batch runs; an image over 4 megapixels decodes alone',
+    default: 2,
+    min: 1,
+    max: 64,
+    limit: { what: 'images decoded while a batch runs', past: 'an image over 4 megapixels decodes alone' },
+  }),
+  requestTimeoutMs: integer({
+    flag: '--request-timeout',
+    placeholder: 'MS',
+    commands: ['serve'],
+    group: 'serve',
+    help: 'longest a request may take from admission until its batch starts, before 503',
+    default: 30_000,
+    shownDefault: '30 s',
+    min: 1,
+    limit: { what: 'wait from admission to inference', past: '503 `TIMEOUT`' },
+  }),
+} as const;
+
+export type SettingKey = keyof typeof SETTINGS;
+type ValueOf<S> = S extends Setting<infer T> ? T : never;
+/** Every setting's value, as the commands receive them. */
+export type Settings = { -readonly [K in SettingKey]: ValueOf<(typeof SETTINGS)[K]> };
+
+/** Where a resolved value came from, as `--print-config` shows it. */
+export type Source = 'flag' | 'default' | `env ${string}`;
+
+export interface ResolvedSettings {
+  readonly values: Settings;
+  readonly sources: Readonly<Record<SettingKey, Source>>;
+}
+
+function defaultOf<T>(entry: Setting<T>): T {
+  return typeof entry.default === 'function' ? (entry.default as () => T)() : entry.default;
+}
+
+/**
+ * Resolves every setting `command` takes: flag, then environment variable, then default, each checked against
+ * the table. Settings the command does not take keep their defaults and are not read from the environment.
+ *
+ * @param flags - `parseArgs` values keyed by flag name without dashes (`'max-upload'`).
+ * @throws ResnetServeError INVALID_ARGUMENT naming the flag or variable and what it expects.
+ */
+export function resolveSettings(
+  command: Command,
+  flags: Readonly<Record<string, string | boolean | undefined>>,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedSettings {
+  const values: Record<string, unknown> = {};
+  const sources: Record<string, Source> = {};
+  for (const [key, entry] of Object.entries(SETTINGS) as [SettingKey, Setting<unknown>][]) {
+    const fromFlag = flags[entry.flag.slice(2)];
+    const fromEnv = entry.commands.includes(command) ? entry.env.find((name) => env[name] !== undefined && env[name] !== '') : undefined;
+    if (fromFlag !== undefined) {
+      values[key] = entry.check(entry.flag, typeof fromFlag === 'string' ? entry.parse(fromFlag) : fromFlag);
+      sources[key] = 'flag';
+    } else if (fromEnv !== undefined) {
+      values[key] = entry.check(fromEnv, entry.parse(env[fromEnv] as string));
+      sources[key] = `env ${fromEnv}`;
+    } else {
+      values[key] = defaultOf(entry);
+      sources[key] = 'default';
+    }
+  }
+  return { values: values as Settings, sources: sources as Record<SettingKey, Source> };
+}
+
+/**
+ * A library option checked against the table: its default when `undefined`, else the checked value.
+ * @throws ResnetServeError INVALID_ARGUMENT naming the option.
+ */
+export function option<K extends SettingKey>(key: K, value: unknown): Settings[K] {
+  const entry = SETTINGS[key] as Setting<Settings[K]>;
+  return value === undefined ? defaultOf(entry) : entry.check(key, value);
+}
+
+/** Every default, keyed as the library options are. */
+export const DEFAULTS = Object.freeze({
+  ...(Object.fromEntries(Object.entries(SETTINGS).map(([key, entry]) => [key, defaultOf(entry as Setting<unknown>)])) as Settings),
+  /** The largest `topK` / `--top`. */
+  maxTopK: MAX_TOP_K,
+});
+
+const GROUP_TITLES: Record<Group, string> = {
+  classify: 'Classify:',
+  model: 'Model, cache and diagnostics:',
+  serve: 'Serve:',
+};
+
+function shownDefault(entry: Setting<unknown>): string {
+  if (entry.shownDefault !== undefined) return entry.shownDefault;
+  return String(defaultOf(entry));
+}
+
+/** The flag lines of USAGE, grouped, each with its default, range and environment variable. */
+export function usageLines(): string {
+  const sections: string[] = [];
+  for (const group of Object.keys(GROUP_TITLES) as Group[]) {
+    const lines = [GROUP_TITLES[group]];
+    for (const entry of Object.values(SETTINGS) as Setting<unknown>[]) {
+      if (entry.group !== group) continue;
+      const left = `  ${entry.flag}${entry.placeholder === undefined ? '' : ` ${entry.placeholder}`}`;
+      const raw = defaultOf(entry);
+      const value =
+        entry.kind === 'integer' && entry.shownDefault !== undefined ? `${String(raw)} = ${entry.shownDefault}` : shownDefault(entry);
+      const facts = entry.kind === 'boolean' ? '' : ` (default ${value}${entry.kind === 'integer' ? `; ${entry.range}` : ''})`;
+      lines.push(`${left.padEnd(26)}${entry.help}${facts}; env ${entry.env.join(' or ')}`);
+    }
+    sections.push(lines.join('\n'));
+  }
+  return sections.join('\n\n');
+}
+
+/** The README's "Limits and their flags" table, generated: a test keeps the README equal to it. */
+export function limitsTable(): string {
+  const rows = ['| limit | default | flag | environment variable |', '| --- | --- | --- | --- |'];
+  for (const entry of Object.values(SETTINGS) as Setting<unknown>[]) {
+    if (entry.limit === undefined) continue;
+    const past = entry.limit.past === undefined ? '' : ` (${entry.limit.past})`;
+    rows.push(
+      `| ${entry.limit.what} | ${shownDefault(entry)}${past} | \`${entry.flag} ${entry.placeholder ?? ''}\` | \`${entry.env.join('`, `')}\` |`,
+    );
+  }
+  return rows.join('\n');
+}
+
+/** `serve --print-config`: every setting of `command`, its value and where it came from. */
+export function formatSettings(command: Command, resolved: ResolvedSettings, json: boolean): string {
+  const keys = (Object.keys(SETTINGS) as SettingKey[]).filter((key) => SETTINGS[key].commands.includes(command));
+  if (json) {
+    return `${JSON.stringify(Object.fromEntries(keys.map((key) => [key, { value: resolved.values[key] ?? null, source: resolved.sources[key] }])))}\n`;
+  }
+  const rows = keys.map((key) => [SETTINGS[key].flag, String(resolved.values[key] ?? '(none)'), resolved.sources[key]] as const);
+  const width = Math.max(...rows.map(([flag]) => flag.length));
+  const valueWidth = Math.max(...rows.map(([, value]) => value.length));
+  return `${rows.map(([flag, value, source]) => `${flag.padEnd(width)}  ${value.padEnd(valueWidth)}  ${source}`).join('\n')}\n`;
+}
