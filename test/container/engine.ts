@@ -4,7 +4,7 @@
  * (containers, volumes, images) is recorded here and removed by `cleanup()`, so a run leaves the engine as it
  * found it.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -84,7 +84,10 @@ export async function openEngine(logDir: string): Promise<Engine | { unavailable
     },
     async cleanup() {
       for (const kind of ['container', 'volume', 'image'] as const) {
-        const names = owned.filter((o) => o.kind === kind).map((o) => o.name).reverse();
+        const names = owned
+          .filter((o) => o.kind === kind)
+          .map((o) => o.name)
+          .reverse();
         if (names.length === 0) continue;
         const command = kind === 'container' ? ['rm', '-f', '-v'] : kind === 'volume' ? ['volume', 'rm', '-f'] : ['rmi', '-f'];
         await docker([...command, ...names]);

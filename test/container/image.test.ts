@@ -17,7 +17,7 @@ import { largeJpeg } from '../helpers/large-images.js';
 import { multipartBody } from '../helpers/multipart.js';
 import { encodeSafetensors } from '../helpers/safetensors.js';
 import { syntheticResNet18StateDict } from '../helpers/synthetic-weights.js';
-import { docker, dockerOk, imageIds, openEngine, type Engine } from './engine.js';
+import { docker, dockerOk, type Engine, imageIds, openEngine } from './engine.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const tmp = join(repo, 'test', '.tmp');
@@ -37,9 +37,14 @@ const MB = 1024 * 1024;
 const opened = await openEngine(tmp);
 const engine: Engine | undefined = 'unavailable' in opened ? undefined : opened;
 if (engine === undefined && process.env.CI === 'true') {
-  throw new Error(`The container tests must run in CI, but there is no Docker engine: ${'unavailable' in opened ? opened.unavailable : ''}`);
+  throw new Error(
+    `The container tests must run in CI, but there is no Docker engine: ${'unavailable' in opened ? opened.unavailable : ''}`,
+  );
 }
-if (engine === undefined) console.warn(`[container] skipped: ${'unavailable' in opened ? opened.unavailable : ''} (apt-get install docker.io debootstrap, run as root)`);
+if (engine === undefined)
+  console.warn(
+    `[container] skipped: ${'unavailable' in opened ? opened.unavailable : ''} (apt-get install docker.io debootstrap, run as root)`,
+  );
 
 interface Prediction {
   index: number;
@@ -80,10 +85,14 @@ describe.skipIf(engine === undefined)('the container image', () => {
     measured.baseImageBytes = Number(await dockerOk(['image', 'inspect', '--format', '{{.Size}}', BASE]));
 
     // What `classify --json` says on the host, with the same checkpoint and its own cache.
-    const { stdout } = await execFilePromise(process.execPath, [CLI, 'classify', '--json', '--weights', join(weightsDir, WEIGHTS_FILE), PHOTO], {
-      ...process.env,
-      RESNET_SERVE_HOME: join(dir, 'host-home'),
-    });
+    const { stdout } = await execFilePromise(
+      process.execPath,
+      [CLI, 'classify', '--json', '--weights', join(weightsDir, WEIGHTS_FILE), PHOTO],
+      {
+        ...process.env,
+        RESNET_SERVE_HOME: join(dir, 'host-home'),
+      },
+    );
     hostAnswer = (JSON.parse(stdout) as { predictions: Prediction[] }[])[0]!.predictions;
     measured.setupSeconds = seconds(started);
   }, 1_200_000);
@@ -115,7 +124,8 @@ describe.skipIf(engine === undefined)('the container image', () => {
     // No sources, tests, fixtures, bench or dev dependencies in the image.
     const listing = await dockerOk(['run', '--rm', '--entrypoint', 'sh', IMAGE, '-c', 'ls /app; ls /app/node_modules']);
     const entries = listing.split('\n');
-    for (const absent of ['src', 'test', 'bench', 'typescript', 'vitest', 'esbuild', 'playwright-core']) expect(entries).not.toContain(absent);
+    for (const absent of ['src', 'test', 'bench', 'typescript', 'vitest', 'esbuild', 'playwright-core'])
+      expect(entries).not.toContain(absent);
   });
 
   test('with the checkpoint mounted: /readyz 200 on a read-only root, healthy, the host CLI answer, uid 1000, SIGTERM drains an upload and exits 0', async () => {
@@ -124,9 +134,24 @@ describe.skipIf(engine === undefined)('the container image', () => {
     const name = `${run}-first`;
     engine!.own('container', name);
     const started = performance.now();
-    await dockerOk(['run', '--detach', '--name', name, ...LIMITS, '--health-interval', '1s', '--publish', '127.0.0.1::8080',
-      '--volume', `${weightsDir}:/models:ro`, '--volume', `${cache}:/var/cache/resnet-serve`,
-      '--env', `RESNET_SERVE_WEIGHTS=/models/${WEIGHTS_FILE}`, ...command(IMAGE, ['--weights', `/models/${WEIGHTS_FILE}`])]);
+    await dockerOk([
+      'run',
+      '--detach',
+      '--name',
+      name,
+      ...LIMITS,
+      '--health-interval',
+      '1s',
+      '--publish',
+      '127.0.0.1::8080',
+      '--volume',
+      `${weightsDir}:/models:ro`,
+      '--volume',
+      `${cache}:/var/cache/resnet-serve`,
+      '--env',
+      `RESNET_SERVE_WEIGHTS=/models/${WEIGHTS_FILE}`,
+      IMAGE,
+    ]);
     const url = await publishedUrl(name);
     await waitForReady(url, name);
     measured.firstStartToReadySeconds = seconds(started);
@@ -178,9 +203,22 @@ describe.skipIf(engine === undefined)('the container image', () => {
     engine!.own('container', name);
     const images = await Promise.all([1, 2, 3].map((seed) => largeJpeg(seed)));
     const started = performance.now();
-    await dockerOk(['run', '--detach', '--name', name, ...LIMITS, '--publish', '127.0.0.1::8080',
-      '--volume', `${weightsDir}:/models:ro`, '--volume', `${run}-cache:/var/cache/resnet-serve`,
-      '--env', `RESNET_SERVE_WEIGHTS=/models/${WEIGHTS_FILE}`, ...command(IMAGE, ['--weights', `/models/${WEIGHTS_FILE}`])]);
+    await dockerOk([
+      'run',
+      '--detach',
+      '--name',
+      name,
+      ...LIMITS,
+      '--publish',
+      '127.0.0.1::8080',
+      '--volume',
+      `${weightsDir}:/models:ro`,
+      '--volume',
+      `${run}-cache:/var/cache/resnet-serve`,
+      '--env',
+      `RESNET_SERVE_WEIGHTS=/models/${WEIGHTS_FILE}`,
+      IMAGE,
+    ]);
     const url = await publishedUrl(name);
     await waitForReady(url, name);
     measured.warmStartToReadySeconds = seconds(started);
@@ -192,18 +230,23 @@ describe.skipIf(engine === undefined)('the container image', () => {
     const failures: string[] = [];
     let next = 0;
     const soak = performance.now();
-    await Promise.all(Array.from({ length: 5 }, async () => {
-      while (next < total) {
-        const i = next++ % images.length;
-        const answer = await predict(url, images[i]!).catch((error: unknown) => ({ status: 0, predictions: [], error }));
-        if (answer.status !== 200) failures.push(`status ${answer.status}`);
-        else if (answer.predictions.map((p) => p.index).join() !== solo[i]!.map((p) => p.index).join()) failures.push(`image ${i}: other classes`);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        while (next < total) {
+          const i = next++ % images.length;
+          const answer = await predict(url, images[i]!).catch((error: unknown) => ({ status: 0, predictions: [], error }));
+          if (answer.status !== 200) failures.push(`status ${answer.status}`);
+          else if (answer.predictions.map((p) => p.index).join() !== solo[i]!.map((p) => p.index).join())
+            failures.push(`image ${i}: other classes`);
+        }
+      }),
+    );
     measured.soakRequests = total;
     measured.soakSeconds = seconds(soak);
     measured.soakPeakBytes = await cgroupPeakBytes(name);
-    measured.soakServerVmHwmBytes = Number(await dockerOk(['exec', name, 'sh', '-c', "awk '/^VmHWM:/ { print $2 * 1024 }' /proc/1/status"]));
+    measured.soakServerVmHwmBytes = Number(
+      await dockerOk(['exec', name, 'sh', '-c', "awk '/^VmHWM:/ { print $2 * 1024 }' /proc/1/status"]),
+    );
     expect(failures).toEqual([]);
     const state = (await inspect(name)).State;
     expect(state.Running).toBe(true);
@@ -218,7 +261,10 @@ describe.skipIf(engine === undefined)('the container image', () => {
     try {
       const build = performance.now();
       const port = (weightsServer.address() as AddressInfo).port;
-      await dockerOk(['build', '--network', 'host', '--build-arg', `WEIGHTS_URL=http://127.0.0.1:${port}/${WEIGHTS_FILE}`, '--tag', BAKED, repo], { timeoutMs: 900_000 });
+      await dockerOk(
+        ['build', '--network', 'host', '--build-arg', `WEIGHTS_URL=http://127.0.0.1:${port}/${WEIGHTS_FILE}`, '--tag', BAKED, repo],
+        { timeoutMs: 900_000 },
+      );
       measured.bakedBuildSeconds = seconds(build);
       measured.bakedImageBytes = Number(await dockerOk(['image', 'inspect', '--format', '{{.Size}}', BAKED]));
     } finally {
@@ -227,7 +273,7 @@ describe.skipIf(engine === undefined)('the container image', () => {
     const name = `${run}-baked`;
     engine!.own('container', name);
     const started = performance.now();
-    await dockerOk(['run', '--detach', '--name', name, ...LIMITS, '--publish', '127.0.0.1::8080', ...command(BAKED, ['--model', '/opt/resnet-serve/resnet18.onnx'])]);
+    await dockerOk(['run', '--detach', '--name', name, ...LIMITS, '--publish', '127.0.0.1::8080', BAKED]);
     const url = await publishedUrl(name);
     await waitForReady(url, name);
     measured.bakedStartToReadySeconds = seconds(started);
@@ -237,11 +283,6 @@ describe.skipIf(engine === undefined)('the container image', () => {
     expect((await inspect(name)).State.ExitCode).toBe(0);
   }, 900_000);
 });
-
-// TEMPORARY until the settings refactor is merged: the server reads only flags.
-function command(image: string, flags: string[]): string[] {
-  return [image, 'serve', '--host', '0.0.0.0', ...flags];
-}
 
 interface ContainerState {
   State: { Running: boolean; ExitCode: number; OOMKilled: boolean; Health?: { Status: string } };
@@ -265,11 +306,15 @@ async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs: n
 }
 
 async function waitForReady(url: string, name: string): Promise<void> {
-  await waitFor(async () => {
-    const state = (await inspect(name)).State;
-    if (!state.Running) throw new Error(`${name} exited with ${state.ExitCode}:\n${(await docker(['logs', name])).stderr.slice(-2000)}`);
-    return (await getStatus(`${url}/readyz`)) === 200;
-  }, `${name} to be ready`, 120_000);
+  await waitFor(
+    async () => {
+      const state = (await inspect(name)).State;
+      if (!state.Running) throw new Error(`${name} exited with ${state.ExitCode}:\n${(await docker(['logs', name])).stderr.slice(-2000)}`);
+      return (await getStatus(`${url}/readyz`)) === 200;
+    },
+    `${name} to be ready`,
+    120_000,
+  );
 }
 
 async function predict(url: string, image: Buffer): Promise<{ status: number; predictions: Prediction[] }> {
@@ -283,7 +328,7 @@ async function predict(url: string, image: Buffer): Promise<{ status: number; pr
 /** Same classes in the same order; probabilities as close as one ONNX Runtime build on one CPU gives. */
 function expectSameAnswer(actual: Prediction[], expected: Prediction[]): void {
   expect(actual.map((p) => p.index)).toEqual(expected.map((p) => p.index));
-  actual.forEach((p, i) => expect(Math.abs(p.probability - expected[i]!.probability)).toBeLessThan(1e-6));
+  for (const [i, p] of actual.entries()) expect(Math.abs(p.probability - expected[i]!.probability)).toBeLessThan(1e-6);
 }
 
 /**
@@ -291,7 +336,13 @@ function expectSameAnswer(actual: Prediction[], expected: Prediction[]): void {
  * `memory.peak`, else v1 `memory.max_usage_in_bytes`.
  */
 async function cgroupPeakBytes(name: string): Promise<number> {
-  const text = await dockerOk(['exec', name, 'sh', '-c', 'cat /sys/fs/cgroup/memory.peak 2>/dev/null || cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes']);
+  const text = await dockerOk([
+    'exec',
+    name,
+    'sh',
+    '-c',
+    'cat /sys/fs/cgroup/memory.peak 2>/dev/null || cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes',
+  ]);
   return Number(text);
 }
 

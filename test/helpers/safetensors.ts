@@ -1,4 +1,4 @@
-import type { DType, StateDict } from '../../src/types.js';
+import type { DType, StateDict } from '../../src/weights/types.js';
 
 const NAMES: Partial<Record<DType, string>> = { float32: 'F32', int64: 'I64', int32: 'I32', uint8: 'U8', int8: 'I8' };
 
