@@ -198,6 +198,31 @@ describe.skipIf(engine === undefined)('the container image', () => {
     expect(state.OOMKilled).toBe(false);
   }, 300_000);
 
+  test('SIGTERM while a first start converts the checkpoint stops the container at once, not at the SIGKILL', async () => {
+    const name = `${run}-early`;
+    engine!.own('container', name);
+    engine!.own('volume', `${run}-early`);
+    await dockerOk([
+      'run',
+      '--detach',
+      '--name',
+      name,
+      ...LIMITS,
+      '--volume',
+      `${weightsDir}:/models:ro`,
+      '--volume',
+      `${run}-early:/var/cache/resnet-serve`,
+      '--env',
+      `RESNET_SERVE_WEIGHTS=/models/${WEIGHTS_FILE}`,
+      IMAGE,
+    ]);
+    await waitFor(async () => (await docker(['logs', name])).stderr.includes('Converting'), 'the conversion to start', 60_000);
+    await dockerOk(['stop', '--time', String(GRACE_S), name], { timeoutMs: (GRACE_S + 30) * 1000 });
+    // 128 + SIGTERM: the signal's own exit status. Ignored, as PID 1 ignores a signal it has no handler for, it
+    // would have been 137, SIGKILL at the end of the grace period.
+    expect((await inspect(name)).State.ExitCode).toBe(143);
+  });
+
   test('a warm start under --memory 320m --cpus 2 survives a 5-client soak of 12 MP JPEGs, every answer its solo one', async () => {
     const name = `${run}-soak`;
     engine!.own('container', name);
