@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { getStatus } from '../helpers/http.js';
 import { largeJpeg } from '../helpers/large-images.js';
+import { byKind, loadManifests, memoryBytes } from '../helpers/manifests.js';
 import { multipartBody } from '../helpers/multipart.js';
 import { encodeSafetensors } from '../helpers/safetensors.js';
 import { syntheticResNet18StateDict } from '../helpers/synthetic-weights.js';
@@ -33,6 +34,7 @@ const LIMITS = ['--read-only', '--memory', '320m', '--memory-swap', '320m', '--c
 /** Docker's default `stop` grace is 10 s; the Deployment's terminationGracePeriodSeconds is the one that matters. */
 const GRACE_S = 30;
 const MB = 1024 * 1024;
+const deployed = byKind(loadManifests('kubernetes'), 'Deployment').spec.template.spec.containers[0]!;
 
 const opened = await openEngine(tmp);
 const engine: Engine | undefined = 'unavailable' in opened ? undefined : opened;
@@ -184,6 +186,10 @@ describe.skipIf(engine === undefined)('the container image', () => {
       finish = () => req.end(body.payload.subarray(half));
     });
     await sleep(300);
+    // The kubelet runs the Deployment's preStop command in the container, then sends SIGTERM.
+    const preStop = deployed.lifecycle?.preStop?.exec?.command ?? [];
+    expect(preStop.length).toBeGreaterThan(0);
+    await dockerOk(['exec', name, ...preStop]);
     const signalled = performance.now();
     const stopped = dockerOk(['stop', '--time', String(GRACE_S), name], { timeoutMs: (GRACE_S + 30) * 1000 });
     await waitFor(async () => (await dockerOk(['logs', name])).includes('shutting down'), 'the server to log its shutdown', 10_000);
@@ -277,6 +283,11 @@ describe.skipIf(engine === undefined)('the container image', () => {
     expect(state.Running).toBe(true);
     expect(state.OOMKilled).toBe(false);
     expect(measured.soakPeakBytes as number).toBeLessThan(320 * MB);
+    // The Deployment's limit is above every peak measured here, first start included.
+    const limit = memoryBytes(deployed.resources?.limits?.memory ?? '0');
+    for (const peak of ['firstStartPeakBytes', 'soakPeakBytes', 'soakServerVmHwmBytes']) {
+      if (measured[peak] !== undefined) expect(measured[peak] as number, peak).toBeLessThan(limit);
+    }
     await dockerOk(['stop', '--time', String(GRACE_S), name], { timeoutMs: (GRACE_S + 30) * 1000 });
     expect((await inspect(name)).State.ExitCode).toBe(0);
   }, 300_000);
