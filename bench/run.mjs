@@ -13,7 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { messageOf } from '../dist/errors.js';
-import { closedLoop, multipartBody, post, waitReady } from './lib/http.mjs';
+import { closedLoop, multipartBody, oipBinaryBody, post, waitReady } from './lib/http.mjs';
 import { ensureImages } from './lib/images.mjs';
 import { cpuMsOf, freePort, memoryOf, RssSampler, runJson, runQuiet, spawnTracked, stop, stopAll } from './lib/proc.mjs';
 import { buildRows, tabulate, toMarkdown, toText } from './lib/report.mjs';
@@ -166,6 +166,7 @@ function ourTarget(precision, model) {
       [join(ROOT, 'bench', 'infer.mjs'), '--model', model, ...precisionFlag, '--runs', String(runs), ...images],
     ],
     floor: () => [process.execPath, [join(ROOT, 'bench', 'floor.mjs'), '--model', model]],
+    protocols: true,
     // Started as `npm start` and the installed command start it: through the file's own #! line and its node flags.
     serve: (port) => [CLI, ['serve', '--model', model, ...precisionFlag, ...SERVE_ARGS, '--host', '127.0.0.1', '--port', String(port)]],
   };
@@ -245,6 +246,7 @@ async function benchServer(target, uploads) {
       e2e[upload.name] = summarize(ms);
     }
     const cpuMsPerRequest = (cpuMsOf(child.pid) - cpu0) / sent;
+    const protocols = target.protocols ? await benchProtocols(target, url, uploads) : undefined;
 
     log(`${target.label}: RSS under 5 concurrent clients (${CONFIG.conc5Requests} mixed requests)`);
     const before = memoryOf(child.pid).rssMb;
@@ -266,11 +268,43 @@ async function benchServer(target, uploads) {
       const s = summarize(r.latencies);
       sweep[concurrency] = { throughput: r.ok / (r.elapsedMs / 1000), p50: s.p50, p99: s.p99, failed: r.failed, statuses: r.statuses };
     }
-    return { startupMs, idleRssMb, e2e, cpuMsPerRequest, conc5, sweep, hwmMb: memoryOf(child.pid).hwmMb };
+    return { startupMs, idleRssMb, e2e, cpuMsPerRequest, protocols, conc5, sweep, hwmMb: memoryOf(child.pid).hwmMb };
   } finally {
     sampler.stop();
     await stop(child);
   }
+}
+
+/**
+ * The Open Inference Protocol against /predict on the sweep image: one image per request under the binary
+ * extension, alternating with /predict in the same loop so both see the same machine; then a batch of 8.
+ */
+async function benchProtocols(target, predictUrl, uploads) {
+  const upload = uploads.find((u) => u.name === SWEEP_IMAGE) ?? uploads[0];
+  const oipUrl = predictUrl.replace(/\/predict$/, '/v2/models/resnet18/infer');
+  const single = oipBinaryBody([upload.bytes], `OIP ${upload.name}`);
+  const batch = oipBinaryBody(
+    Array.from({ length: 8 }, () => upload.bytes),
+    `OIP 8 × ${upload.name}`,
+  );
+  const reps = CONFIG.e2eReps * 2;
+  log(`${target.label}: Open Inference Protocol, ${reps} requests alternating with /predict, then ${CONFIG.e2eReps} batches of 8`);
+  const timed = async (url, body) => {
+    const r = await post(url, body);
+    if (r.status !== 200) throw new Error(`POST ${body.name} answered ${r.status || 'nothing'}`);
+    return r.ms;
+  };
+  const predictMs = [];
+  const oipMs = [];
+  for (let i = 0; i < reps; i++) {
+    predictMs.push(await timed(predictUrl, upload));
+    oipMs.push(await timed(oipUrl, single));
+  }
+  const batchMs = [];
+  for (let i = 0; i < CONFIG.e2eReps; i++) batchMs.push(await timed(oipUrl, batch));
+  const predict = summarize(predictMs);
+  const oip = summarize(oipMs);
+  return { image: upload.name, predict, oip, overheadPct: (oip.p50 / predict.p50 - 1) * 100, batch8: summarize(batchMs) };
 }
 
 /** The issue's memory scenario: a fresh server, 1,000 mixed requests (every fifth a 12 MP JPEG), 5 clients. */
@@ -356,7 +390,10 @@ async function main() {
   }
   await mkdir(WORK, { recursive: true });
   const images = await ensureImages(join(WORK, 'images'));
-  const uploads = images.map((i) => multipartBody(i.bytes, i.name, i.format === 'png' ? 'image/png' : 'image/jpeg'));
+  const uploads = images.map((i) => ({
+    ...multipartBody(i.bytes, i.name, i.format === 'png' ? 'image/png' : 'image/jpeg'),
+    bytes: i.bytes,
+  }));
 
   const wantBaseline = flags.baseline === 'pytorch';
   const python = await checkPython();

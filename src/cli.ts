@@ -191,6 +191,9 @@ async function serve(settings: Settings): Promise<number> {
   const handle = await startServer({
     host: settings.host,
     port: settings.port,
+    grpcPort: settings.grpcPort,
+    modelName: settings.modelName,
+    maxInferImages: settings.maxInferImages,
     maxUploadBytes: settings.maxUploadBytes,
     maxPixels: settings.maxPixels,
     loadClassifier: ({ observer, maxPixels }) =>

@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The bytes are not an image format resnet-serve reads.' },
   IMAGE_CORRUPT: { status: 422, summary: 'The image is truncated or cannot be decoded.' },
   NOT_FOUND: { status: 404, summary: 'No such route or file.' },
+  MODEL_NOT_FOUND: { status: 404, summary: 'The request names a model or version this server does not serve (`--model-name`).' },
   QUEUE_FULL: { status: 503, summary: 'The inference queue is full; retry after `Retry-After` seconds.' },
   TIMEOUT: { status: 503, summary: 'The request waited longer than the inference time limit.' },
   NOT_READY: { status: 503, summary: 'The model is still loading, or the server is shutting down.' },

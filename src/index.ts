@@ -6,6 +6,7 @@ export {
   type ClassifyOptions,
   type ClassifyResult,
   createClassifier,
+  type InferResult,
   type Timings,
 } from './classifier/index.js';
 export { ERROR_CODES, type ErrorCode, isResnetServeError, ResnetServeError } from './errors.js';

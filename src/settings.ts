@@ -89,6 +89,16 @@ function text(spec: SettingSpec<string | undefined>): Setting<string | undefined
   return setting('text', spec, optionalText, (value) => value);
 }
 
+/** A text setting that always has a value: its default when unset. */
+function requiredText(spec: SettingSpec<string> & { default: string }): Setting<string> {
+  return setting(
+    'text',
+    spec,
+    (name, value) => optionalText(name, value) ?? spec.default,
+    (value) => value,
+  );
+}
+
 function boolean(spec: Omit<SettingSpec<boolean>, 'default'>): Setting<boolean> {
   return setting(
     'boolean',
@@ -224,7 +234,7 @@ export const SETTINGS = {
     group: 'model',
     help: 'on an unexpected failure, print its stack',
   }),
-  host: text({
+  host: requiredText({
     flag: '--host',
     placeholder: 'H',
     commands: ['serve'],
@@ -240,6 +250,25 @@ export const SETTINGS = {
     group: 'serve',
     help: 'port to listen on; 0 picks a free one',
     default: 8080,
+    min: 0,
+    max: 65_535,
+  }),
+  modelName: requiredText({
+    flag: '--model-name',
+    placeholder: 'NAME',
+    commands: ['serve'],
+    group: 'serve',
+    help: 'the model name in Open Inference Protocol, gRPC and TorchServe URLs and answers',
+    default: 'resnet18',
+  }),
+  grpcPort: integer({
+    flag: '--grpc-port',
+    placeholder: 'P',
+    commands: ['serve'],
+    group: 'serve',
+    help: "port of the Open Inference Protocol's gRPC service (KServe's is 8081); 0 leaves it off",
+    default: 0,
+    shownDefault: 'off',
     min: 0,
     max: 65_535,
   }),
@@ -264,6 +293,17 @@ export const SETTINGS = {
     shownDefault: '40 megapixels',
     min: 1,
     limit: { what: 'image size', past: '413 `IMAGE_TOO_LARGE`, from the header, before decoding' },
+  }),
+  maxInferImages: integer({
+    flag: '--max-infer-images',
+    placeholder: 'N',
+    commands: ['serve'],
+    group: 'serve',
+    help: 'images (or tensors) in one Open Inference Protocol request; its body may hold N uploads',
+    default: 8,
+    min: 1,
+    max: 64,
+    limit: { what: 'images in one inference request', past: '400 `INVALID_ARGUMENT`; each image is limited as an upload' },
   }),
   maxQueue: integer({
     flag: '--max-queue',

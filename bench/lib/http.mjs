@@ -13,6 +13,26 @@ export function multipartBody(bytes, filename, contentType) {
   };
 }
 
+/**
+ * An Open Inference Protocol request for `images` as tritonclient builds it: the JSON, then a BYTES tensor under
+ * the binary tensor data extension (each image behind its 4-byte little-endian length), top-5 classification.
+ */
+export function oipBinaryBody(images, name) {
+  const tensor = Buffer.concat(images.flatMap((bytes) => [Buffer.from(new Uint32Array([bytes.length]).buffer), bytes]));
+  const json = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: 'image', shape: [images.length], datatype: 'BYTES', parameters: { binary_data_size: tensor.length } }],
+      outputs: [{ name: 'probabilities', parameters: { classification: 5, binary_data: false } }],
+    }),
+  );
+  return {
+    name,
+    body: Buffer.concat([json, tensor]),
+    contentType: 'application/octet-stream',
+    headers: { 'inference-header-content-length': String(json.length) },
+  };
+}
+
 function assertLoopback(url) {
   const { hostname } = new URL(url);
   if (hostname !== '127.0.0.1' && hostname !== 'localhost' && hostname !== '[::1]') {
@@ -28,7 +48,7 @@ export async function post(url, upload, timeoutMs = 60_000) {
     const response = await fetch(url, {
       method: 'POST',
       body: upload.body,
-      headers: { 'content-type': upload.contentType },
+      headers: { 'content-type': upload.contentType, ...upload.headers },
       signal: AbortSignal.timeout(timeoutMs),
     });
     await response.arrayBuffer();

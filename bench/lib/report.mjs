@@ -27,6 +27,13 @@ export function buildRows(imageNames, sweepLevels) {
     add('http', `HTTP ${name}, p99`, 'ms', (r) => r.server?.e2e[name]?.p99);
   }
   add('http', 'server CPU time per request (all images)', 'ms', (r) => r.server?.cpuMsPerRequest);
+  add('protocols', '/predict 640×480 JPEG, alternating with OIP, p50', 'ms', (r) => r.server?.protocols?.predict.p50);
+  add('protocols', 'OIP binary 640×480 JPEG, alternating with /predict, p50', 'ms', (r) => r.server?.protocols?.oip.p50);
+  add('protocols', 'OIP overhead over /predict (p50)', '%', (r) => r.server?.protocols?.overheadPct);
+  add('protocols', 'OIP batch of 8 × 640×480 JPEG, per request, p50', 'ms', (r) => r.server?.protocols?.batch8.p50);
+  add('protocols', 'OIP batch of 8, per image', 'ms', (r) =>
+    r.server?.protocols === undefined ? undefined : r.server.protocols.batch8.p50 / 8,
+  );
   add('memory', 'Node + onnxruntime-node loaded, no session', 'MB', (r) => r.floor?.beforeSessionMb);
   add('memory', 'Node + ONNX Runtime session alone, after 20 runs (VmHWM)', 'MB', (r) => r.floor?.hwmMb);
   add('memory', 'server RSS when ready (idle)', 'MB', (r) => r.server?.idleRssMb);

@@ -3,22 +3,21 @@ import { InferenceEngine } from '../engine/inference-engine.js';
 import { Semaphore } from '../engine/semaphore.js';
 import { TensorPool } from '../engine/tensor-pool.js';
 import { notReady, ResnetServeError } from '../errors.js';
-import { integerInRange } from '../guards.js';
+import { exactLength, integerInRange } from '../guards.js';
 import { type ImageHeader, preprocessWithHeaderInto, readImageHeader, sniffImageFormat } from '../image/index.js';
 import { INPUT_ELEMENTS } from '../image/recipe.js';
 import { postprocess } from '../labels/index.js';
-import type { Prediction } from '../labels/types.js';
 import { cacheDir, DEFAULTS, option } from '../settings.js';
 import { DEFAULT_WEIGHTS } from '../weights/default-weights.js';
-import type { Classifier, ClassifierOptions, ClassifyOptions, ClassifyResult } from './types.js';
+import type { Classifier, ClassifierOptions, ClassifyOptions, ClassifyResult, InferResult } from './types.js';
 
 interface Job {
   tensor: Float32Array;
-  topK: number;
 }
 
 interface Inferred {
-  predictions: Prediction[];
+  /** The job's own row of the batch's logits, copied out of the engine's buffer. */
+  logits: Float32Array;
   inferenceMs: number;
 }
 
@@ -71,9 +70,9 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
     const logits = await engine.infer(batch, jobs.length);
     const inferenceMs = performance.now() - t0;
     observer.onBatch?.(jobs.length, inferenceMs);
-    return jobs.map((job, row) => ({
+    return jobs.map((_job, row) => ({
       status: 'fulfilled',
-      value: { predictions: postprocess(logits, { topK: job.topK, offset: row * engine.classes, classes: engine.classes }), inferenceMs },
+      value: { logits: logits.slice(row * engine.classes, (row + 1) * engine.classes), inferenceMs },
     }));
   };
 
@@ -84,9 +83,7 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
   let drained: (() => void) | undefined;
 
   /** Takes a place among the `maxQueue` admitted requests, or refuses; `leave` gives it back. */
-  const admit = (bytes: Uint8Array): void => {
-    // Refuse what is not an image before it takes a place in the queue.
-    sniffImageFormat(bytes);
+  const admit = (): void => {
     if (closing !== undefined) throw notReady('The classifier is shutting down.');
     if (pending >= maxQueue) {
       throw new ResnetServeError('QUEUE_FULL', `The inference queue is full (${maxQueue} requests); try again shortly.`, {
@@ -121,26 +118,46 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
     return performance.now() - t0;
   };
 
-  return {
-    modelName: options.modelName ?? DEFAULT_WEIGHTS.modelName,
-    precision,
-    async classify(bytes: Uint8Array, classifyOptions: ClassifyOptions = {}): Promise<ClassifyResult> {
-      const startedAt = performance.now();
-      const topK = integerInRange('topK', classifyOptions.topK ?? DEFAULTS.topK, 1, Math.min(DEFAULTS.maxTopK, engine.classes));
-      admit(bytes);
+  /** One image or tensor through admission, decoding (for an image) and the batching queue. */
+  const infer = async (input: Uint8Array | Float32Array): Promise<InferResult> => {
+    const startedAt = performance.now();
+    if (input instanceof Float32Array) {
+      exactLength('input.length', input.length, INPUT_ELEMENTS, 'values (a 3×224×224 Float32Array)');
+      admit();
       try {
-        const tensor = await tensors.acquire();
-        try {
-          const decodeMs = await decode(bytes, tensor);
-          const { predictions, inferenceMs } = await queue.submit({ tensor, topK }, startedAt);
-          return { predictions, timings_ms: { decode: decodeMs, inference: inferenceMs, total: performance.now() - startedAt } };
-        } finally {
-          tensors.release(tensor);
-        }
+        const { logits, inferenceMs } = await queue.submit({ tensor: input }, startedAt);
+        return { logits, timings_ms: { decode: 0, inference: inferenceMs, total: performance.now() - startedAt } };
       } finally {
         leave();
       }
+    }
+    // Refuse what is not an image before it takes a place in the queue.
+    sniffImageFormat(input);
+    admit();
+    try {
+      const tensor = await tensors.acquire();
+      try {
+        const decodeMs = await decode(input, tensor);
+        const { logits, inferenceMs } = await queue.submit({ tensor }, startedAt);
+        return { logits, timings_ms: { decode: decodeMs, inference: inferenceMs, total: performance.now() - startedAt } };
+      } finally {
+        tensors.release(tensor);
+      }
+    } finally {
+      leave();
+    }
+  };
+
+  return {
+    modelName: options.modelName ?? DEFAULT_WEIGHTS.modelName,
+    precision,
+    classes: engine.classes,
+    async classify(bytes: Uint8Array, classifyOptions: ClassifyOptions = {}): Promise<ClassifyResult> {
+      const topK = integerInRange('topK', classifyOptions.topK ?? DEFAULTS.topK, 1, Math.min(DEFAULTS.maxTopK, engine.classes));
+      const { logits, timings_ms } = await infer(bytes);
+      return { predictions: postprocess(logits, { topK }), timings_ms };
     },
+    infer,
     queueDepth: () => pending,
     close(): Promise<void> {
       closing ??= (async () => {

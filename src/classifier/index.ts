@@ -1,2 +1,2 @@
 export { createClassifier } from './classifier.js';
-export type { Classifier, ClassifierObserver, ClassifierOptions, ClassifyOptions, ClassifyResult, Timings } from './types.js';
+export type { Classifier, ClassifierObserver, ClassifierOptions, ClassifyOptions, ClassifyResult, InferResult, Timings } from './types.js';

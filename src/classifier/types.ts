@@ -57,6 +57,13 @@ export interface ClassifyResult {
   timings_ms: Timings;
 }
 
+/** One image's raw model output, for shells that answer with tensors (the Open Inference Protocol). */
+export interface InferResult {
+  /** The model's logits for this image, one per class. */
+  logits: Float32Array;
+  timings_ms: Timings;
+}
+
 /** Hooks for metrics and tests; every one is optional. */
 export interface ClassifierObserver {
   onBatch?(size: number, inferenceMs: number): void;
@@ -74,6 +81,16 @@ export interface Classifier {
    *   QUEUE_FULL, TIMEOUT, NOT_READY, INVALID_ARGUMENT, INFERENCE_FAILED.
    */
   classify(bytes: Uint8Array, options?: ClassifyOptions): Promise<ClassifyResult>;
+  /** Classes the model outputs (1000 for ImageNet). */
+  readonly classes: number;
+  /**
+   * The logits of one encoded image (checked and decoded as by `classify`), or of one tensor already
+   * preprocessed with the ImageNet recipe (3×224×224 floats, CHW), through the same admission and batching
+   * queue. `classify` is `infer` followed by `postprocess`.
+   *
+   * @throws ResnetServeError as `classify`; INVALID_ARGUMENT for a tensor of another length.
+   */
+  infer(input: Uint8Array | Float32Array): Promise<InferResult>;
   /** Requests waiting for or in inference right now. */
   queueDepth(): number;
   /** Finishes queued work, then releases the session. Later calls to classify fail with NOT_READY. */

@@ -3,8 +3,10 @@ import { callable, integerInRange } from '../guards.js';
 import { DEFAULTS, option } from '../settings.js';
 import { type ClassifierLoader, ClassifierSlot } from './classifier-slot.js';
 import { errorBodySchema, installErrorHandling } from './errors.js';
-import { countResponses, createServerMetrics, metricsPlugin } from './metrics.js';
-import { registerOpenApi } from './openapi.js';
+import { countResponses, createServerMetrics, metricsPlugin, type ServerMetrics } from './metrics.js';
+import { packageJson, registerOpenApi } from './openapi.js';
+import { oipRestRoutes } from './protocols/oip/rest-routes.js';
+import { torchserveRoutes } from './protocols/torchserve/routes.js';
 import { installRequestLog, RequestLogController } from './request-log.js';
 import { configRoute } from './routes/config.js';
 import { healthRoutes } from './routes/health.js';
@@ -15,6 +17,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The app's classifier: loading state for /readyz, the instance for /predict. */
     readonly classifierSlot: ClassifierSlot;
+    /** The app's metrics, which the gRPC service (on a port of its own) reports to as well. */
+    readonly serverMetrics: ServerMetrics;
   }
 }
 
@@ -30,6 +34,10 @@ export interface AppLimits {
   topK?: number;
   /** Largest accepted `top`, 1..1000. Default `DEFAULTS.maxTopK` (20). */
   maxTopK?: number;
+  /** Images in one Open Inference Protocol request. Default and range: the `maxInferImages` setting (8). */
+  maxInferImages?: number;
+  /** The model's name in Open Inference Protocol and TorchServe URLs. Default: the `modelName` setting (`resnet18`). */
+  modelName?: string;
 }
 
 export interface AppOptions extends AppLimits {
@@ -56,6 +64,8 @@ function normaliseOptions(options: AppOptions): NormalisedOptions {
     maxPixels: option('maxPixels', options.maxPixels),
     topK: integerInRange('topK', options.topK ?? DEFAULTS.topK, 1, maxTopK),
     maxTopK,
+    maxInferImages: option('maxInferImages', options.maxInferImages),
+    modelName: option('modelName', options.modelName),
   };
 }
 
@@ -83,6 +93,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const metrics = createServerMetrics();
   const slot = new ClassifierSlot(opts.loadClassifier, { observer: metrics.observer, maxPixels: opts.maxPixels });
   app.decorate('classifierSlot', slot);
+  app.decorate('serverMetrics', metrics);
 
   installErrorHandling(app);
   installRequestLog(app);
@@ -101,6 +112,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     config: { maxUploadBytes: opts.maxUploadBytes, maxPixels: opts.maxPixels, topK: opts.topK, maxTopK: opts.maxTopK },
   });
   await app.register(predictRoute, { slot, metrics, maxUploadBytes: opts.maxUploadBytes, topK: opts.topK, maxTopK: opts.maxTopK });
+  await app.register(oipRestRoutes, {
+    slot,
+    metrics,
+    modelName: opts.modelName,
+    serverVersion: packageJson.version,
+    maxInferImages: opts.maxInferImages,
+    maxUploadBytes: opts.maxUploadBytes,
+  });
+  await app.register(torchserveRoutes, {
+    slot,
+    metrics,
+    modelName: opts.modelName,
+    maxUploadBytes: opts.maxUploadBytes,
+    multipartOverheadBytes: MULTIPART_OVERHEAD_BYTES,
+  });
   await app.register(metricsPlugin, { metrics });
   await app.register(staticFiles, { root: opts.webRoot });
 

@@ -11,8 +11,11 @@ declare module 'fastify' {
   }
 }
 
-/** Probes and scrapes arrive every few seconds; at info level they would drown the request log. */
-const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+/**
+ * Probes and scrapes arrive every few seconds; at info level they would drown the request log. KServe and
+ * TorchServe deployments probe the protocols' own health routes.
+ */
+const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/v2/health/live', '/v2/health/ready', '/ping']);
 
 /**
  * One log line per request, written by Fastify's own "request completed" hook point: request id

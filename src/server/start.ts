@@ -1,19 +1,25 @@
 import type { FastifyInstance } from 'fastify';
-import { ResnetServeError } from '../errors.js';
+import { messageOf, ResnetServeError } from '../errors.js';
 import { DEFAULTS, option } from '../settings.js';
 import { type AppOptions, buildApp } from './app.js';
+import { packageJson } from './openapi.js';
+import type { GrpcService } from './protocols/grpc/server.js';
 
 export interface StartOptions extends AppOptions {
   /** Interface to listen on. Default `DEFAULTS.host` (127.0.0.1). */
   host?: string;
   /** TCP port; 0 picks a free one. Default `DEFAULTS.port` (8080). */
   port?: number;
+  /** Port of the Open Inference Protocol's gRPC service, on the same host; 0 (the default) leaves it off. */
+  grpcPort?: number;
 }
 
 export interface ServerHandle {
   app: FastifyInstance;
   /** e.g. `http://127.0.0.1:8080`. */
   url: string;
+  /** The gRPC service's port, when it runs. */
+  grpcPort: number | undefined;
   /** Resolves once the model is loaded and warmed up; rejects with the loader's error. Already handled. */
   ready: Promise<void>;
   /**
@@ -34,8 +40,9 @@ export interface ServerHandle {
  * await server.ready; // logs {"msg":"model ready","model":"resnet18-imagenet1k-v1","precision":"fp32"}
  */
 export async function startServer(options: StartOptions): Promise<ServerHandle> {
-  const host = option('host', options.host) ?? DEFAULTS.host;
+  const host = option('host', options.host);
   const port = option('port', options.port);
+  const grpcPort = option('grpcPort', options.grpcPort);
   const app = await buildApp({ ...options, logger: options.logger ?? { level: 'info' } });
   let url: string;
   try {
@@ -61,18 +68,53 @@ export async function startServer(options: StartOptions): Promise<ServerHandle> 
     }
     throw error;
   }
+  const grpc = grpcPort === 0 ? undefined : await startGrpc(app, host, grpcPort, options);
   const ready = app.classifierSlot.load().then(() => undefined);
   ready.catch(() => undefined);
   let closing: Promise<void> | undefined;
   return {
     app,
     url,
+    grpcPort: grpc?.port,
     ready,
     close() {
-      closing ??= app.close();
+      // Both stop accepting at once; the classifier closes (in the app's onClose) only after its queue drained,
+      // so gRPC calls in flight finish too.
+      closing ??= Promise.all([grpc?.close(), app.close()]).then(() => undefined);
       return closing;
     },
   };
+}
+
+/**
+ * Starts the gRPC service over the app's classifier and metrics. Imported only when asked for: @grpc/grpc-js and
+ * the .proto cost about 11 MB of RSS (measured) that an HTTP-only server need not carry.
+ */
+async function startGrpc(app: FastifyInstance, host: string, port: number, options: StartOptions): Promise<GrpcService> {
+  const { startGrpcService } = await import('./protocols/grpc/server.js');
+  try {
+    return await startGrpcService({
+      slot: app.classifierSlot,
+      metrics: app.serverMetrics,
+      modelName: option('modelName', options.modelName),
+      serverVersion: packageJson.version,
+      maxInferImages: option('maxInferImages', options.maxInferImages),
+      maxUploadBytes: option('maxUploadBytes', options.maxUploadBytes),
+      host,
+      port,
+      log: app.log,
+    });
+  } catch (error) {
+    await app.close();
+    throw new ResnetServeError(
+      'PORT_IN_USE',
+      `The gRPC service cannot listen on ${host}:${port} (${messageOf(error)}); choose another --grpc-port.`,
+      {
+        cause: error,
+        details: { host, port },
+      },
+    );
+  }
 }
 
 export interface ShutdownOptions {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Classifier, ClassifierObserver, ClassifyOptions, ClassifyResult } from '../../src/classifier/index.js';
+import type { Classifier, ClassifierObserver, ClassifyOptions, ClassifyResult, InferResult } from '../../src/classifier/index.js';
 import { ResnetServeError } from '../../src/errors.js';
 
 export interface FakeClassifierOptions {
@@ -23,6 +23,7 @@ const JPEG = [0xff, 0xd8, 0xff];
 export class FakeClassifier implements Classifier {
   readonly modelName = 'fake-model';
   readonly precision = 'fp32' as const;
+  readonly classes = 1000;
   closed = false;
   closeCalls = 0;
   #depth = 0;
@@ -37,18 +38,8 @@ export class FakeClassifier implements Classifier {
   }
 
   async classify(bytes: Uint8Array, options: ClassifyOptions = {}): Promise<ClassifyResult> {
-    if (this.closed) throw new ResnetServeError('NOT_READY', 'closed');
-    if (bytes.length === 0) throw new ResnetServeError('FILE_EMPTY', 'The file is empty.');
-    const starts = (magic: number[]): boolean => magic.every((b, i) => bytes[i] === b);
-    if (!starts(PNG) && !starts(JPEG)) throw new ResnetServeError('UNSUPPORTED_MEDIA_TYPE', 'Not an image.');
-    if (bytes.length < 16) throw new ResnetServeError('IMAGE_CORRUPT', 'Truncated.');
-    if (this.#depth >= (this.#options.maxQueue ?? 64)) throw new ResnetServeError('QUEUE_FULL', 'Queue full.');
-    this.#depth += 1;
-    this.#options.observer?.onQueueDepth?.(this.#depth);
-    try {
-      if (this.#options.gate !== undefined) await this.#options.gate;
-      if ((this.#options.delayMs ?? 0) > 0) await new Promise((r) => setTimeout(r, this.#options.delayMs));
-      this.#options.observer?.onBatch?.(1, 1);
+    this.#check(bytes);
+    return this.#run(() => {
       const digest = createHash('sha256').update(bytes).digest();
       const topK = options.topK ?? 3;
       const predictions = Array.from({ length: topK }, (_, i) => ({
@@ -58,6 +49,38 @@ export class FakeClassifier implements Classifier {
         probability: 1 / (i + 2),
       }));
       return { predictions, timings_ms: { decode: 1, inference: 2, total: 3 } };
+    });
+  }
+
+  /** Logits derived from the input's hash: different inputs rank classes differently, the same input alike. */
+  async infer(input: Uint8Array | Float32Array): Promise<InferResult> {
+    const bytes = input instanceof Float32Array ? new Uint8Array(input.buffer, input.byteOffset, input.byteLength) : input;
+    if (!(input instanceof Float32Array)) this.#check(bytes);
+    return this.#run(() => {
+      const digest = createHash('sha256').update(bytes).digest();
+      const logits = Float32Array.from({ length: this.classes }, (_, i) => ((digest[i % digest.length]! ^ i) % 97) / 10);
+      return { logits, timings_ms: { decode: 1, inference: 2, total: 3 } };
+    });
+  }
+
+  #check(bytes: Uint8Array): void {
+    if (this.closed) throw new ResnetServeError('NOT_READY', 'closed');
+    if (bytes.length === 0) throw new ResnetServeError('FILE_EMPTY', 'The file is empty.');
+    const starts = (magic: number[]): boolean => magic.every((b, i) => bytes[i] === b);
+    if (!starts(PNG) && !starts(JPEG)) throw new ResnetServeError('UNSUPPORTED_MEDIA_TYPE', 'Not an image.');
+    if (bytes.length < 16) throw new ResnetServeError('IMAGE_CORRUPT', 'Truncated.');
+  }
+
+  async #run<T>(answer: () => T): Promise<T> {
+    if (this.closed) throw new ResnetServeError('NOT_READY', 'closed');
+    if (this.#depth >= (this.#options.maxQueue ?? 64)) throw new ResnetServeError('QUEUE_FULL', 'Queue full.');
+    this.#depth += 1;
+    this.#options.observer?.onQueueDepth?.(this.#depth);
+    try {
+      if (this.#options.gate !== undefined) await this.#options.gate;
+      if ((this.#options.delayMs ?? 0) > 0) await new Promise((r) => setTimeout(r, this.#options.delayMs));
+      this.#options.observer?.onBatch?.(1, 1);
+      return answer();
     } finally {
       this.#depth -= 1;
       this.#options.observer?.onQueueDepth?.(this.#depth);

@@ -1,0 +1,85 @@
+import type { LabelSet } from '../../../labels/label-set.js';
+import { softmax } from '../../../labels/postprocess.js';
+import { float32Bytes, writeBytesElements } from './binary-data.js';
+import { classificationStrings } from './classification.js';
+import type { PlannedOutput } from './infer-request.js';
+import type { OutputName } from './model-metadata.js';
+
+/** One output tensor of an answer, before it is put on the wire. */
+export type OutputTensor = {
+  name: OutputName;
+  shape: number[];
+  binary: boolean;
+} & ({ datatype: 'FP32'; values: Float32Array } | { datatype: 'BYTES'; values: string[] });
+
+/**
+ * The requested outputs of N images from their logits (`count × classes`, row-major): `logits` as the model
+ * gives them, `probabilities` their softmax per row (the same float64 softmax /predict uses, stored as FP32),
+ * and for an output with `classification` K, BYTES [N, K] strings instead of the tensor.
+ */
+export function inferOutputs(
+  plan: readonly PlannedOutput[],
+  logits: Float32Array,
+  count: number,
+  classes: number,
+  labels: LabelSet,
+): OutputTensor[] {
+  let probabilities: Float32Array | undefined;
+  const tensor = (name: OutputName): Float32Array => {
+    if (name === 'logits') return logits;
+    if (probabilities === undefined) {
+      probabilities = new Float32Array(count * classes);
+      for (let row = 0; row < count; row++) probabilities.set(softmax(logits, row * classes, classes), row * classes);
+    }
+    return probabilities;
+  };
+  return plan.map(({ name, binary, classification }) => {
+    const values = tensor(name);
+    if (classification === undefined) return { name, shape: [count, classes], binary, datatype: 'FP32', values };
+    const strings: string[] = [];
+    for (let row = 0; row < count; row++) strings.push(...classificationStrings(values, row * classes, classes, classification, labels));
+    return { name, shape: [count, classification], binary, datatype: 'BYTES', values: strings };
+  });
+}
+
+export interface InferAnswer {
+  model_name: string;
+  model_version: string;
+  /** The request's `id`, when it had one. */
+  id: string | undefined;
+  outputs: readonly OutputTensor[];
+}
+
+export interface EncodedBody {
+  body: Buffer;
+  /** The JSON's length when binary data follows it: the `Inference-Header-Content-Length` to send. */
+  headerLength: number | undefined;
+  contentType: string;
+}
+
+/**
+ * The REST body of an answer: the response JSON object, then the binary data of every output that asked
+ * for it, in output order (extension_binary_data.md). BYTES elements in JSON are UTF-8 strings.
+ */
+export function encodeRestAnswer(answer: InferAnswer): EncodedBody {
+  const tails: Buffer[] = [];
+  const outputs = answer.outputs.map((output) => {
+    const described = { name: output.name, datatype: output.datatype, shape: output.shape };
+    if (!output.binary) return { ...described, data: output.datatype === 'FP32' ? Array.from(output.values) : output.values };
+    const bytes =
+      output.datatype === 'FP32' ? float32Bytes(output.values) : writeBytesElements(output.values.map((s) => Buffer.from(s, 'utf8')));
+    tails.push(bytes);
+    return { ...described, parameters: { binary_data_size: bytes.length } };
+  });
+  const json = Buffer.from(
+    JSON.stringify({
+      model_name: answer.model_name,
+      model_version: answer.model_version,
+      ...(answer.id === undefined ? {} : { id: answer.id }),
+      outputs,
+    }),
+    'utf8',
+  );
+  if (tails.length === 0) return { body: json, headerLength: undefined, contentType: 'application/json; charset=utf-8' };
+  return { body: Buffer.concat([json, ...tails]), headerLength: json.length, contentType: 'application/octet-stream' };
+}

@@ -1,0 +1,71 @@
+import { ResnetServeError } from '../../../errors.js';
+import { IMAGENET_RECIPE } from '../../../image/recipe.js';
+import { IMAGENET_LABELS } from '../../../labels/index.js';
+
+/** A tensor as the Open Inference Protocol describes it; -1 marks the batch dimension. */
+export interface TensorMetadata {
+  readonly name: string;
+  readonly datatype: string;
+  readonly shape: readonly number[];
+}
+
+const { cropSize } = IMAGENET_RECIPE;
+const CLASSES = IMAGENET_LABELS.en.length;
+
+/** Encoded image files (JPEG, PNG, WebP, GIF, TIFF, AVIF), one per element: preprocessed by the server. */
+export const IMAGE_INPUT: TensorMetadata = Object.freeze({ name: 'image', datatype: 'BYTES', shape: Object.freeze([-1]) });
+/** The ONNX model's own input, for clients that preprocess themselves (torchvision's recipe, NCHW). */
+export const TENSOR_INPUT: TensorMetadata = Object.freeze({
+  name: 'input',
+  datatype: 'FP32',
+  shape: Object.freeze([-1, 3, cropSize, cropSize]),
+});
+
+export const OUTPUT_NAMES = ['logits', 'probabilities'] as const;
+export type OutputName = (typeof OUTPUT_NAMES)[number];
+
+export const OUTPUTS: readonly TensorMetadata[] = Object.freeze(
+  OUTPUT_NAMES.map((name) => Object.freeze({ name, datatype: 'FP32', shape: Object.freeze([-1, CLASSES]) })),
+);
+
+/** The one version of the one model: the protocol lets a server without versioning ignore them, but clients may name it. */
+export const MODEL_VERSION = '1';
+
+/** The platform name the spec gives ONNX Runtime models ("Platforms", inference_grpc.md). */
+export const PLATFORM = 'onnx_onnxv1';
+
+/** Server metadata's `extensions`: Triton's names for the two extensions implemented here. */
+export const EXTENSIONS = Object.freeze(['binary_tensor_data', 'classification'] as const);
+
+export interface ModelMetadata {
+  name: string;
+  versions: string[];
+  platform: string;
+  inputs: TensorMetadata[];
+  outputs: TensorMetadata[];
+}
+
+export function modelMetadata(name: string): ModelMetadata {
+  return { name, versions: [MODEL_VERSION], platform: PLATFORM, inputs: [IMAGE_INPUT, TENSOR_INPUT], outputs: [...OUTPUTS] };
+}
+
+/**
+ * Checks that a request names the model this server serves (and, if it names one, its version).
+ *
+ * @param served - The model name setting (`--model-name`).
+ * @throws ResnetServeError MODEL_NOT_FOUND for another model or version.
+ */
+export function checkModel(served: string, name: string, version: string | undefined): void {
+  if (name !== served) {
+    throw new ResnetServeError('MODEL_NOT_FOUND', `Unknown model "${name}": this server serves "${served}".`, { details: { model: name } });
+  }
+  if (version !== undefined && version !== '' && version !== MODEL_VERSION) {
+    throw new ResnetServeError(
+      'MODEL_NOT_FOUND',
+      `Unknown version "${version}" of model "${name}": the only version is "${MODEL_VERSION}".`,
+      {
+        details: { model: name, version },
+      },
+    );
+  }
+}

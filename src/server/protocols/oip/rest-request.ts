@@ -1,0 +1,109 @@
+import { invalidArgument, ResnetServeError } from '../../../errors.js';
+import type { Parameters, ParameterValue, WireInput, WireOutput } from './infer-request.js';
+
+/** An inference request's JSON object with its binary tensor data attached to the inputs that declared it. */
+export interface RestRequest {
+  id: string | undefined;
+  inputs: WireInput[];
+  outputs: WireOutput[] | undefined;
+  /** The `binary_data_output` request parameter. */
+  binaryOutput: boolean;
+}
+
+type JsonObject = Record<string, unknown>;
+
+/**
+ * Reads `$inference_request` (inference_rest.md): `id`, `parameters`, `inputs`, `outputs`. An input with a
+ * `binary_data_size` parameter takes the next that many bytes after the JSON, in input order; every byte of
+ * the binary data must belong to an input.
+ *
+ * @throws ResnetServeError INVALID_ARGUMENT naming the field that is missing or of the wrong type.
+ */
+export function readRestRequest(header: unknown, binary: Buffer): RestRequest {
+  const request = object(header, 'the inference request');
+  const id = request.id;
+  if (id !== undefined && typeof id !== 'string') throw invalidArgument('id', 'a string', id);
+  const parameters = parametersOf(request.parameters, 'parameters');
+  const binaryOutput = parameters.binary_data_output ?? false;
+  if (typeof binaryOutput !== 'boolean') throw invalidArgument('the binary_data_output parameter', 'a boolean', binaryOutput);
+
+  if (!Array.isArray(request.inputs)) throw invalidArgument('inputs', 'an array of input tensors', request.inputs);
+  let at = 0;
+  const inputs = request.inputs.map((raw: unknown, i): WireInput => {
+    const input = object(raw, `inputs[${i}]`);
+    const name = string(input.name, `inputs[${i}].name`);
+    const inputParameters = parametersOf(input.parameters, `the parameters of input "${name}"`);
+    const size = inputParameters.binary_data_size;
+    const base = {
+      name,
+      datatype: string(input.datatype, `the datatype of input "${name}"`),
+      shape: shapeOf(input.shape, name),
+      parameters: inputParameters,
+    };
+    if (size === undefined) {
+      if (input.data === undefined) throw invalidArgument(`input "${name}"`, '`data`, or a binary_data_size parameter', undefined);
+      return { ...base, data: { kind: 'json', value: input.data } };
+    }
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+      throw invalidArgument(`the binary_data_size parameter of input "${name}"`, 'a non-negative integer', size);
+    }
+    if (input.data !== undefined) throw invalidArgument(`input "${name}"`, 'either `data` or binary_data_size, not both', 'both');
+    if (at + size > binary.length) {
+      throw new ResnetServeError(
+        'INVALID_ARGUMENT',
+        `Input "${name}" declares ${size} bytes of binary data but only ${binary.length - at} follow the JSON.`,
+        {
+          details: { input: name },
+        },
+      );
+    }
+    const bytes = binary.subarray(at, at + size);
+    at += size;
+    return { ...base, data: { kind: 'raw', bytes } };
+  });
+  if (at !== binary.length) {
+    throw new ResnetServeError(
+      'INVALID_ARGUMENT',
+      `${binary.length - at} bytes after the JSON belong to no input (the inputs' binary_data_size add up to ${at}).`,
+    );
+  }
+
+  let outputs: WireOutput[] | undefined;
+  if (request.outputs !== undefined) {
+    if (!Array.isArray(request.outputs)) throw invalidArgument('outputs', 'an array of requested outputs', request.outputs);
+    outputs = request.outputs.map((raw: unknown, i) => {
+      const output = object(raw, `outputs[${i}]`);
+      const name = string(output.name, `outputs[${i}].name`);
+      return { name, parameters: parametersOf(output.parameters, `the parameters of output "${name}"`) };
+    });
+  }
+  return { id, inputs, outputs, binaryOutput };
+}
+
+function object(value: unknown, name: string): JsonObject {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidArgument(name, 'a JSON object', value);
+  return value as JsonObject;
+}
+
+function string(value: unknown, name: string): string {
+  if (typeof value !== 'string') throw invalidArgument(name, 'a string', value);
+  return value;
+}
+
+/** `$parameters`: name → string, number or boolean ("Parameters", inference_rest.md). */
+function parametersOf(value: unknown, name: string): Parameters {
+  if (value === undefined) return {};
+  const parameters = object(value, name);
+  for (const [key, parameter] of Object.entries(parameters)) {
+    if (!['string', 'number', 'boolean'].includes(typeof parameter))
+      throw invalidArgument(`${name}.${key}`, 'a string, number or boolean', parameter);
+  }
+  return parameters as Record<string, ParameterValue>;
+}
+
+function shapeOf(value: unknown, name: string): number[] {
+  if (!Array.isArray(value) || !value.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+    throw invalidArgument(`the shape of input "${name}"`, 'an array of non-negative integers', value);
+  }
+  return value as number[];
+}

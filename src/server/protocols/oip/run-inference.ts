@@ -1,0 +1,43 @@
+import type { Classifier, InferResult, Timings } from '../../../classifier/types.js';
+import { isResnetServeError, ResnetServeError } from '../../../errors.js';
+import { INPUT_ELEMENTS } from '../../../image/recipe.js';
+import type { PlannedInput } from './infer-request.js';
+
+export interface InferredBatch {
+  /** `count × classes` logits, row-major, in the request's order. */
+  logits: Float32Array;
+  count: number;
+  classes: number;
+  timings: Timings[];
+}
+
+/**
+ * Runs every element of a request through the classifier at once, so they share the batching queue with
+ * every other request (N images may fill several batches). All elements are awaited; if any failed, the
+ * request fails with the lowest failing index: its registry code, and the index in the message and in
+ * `details.index`.
+ *
+ * @param inputName - The input's name, for messages.
+ */
+export async function inferAll(classifier: Pick<Classifier, 'infer'>, input: PlannedInput, inputName: string): Promise<InferredBatch> {
+  const elements: (Uint8Array | Float32Array)[] =
+    input.kind === 'images'
+      ? [...input.images]
+      : Array.from({ length: input.count }, (_, i) => input.data.subarray(i * INPUT_ELEMENTS, (i + 1) * INPUT_ELEMENTS));
+  const settled = await Promise.allSettled(elements.map((element) => classifier.infer(element)));
+  const failed = settled.findIndex((s) => s.status === 'rejected');
+  if (failed !== -1) throw elementFailed((settled[failed] as PromiseRejectedResult).reason, inputName, failed);
+  const results = settled.map((s) => (s as PromiseFulfilledResult<InferResult>).value);
+  const classes = results[0]?.logits.length ?? 0;
+  const logits = new Float32Array(results.length * classes);
+  for (const [row, result] of results.entries()) logits.set(result.logits, row * classes);
+  return { logits, count: results.length, classes, timings: results.map((r) => r.timings_ms) };
+}
+
+function elementFailed(reason: unknown, inputName: string, index: number): unknown {
+  if (!isResnetServeError(reason)) return reason;
+  return new ResnetServeError(reason.code, `Input "${inputName}" element ${index}: ${reason.message}`, {
+    cause: reason,
+    details: { ...reason.details, input: inputName, index },
+  });
+}
