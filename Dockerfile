@@ -49,6 +49,8 @@ WORKDIR /app
 COPY package.json ./
 COPY --from=deps /app/node_modules node_modules
 COPY --from=build /src/dist dist
+# The Open Inference Protocol's gRPC service definition, read at start when RESNET_SERVE_GRPC_PORT is set.
+COPY proto/ proto/
 COPY --from=weights /opt/resnet-serve /opt/resnet-serve
 RUN mkdir -p /var/cache/resnet-serve && chown 1000:1000 /var/cache/resnet-serve
 ENV NODE_ENV=production \

@@ -98,7 +98,7 @@ describe('deploy/kubernetes', () => {
     expect(pdb.spec.maxUnavailable ?? 0).toBeLessThan(hpa.spec.minReplicas);
   });
 
-  test('the Deployment container, started with exactly its args and env: /readyz 503 then 200, every probe 200, SIGTERM exits 0', async () => {
+  test('the Deployment container, started with exactly its args and env: readiness 503 then 200, every probe 200, SIGTERM exits 0', async () => {
     await checkContainer(deployment, pod, container, {});
   }, 120_000);
 });
@@ -124,8 +124,8 @@ describe('deploy/kserve', () => {
     expect(served.securityContext?.readOnlyRootFilesystem).toBe(true);
   });
 
-  test('the runtime container, started with exactly its args and env and /mnt/models filled: probes answer, SIGTERM exits 0', async () => {
-    await checkContainer(runtime, runtime.spec, served, { [KSERVE_MODELS]: 'kserve-models' });
+  test('the runtime container, started with exactly its args (the model name KServe fills in) and env, /mnt/models filled: probes answer, SIGTERM exits 0', async () => {
+    await checkContainer(runtime, runtime.spec, served, { [KSERVE_MODELS]: 'kserve-models' }, inferenceService.metadata.name);
   }, 120_000);
 });
 
@@ -134,7 +134,13 @@ describe('deploy/kserve', () => {
  * each volume mount (and `extraMounts`, such as KServe's) a fresh folder. The checkpoint it reads is the
  * synthetic one, put where it looks: RESNET_SERVE_WEIGHTS, else the default weights' place in the cache.
  */
-async function checkContainer(manifest: Manifest, spec: PodSpec, container: Container, extraMounts: Record<string, string>): Promise<void> {
+async function checkContainer(
+  manifest: Manifest,
+  spec: PodSpec,
+  container: Container,
+  extraMounts: Record<string, string>,
+  modelName?: string,
+): Promise<void> {
   const root = join(dir, `${manifest.kind}-${container.name}`);
   const mounts = new Map<string, string>();
   for (const mount of container.volumeMounts ?? []) {
@@ -159,20 +165,25 @@ async function checkContainer(manifest: Manifest, spec: PodSpec, container: Cont
 
   const [node, ...nodeArgs] = image.entrypoint;
   expect(node).toBe('node');
-  const argv = [...nodeArgs.map((a) => (a === 'dist/cli.js' ? join(REPO, 'dist', 'cli.js') : a)), ...(container.args ?? [])];
+  // KServe replaces {{.Name}} in a runtime's args with the InferenceService's name.
+  const args = (container.args ?? []).map((a) => (modelName === undefined ? a : a.replaceAll('{{.Name}}', modelName)));
+  const argv = [...nodeArgs.map((a) => (a === 'dist/cli.js' ? join(REPO, 'dist', 'cli.js') : a)), ...args];
 
   // Every variable the manifest sets is one the server reads (an unknown one would be ignored, silently).
   const config = JSON.parse(await run(argv.concat('--print-config', '--json'), env)) as Record<string, { value: unknown; source: string }>;
   const sources = new Set(Object.values(config).map((s) => s.source));
   for (const name of Object.keys(manifestEnv)) expect(sources, `${name} is not a setting`).toContain(`env ${name}`);
+  if (modelName !== undefined) expect(config.modelName).toEqual({ value: modelName, source: 'flag' });
 
   const server = startServer(argv, env);
   try {
     const url = await server.url;
+    const readiness = container.readinessProbe?.httpGet?.path;
+    expect(readiness).toBeDefined();
     const statuses: (number | string)[] = [];
     const deadline = Date.now() + 90_000;
     while (statuses.at(-1) !== 200 && Date.now() < deadline) {
-      statuses.push(await getStatus(`${url}/readyz`));
+      statuses.push(await getStatus(`${url}${readiness}`));
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect(statuses[0]).toBe(503);
@@ -183,8 +194,7 @@ async function checkContainer(manifest: Manifest, spec: PodSpec, container: Cont
       expect(typeof port === 'number' ? port : container.ports?.find((p) => p.name === port)?.containerPort).toBe(image.exposedPort);
       expect(await getStatus(`${url}${probe.httpGet?.path}`)).toBe(200);
     }
-    expect(container.readinessProbe?.httpGet?.path).toBe('/readyz');
-    expect(container.livenessProbe?.httpGet?.path).toBe('/healthz');
+    if (modelName !== undefined) expect(await getStatus(`${url}/v2/models/${modelName}/ready`)).toBe(200);
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
   } finally {
