@@ -5,25 +5,16 @@
  * setting the server reads. What needs the image itself (the memory limit against the measured peak, the
  * preStop command) is checked by the container test.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DEFAULTS } from '../../src/settings.js';
 import { DEFAULT_WEIGHTS } from '../../src/weights/default-weights.js';
+import { CLI, startCli } from '../helpers/cli-process.js';
 import { getStatus } from '../helpers/http.js';
-import {
-  byKind,
-  type Container,
-  containerEnv,
-  dockerfileFacts,
-  loadManifests,
-  type Manifest,
-  type PodSpec,
-  REPO,
-} from '../helpers/manifests.js';
+import { byKind, type Container, containerEnv, dockerfileFacts, loadManifests, type Manifest, type PodSpec } from '../helpers/manifests.js';
 import { encodeSafetensors } from '../helpers/safetensors.js';
 import { syntheticResNet18StateDict } from '../helpers/synthetic-weights.js';
 
@@ -167,7 +158,7 @@ async function checkContainer(
   expect(node).toBe('node');
   // KServe replaces {{.Name}} in a runtime's args with the InferenceService's name.
   const args = (container.args ?? []).map((a) => (modelName === undefined ? a : a.replaceAll('{{.Name}}', modelName)));
-  const argv = [...nodeArgs.map((a) => (a === 'dist/cli.js' ? join(REPO, 'dist', 'cli.js') : a)), ...args];
+  const argv = [...nodeArgs.map((a) => (a === 'dist/cli.js' ? CLI : a)), ...args];
 
   // Every variable the manifest sets is one the server reads (an unknown one would be ignored, silently).
   const config = JSON.parse(await run(argv.concat('--print-config', '--json'), env)) as Record<string, { value: unknown; source: string }>;
@@ -175,7 +166,7 @@ async function checkContainer(
   for (const name of Object.keys(manifestEnv)) expect(sources, `${name} is not a setting`).toContain(`env ${name}`);
   if (modelName !== undefined) expect(config.modelName).toEqual({ value: modelName, source: 'flag' });
 
-  const server = startServer(argv, env);
+  const server = startCli(argv, env);
   try {
     const url = await server.url;
     const readiness = container.readinessProbe?.httpGet?.path;
@@ -209,22 +200,4 @@ function run(argv: string[], env: Record<string, string>): Promise<string> {
       else resolve(stdout);
     });
   });
-}
-
-function startServer(
-  argv: string[],
-  env: Record<string, string>,
-): { child: ChildProcess; url: Promise<string>; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const url = new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
-      if (match !== null) resolve(match[1]!);
-    });
-    void exited.then((code) => reject(new Error(`the server exited with ${code} before listening:\n${stderr}`)));
-  });
-  return { child, url, exited };
 }
