@@ -1,4 +1,5 @@
-import { type FileHandle, open, readFile, truncate } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile, truncate } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
 /**
  * The `file` of every complete line of a JSON Lines output, for `--resume`. A last line cut short (the run was
@@ -26,8 +27,9 @@ export interface JsonlWriter {
   close(): Promise<void>;
 }
 
-/** Opens `path` for JSON Lines: appended to with `append`, else started afresh. */
+/** Opens `path` for JSON Lines (its folder made if need be): appended to with `append`, else started afresh. */
 export async function openJsonl(path: string, append: boolean): Promise<JsonlWriter> {
+  await mkdir(dirname(path), { recursive: true });
   const handle: FileHandle = await open(path, append ? 'a' : 'w');
   // Lines are written one after another, never interleaved, whatever order the records finish in.
   let tail: Promise<unknown> = Promise.resolve();

@@ -61,6 +61,7 @@ export interface Specs {
   };
   PodDisruptionBudget: { selector: { matchLabels: Labels }; maxUnavailable?: number; minAvailable?: number };
   ServingRuntime: PodSpec & { supportedModelFormats: { name: string }[]; protocolVersions: string[] };
+  Job: { completionMode: string; completions: number; parallelism: number; template: { spec: PodSpec } };
   InferenceService: {
     predictor: { model: { runtime: string; modelFormat: { name: string }; protocolVersion: string; storageUri: string } };
   };
