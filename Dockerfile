@@ -15,7 +15,7 @@ WORKDIR /src
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
-COPY scripts/build-web.mjs scripts/
+COPY scripts/build-web.mjs scripts/build-wasm.mjs scripts/
 COPY src/ src/
 RUN npm run build && find dist -name '*.d.ts' -delete -o -name '*.map' -delete
 
@@ -28,7 +28,11 @@ RUN npm ci --omit=dev --no-audit --no-fund \
  && find node_modules/onnxruntime-node/bin -mindepth 2 -maxdepth 3 -type d \
       ! -path "*/$(node -p process.platform)" ! -path "*/$(node -p process.platform)/$(node -p process.arch)" \
       -exec rm -rf {} + \
- && rm -rf /root/.npm
+ # onnxruntime-web (~140 MB) serves the page's on-device mode three files (src/server/on-device.ts); its main
+ # entry stays for require.resolve to find them.
+ && find node_modules/onnxruntime-web/dist -type f ! -name ort.node.min.js ! -name ort.wasm.min.mjs \
+      ! -name ort-wasm-simd-threaded.mjs ! -name ort-wasm-simd-threaded.wasm -delete \
+ && rm -rf node_modules/onnxruntime-web/lib node_modules/onnxruntime-web/docs /root/.npm
 
 # ---- weights: optionally baked in, converted once here rather than at every first start
 FROM deps AS weights

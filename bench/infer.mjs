@@ -2,7 +2,8 @@
 // bench/baseline/infer_bench.py). Uses only the library API from dist/: createClassifier() is timed as the
 // classifier's load (ONNX Runtime session + contract check + warm-up run), then `runs` times per image one
 // classify() at batch 1, whose timings_ms split preprocessing (decode+resize+normalise) from the ORT run;
-// then the session alone, back to back (engine_ms).
+// then the session alone, back to back (engine_ms); then the resample kernels taken apart per image
+// (bench/lib/kernel-timing.mjs: TypeScript reference vs WebAssembly SIMD on the same decoded pixels).
 //
 // Run: node bench/infer.mjs --model M [--precision fp32|int8] [--runs 20] IMAGE...
 import { readFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { InferenceEngine } from '../dist/engine/inference-engine.js';
 import { cacheDir, createClassifier, DEFAULTS, preprocess } from '../dist/index.js';
+import { KERNEL, timeKernels } from './lib/kernel-timing.mjs';
 
 const { values, positionals } = parseArgs({
   options: {
@@ -63,6 +65,16 @@ for (let i = 0; i < Number(values.runs) * images.length; i++) {
   engineMs.push(performance.now() - t);
 }
 await engine.release();
+
+const kernels = {};
+for (const { path, bytes } of images) {
+  const { resampleReference, resampleSimd, preprocessReference, preprocessSimd } = await timeKernels(
+    bytes,
+    Number(values.runs),
+    Number(values.warmup),
+  );
+  kernels[path] = { resampleReference, resampleSimd, preprocessReference, preprocessSimd };
+}
 const { rssMb, hwmMb } = memory();
 const ort = require('onnxruntime-node/package.json').version;
 process.stdout.write(
@@ -72,6 +84,8 @@ process.stdout.write(
     infer_ms: inferMs,
     engine_ms: engineMs,
     preprocess_ms: preprocessMs,
+    resample_kernel: KERNEL,
+    kernels_ms: kernels,
     rss_before_load_mb: rssBeforeLoad,
     rss_mb: rssMb,
     peak_rss_mb: hwmMb,

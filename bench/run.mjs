@@ -6,7 +6,7 @@
 // loop is bounded in count and time; every child process is stopped at the end, even on failure.
 // Method and caveats: README.md, "How the benchmark works".
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -29,6 +29,8 @@ const FP32_FLOOR_MS = 16;
 const SOAK_TARGET_MB = { fp32: 170, int8: 100 };
 const SWEEP = [1, 4, 16, 64];
 const SWEEP_IMAGE = '640x480.jpg';
+/** The on-device rows need Debian's Chromium; without it they show n/a. */
+const CHROMIUM = '/usr/bin/chromium';
 /** ONNX operator names that only a quantized graph holds (QDQ or QOperator format). */
 const QUANTIZED_OPS = ['DequantizeLinear', 'QLinearConv', 'ConvInteger', 'MatMulInteger'];
 
@@ -166,6 +168,11 @@ function ourTarget(precision, model) {
       [join(ROOT, 'bench', 'infer.mjs'), '--model', model, ...precisionFlag, '--runs', String(runs), ...images],
     ],
     floor: () => [process.execPath, [join(ROOT, 'bench', 'floor.mjs'), '--model', model]],
+    // The page's on-device mode in Chromium, with the same model file (bench/on-device.mjs).
+    onDevice: (image, runs) => [
+      process.execPath,
+      [join(ROOT, 'bench', 'on-device.mjs'), '--model', model, ...precisionFlag, '--runs', String(runs), image],
+    ],
     protocols: true,
     // Started as `npm start` and the installed command start it: through the file's own #! line and its node flags.
     serve: (port) => [CLI, ['serve', '--model', model, ...precisionFlag, ...SERVE_ARGS, '--host', '127.0.0.1', '--port', String(port)]],
@@ -212,6 +219,17 @@ async function benchInference(target, images) {
     infer: summarize(raw.infer_ms),
     engine: raw.engine_ms === undefined ? undefined : summarize(raw.engine_ms),
     preprocess: byName(raw.preprocess_ms),
+    // Only our side has the two kernels to compare (bench/lib/kernel-timing.mjs).
+    kernels:
+      raw.kernels_ms === undefined
+        ? undefined
+        : Object.fromEntries(
+            images.map((i) => [
+              i.name,
+              Object.fromEntries(Object.entries(raw.kernels_ms[i.path] ?? {}).map(([k, v]) => [k, summarize(v)])),
+            ]),
+          ),
+    resampleKernel: raw.resample_kernel,
     peakRssMb: raw.peak_rss_mb,
   };
 }
@@ -222,6 +240,25 @@ async function benchFloor(target) {
   log(`${target.label}: Node with the ONNX Runtime session alone`);
   const raw = await runJson(command, args, { env: childEnv, timeoutMs: 120_000 });
   return { beforeSessionMb: raw.rss_before_session_mb, hwmMb: raw.peak_rss_mb };
+}
+
+/** Chromium: first visit (download + session start), then per-image p50 with ORT threads and with one thread. */
+async function benchOnDevice(target, images) {
+  const image = images.find((i) => i.name === SWEEP_IMAGE) ?? images[0];
+  const [command, args] = target.onDevice(image.path, Math.max(5, Math.round(CONFIG.runs / 2)));
+  log(`${target.label}: on-device mode in Chromium (${image.name})`);
+  const raw = await runJson(command, args, { env: childEnv, timeoutMs: 600_000 });
+  const side = (s) => {
+    const samples = s.inferenceMs[image.name] ?? [];
+    return {
+      startMs: s.startMs,
+      threads: s.threads,
+      inference: summarize(samples.map((x) => x.inference)),
+      decode: summarize(samples.map((x) => x.decode)),
+      longTasks: s.longTasksMs.length,
+    };
+  };
+  return { runtime: raw.runtime, isolated: side(raw.isolated), single: side(raw.single) };
 }
 
 async function benchServer(target, uploads) {
@@ -332,6 +369,7 @@ async function benchTarget(target, images, uploads) {
   };
   await attempt('infer', () => benchInference(target, images));
   if (target.floor) await attempt('floor', () => benchFloor(target));
+  if (target.onDevice && existsSync(CHROMIUM)) await attempt('onDevice', () => benchOnDevice(target, images));
   await attempt('server', () => benchServer(target, uploads));
   if (CONFIG.soak) await attempt('soak', () => benchSoak(target, uploads));
   return result;
@@ -346,6 +384,23 @@ function contextLines(columns) {
     lines.push(
       `fp32 compute floor: ours fp32 p50 ${infer.infer.p50.toFixed(1)} ms per image (mean ${infer.infer.mean.toFixed(1)}) vs the issue's ~${FP32_FLOOR_MS} ms → ratio ${(infer.infer.p50 / FP32_FLOOR_MS).toFixed(2)} (target ≤ 1.25)`,
     );
+  }
+  const kernels = infer?.kernels;
+  if (kernels !== undefined) {
+    // Issue #11's targets: the resample step ≥ 4× faster than the TypeScript one; preprocessing ≤ 1.2× OpenCV's.
+    const opencv = columns.find((c) => c.label === 'pytorch')?.result?.infer?.preprocess;
+    for (const name of ['640x480.jpg', '1920x1080.jpg']) {
+      const k = kernels[name];
+      if (k?.resampleSimd === undefined) continue;
+      const speedUp = k.resampleReference.p50 / k.resampleSimd.p50;
+      const vsOpencv =
+        opencv?.[name] === undefined
+          ? ''
+          : `; preprocess ours ${infer.preprocess[name].mean.toFixed(1)} ms / OpenCV ${opencv[name].mean.toFixed(1)} ms → ${(infer.preprocess[name].mean / opencv[name].mean).toFixed(2)} (target ≤ 1.2)`;
+      lines.push(
+        `resample kernel ${name} (${infer.resampleKernel}): TypeScript p50 ${k.resampleReference.p50.toFixed(2)} ms / SIMD ${k.resampleSimd.p50.toFixed(2)} ms → ${speedUp.toFixed(1)}× (target ≥ 4×)${vsOpencv}`,
+      );
+    }
   }
   if (infer?.engine !== undefined) {
     lines.push(

@@ -24,8 +24,9 @@ const { DEFAULTS } = await import(pathToFileURL(join(root, 'dist', 'settings.js'
 mkdirSync(out, { recursive: true });
 await build({
   define: { __DEFAULT_CONFIG__: JSON.stringify({ maxUploadBytes: DEFAULTS.maxUploadBytes, topK: DEFAULTS.topK }) },
-  entryPoints: [join(source, 'main.ts')],
-  outfile: join(out, 'app.js'),
+  // The page, and the on-device mode's worker (its own file: `new Worker(url, { type: 'module' })`).
+  entryPoints: { app: join(source, 'main.ts'), 'on-device-worker': join(source, 'on-device-worker.ts') },
+  outdir: out,
   bundle: true,
   format: 'esm',
   // Browsers from 2021 on (optional chaining, ??, private fields). esbuild refuses safari14 for a destructuring bug.

@@ -2,8 +2,9 @@
 // The flag caps V8's young generation at 2 MB per semi-space (default up to 16): a server whose requests
 // allocate little JS keeps 8-12 MB less, for 1-3% fewer images/s at 16 clients (measured, int8). V8 reads
 // it only at start-up, hence here, in the line that starts the command.
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
+import { basename, extname, join } from 'node:path';
 import { inspect, type ParseArgsConfig, parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -13,6 +14,7 @@ import { bulkProgressBar } from './bulk/progress.js';
 import { classifyInputs, type FileResult } from './bulk/run.js';
 import { createClassifier } from './classifier/index.js';
 import { fileSystemFailed, isResnetServeError, messageOf, ResnetServeError } from './errors.js';
+import { evalCommand } from './eval/command.js';
 import { writeFileAtomic } from './files/files.js';
 import { argumentRule, requiredArgument, shardOf } from './guards.js';
 import { preprocessFolder } from './image/index.js';
@@ -30,10 +32,11 @@ import { readStateDict } from './weights/read.js';
 const USAGE = `resnet-serve — ImageNet top-k classes from TorchVision's ResNet-18, on the CPU, offline after set-up.
 
 Usage:
-  resnet-serve classify [--model M | --weights W] [--top K] [--json] [--lang en|zh] IMAGE...
+  resnet-serve classify [--model M | --weights W] [--top K] [--json] [--lang en|zh] [--explain DIR] IMAGE...
   resnet-serve serve    [--model M | --weights W] [--host H] [--port P] [limits] [--print-config [--json]]
   resnet-serve convert  --weights W --out model.onnx [--precision int8 [--calibration DIR] [--validate DIR]]
   resnet-serve fetch    [--weights-url URL]
+  resnet-serve eval     [--model M | --weights W] [--compare int8|MODEL] [--json] DIR|LIST.tsv
 
 Every setting is a flag or an environment variable; a flag wins over its variable, a variable over the default.
 \`serve --print-config\` prints every value and where it came from.
@@ -92,6 +95,13 @@ async function classify(settings: Settings, operands: string[]): Promise<number>
     cacheDir: settings.home,
     maxQueue: Math.max(DEFAULTS.maxQueue, concurrency),
   });
+  const overlays =
+    settings.explain === undefined
+      ? undefined
+      : await overlayPaths(
+          settings.explain,
+          inputs.map((input) => input.path),
+        );
   const sink = jsonl === undefined ? undefined : await openJsonl(jsonl, settings.resume);
   const progress = sink === undefined ? undefined : bulkProgressBar(inputs.length);
   // Results for stdout keep the order of the command line (and of each folder's sorted files).
@@ -101,6 +111,7 @@ async function classify(settings: Settings, operands: string[]): Promise<number>
     const { skipped } = await classifyInputs(classifier, inputs, {
       topK,
       concurrency,
+      explain: overlays === undefined ? undefined : { overlayFor: (index) => overlays[index]!, maxPixels: settings.maxPixels },
       async onResult(result, index) {
         if ('error' in result) failed++;
         if (sink === undefined) results[index] = result;
@@ -123,6 +134,24 @@ async function classify(settings: Settings, operands: string[]): Promise<number>
   }
 }
 
+/**
+ * `<dir>/<image name>.cam.png` for each file, made unique when two inputs share a name; creates `dir`.
+ * @throws ResnetServeError FILESYSTEM_ERROR when the folder cannot be made.
+ */
+async function overlayPaths(dir: string, files: readonly string[]): Promise<string[]> {
+  await mkdir(dir, { recursive: true }).catch((cause: unknown) => {
+    throw fileSystemFailed(`Creating ${dir}`, cause);
+  });
+  const taken = new Set<string>();
+  return files.map((file) => {
+    const stem = basename(file, extname(file));
+    let name = `${stem}.cam.png`;
+    for (let n = 2; taken.has(name); n++) name = `${stem}-${n}.cam.png`;
+    taken.add(name);
+    return join(dir, name);
+  });
+}
+
 function formatTable(results: FileResult[], lang: Lang): string {
   const lines: string[] = [];
   for (const result of results) {
@@ -138,6 +167,7 @@ function formatTable(results: FileResult[], lang: Lang): string {
       const pad = ' '.repeat(width - displayWidth(name));
       lines.push(`  ${i + 1}. ${name}${pad}  ${(p.probability * 100).toFixed(1).padStart(5)}%  (${p.index})`);
     });
+    if (result.overlay !== undefined) lines.push(`  where it looked (class 1): ${result.overlay}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -216,6 +246,8 @@ async function serve(settings: Settings): Promise<number> {
     maxInferImages: settings.maxInferImages,
     maxUploadBytes: settings.maxUploadBytes,
     maxPixels: settings.maxPixels,
+    // The page's on-device mode downloads the very model this server runs, so both give the same answers.
+    onDevice: settings.serverOnly ? undefined : { model, precision: settings.precision },
     loadClassifier: ({ observer, maxPixels }) =>
       createClassifier({
         model,
@@ -242,7 +274,7 @@ async function serve(settings: Settings): Promise<number> {
   );
 }
 
-const COMMANDS: readonly Command[] = ['classify', 'serve', 'convert', 'fetch'];
+const COMMANDS: readonly Command[] = ['classify', 'serve', 'convert', 'fetch', 'eval'];
 
 function isCommand(name: string): name is Command {
   return (COMMANDS as readonly string[]).includes(name);
@@ -306,6 +338,8 @@ export async function main(argv: string[]): Promise<number> {
         return await convert(settings);
       case 'fetch':
         return await fetchCommand(settings);
+      case 'eval':
+        return await evalCommand(settings, rest, modelSource(settings, note));
     }
   } catch (error) {
     if (!isResnetServeError(error)) {

@@ -25,6 +25,10 @@ export const ERROR_CODES = {
   STATE_DICT_MISMATCH: { status: 500, summary: 'The state_dict has missing, unexpected or mis-shaped keys.' },
   MODEL_INVALID: { status: 500, summary: 'The ONNX model cannot be loaded or does not have the expected inputs and outputs.' },
   INFERENCE_FAILED: { status: 500, summary: 'ONNX Runtime failed to run a model that had loaded.' },
+  EXPLAIN_UNAVAILABLE: {
+    status: 501,
+    summary: 'The model cannot explain its answers: it has no `features` output (a `--model` made elsewhere) or no readable fc layer.',
+  },
   FILESYSTEM_ERROR: { status: 500, summary: 'Writing a cache or output file failed (disk full, no permission).' },
   PORT_IN_USE: { status: 500, summary: 'Another process already listens on the address and port `serve` was given.' },
   INPUT_NOT_FOUND: { status: 400, summary: 'An input file named on the command line does not exist or cannot be read.' },

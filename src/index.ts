@@ -6,12 +6,15 @@ export {
   type ClassifyOptions,
   type ClassifyResult,
   createClassifier,
+  type Explanation,
   type InferResult,
   type Timings,
 } from './classifier/index.js';
 export { ERROR_CODES, type ErrorCode, isResnetServeError, ResnetServeError } from './errors.js';
+export { type CropBox, cropBox, normaliseCam, rawCam } from './explain/cam.js';
 export { preprocess, preprocessInto } from './image/index.js';
 export { IMAGENET_RECIPE, INPUT_ELEMENTS } from './image/recipe.js';
+export { IMAGENET_WNIDS } from './labels/imagenet-wnids.js';
 export { postprocess, softmax } from './labels/index.js';
 export type { Lang, Prediction } from './labels/types.js';
 export { convertToOnnx } from './model/resnet.js';

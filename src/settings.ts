@@ -14,10 +14,10 @@ import { DEFAULT_WEIGHTS } from './weights/default-weights.js';
  * Precedence: flag, then environment variable, then default. An empty environment variable counts as unset.
  */
 
-export type Command = 'classify' | 'serve' | 'convert' | 'fetch';
+export type Command = 'classify' | 'serve' | 'convert' | 'fetch' | 'eval';
 
 /** Where a setting's help line goes in USAGE. */
-type Group = 'classify' | 'model' | 'serve';
+type Group = 'classify' | 'eval' | 'model' | 'serve';
 
 interface SettingSpec<T> {
   /** The CLI flag, with its dashes. */
@@ -108,7 +108,8 @@ function boolean(spec: Omit<SettingSpec<boolean>, 'default'>): Setting<boolean> 
   );
 }
 
-const SERVING: readonly Command[] = ['classify', 'serve'];
+/** The commands that run the classifier. */
+const SERVING: readonly Command[] = ['classify', 'serve', 'eval'];
 
 /** Where downloaded weights and converted models live: `$RESNET_SERVE_HOME`, else `~/.cache/resnet-serve`. */
 export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -132,14 +133,14 @@ export const SETTINGS = {
   }),
   json: boolean({
     flag: '--json',
-    commands: ['classify', 'serve'],
+    commands: ['classify', 'serve', 'eval'],
     group: 'classify',
-    help: 'print JSON: [{"file","predictions":[…]}] (with serve --print-config: the settings as JSON)',
+    help: 'print JSON: [{"file","predictions":[…]}] (eval: the report; serve --print-config: the settings)',
   }),
   lang: choice({
     flag: '--lang',
     placeholder: 'en|zh',
-    commands: ['classify'],
+    commands: ['classify', 'eval'],
     group: 'classify',
     help: 'names in the table (JSON always has both)',
     default: 'en',
@@ -169,6 +170,24 @@ export const SETTINGS = {
     default: undefined,
     shownDefault: 'every file',
   }),
+  explain: text({
+    flag: '--explain',
+    placeholder: 'DIR',
+    commands: ['classify'],
+    group: 'classify',
+    help: "write <DIR>/<image>.cam.png per image: the photo, dimmed outside what the model saw, under the top class's heatmap",
+    default: undefined,
+    shownDefault: 'none',
+  }),
+  compare: text({
+    flag: '--compare',
+    placeholder: 'int8|MODEL',
+    commands: ['eval'],
+    group: 'eval',
+    help: 'a second model side by side: int8 (the same weights quantised) or an .onnx file',
+    default: undefined,
+    shownDefault: 'none',
+  }),
   model: text({
     flag: '--model',
     placeholder: 'PATH',
@@ -181,7 +200,7 @@ export const SETTINGS = {
   weights: text({
     flag: '--weights',
     placeholder: 'PATH',
-    commands: ['classify', 'serve', 'convert'],
+    commands: ['classify', 'serve', 'convert', 'eval'],
     group: 'model',
     help: 'a .pth or .safetensors state_dict, converted once and cached',
     default: undefined,
@@ -190,7 +209,7 @@ export const SETTINGS = {
   weightsUrl: text({
     flag: '--weights-url',
     placeholder: 'URL',
-    commands: ['classify', 'serve', 'fetch'],
+    commands: ['classify', 'serve', 'fetch', 'eval'],
     group: 'model',
     help: 'where to download the default weights',
     default: DEFAULT_WEIGHTS.url,
@@ -198,7 +217,7 @@ export const SETTINGS = {
   precision: choice({
     flag: '--precision',
     placeholder: 'P',
-    commands: ['classify', 'serve', 'convert'],
+    commands: ['classify', 'serve', 'convert', 'eval'],
     group: 'model',
     help: 'fp32, or int8: per-channel int8 weights, uint8 activations (QDQ)',
     default: 'fp32',
@@ -207,7 +226,7 @@ export const SETTINGS = {
   calibration: text({
     flag: '--calibration',
     placeholder: 'DIR',
-    commands: ['classify', 'serve', 'convert'],
+    commands: ['classify', 'serve', 'convert', 'eval'],
     group: 'model',
     help: 'int8: images to measure activation ranges on',
     default: undefined,
@@ -246,7 +265,7 @@ export const SETTINGS = {
   home: text({
     flag: '--home',
     placeholder: 'DIR',
-    commands: ['classify', 'serve', 'convert', 'fetch'],
+    commands: ['classify', 'serve', 'convert', 'fetch', 'eval'],
     group: 'model',
     help: 'cache of downloaded weights and converted models',
     default: () => cacheDir(),
@@ -254,7 +273,7 @@ export const SETTINGS = {
   }),
   debug: boolean({
     flag: '--debug',
-    commands: ['classify', 'serve', 'convert', 'fetch'],
+    commands: ['classify', 'serve', 'convert', 'fetch', 'eval'],
     group: 'model',
     help: 'on an unexpected failure, print its stack',
   }),
@@ -373,6 +392,12 @@ export const SETTINGS = {
     max: 64,
     limit: { what: 'images decoded while a batch runs', past: 'an image over 4 megapixels decodes alone' },
   }),
+  serverOnly: boolean({
+    flag: '--server-only',
+    commands: ['serve'],
+    group: 'serve',
+    help: "turn off the page's on-device mode: no model download, every photo is classified by this server",
+  }),
   requestTimeoutMs: integer({
     flag: '--request-timeout',
     placeholder: 'MS',
@@ -452,6 +477,7 @@ export const DEFAULTS = Object.freeze({
 
 const GROUP_TITLES: Record<Group, string> = {
   classify: 'Classify:',
+  eval: 'Eval:',
   model: 'Model, cache and diagnostics:',
   serve: 'Serve:',
 };

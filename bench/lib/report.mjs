@@ -18,7 +18,32 @@ export function buildRows(imageNames, sweepLevels) {
   add('inference', 'session alone, back to back, mean', 'ms', (r) => r.infer?.engine?.mean);
   add('inference', 'session alone, back to back, p50', 'ms', (r) => r.infer?.engine?.p50);
   for (const name of imageNames) add('inference', `preprocess ${name}, mean`, 'ms', (r) => r.infer?.preprocess[name]?.mean);
+  // The resample kernels on the same decoded pixels, and header + decode + each kernel (before / after #11).
+  for (const name of imageNames) {
+    add('kernels', `resample ${name}, TypeScript reference, p50`, 'ms', (r) => r.infer?.kernels?.[name]?.resampleReference?.p50, {
+      digits: 2,
+    });
+    add('kernels', `resample ${name}, WebAssembly SIMD, p50`, 'ms', (r) => r.infer?.kernels?.[name]?.resampleSimd?.p50, { digits: 2 });
+    add('kernels', `preprocess ${name} with the TypeScript kernel, mean`, 'ms', (r) => r.infer?.kernels?.[name]?.preprocessReference?.mean);
+    add('kernels', `preprocess ${name} with the SIMD kernel, mean`, 'ms', (r) => r.infer?.kernels?.[name]?.preprocessSimd?.mean);
+  }
   add('inference', 'inference process peak RSS (VmHWM)', 'MB', (r) => r.infer?.peakRssMb);
+  // The page's on-device mode in Chromium on the same machine (bench/on-device.mjs), 640×480 JPEG.
+  add('on-device', 'on-device (Chromium): first visit, model download + session start', 'ms', (r) => r.onDevice?.isolated.startMs, {
+    digits: 0,
+  });
+  add('on-device', 'on-device: inference p50, cross-origin isolated (ORT threads)', 'ms', (r) => r.onDevice?.isolated.inference.p50, {
+    digits: 0,
+  });
+  add('on-device', 'on-device: inference p50, one thread', 'ms', (r) => r.onDevice?.single.inference.p50, { digits: 0 });
+  add('on-device', 'on-device: decode + preprocess p50', 'ms', (r) => r.onDevice?.isolated.decode.p50, { digits: 0 });
+  add(
+    'on-device',
+    'on-device: main-thread tasks over 50 ms while classifying',
+    'count',
+    (r) => (r.onDevice === undefined ? undefined : r.onDevice.isolated.longTasks + r.onDevice.single.longTasks),
+    { digits: 0 },
+  );
   add('load', 'classifier load alone', 'ms', (r) => r.infer?.loadMs, { digits: 0 });
   add('load', 'process start → /readyz 200', 'ms', (r) => r.server?.startupMs, { digits: 0 });
   for (const name of imageNames) {

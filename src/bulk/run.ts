@@ -1,11 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import type { Classifier } from '../classifier/index.js';
-import { isResnetServeError, messageOf, ResnetServeError } from '../errors.js';
+import { fileSystemFailed, isResnetServeError, messageOf, ResnetServeError } from '../errors.js';
+import { writeFileAtomic } from '../files/files.js';
+import { renderCamOverlay } from '../image/cam-overlay.js';
 import type { Prediction } from '../labels/types.js';
 import { type Input, looksLikeImage } from './inputs.js';
 
-/** What `classify` reports for one file: its classes, or why it has none. */
-export type FileResult = { file: string; predictions: Prediction[] } | { file: string; error: string };
+/** What `classify` reports for one file: its classes (and where its class-activation overlay went), or why it has none. */
+export type FileResult = { file: string; predictions: Prediction[]; overlay?: string } | { file: string; error: string };
 
 export interface ClassifyInputsOptions {
   topK: number;
@@ -15,6 +17,8 @@ export interface ClassifyInputsOptions {
   onResult(result: FileResult, index: number): Promise<void> | void;
   /** After every file, skipped ones included: how many are finished. */
   onProgress?(finished: number): void;
+  /** `--explain`: where input `index`'s overlay goes, and the pixel limit its rendering keeps to. */
+  explain?: { overlayFor(index: number): string; maxPixels: number };
 }
 
 /**
@@ -35,7 +39,7 @@ export async function classifyInputs(
     while (next < inputs.length) {
       const index = next++;
       const input = inputs[index]!;
-      const result = await classifyInput(classifier, input, options.topK);
+      const result = await classifyInput(classifier, input, index, options);
       if (result === undefined) skipped++;
       else await options.onResult(result, index);
       options.onProgress?.(++finished);
@@ -45,15 +49,27 @@ export async function classifyInputs(
   return { skipped };
 }
 
-async function classifyInput(classifier: Classifier, input: Input, topK: number): Promise<FileResult | undefined> {
+async function classifyInput(
+  classifier: Classifier,
+  input: Input,
+  index: number,
+  options: ClassifyInputsOptions,
+): Promise<FileResult | undefined> {
   const file = input.path;
+  const { topK, explain } = options;
   try {
     if (input.fromFolder && !(await looksLikeImage(file))) return undefined;
     const bytes = await readFile(file).catch((cause: unknown) => {
       throw new ResnetServeError('INPUT_NOT_FOUND', `Cannot read ${file}: ${messageOf(cause)}`, { cause });
     });
-    const { predictions } = await classifier.classify(bytes, { topK });
-    return { file, predictions };
+    const { predictions, explanation } = await classifier.classify(bytes, { topK, explain: explain !== undefined });
+    if (explain === undefined || explanation === undefined) return { file, predictions };
+    const overlay = explain.overlayFor(index);
+    const png = await renderCamOverlay(bytes, explanation.crop, explanation.maps[0] ?? new Float32Array(), explain.maxPixels);
+    await writeFileAtomic(overlay, png).catch((cause: unknown) => {
+      throw fileSystemFailed(`Writing ${overlay}`, cause);
+    });
+    return { file, predictions, overlay };
   } catch (error) {
     if (!isResnetServeError(error)) {
       // A folder member that vanished or cannot be opened while sniffing is reported like any unreadable file.

@@ -3,22 +3,35 @@ import { InferenceEngine } from '../engine/inference-engine.js';
 import { Semaphore } from '../engine/semaphore.js';
 import { TensorPool } from '../engine/tensor-pool.js';
 import { notReady, ResnetServeError } from '../errors.js';
+import { CAM_CELLS, type ClassifierHead, cropBox, normaliseCam, rawCam } from '../explain/cam.js';
 import { exactLength, integerInRange } from '../guards.js';
 import { type ImageHeader, preprocessWithHeaderInto, readImageHeader, sniffImageFormat } from '../image/index.js';
 import { INPUT_ELEMENTS } from '../image/recipe.js';
 import { postprocess } from '../labels/index.js';
+import { readClassifierHead } from '../model/classifier-head.js';
+import { FEATURES_NAME } from '../model/features.js';
 import { cacheDir, DEFAULTS, option } from '../settings.js';
 import { DEFAULT_WEIGHTS } from '../weights/default-weights.js';
-import type { Classifier, ClassifierOptions, ClassifyOptions, ClassifyResult, InferResult } from './types.js';
+import type { Classifier, ClassifierOptions, ClassifyOptions, ClassifyResult, InferOptions, InferResult } from './types.js';
 
 interface Job {
   tensor: Float32Array;
+  /** This request wants maps: the batch then fetches layer4's features too. */
+  withFeatures?: boolean;
 }
 
 interface Inferred {
   /** The job's own row of the batch's logits, copied out of the engine's buffer. */
   logits: Float32Array;
   inferenceMs: number;
+  /** The job's own layer4 features (channels × 7 × 7), when it asked for them. */
+  features?: Float32Array;
+}
+
+/** What one request through the queue gives: `InferResult`, plus the features and image size when asked for. */
+interface Run extends InferResult {
+  features?: Float32Array;
+  image?: { width: number; height: number };
 }
 
 /**
@@ -67,13 +80,29 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
   const runBatch = async (jobs: readonly Job[]): Promise<PromiseSettledResult<Inferred>[]> => {
     for (const [row, job] of jobs.entries()) batch.set(job.tensor, row * INPUT_ELEMENTS);
     const t0 = performance.now();
-    const logits = await engine.infer(batch, jobs.length);
+    const { logits, features } = await engine.infer(
+      batch,
+      jobs.length,
+      jobs.some((job) => job.withFeatures === true),
+    );
     const inferenceMs = performance.now() - t0;
     observer.onBatch?.(jobs.length, inferenceMs);
-    return jobs.map((_job, row) => ({
+    const perImage = (engine.featureChannels ?? 0) * CAM_CELLS;
+    return jobs.map((job, row) => ({
       status: 'fulfilled',
-      value: { logits: logits.slice(row * engine.classes, (row + 1) * engine.classes), inferenceMs },
+      value: {
+        logits: logits.slice(row * engine.classes, (row + 1) * engine.classes),
+        inferenceMs,
+        ...(job.withFeatures === true && features !== undefined ? { features: features.slice(row * perImage, (row + 1) * perImage) } : {}),
+      },
     }));
+  };
+
+  let head: Promise<ClassifierHead> | undefined;
+  /** The fc layer, read from the model file at the first explanation asked for (2 MB for ImageNet's 1000 classes). */
+  const explainHead = (): Promise<ClassifierHead> => {
+    head ??= loadHead(options.model, engine.classes, engine.featureChannels);
+    return head;
   };
 
   const queue = new BatchQueue<Job, Inferred>(runBatch, { maxBatch, batchWaitMs, timeoutMs });
@@ -103,8 +132,8 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
     if (pending === 0) drained?.();
   };
 
-  /** Decodes into `tensor` in the decode slots its size needs; returns the milliseconds it took, header included. */
-  const decode = async (bytes: Uint8Array, tensor: Float32Array): Promise<number> => {
+  /** Decodes into `tensor` in the decode slots its size needs; returns the header and the milliseconds it took. */
+  const decode = async (bytes: Uint8Array, tensor: Float32Array): Promise<{ header: ImageHeader; decodeMs: number }> => {
     const t0 = performance.now();
     const header = await readImageHeader(bytes, maxPixels);
     await decoding.use(async () => {
@@ -115,18 +144,18 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
         decodingNow--;
       }
     }, decodeSlots(header));
-    return performance.now() - t0;
+    return { header, decodeMs: performance.now() - t0 };
   };
 
   /** One image or tensor through admission, decoding (for an image) and the batching queue. */
-  const infer = async (input: Uint8Array | Float32Array): Promise<InferResult> => {
+  const run = async (input: Uint8Array | Float32Array, withFeatures: boolean): Promise<Run> => {
     const startedAt = performance.now();
     if (input instanceof Float32Array) {
       exactLength('input.length', input.length, INPUT_ELEMENTS, 'values (a 3×224×224 Float32Array)');
       admit();
       try {
-        const { logits, inferenceMs } = await queue.submit({ tensor: input }, startedAt);
-        return { logits, timings_ms: { decode: 0, inference: inferenceMs, total: performance.now() - startedAt } };
+        const { logits, inferenceMs, features } = await queue.submit({ tensor: input, withFeatures }, startedAt);
+        return { logits, features, timings_ms: { decode: 0, inference: inferenceMs, total: performance.now() - startedAt } };
       } finally {
         leave();
       }
@@ -137,9 +166,10 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
     try {
       const tensor = await tensors.acquire();
       try {
-        const decodeMs = await decode(input, tensor);
-        const { logits, inferenceMs } = await queue.submit({ tensor }, startedAt);
-        return { logits, timings_ms: { decode: decodeMs, inference: inferenceMs, total: performance.now() - startedAt } };
+        const { header, decodeMs } = await decode(input, tensor);
+        const { logits, inferenceMs, features } = await queue.submit({ tensor, withFeatures }, startedAt);
+        const timings_ms = { decode: decodeMs, inference: inferenceMs, total: performance.now() - startedAt };
+        return { logits, features, image: { width: header.width, height: header.height }, timings_ms };
       } finally {
         tensors.release(tensor);
       }
@@ -154,10 +184,21 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
     classes: engine.classes,
     async classify(bytes: Uint8Array, classifyOptions: ClassifyOptions = {}): Promise<ClassifyResult> {
       const topK = integerInRange('topK', classifyOptions.topK ?? DEFAULTS.topK, 1, Math.min(DEFAULTS.maxTopK, engine.classes));
-      const { logits, timings_ms } = await infer(bytes);
-      return { predictions: postprocess(logits, { topK }), timings_ms };
+      // Before admission: a model that cannot explain says so at once, whatever the image.
+      const explainWith = classifyOptions.explain === true ? await explainHead() : undefined;
+      const { logits, timings_ms, features, image } = await run(bytes, explainWith !== undefined);
+      const predictions = postprocess(logits, { topK });
+      if (explainWith === undefined || features === undefined || image === undefined) return { predictions, timings_ms };
+      const maps = predictions.map((p) => normaliseCam(rawCam(features, explainWith, p.index)));
+      return { predictions, timings_ms, explanation: { image, crop: cropBox(image.width, image.height), maps } };
     },
-    infer,
+    async infer(input: Uint8Array | Float32Array, inferOptions: InferOptions = {}): Promise<InferResult> {
+      const explainWith = inferOptions.explain === true ? await explainHead() : undefined;
+      const { logits, timings_ms, features } = await run(input, explainWith !== undefined);
+      if (explainWith === undefined || features === undefined) return { logits, timings_ms };
+      const [top] = postprocess(logits, { topK: 1 });
+      return { logits, timings_ms, cam: normaliseCam(rawCam(features, explainWith, top?.index ?? 0)) };
+    },
     queueDepth: () => pending,
     close(): Promise<void> {
       closing ??= (async () => {
@@ -171,4 +212,26 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
       return closing;
     },
   };
+}
+
+/**
+ * Reads the fc layer the maps need and checks it against the session: same classes, and as many inputs as the
+ * `features` output has channels.
+ * @throws ResnetServeError EXPLAIN_UNAVAILABLE saying what the model lacks.
+ */
+async function loadHead(model: string | Uint8Array, classes: number, featureChannels: number | undefined): Promise<ClassifierHead> {
+  const unavailable = (why: string): ResnetServeError =>
+    new ResnetServeError(
+      'EXPLAIN_UNAVAILABLE',
+      `This model cannot show where it looked: ${why}. Models that resnet-serve converts have it.`,
+    );
+  if (featureChannels === undefined) throw unavailable(`it has no ${FEATURES_NAME} output [N,K,7,7]`);
+  const lookup = await readClassifierHead(model);
+  if ('unavailable' in lookup) throw unavailable(lookup.unavailable);
+  if (lookup.head.classes !== classes || lookup.head.channels !== featureChannels) {
+    throw unavailable(
+      `its fc layer is ${lookup.head.classes}×${lookup.head.channels} but the model has ${classes} classes and ${featureChannels} feature channels`,
+    );
+  }
+  return lookup.head;
 }

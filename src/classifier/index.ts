@@ -1,2 +1,12 @@
 export { createClassifier } from './classifier.js';
-export type { Classifier, ClassifierObserver, ClassifierOptions, ClassifyOptions, ClassifyResult, InferResult, Timings } from './types.js';
+export type {
+  Classifier,
+  ClassifierObserver,
+  ClassifierOptions,
+  ClassifyOptions,
+  ClassifyResult,
+  Explanation,
+  InferOptions,
+  InferResult,
+  Timings,
+} from './types.js';

@@ -1,3 +1,4 @@
+import type { CropBox } from '../explain/cam.js';
 import type { Prediction } from '../labels/types.js';
 import type { Precision } from '../model/types.js';
 
@@ -41,6 +42,24 @@ export interface ClassifierOptions {
 export interface ClassifyOptions {
   /** How many classes to return, 1..20 (and at most the model's classes). Default 3. */
   topK?: number;
+  /**
+   * Also say where the model looked: a class activation map per returned class (src/explain/cam.ts). Costs one
+   * more output of the batch's run and 512 × 49 multiply-adds per class. Default false.
+   */
+  explain?: boolean;
+}
+
+/** Where the model looked, for `classify(bytes, { explain: true })`. */
+export interface Explanation {
+  /** The image's size after EXIF orientation (as it is displayed), in pixels: the space `crop` is in. */
+  image: { width: number; height: number };
+  /** The part of the image the model saw (Resize 256 + CenterCrop 224, mapped back), which the maps cover. */
+  crop: CropBox;
+  /**
+   * One map per prediction, in the same order: 7 × 7 values row-major (first row at the top of `crop`), each the
+   * class's evidence in that cell, ReLU'd and divided by the map's maximum (0..1; all 0 when nothing is positive).
+   */
+  maps: Float32Array[];
 }
 
 export interface Timings {
@@ -55,6 +74,8 @@ export interface Timings {
 export interface ClassifyResult {
   predictions: Prediction[];
   timings_ms: Timings;
+  /** Only with `explain: true`. */
+  explanation?: Explanation;
 }
 
 /** One image's raw model output, for shells that answer with tensors (the Open Inference Protocol). */
@@ -62,6 +83,16 @@ export interface InferResult {
   /** The model's logits for this image, one per class. */
   logits: Float32Array;
   timings_ms: Timings;
+  /**
+   * Only with `explain: true`: the map of the top class (7 × 7, row-major, normalised as in `Explanation.maps`),
+   * over the centre crop the model saw (for a tensor, the whole 224 × 224 input).
+   */
+  cam?: Float32Array;
+}
+
+export interface InferOptions {
+  /** Also return the top class's activation map (`cam`). Default false. */
+  explain?: boolean;
 }
 
 /** Hooks for metrics and tests; every one is optional. */
@@ -78,7 +109,8 @@ export interface Classifier {
   readonly precision: Precision;
   /**
    * @throws ResnetServeError FILE_EMPTY, UNSUPPORTED_MEDIA_TYPE, IMAGE_CORRUPT, IMAGE_TOO_LARGE,
-   *   QUEUE_FULL, TIMEOUT, NOT_READY, INVALID_ARGUMENT, INFERENCE_FAILED.
+   *   QUEUE_FULL, TIMEOUT, NOT_READY, INVALID_ARGUMENT, INFERENCE_FAILED; EXPLAIN_UNAVAILABLE for `explain`
+   *   with a model that cannot explain.
    */
   classify(bytes: Uint8Array, options?: ClassifyOptions): Promise<ClassifyResult>;
   /** Classes the model outputs (1000 for ImageNet). */
@@ -90,7 +122,7 @@ export interface Classifier {
    *
    * @throws ResnetServeError as `classify`; INVALID_ARGUMENT for a tensor of another length.
    */
-  infer(input: Uint8Array | Float32Array): Promise<InferResult>;
+  infer(input: Uint8Array | Float32Array, options?: InferOptions): Promise<InferResult>;
   /** Requests waiting for or in inference right now. */
   queueDepth(): number;
   /** Finishes queued work, then releases the session. Later calls to classify fail with NOT_READY. */

@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type ort from 'onnxruntime-node';
 import { onnxRuntimeFailed, ResnetServeError } from '../errors.js';
 import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../image/recipe.js';
+import { FEATURE_GRID, FEATURES_NAME } from '../model/features.js';
 import { compileForThisCpu } from './compile.js';
 import { onnxRuntimePath, SESSION_THREAD_SOURCE } from './inference-thread.js';
 
@@ -21,36 +22,47 @@ type Metadata = readonly ort.InferenceSession.ValueMetadata[];
 type ThreadMessage =
   | { type: 'ready'; inputs: Metadata; outputs: Metadata }
   | { type: 'failed'; error: unknown }
-  | { type: 'result'; id: number; logits: Float32Array }
+  | { type: 'result'; id: number; logits: Float32Array; features?: Float32Array }
   | { type: 'error'; id: number; error: unknown }
   | { type: 'released' };
+
+/** What one run returns: the logits and, when asked for, layer4's features. */
+export interface EngineOutputs {
+  /** `count × classes` floats, row-major. */
+  logits: Float32Array;
+  /** `count × featureChannels × 7 × 7` floats, only from {@link InferenceEngine.infer} with `withFeatures`. */
+  features?: Float32Array;
+}
 
 /**
  * The one ONNX Runtime session of a process: `infer(batch) → logits`, run on a thread of its own
  * (inference-thread.ts) so the event loop stays free. Only this folder imports onnxruntime-node. The session
  * is created once, checked against the model contract (`input` float32 [N,3,224,224] → `logits` float32
- * [N,C]) and warmed up before it is handed out.
+ * [N,C], optionally `features` float32 [N,K,7,7]) and warmed up before it is handed out.
  */
 export class InferenceEngine {
   readonly #thread: Worker;
-  readonly #pending = new Map<number, { resolve(logits: Float32Array): void; reject(error: unknown): void }>();
+  readonly #pending = new Map<number, { resolve(outputs: EngineOutputs): void; reject(error: unknown): void }>();
   #nextId = 0;
   #stopped: ResnetServeError | undefined;
   readonly inputName: string;
   readonly outputName: string;
   /** Classes per image: the second dimension of the output. */
   readonly classes: number;
+  /** Channels of the `features` output, or undefined when the model has none (it then cannot explain). */
+  readonly featureChannels: number | undefined;
 
   private constructor(thread: Worker, contract: Contract) {
     this.#thread = thread;
     this.inputName = contract.inputName;
     this.outputName = contract.outputName;
     this.classes = contract.classes;
+    this.featureChannels = contract.featureChannels;
     thread.on('message', (message: ThreadMessage) => {
       if (message.type !== 'result' && message.type !== 'error') return;
       const call = this.#pending.get(message.id);
       this.#pending.delete(message.id);
-      if (message.type === 'result') call?.resolve(message.logits);
+      if (message.type === 'result') call?.resolve({ logits: message.logits, features: message.features });
       else call?.reject(onnxRuntimeFailed('run', message.error));
     });
     const stop = (cause: unknown): void => {
@@ -96,12 +108,16 @@ export class InferenceEngine {
 
   /**
    * Runs `count` images laid out back to back in `batch` (CHW, normalised). A batch on a SharedArrayBuffer
-   * reaches the session thread without a copy.
-   * @returns logits, `count × classes` floats, row-major.
-   * @throws ResnetServeError INFERENCE_FAILED when ORT fails, INTERNAL when the session thread has stopped.
+   * reaches the session thread without a copy. Only the logits are fetched unless `withFeatures` asks for
+   * layer4's output too (ORT's `run(feeds, fetches)`), so plain requests do not copy the features.
+   * @throws ResnetServeError INFERENCE_FAILED when ORT fails, INTERNAL when the session thread has stopped or
+   *   `withFeatures` is asked of a model without `features`.
    */
-  infer(batch: Float32Array, count: number): Promise<Float32Array> {
+  infer(batch: Float32Array, count: number, withFeatures = false): Promise<EngineOutputs> {
     if (this.#stopped !== undefined) return Promise.reject(this.#stopped);
+    if (withFeatures && this.featureChannels === undefined) {
+      return Promise.reject(new ResnetServeError('INTERNAL', `The model has no ${FEATURES_NAME} output to fetch.`));
+    }
     const size = IMAGENET_RECIPE.cropSize;
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
@@ -113,7 +129,7 @@ export class InferenceEngine {
         elements: count * INPUT_ELEMENTS,
         dims: [count, 3, size, size],
         inputName: this.inputName,
-        outputName: this.outputName,
+        outputNames: withFeatures ? [this.outputName, FEATURES_NAME] : [this.outputName],
       });
     });
   }
@@ -153,20 +169,23 @@ interface Contract {
   inputName: string;
   outputName: string;
   classes: number;
+  featureChannels: number | undefined;
 }
 
 function checkContract(inputs: Metadata, outputs: Metadata): Contract {
   const size = IMAGENET_RECIPE.cropSize;
   const [input] = inputs;
-  const [output] = outputs;
+  // `features` (model/features.ts) is optional and only fetched for explanations.
+  const others = outputs.filter((o) => o.name !== FEATURES_NAME);
+  const [output] = others;
   const fail = (why: string): never => {
     throw new ResnetServeError(
       'MODEL_INVALID',
-      `The ONNX model does not fit resnet-serve: ${why}. Expected one input float32 [N,3,${size},${size}] and one output float32 [N,classes].`,
+      `The ONNX model does not fit resnet-serve: ${why}. Expected one input float32 [N,3,${size},${size}] and one output float32 [N,classes] (plus, optionally, ${FEATURES_NAME}).`,
     );
   };
   if (inputs.length !== 1 || input === undefined || !input.isTensor) return fail(`it has ${inputs.length} inputs`);
-  if (outputs.length !== 1 || output === undefined || !output.isTensor) return fail(`it has ${outputs.length} outputs`);
+  if (others.length !== 1 || output === undefined || !output.isTensor) return fail(`it has ${outputs.length} outputs`);
   if (input.type !== 'float32') return fail(`input ${input.name} is ${input.type}`);
   if (output.type !== 'float32') return fail(`output ${output.name} is ${output.type}`);
   const [, channels, height, width] = input.shape;
@@ -177,5 +196,19 @@ function checkContract(inputs: Metadata, outputs: Metadata): Contract {
   if (output.shape.length !== 2 || typeof classes !== 'number' || classes < 1) {
     return fail(`output ${output.name} has shape [${output.shape.join(',')}]`);
   }
-  return { inputName: input.name, outputName: output.name, classes };
+  return {
+    inputName: input.name,
+    outputName: output.name,
+    classes,
+    featureChannels: featureChannels(outputs.find((o) => o.name === FEATURES_NAME)),
+  };
+}
+
+/** Channels of a `features` output of shape [N, K, 7, 7]; undefined when there is none or it has another shape. */
+function featureChannels(output: Metadata[number] | undefined): number | undefined {
+  if (output === undefined || !output.isTensor || output.type !== 'float32') return undefined;
+  const [, channels, height, width] = output.shape;
+  const fits =
+    output.shape.length === 4 && typeof channels === 'number' && channels > 0 && height === FEATURE_GRID && width === FEATURE_GRID;
+  return fits ? channels : undefined;
 }

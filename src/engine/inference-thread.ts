@@ -37,10 +37,14 @@ const ort = require(workerData.ortPath);
       const view = local.subarray(0, message.elements);
       view.set(message.batch.subarray(0, message.elements));
       const input = new ort.Tensor('float32', view, message.dims);
-      const outputs = await session.run({ [message.inputName]: input });
-      const logits = outputs[message.outputName];
-      if (!logits || !(logits.data instanceof Float32Array)) throw new Error('no float32 output named ' + message.outputName);
-      parentPort.postMessage({ type: 'result', id: message.id, logits: logits.data });
+      // Only the outputs asked for (the logits, and the features for explanations): ORT copies out nothing else.
+      const outputs = await session.run({ [message.inputName]: input }, message.outputNames);
+      const [logits, features] = message.outputNames.map((name) => {
+        const tensor = outputs[name];
+        if (!tensor || !(tensor.data instanceof Float32Array)) throw new Error('no float32 output named ' + name);
+        return tensor.data;
+      });
+      parentPort.postMessage({ type: 'result', id: message.id, logits, features });
     } catch (e) {
       parentPort.postMessage({ type: 'error', id: message.id, error: e });
     }

@@ -1,17 +1,14 @@
 import { integerInRange } from '../guards.js';
 import { option } from '../settings.js';
 import { decodeImage, type ImageHeader, type Reduction, readImageHeader } from './decode.js';
-import { normalizationTables } from './normalize.js';
-import { resizeCropInto } from './pillow-resample.js';
 import { IMAGENET_RECIPE, INPUT_ELEMENTS } from './recipe.js';
 import { recipeGeometry } from './recipe-geometry.js';
+import { resampleInto } from './resample-kernel.js';
 
 export interface PreprocessOptions {
   /** Largest accepted width × height, checked from the header before decoding. Default `DEFAULTS.maxPixels` (40 000 000). */
   maxPixels?: number;
 }
-
-const TABLES = normalizationTables(IMAGENET_RECIPE);
 
 /**
  * Large JPEGs take the fast path once their shorter side is at least this many times the resize size
@@ -29,7 +26,7 @@ const FAST_PATH_MIN_SHRINK = 4;
 const FAST_PATH_MARGIN = 3;
 
 /** The libvips pre-reduction for the fast path, or `undefined` to decode at full size (exact). */
-function fastPathReduction(header: ImageHeader): Reduction | undefined {
+export function fastPathReduction(header: ImageHeader): Reduction | undefined {
   const { format, metadata, width, height } = header;
   // Only plain JPEGs: that is where shrink-on-load exists, and CMYK or alpha would change what libvips
   // resizes (ink values, premultiplied colour: sharp drops alpha only after resizing, measured 26.7/255 on
@@ -84,7 +81,7 @@ export async function preprocessWithHeaderInto(
   // On the fast path the pixels are FAST_PATH_MARGIN × the resized size, whose recipe geometry is the
   // original's: int(256 · 3w' / 768) = w' and the crop offsets follow.
   const g = recipeGeometry(pixels.width, pixels.height, IMAGENET_RECIPE);
-  resizeCropInto(pixels, g.resizedWidth, g.resizedHeight, g.cropTop, g.cropLeft, g.cropSize, TABLES, out, offset);
+  resampleInto(pixels, g, out, offset);
 }
 
 /**

@@ -21,7 +21,7 @@ export interface QuantizeOptions extends CalibrationOptions, DataFreeOptions {
 /**
  * Converts a torchvision ResNet-18 state_dict to an int8 QDQ ONNX model (opset 17) that ONNX Runtime's CPU provider
  * runs with QLinearConv/QLinearAdd/QGemm kernels; same contract as `convertToOnnx`: input `input`
- * float32 [N,3,224,224], output `logits` float32 [N,classes].
+ * float32 [N,3,224,224], outputs `logits` float32 [N,classes] and `features` float32 [N,512,7,7] (dequantised).
  *
  * @param options.calibration - images for calibrated ranges; omitted or empty: data-free ranges.
  * @param options.method - 'minmax' (default) or 'percentile', for calibrated ranges.

@@ -2,6 +2,7 @@ import { ResnetServeError } from '../errors.js';
 import { IMAGENET_RECIPE } from '../image/recipe.js';
 import type { StateDict } from '../weights/types.js';
 import { checkResNet18StateDict } from './check-state-dict.js';
+import { FEATURE_GRID, FEATURES_NAME } from './features.js';
 import { foldBatchNorm } from './fold-batchnorm.js';
 import { attr, type OnnxGraph, type OnnxNode, type OnnxTensor } from './graph.js';
 import { encodeModel } from './onnx-proto.js';
@@ -18,7 +19,9 @@ export const BATCH_DIM = 'N';
  * Builds the torchvision ResNet-18 forward pass (torchvision/models/resnet.py `ResNet._forward_impl`) as an
  * ONNX graph with every BatchNorm folded into its convolution:
  * Conv 7×7/2 → Relu → MaxPool 3×3/2 pad 1 → 8 BasicBlocks (Conv → Relu → Conv, Add identity or 1×1/2
- * downsample Conv, Relu) → GlobalAveragePool → Flatten → Gemm(transB=1).
+ * downsample Conv, Relu) → GlobalAveragePool → Flatten → Gemm(transB=1); layer4's output is also the graph output
+ * `features`, through an Identity so that quantisation (quantize-graph.ts) exposes its dequantised form and the
+ * Add/Relu before it still fuses.
  * Only plain Conv/Relu/Add are emitted: ORT's own optimiser fuses them at session creation (measured with ORT 1.30
  * on CPU: all 17 Relu and 8 Add folded into the 20 Conv nodes, NCHWc layout).
  *
@@ -73,6 +76,7 @@ export function buildResNetGraph(stateDict: StateDict): OnnxGraph {
     const branch = convBn(block.conv2, node('Relu', `${block.name}.relu1`, [convBn(block.conv1, x)]));
     x = node('Relu', `${block.name}.relu2`, [node('Add', `${block.name}.add`, [branch, identity])]);
   }
+  node('Identity', FEATURES_NAME, [x], {}, FEATURES_NAME);
   x = node('GlobalAveragePool', 'avgpool', [x]);
   x = node('Flatten', 'flatten', [x], { axis: attr.int(1) });
   initializers.set('fc.weight', {
@@ -87,7 +91,10 @@ export function buildResNetGraph(stateDict: StateDict): OnnxGraph {
   return {
     name: 'resnet18',
     inputs: [{ name: INPUT_NAME, elemType: 'float32', shape: [BATCH_DIM, 3, size, size] }],
-    outputs: [{ name: OUTPUT_NAME, elemType: 'float32', shape: [BATCH_DIM, layout.classes] }],
+    outputs: [
+      { name: OUTPUT_NAME, elemType: 'float32', shape: [BATCH_DIM, layout.classes] },
+      { name: FEATURES_NAME, elemType: 'float32', shape: [BATCH_DIM, fcInFeatures(layout), FEATURE_GRID, FEATURE_GRID] },
+    ],
     initializers,
     nodes,
   };
@@ -95,11 +102,11 @@ export function buildResNetGraph(stateDict: StateDict): OnnxGraph {
 
 /**
  * Converts a torchvision ResNet-18 state_dict to ONNX bytes for onnxruntime-node: input `input`
- * float32 [N,3,224,224], output `logits` float32 [N,classes].
+ * float32 [N,3,224,224], outputs `logits` float32 [N,classes] and `features` float32 [N,512,7,7].
  *
  * @example
  * const bytes = convertToOnnx(readSafetensors(readFileSync('resnet18.safetensors')));
- * const session = await InferenceSession.create(bytes); // session.outputNames → ['logits']
+ * const session = await InferenceSession.create(bytes); // session.outputNames → ['logits', 'features']
  * @throws ResnetServeError STATE_DICT_MISMATCH when the state_dict is not a ResNet-18.
  */
 export function convertToOnnx(stateDict: StateDict): Uint8Array {

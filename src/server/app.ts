@@ -4,6 +4,7 @@ import { DEFAULTS, option } from '../settings.js';
 import { type ClassifierLoader, ClassifierSlot } from './classifier-slot.js';
 import { errorBodySchema, installErrorHandling } from './errors.js';
 import { countResponses, createServerMetrics, metricsPlugin, type ServerMetrics } from './metrics.js';
+import { isolateCrossOrigin, type OnDeviceModel, onDeviceRoutes } from './on-device.js';
 import { packageJson, registerOpenApi } from './openapi.js';
 import { oipRestRoutes } from './protocols/oip/rest-routes.js';
 import { torchserveRoutes } from './protocols/torchserve/routes.js';
@@ -47,9 +48,11 @@ export interface AppOptions extends AppLimits {
   logger?: FastifyServerOptions['logger'];
   /** Directory of the built page. Default {@link defaultWebRoot}. */
   webRoot?: string;
+  /** The model the page's on-device mode downloads (GET /on-device); without it the mode is off. Default: off. */
+  onDevice?: OnDeviceModel;
 }
 
-type NormalisedOptions = Required<AppLimits> & Pick<AppOptions, 'loadClassifier' | 'logger'> & { webRoot: string };
+type NormalisedOptions = Required<AppLimits> & Pick<AppOptions, 'loadClassifier' | 'logger' | 'onDevice'> & { webRoot: string };
 
 /** ImageNet's class count: no model of ours has more classes to rank. */
 const MAX_CLASSES = 1000;
@@ -60,6 +63,7 @@ function normaliseOptions(options: AppOptions): NormalisedOptions {
     loadClassifier: callable<ClassifierLoader>('loadClassifier', options.loadClassifier, 'a function returning a Promise<Classifier>'),
     logger: options.logger ?? false,
     webRoot: options.webRoot ?? defaultWebRoot(),
+    onDevice: options.onDevice,
     maxUploadBytes: option('maxUploadBytes', options.maxUploadBytes),
     maxPixels: option('maxPixels', options.maxPixels),
     topK: integerInRange('topK', options.topK ?? DEFAULTS.topK, 1, maxTopK),
@@ -104,6 +108,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // response on a keep-alive socket would otherwise hold server.close() open until keepAliveTimeout.
     if (slot.state === 'closing' || slot.state === 'closed') reply.header('connection', 'close');
   });
+  isolateCrossOrigin(app);
   app.addSchema(errorBodySchema);
   await registerOpenApi(app);
 
@@ -128,6 +133,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     multipartOverheadBytes: MULTIPART_OVERHEAD_BYTES,
   });
   await app.register(metricsPlugin, { metrics });
+  if (opts.onDevice !== undefined) await app.register(onDeviceRoutes, { onDevice: opts.onDevice });
   await app.register(staticFiles, { root: opts.webRoot });
 
   app.addHook('onReady', async () => {

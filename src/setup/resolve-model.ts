@@ -4,7 +4,7 @@ import { basename, extname, join } from 'node:path';
 import { fileSystemFailed, ResnetServeError } from '../errors.js';
 import { fileKey, isFile, writeFileAtomic } from '../files/files.js';
 import { preprocessFolder } from '../image/index.js';
-import { buildModel } from '../model/build.js';
+import { buildModel, CONVERTER_VERSION } from '../model/build.js';
 import type { Precision } from '../model/types.js';
 import { cacheDir } from '../settings.js';
 import { type ResolveWeightsOptions, resolveWeights } from '../weights/fetch.js';
@@ -31,7 +31,7 @@ export interface ModelSource {
 /**
  * Finds the ONNX model to serve: `--model` as is; otherwise the weights (local, cached or downloaded),
  * converted (and for int8 quantised) once and cached as `<home>/models/<weights name>-<key>.<precision>.onnx`
- * (key: the weights file's path, size and modification time).
+ * (key: the weights file's path, size and modification time, and the converter's version).
  *
  * @returns the path of an `.onnx` file.
  * @throws ResnetServeError INPUT_NOT_FOUND, WEIGHTS_UNAVAILABLE, DOWNLOAD_FAILED, CHECKSUM_MISMATCH,
@@ -57,7 +57,10 @@ export async function resolveModel(source: ModelSource): Promise<string> {
     precision === 'int8' && source.calibration !== undefined
       ? `int8-${(await folderFingerprint(source.calibration)).slice(0, 12)}`
       : precision;
-  const target = join(home, 'models', `${stem}-${(await fileKey(weightsPath)).slice(0, 12)}.${variant}.onnx`);
+  const key = createHash('sha256')
+    .update(`${await fileKey(weightsPath)}\0converter ${CONVERTER_VERSION}`)
+    .digest('hex');
+  const target = join(home, 'models', `${stem}-${key.slice(0, 12)}.${variant}.onnx`);
   if (await isFile(target)) return target;
 
   source.onStep?.(`Converting ${basename(weightsPath)} to ONNX (${precision}); this happens once and is cached at ${target}`);

@@ -24,6 +24,19 @@ const en = {
   network: 'Could not reach the server. Check your connection and try again.',
   failed: 'Something went wrong ({code}). Try again.',
   docs: 'API docs',
+  onDevice: 'Run on this device',
+  onDeviceOffer: 'Switch on to keep your photos on this device: the model ({size}) downloads once, then runs here.',
+  onDeviceDownloading: 'Downloading the model: {loaded} of {total}',
+  onDeviceStarting: 'Starting the model…',
+  onDeviceReady: 'Photos stay on this device. Model {size} ({precision}), {threads} thread(s).',
+  onDeviceNoSimd: 'This browser cannot run the model here (no WebAssembly SIMD). Turn the switch off to use the server.',
+  onDeviceMemory: 'This device has not enough memory for the model or this photo. Turn the switch off to use the server.',
+  onDeviceFailed: 'The model could not run on this device. Turn the switch off to use the server.',
+  latencyOnDevice: 'On this device · {total}\u00a0ms (decode {decode}\u00a0ms, inference {inference}\u00a0ms, {threads} thread(s))',
+  camToggle: 'Show where it looked',
+  camPick: 'Show where it looked for {label}',
+  camCaption:
+    'Where it looked for “{label}”: yellow marks the strongest evidence. The dimmed edges were cropped away before the model looked.',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -50,6 +63,18 @@ const zh: Record<MessageKey, string> = {
   network: '无法连接服务器。请检查网络后重试。',
   failed: '出错了（{code}），请重试。',
   docs: 'API 文档',
+  onDevice: '在本设备上运行',
+  onDeviceOffer: '打开后照片只在本设备处理：模型（{size}）只需下载一次，之后在本地运行。',
+  onDeviceDownloading: '正在下载模型：{loaded} / {total}',
+  onDeviceStarting: '正在启动模型…',
+  onDeviceReady: '照片只在本设备处理。模型 {size}（{precision}），{threads} 个线程。',
+  onDeviceNoSimd: '此浏览器无法在本地运行模型（不支持 WebAssembly SIMD）。关闭开关即可使用服务器。',
+  onDeviceMemory: '本设备内存不足，无法运行模型或处理这张照片。关闭开关即可使用服务器。',
+  onDeviceFailed: '模型无法在本设备上运行。关闭开关即可使用服务器。',
+  latencyOnDevice: '在本设备上 · {total} 毫秒（解码 {decode} 毫秒，推理 {inference} 毫秒，{threads} 个线程）',
+  camToggle: '显示关注区域',
+  camPick: '显示“{label}”的关注区域',
+  camCaption: '“{label}”的关注区域：黄色表示证据最强。变暗的边缘在模型查看之前已被裁掉。',
 };
 
 const MESSAGES: Record<Lang, Record<MessageKey, string>> = { en, zh };

@@ -1,4 +1,6 @@
+import { CamOverlay } from './cam-overlay.js';
 import { formatBytes, initialLang, type Lang, type MessageKey, t } from './i18n.js';
+import { OnDeviceFailure, OnDeviceMode } from './on-device.js';
 
 interface Prediction {
   index: number;
@@ -9,6 +11,8 @@ interface Prediction {
 
 interface PredictResponse {
   predictions: Prediction[];
+  /** With explain=true: the maps (per prediction `cam` and `crop`) read by cam-overlay.ts. */
+  image?: { width: number; height: number };
   model: string;
   precision: string;
   timings_ms: { decode: number; inference: number; total: number };
@@ -23,7 +27,7 @@ interface PageConfig {
 type View =
   | { kind: 'empty' }
   | { kind: 'busy' }
-  | { kind: 'result'; response: PredictResponse; roundTripMs: number }
+  | { kind: 'result'; response: PredictResponse; roundTripMs: number; onDevice?: { threads: number } }
   | { kind: 'error'; key: MessageKey; params: Record<string, string | number> };
 
 const LANG_KEY = 'resnet-serve.lang';
@@ -52,10 +56,14 @@ const ui = {
   latency: element<HTMLParagraphElement>('latency'),
 };
 
+const cam = new CamOverlay(ui.preview, ui.predictions);
+
 let lang: Lang = initialLang(readStoredLang(), navigator.language);
 let config: PageConfig = FALLBACK_CONFIG;
 let view: View = { kind: 'empty' };
 let inFlight: AbortController | undefined;
+/** The "Run on this device" switch, once GET /on-device says the server offers it. */
+let onDevice: OnDeviceMode | undefined;
 
 function readStoredLang(): string | null {
   try {
@@ -85,6 +93,7 @@ function applyLang(): void {
   ui.langToggle.textContent = t(lang, 'toggle');
   ui.langToggle.lang = lang === 'zh' ? 'en' : 'zh';
   ui.langToggle.setAttribute('aria-label', t(lang, 'toggleLabel'));
+  onDevice?.render();
   render();
 }
 
@@ -96,12 +105,26 @@ function render(): void {
   ui.predictions.replaceChildren();
   ui.heading.hidden = view.kind !== 'result';
   ui.latency.textContent = '';
-  if (view.kind !== 'result') return;
+  if (view.kind !== 'result') {
+    cam.show(undefined, [], lang);
+    return;
+  }
 
   const { response, roundTripMs } = view;
   ui.heading.textContent = t(lang, 'resultsHeading', { k: response.predictions.length });
   for (const prediction of response.predictions) ui.predictions.append(predictionItem(prediction));
+  cam.show(response, [...ui.predictions.children] as HTMLElement[], lang);
   const { decode, inference, total } = response.timings_ms;
+  if (view.onDevice !== undefined) {
+    const { threads } = view.onDevice;
+    ui.latency.textContent = t(lang, 'latencyOnDevice', {
+      total: Math.round(total),
+      decode: Math.round(decode),
+      inference: Math.round(inference),
+      threads,
+    });
+    return;
+  }
   ui.latency.textContent = t(lang, 'latency', {
     total: Math.round(total),
     decode: Math.round(decode),
@@ -172,7 +195,8 @@ function showPreview(file: File): void {
 async function classify(file: File): Promise<void> {
   inFlight?.abort();
   const problem = precheck(file);
-  if (problem !== undefined) {
+  // On this device the upload limit does not apply: nothing is uploaded.
+  if (problem !== undefined && !(onDevice?.enabled === true && problem.kind === 'error' && problem.key === 'tooLarge')) {
     ui.result.hidden = true;
     show(problem);
     return;
@@ -181,15 +205,22 @@ async function classify(file: File): Promise<void> {
   show({ kind: 'busy' });
   const controller = new AbortController();
   inFlight = controller;
+  if (onDevice?.enabled === true) return classifyOnDevice(onDevice, file, controller);
   const body = new FormData();
   body.append('file', file, file.name === '' ? 'pasted-image' : file.name);
   const started = performance.now();
   try {
-    const response = await fetch(`predict?top=${config.topK}&lang=${lang}`, { method: 'POST', body, signal: controller.signal });
+    // Maps cost no measurable time (bench/explain.mjs), so they are always asked for and the toggle is instant.
+    const explain = cam.available ? '&explain=true' : '';
+    const response = await fetch(`predict?top=${config.topK}&lang=${lang}${explain}`, { method: 'POST', body, signal: controller.signal });
     const payload: unknown = await response.json().catch(() => undefined);
     if (controller.signal.aborted) return;
     if (response.ok) {
       show({ kind: 'result', response: payload as PredictResponse, roundTripMs: performance.now() - started });
+    } else if (explain !== '' && codeOf(payload) === 'EXPLAIN_UNAVAILABLE') {
+      // A --model without the features output: classify without maps, and stop asking.
+      cam.markUnavailable();
+      void classify(file);
     } else {
       show(errorView(response, payload, file));
     }
@@ -202,9 +233,13 @@ async function classify(file: File): Promise<void> {
   }
 }
 
+function codeOf(payload: unknown): string | undefined {
+  return typeof payload === 'object' && payload !== null && 'code' in payload ? String(payload.code) : undefined;
+}
+
 /** Maps the server's stable `code` (never its text) to a sentence in the page's language. */
 function errorView(response: Response, payload: unknown, file: File): View {
-  const code = typeof payload === 'object' && payload !== null && 'code' in payload ? String(payload.code) : `HTTP ${response.status}`;
+  const code = codeOf(payload) ?? `HTTP ${response.status}`;
   const error = (key: MessageKey, params: Record<string, string | number> = {}): View => ({ kind: 'error', key, params });
   switch (code) {
     case 'UNSUPPORTED_MEDIA_TYPE':
@@ -280,6 +315,22 @@ function wireEvents(): void {
   ui.langToggle.addEventListener('click', () => setLang(lang === 'zh' ? 'en' : 'zh'));
 }
 
+/** The same result view, computed in this browser (on-device.ts); no byte of the photo leaves it. */
+async function classifyOnDevice(mode: OnDeviceMode, file: File, controller: AbortController): Promise<void> {
+  try {
+    const result = await mode.classify(file, config.topK);
+    if (controller.signal.aborted) return;
+    const response = { predictions: result.predictions, model: 'on-device', precision: '', timings_ms: result.timings };
+    show({ kind: 'result', response, roundTripMs: result.timings.total, onDevice: { threads: result.threads } });
+  } catch (error) {
+    if (controller.signal.aborted) return;
+    show({ kind: 'error', key: error instanceof OnDeviceFailure ? error.key : 'failed', params: { code: 'ON_DEVICE' } });
+    console.error(error);
+  } finally {
+    if (inFlight === controller) inFlight = undefined;
+  }
+}
+
 async function loadConfig(): Promise<void> {
   try {
     const response = await fetch('config');
@@ -293,3 +344,14 @@ async function loadConfig(): Promise<void> {
 wireEvents();
 applyLang();
 void loadConfig();
+void OnDeviceMode.create(
+  {
+    box: element<HTMLDivElement>('on-device'),
+    toggle: element<HTMLInputElement>('on-device-toggle'),
+    status: element<HTMLParagraphElement>('on-device-status'),
+    progress: element<HTMLProgressElement>('on-device-progress'),
+  },
+  (key, params) => t(lang, key, params),
+).then((mode) => {
+  onDevice = mode;
+});

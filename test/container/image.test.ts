@@ -160,6 +160,12 @@ describe.skipIf(engine === undefined)('the container image', () => {
     expect((await inspect(name)).State.Health?.Status).not.toBe('unhealthy');
     await waitFor(async () => (await inspect(name)).State.Health?.Status === 'healthy', 'the healthcheck to pass', 20_000);
 
+    // The page's on-device mode: the runtime files the image keeps of onnxruntime-web.
+    const onDevice = (await (await fetch(`${url}/on-device`)).json()) as { runtime: string };
+    for (const file of ['ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm']) {
+      expect(await getStatus(`${url}/${onDevice.runtime}${file}`), file).toBe(200);
+    }
+
     const answer = await predict(url, photo);
     expect(answer.status).toBe(200);
     expectSameAnswer(answer.predictions, hostAnswer);

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,9 @@ function childScript(): string {
     packages: 'external',
     logLevel: 'warning',
   });
+  // The resample kernel is loaded from beside the module that loads it, here the bundle.
+  mkdirSync(join(outDir, 'wasm'), { recursive: true });
+  copyFileSync(join(repo, 'src', 'image', 'wasm', 'resample.wasm'), join(outDir, 'wasm', 'resample.wasm'));
   bundled = outfile;
   return outfile;
 }

@@ -60,6 +60,7 @@ describe('OIP health and metadata', () => {
       outputs: [
         { name: 'logits', datatype: 'FP32', shape: [-1, 1000] },
         { name: 'probabilities', datatype: 'FP32', shape: [-1, 1000] },
+        { name: 'cam', datatype: 'FP32', shape: [-1, 7, 7] },
       ],
     });
   });

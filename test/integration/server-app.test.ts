@@ -279,14 +279,14 @@ describe('other routes', () => {
     await Promise.all(apps.map((each) => each.close()));
   });
 
-  test('/openapi.json documents /predict (multipart file, top, lang) and every error code', async () => {
+  test('/openapi.json documents /predict (multipart file, top, lang, explain) and every error code', async () => {
     const server = await readyApp();
     const doc = (await server.inject('/openapi.json')).json();
     expect(doc.openapi).toMatch(/^3\./);
     const predict = doc.paths['/predict'].post;
     expect(predict.requestBody.content['multipart/form-data'].schema.properties.file).toMatchObject({ type: 'string', format: 'binary' });
-    expect(predict.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['lang', 'top']);
-    expect(Object.keys(predict.responses).sort()).toEqual(['200', '400', '413', '415', '422', '500', '503']);
+    expect(predict.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['explain', 'lang', 'top']);
+    expect(Object.keys(predict.responses).sort()).toEqual(['200', '400', '413', '415', '422', '500', '501', '503']);
     expect(doc.components.schemas.ErrorBody.properties.code.enum).toContain('QUEUE_FULL');
     expect(doc.paths['/healthz']).toBeDefined();
     expect(doc.paths['/readyz']).toBeDefined();

@@ -4,7 +4,7 @@ import { InferenceEngine } from '../../src/engine/inference-engine.js';
 import { INPUT_ELEMENTS } from '../../src/image/recipe.js';
 import { attr, type OnnxGraph } from '../../src/model/graph.js';
 import { encodeModel } from '../../src/model/onnx-proto.js';
-import { convertToOnnx } from '../../src/model/resnet.js';
+import { buildResNetGraph, convertToOnnx } from '../../src/model/resnet.js';
 import { readSafetensors } from '../../src/weights/safetensors.js';
 
 const tinyModel = convertToOnnx(readSafetensors(readFileSync(new URL('../fixtures/model/tiny-resnet18.safetensors', import.meta.url))));
@@ -30,11 +30,37 @@ describe('InferenceEngine', () => {
     try {
       expect(engine.classes).toBe(10);
       const batch = new Float32Array(3 * INPUT_ELEMENTS).map((_, i) => Math.sin(i));
-      const logits = await engine.infer(batch, 3);
+      const { logits } = await engine.infer(batch, 3);
       expect(logits).toHaveLength(30);
       // Row 1 of a batch of 3 equals the same image run alone.
-      const alone = await engine.infer(batch.slice(INPUT_ELEMENTS, 2 * INPUT_ELEMENTS), 1);
+      const { logits: alone } = await engine.infer(batch.slice(INPUT_ELEMENTS, 2 * INPUT_ELEMENTS), 1);
       for (let c = 0; c < 10; c++) expect(logits[10 + c]).toBeCloseTo(alone[c] ?? NaN, 4);
+    } finally {
+      await engine.release();
+    }
+  });
+
+  it('fetches the features output only when asked', async () => {
+    const engine = await InferenceEngine.create(tinyModel, { threads: 1 });
+    try {
+      // The tiny fixture is 4 wide: 32 channels at layer4.
+      expect(engine.featureChannels).toBe(32);
+      const batch = new Float32Array(2 * INPUT_ELEMENTS).map((_, i) => Math.cos(i));
+      expect((await engine.infer(batch, 2)).features).toBeUndefined();
+      const both = await engine.infer(batch, 2, true);
+      expect(both.features).toHaveLength(2 * 32 * 49);
+      expect(both.logits).toEqual((await engine.infer(batch, 2)).logits);
+    } finally {
+      await engine.release();
+    }
+  });
+
+  it('accepts a model without features, which then cannot be asked for them', async () => {
+    const graph = buildResNetGraph(readSafetensors(readFileSync(new URL('../fixtures/model/tiny-resnet18.safetensors', import.meta.url))));
+    const engine = await InferenceEngine.create(encodeModel({ ...graph, outputs: graph.outputs.slice(0, 1) }), { threads: 1 });
+    try {
+      expect(engine.featureChannels).toBeUndefined();
+      await expect(engine.infer(new Float32Array(INPUT_ELEMENTS), 1, true)).rejects.toMatchObject({ code: 'INTERNAL' });
     } finally {
       await engine.release();
     }

@@ -6,6 +6,7 @@ import { buildResNetGraph, convertToOnnx } from '../../src/model/resnet.js';
 import { readSafetensors } from '../../src/weights/safetensors.js';
 import type { StateDict, TensorData } from '../../src/weights/types.js';
 import { thrownError } from '../helpers/errors.js';
+import { fixtureInput } from '../helpers/fixture-input.js';
 import { syntheticResNet18StateDict } from '../helpers/synthetic-weights.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/model/', import.meta.url));
@@ -21,22 +22,6 @@ const reference = JSON.parse(readFileSync(`${FIXTURES}tiny-resnet18-logits.json`
 
 function loadTinyStateDict(): StateDict {
   return readSafetensors(readFileSync(`${FIXTURES}tiny-resnet18.safetensors`));
-}
-
-/** The closed-form input of make_model_fixtures.py `make_input(k)`; integer and single IEEE ops only. */
-function fixtureInput(k: number): Float32Array {
-  const out = new Float32Array(3 * PLANE);
-  for (let c = 0; c < 3; c++) {
-    for (let h = 0; h < IMAGE; h++) {
-      for (let w = 0; w < IMAGE; w++) {
-        const i = c * PLANE + h * IMAGE + w;
-        const s = (h * (k + 1) + w * (k + 2) + 61 * c) % 97;
-        const n = (i * 2654435761 + (k + 1) * 40503) % 2 ** 32;
-        out[i] = s / 48 + n / 2 ** 33 - 1;
-      }
-    }
-  }
-  return out;
 }
 
 function withTensor(stateDict: StateDict, key: string, tensor: TensorData): StateDict {
@@ -59,7 +44,7 @@ describe('convertToOnnx on the tiny torchvision ResNet-18 fixture', () => {
 
   it('declares input [N,3,224,224] and output logits [N,classes]', () => {
     expect(session.inputNames).toEqual(['input']);
-    expect(session.outputNames).toEqual(['logits']);
+    expect(session.outputNames).toEqual(['logits', 'features']);
   });
 
   it('matches PyTorch eval-mode logits for a batch of 3 in one run (|Δ| ≤ 1e-4, or relative 1e-4 above 1)', async () => {
@@ -83,12 +68,26 @@ describe('buildResNetGraph', () => {
     const graph = buildResNetGraph(loadTinyStateDict());
     const counts = new Map<string, number>();
     for (const node of graph.nodes) counts.set(node.opType, (counts.get(node.opType) ?? 0) + 1);
-    // 1 stem + 16 block convs + 3 downsample convs; 1 + 16 relus; 8 residual adds.
-    expect(Object.fromEntries(counts)).toEqual({ Conv: 20, Relu: 17, MaxPool: 1, Add: 8, GlobalAveragePool: 1, Flatten: 1, Gemm: 1 });
+    // 1 stem + 16 block convs + 3 downsample convs; 1 + 16 relus; 8 residual adds; 1 Identity exposing layer4.
+    expect(Object.fromEntries(counts)).toEqual({
+      Conv: 20,
+      Relu: 17,
+      MaxPool: 1,
+      Add: 8,
+      Identity: 1,
+      GlobalAveragePool: 1,
+      Flatten: 1,
+      Gemm: 1,
+    });
     expect(graph.nodes.map((n) => n.name)).toContain('layer2.0.downsample.0');
     expect([...graph.initializers.keys()].some((name) => name.includes('bn') || name.includes('downsample.1'))).toBe(false);
     expect(graph.inputs).toEqual([{ name: 'input', elemType: 'float32', shape: ['N', 3, 224, 224] }]);
-    expect(graph.outputs).toEqual([{ name: 'logits', elemType: 'float32', shape: ['N', 10] }]);
+    expect(graph.outputs).toEqual([
+      { name: 'logits', elemType: 'float32', shape: ['N', 10] },
+      // 8 × width 4 channels at 224 / 32 = 7.
+      { name: 'features', elemType: 'float32', shape: ['N', 32, 7, 7] },
+    ]);
+    expect(graph.nodes.find((n) => n.opType === 'Identity')?.inputs).toEqual(['layer4.1.relu2.out']);
   });
 });
 

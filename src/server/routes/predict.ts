@@ -1,8 +1,11 @@
 import { finished } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsync } from 'fastify';
+import type { Explanation } from '../../classifier/index.js';
 import { ResnetServeError } from '../../errors.js';
+import { CAM_CELLS, type CropBox } from '../../explain/cam.js';
 import type { Lang } from '../../labels/types.js';
+import { FEATURE_GRID } from '../../model/features.js';
 import type { ClassifierSlot } from '../classifier-slot.js';
 import { missingFile } from '../errors.js';
 import type { ServerMetrics } from '../metrics.js';
@@ -22,6 +25,28 @@ export interface PredictRouteOptions {
  */
 export const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 
+const boxSchema = {
+  type: 'object',
+  required: ['left', 'top', 'width', 'height'],
+  description:
+    "The part of the image the model saw, in pixels of the image as displayed (after EXIF orientation): torchvision's " +
+    'Resize(256) + CenterCrop(224) mapped back to the original. The `cam` grid covers exactly this box, each cell a ' +
+    'seventh of its width and height. Edges are real numbers (rounded to 0.01 px).',
+  properties: { left: { type: 'number' }, top: { type: 'number' }, width: { type: 'number' }, height: { type: 'number' } },
+} as const;
+
+const camSchema = {
+  type: 'array',
+  minItems: 7,
+  maxItems: 7,
+  items: { type: 'array', minItems: 7, maxItems: 7, items: { type: 'number', minimum: 0, maximum: 1 } },
+  description:
+    'Only with `explain=true`: the class activation map of this class, 7 rows (top to bottom of `crop`) of 7 values ' +
+    "(left to right). Rule: CAM_c = Σ_k w_ck · A_k over the 512 channels of layer4's output A (after its final ReLU) " +
+    'and the fc weights w (Zhou et al. 2016; equal to 49 × Grad-CAM on layer4 for ResNet-18), then ReLU, then ' +
+    "divided by the map's maximum, so the strongest cell is 1; a map with no positive cell is all 0. Rounded to 4 decimals.",
+} as const;
+
 const predictionSchema = {
   type: 'object',
   required: ['index', 'label', 'label_zh', 'probability'],
@@ -30,6 +55,8 @@ const predictionSchema = {
     label: { type: 'string', description: 'English class name.' },
     label_zh: { type: 'string', description: 'Chinese class name.' },
     probability: { type: 'number', minimum: 0, maximum: 1 },
+    cam: camSchema,
+    crop: { ...boxSchema, description: `Only with \`explain=true\`. ${boxSchema.description}` },
   },
 } as const;
 
@@ -40,6 +67,12 @@ const predictResponseSchema = {
     predictions: { type: 'array', items: predictionSchema },
     model: { type: 'string', examples: ['resnet18-imagenet1k-v1'] },
     precision: { type: 'string', enum: ['fp32', 'int8'] },
+    image: {
+      type: 'object',
+      required: ['width', 'height'],
+      description: 'Only with `explain=true`: the image size after EXIF orientation, the space `crop` is in.',
+      properties: { width: { type: 'integer' }, height: { type: 'integer' } },
+    },
     timings_ms: {
       type: 'object',
       required: ['decode', 'inference', 'total'],
@@ -66,6 +99,7 @@ const errorRef = { $ref: 'ErrorBody#' } as const;
 interface PredictQuery {
   top: number;
   lang: Lang;
+  explain: boolean;
 }
 
 /**
@@ -103,6 +137,14 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
               default: 'en',
               description: 'The page’s language; `label` stays English and `label_zh` Chinese.',
             },
+            explain: {
+              type: 'boolean',
+              default: false,
+              description:
+                'Also say where the model looked: a 7 × 7 `cam` and its `crop` box per class, and the `image` size. ' +
+                'Costs one more model output and 512 × 49 multiply-adds per class. 501 `EXPLAIN_UNAVAILABLE` when the ' +
+                'served `--model` has no `features` output.',
+            },
           },
         },
         response: {
@@ -112,6 +154,7 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
           415: errorRef,
           422: errorRef,
           500: errorRef,
+          501: errorRef,
           503: errorRef,
         },
       },
@@ -144,13 +187,16 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
       }
       const bytes = await readUpload(part.file, Number(request.headers['content-length']), maxUploadBytes);
       if (bytes === undefined) throw tooLarge(maxUploadBytes);
-      const result = await classifier.classify(bytes, { topK: request.query.top });
+      const result = await classifier.classify(bytes, { topK: request.query.top, explain: request.query.explain });
       request.classifyTimings = result.timings_ms;
       metrics.observeTimings(result.timings_ms);
+      const { explanation } = result;
       return {
-        predictions: result.predictions,
+        predictions:
+          explanation === undefined ? result.predictions : result.predictions.map((p, j) => ({ ...p, ...explained(explanation, j) })),
         model: classifier.modelName,
         precision: classifier.precision,
+        ...(explanation === undefined ? {} : { image: explanation.image }),
         timings_ms: result.timings_ms,
       };
     },
@@ -162,4 +208,15 @@ function tooLarge(limit: number, received?: number): ResnetServeError {
   return new ResnetServeError('FILE_TOO_LARGE', `The upload is larger than the ${mib} MiB limit.`, {
     details: { limitBytes: limit, ...(received === undefined ? {} : { receivedBytes: received }) },
   });
+}
+
+/** Prediction `j`'s map as 7 rows of 7 and the shared crop box, rounded for JSON. */
+function explained(explanation: Explanation, j: number): { cam: number[][]; crop: CropBox } {
+  const map = explanation.maps[j] ?? new Float32Array(CAM_CELLS);
+  const cam = Array.from({ length: FEATURE_GRID }, (_, row) =>
+    Array.from(map.subarray(row * FEATURE_GRID, (row + 1) * FEATURE_GRID), (v) => Math.round(v * 1e4) / 1e4),
+  );
+  const { left, top, width, height } = explanation.crop;
+  const px = (v: number): number => Math.round(v * 100) / 100;
+  return { cam, crop: { left: px(left), top: px(top), width: px(width), height: px(height) } };
 }

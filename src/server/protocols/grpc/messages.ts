@@ -94,6 +94,7 @@ export function grpcStatusOf(httpStatus: number): status {
   if (httpStatus === 404) return status.NOT_FOUND;
   if (httpStatus === 413) return status.RESOURCE_EXHAUSTED;
   if (httpStatus === 503) return status.UNAVAILABLE;
+  if (httpStatus === 501) return status.UNIMPLEMENTED;
   if (httpStatus >= 400 && httpStatus < 500) return status.INVALID_ARGUMENT;
   return status.INTERNAL;
 }

@@ -13,7 +13,7 @@ import { isResnetServeError, ResnetServeError } from '../../../errors.js';
 import { IMAGENET_LABELS } from '../../../labels/label-set.js';
 import type { ClassifierSlot } from '../../classifier-slot.js';
 import type { ServerMetrics } from '../../metrics.js';
-import { planInference } from '../oip/infer-request.js';
+import { planInference, wantsCam } from '../oip/infer-request.js';
 import { inferOutputs } from '../oip/infer-response.js';
 import { checkModel, EXTENSIONS, MODEL_VERSION, modelMetadata } from '../oip/model-metadata.js';
 import { inferAll } from '../oip/run-inference.js';
@@ -105,9 +105,9 @@ export async function startGrpcService(options: GrpcOptions): Promise<GrpcServic
       const classifier = slot.current();
       const wire = wireFromGrpc(request);
       const plan = planInference(wire.inputs, wire.outputs, true, limits);
-      const inferred = await inferAll(classifier, plan.input, wire.inputs[0]?.name ?? '');
+      const inferred = await inferAll(classifier, plan.input, wire.inputs[0]?.name ?? '', wantsCam(plan.outputs));
       for (const timings of inferred.timings) metrics.observeTimings(timings);
-      const outputs = inferOutputs(plan.outputs, inferred.logits, inferred.count, inferred.classes, IMAGENET_LABELS);
+      const outputs = inferOutputs(plan.outputs, inferred.logits, inferred.count, inferred.classes, IMAGENET_LABELS, inferred.cams);
       return grpcInferResponse({
         model_name: modelName,
         model_version: MODEL_VERSION,

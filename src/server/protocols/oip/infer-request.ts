@@ -1,7 +1,7 @@
 import { invalidArgument, ResnetServeError } from '../../../errors.js';
 import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../../../image/recipe.js';
 import { readBytesElements, readFloat32 } from './binary-data.js';
-import { IMAGE_INPUT, OUTPUT_NAMES, type OutputName, TENSOR_INPUT } from './model-metadata.js';
+import { CAM_OUTPUT_NAME, IMAGE_INPUT, OUTPUT_NAMES, type OutputName, TENSOR_INPUT } from './model-metadata.js';
 
 /** A parameter value as both protocols carry it: JSON scalars over REST, InferParameter's oneof over gRPC. */
 export type ParameterValue = string | number | boolean;
@@ -224,11 +224,12 @@ function planOutputs(outputs: readonly WireOutput[] | undefined, defaultBinary: 
     return OUTPUT_NAMES.map((name) => ({ name, binary: defaultBinary, classification: undefined }));
   }
   const seen = new Set<string>();
+  const known: readonly string[] = [...OUTPUT_NAMES, CAM_OUTPUT_NAME];
   return outputs.map((output) => {
-    if (!(OUTPUT_NAMES as readonly string[]).includes(output.name)) {
+    if (!known.includes(output.name)) {
       throw new ResnetServeError(
         'INVALID_ARGUMENT',
-        `Unknown output "${output.name}": the model's outputs are ${OUTPUT_NAMES.map((n) => `"${n}"`).join(' and ')}.`,
+        `Unknown output "${output.name}": the model's outputs are ${known.map((n) => `"${n}"`).join(', ')}.`,
         {
           details: { parameter: 'outputs', output: output.name },
         },
@@ -244,6 +245,13 @@ function planOutputs(outputs: readonly WireOutput[] | undefined, defaultBinary: 
       (typeof classification !== 'number' || !Number.isInteger(classification) || classification < 1 || classification > classes)
     ) {
       throw invalidArgument(`the classification parameter of output "${output.name}"`, `an integer from 1 to ${classes}`, classification);
+    }
+    if (output.name === CAM_OUTPUT_NAME && classification !== undefined) {
+      throw invalidArgument(
+        `the classification parameter of output "${CAM_OUTPUT_NAME}"`,
+        'nothing (a map is not class scores)',
+        classification,
+      );
     }
     return { name: output.name as OutputName, binary, classification };
   });
@@ -281,4 +289,9 @@ function badShape(wire: WireInput, expected: string): ResnetServeError {
 
 function mebibytes(bytes: number): string {
   return (bytes / (1024 * 1024)).toFixed(bytes % (1024 * 1024) === 0 ? 0 : 1);
+}
+
+/** The request named the `cam` output: the elements are run with explanations. */
+export function wantsCam(outputs: readonly PlannedOutput[]): boolean {
+  return outputs.some((output) => output.name === CAM_OUTPUT_NAME);
 }

@@ -1,9 +1,10 @@
 import type { LabelSet } from '../../../labels/label-set.js';
 import { softmax } from '../../../labels/postprocess.js';
+import { FEATURE_GRID } from '../../../model/features.js';
 import { float32Bytes, writeBytesElements } from './binary-data.js';
 import { classificationStrings } from './classification.js';
 import type { PlannedOutput } from './infer-request.js';
-import type { OutputName } from './model-metadata.js';
+import { CAM_OUTPUT_NAME, type OutputName } from './model-metadata.js';
 
 /** One output tensor of an answer, before it is put on the wire. */
 export type OutputTensor = {
@@ -15,7 +16,8 @@ export type OutputTensor = {
 /**
  * The requested outputs of N images from their logits (`count × classes`, row-major): `logits` as the model
  * gives them, `probabilities` their softmax per row (the same float64 softmax /predict uses, stored as FP32),
- * and for an output with `classification` K, BYTES [N, K] strings instead of the tensor.
+ * and for an output with `classification` K, BYTES [N, K] strings instead of the tensor; `cam` is `cams`
+ * (from `inferAll` with `explain`) as FP32 [N, 7, 7].
  */
 export function inferOutputs(
   plan: readonly PlannedOutput[],
@@ -23,9 +25,10 @@ export function inferOutputs(
   count: number,
   classes: number,
   labels: LabelSet,
+  cams?: Float32Array,
 ): OutputTensor[] {
   let probabilities: Float32Array | undefined;
-  const tensor = (name: OutputName): Float32Array => {
+  const tensor = (name: Exclude<OutputName, typeof CAM_OUTPUT_NAME>): Float32Array => {
     if (name === 'logits') return logits;
     if (probabilities === undefined) {
       probabilities = new Float32Array(count * classes);
@@ -34,6 +37,9 @@ export function inferOutputs(
     return probabilities;
   };
   return plan.map(({ name, binary, classification }) => {
+    if (name === CAM_OUTPUT_NAME) {
+      return { name, shape: [count, FEATURE_GRID, FEATURE_GRID], binary, datatype: 'FP32', values: cams ?? new Float32Array(0) };
+    }
     const values = tensor(name);
     if (classification === undefined) return { name, shape: [count, classes], binary, datatype: 'FP32', values };
     const strings: string[] = [];

@@ -1,6 +1,7 @@
 import { ResnetServeError } from '../../../errors.js';
 import { IMAGENET_RECIPE } from '../../../image/recipe.js';
 import { IMAGENET_LABELS } from '../../../labels/index.js';
+import { FEATURE_GRID } from '../../../model/features.js';
 
 /** A tensor as the Open Inference Protocol describes it; -1 marks the batch dimension. */
 export interface TensorMetadata {
@@ -21,12 +22,20 @@ export const TENSOR_INPUT: TensorMetadata = Object.freeze({
   shape: Object.freeze([-1, 3, cropSize, cropSize]),
 });
 
+/** The outputs a request that names none gets. */
 export const OUTPUT_NAMES = ['logits', 'probabilities'] as const;
-export type OutputName = (typeof OUTPUT_NAMES)[number];
+/**
+ * Returned only when named: the class activation map of each element's top class, FP32 [N, 7, 7], over the centre
+ * crop the model saw (the rule of /predict?explain=true: ReLU, then divided by the map's maximum). A model without
+ * the `features` output answers it with EXPLAIN_UNAVAILABLE.
+ */
+export const CAM_OUTPUT_NAME = 'cam';
+export type OutputName = (typeof OUTPUT_NAMES)[number] | typeof CAM_OUTPUT_NAME;
 
-export const OUTPUTS: readonly TensorMetadata[] = Object.freeze(
-  OUTPUT_NAMES.map((name) => Object.freeze({ name, datatype: 'FP32', shape: Object.freeze([-1, CLASSES]) })),
-);
+export const OUTPUTS: readonly TensorMetadata[] = Object.freeze([
+  ...OUTPUT_NAMES.map((name) => Object.freeze({ name, datatype: 'FP32', shape: Object.freeze([-1, CLASSES]) })),
+  Object.freeze({ name: CAM_OUTPUT_NAME, datatype: 'FP32', shape: Object.freeze([-1, FEATURE_GRID, FEATURE_GRID]) }),
+]);
 
 /** The one version of the one model: the protocol lets a server without versioning ignore them, but clients may name it. */
 export const MODEL_VERSION = '1';

@@ -3,7 +3,7 @@ import { IMAGENET_LABELS } from '../../../labels/label-set.js';
 import type { ClassifierSlot } from '../../classifier-slot.js';
 import type { ServerMetrics } from '../../metrics.js';
 import { splitInferBody } from './binary-data.js';
-import { planInference } from './infer-request.js';
+import { planInference, wantsCam } from './infer-request.js';
 import { encodeRestAnswer, inferOutputs } from './infer-response.js';
 import { checkModel, EXTENSIONS, IMAGE_INPUT, MODEL_VERSION, modelMetadata, OUTPUTS, TENSOR_INPUT } from './model-metadata.js';
 import { readRestRequest } from './rest-request.js';
@@ -213,6 +213,7 @@ export const oipRestRoutes: FastifyPluginAsync<OipRestOptions> = async (app, opt
       415: errorRef,
       422: errorRef,
       500: errorRef,
+      501: errorRef,
       503: errorRef,
     },
   };
@@ -224,10 +225,10 @@ export const oipRestRoutes: FastifyPluginAsync<OipRestOptions> = async (app, opt
     const wire = readRestRequest(header, binary);
     const plan = planInference(wire.inputs, wire.outputs, wire.binaryOutput, limits);
     const inputName = wire.inputs[0]?.name ?? '';
-    const inferred = await inferAll(classifier, plan.input, inputName);
+    const inferred = await inferAll(classifier, plan.input, inputName, wantsCam(plan.outputs));
     for (const timings of inferred.timings) metrics.observeTimings(timings);
     request.classifyTimings = inferred.timings.reduce((slowest, t) => (t.total > slowest.total ? t : slowest));
-    const outputs = inferOutputs(plan.outputs, inferred.logits, inferred.count, inferred.classes, IMAGENET_LABELS);
+    const outputs = inferOutputs(plan.outputs, inferred.logits, inferred.count, inferred.classes, IMAGENET_LABELS, inferred.cams);
     const encoded = encodeRestAnswer({ model_name: modelName, model_version: MODEL_VERSION, id: wire.id, outputs });
     if (encoded.headerLength !== undefined) reply.header('inference-header-content-length', String(encoded.headerLength));
     return reply.type(encoded.contentType).send(encoded.body);

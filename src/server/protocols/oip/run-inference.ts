@@ -9,6 +9,8 @@ export interface InferredBatch {
   count: number;
   classes: number;
   timings: Timings[];
+  /** With `explain`: each element's top-class map, `count × 7 × 7`, row-major. */
+  cams?: Float32Array;
 }
 
 /**
@@ -18,20 +20,31 @@ export interface InferredBatch {
  * `details.index`.
  *
  * @param inputName - The input's name, for messages.
+ * @param explain - also compute each element's `cam` (the request named that output).
  */
-export async function inferAll(classifier: Pick<Classifier, 'infer'>, input: PlannedInput, inputName: string): Promise<InferredBatch> {
+export async function inferAll(
+  classifier: Pick<Classifier, 'infer'>,
+  input: PlannedInput,
+  inputName: string,
+  explain = false,
+): Promise<InferredBatch> {
   const elements: (Uint8Array | Float32Array)[] =
     input.kind === 'images'
       ? [...input.images]
       : Array.from({ length: input.count }, (_, i) => input.data.subarray(i * INPUT_ELEMENTS, (i + 1) * INPUT_ELEMENTS));
-  const settled = await Promise.allSettled(elements.map((element) => classifier.infer(element)));
+  const settled = await Promise.allSettled(elements.map((element) => classifier.infer(element, { explain })));
   const failed = settled.findIndex((s) => s.status === 'rejected');
   if (failed !== -1) throw elementFailed((settled[failed] as PromiseRejectedResult).reason, inputName, failed);
   const results = settled.map((s) => (s as PromiseFulfilledResult<InferResult>).value);
   const classes = results[0]?.logits.length ?? 0;
   const logits = new Float32Array(results.length * classes);
   for (const [row, result] of results.entries()) logits.set(result.logits, row * classes);
-  return { logits, count: results.length, classes, timings: results.map((r) => r.timings_ms) };
+  const batch = { logits, count: results.length, classes, timings: results.map((r) => r.timings_ms) };
+  if (!explain) return batch;
+  const cells = results[0]?.cam?.length ?? 0;
+  const cams = new Float32Array(results.length * cells);
+  for (const [row, result] of results.entries()) if (result.cam !== undefined) cams.set(result.cam, row * cells);
+  return { ...batch, cams };
 }
 
 function elementFailed(reason: unknown, inputName: string, index: number): unknown {

@@ -1,0 +1,69 @@
+// The preprocessing of one image taken apart, from dist/: header read, decode (sharp), then the Pillow resample
+// + crop + normalise by the TypeScript reference and by the WebAssembly SIMD kernel, on the same decoded
+// pixels, interleaved run by run so that a burst from another tenant hits both alike. Also the library's own
+// preprocess() end to end, and the same path with the reference kernel ("before"), for the ratio.
+
+import { decodeImage, readImageHeader } from '../../dist/image/decode.js';
+import { normalizationTables } from '../../dist/image/normalize.js';
+import { resizeCropInto } from '../../dist/image/pillow-resample.js';
+import { fastPathReduction, preprocess } from '../../dist/image/preprocess.js';
+import { IMAGENET_RECIPE } from '../../dist/image/recipe.js';
+import { recipeGeometry } from '../../dist/image/recipe-geometry.js';
+import { loadSimdResampler, RESAMPLE_KERNEL } from '../../dist/image/resample-kernel.js';
+
+const TABLES = normalizationTables(IMAGENET_RECIPE);
+const SIMD = loadSimdResampler();
+const MAX_PIXELS = 40_000_000;
+
+export const KERNEL = RESAMPLE_KERNEL;
+
+const referenceResample = (pixels, g, out) =>
+  resizeCropInto(pixels, g.resizedWidth, g.resizedHeight, g.cropTop, g.cropLeft, g.cropSize, TABLES, out, 0);
+const simdResample = (pixels, g, out) =>
+  SIMD.resizeCropInto(pixels, g.resizedWidth, g.resizedHeight, g.cropTop, g.cropLeft, g.cropSize, IMAGENET_RECIPE, out, 0);
+
+const timed = (fn) => {
+  const t = performance.now();
+  fn();
+  return performance.now() - t;
+};
+
+/** Header read + decode, as the library does them; returns the pixels and the two durations. */
+async function decodeTimed(bytes) {
+  const t0 = performance.now();
+  const header = await readImageHeader(bytes, MAX_PIXELS);
+  const t1 = performance.now();
+  const pixels = await decodeImage(bytes, header, MAX_PIXELS, fastPathReduction(header));
+  return { pixels, headerMs: t1 - t0, decodeMs: performance.now() - t1 };
+}
+
+/**
+ * `runs` interleaved measurements of one encoded image (after `warmup` unmeasured ones), in milliseconds:
+ * `header`, `decode`, `resampleReference`, `resampleSimd` (the kernels alone, on the same pixels),
+ * `preprocessReference` / `preprocessSimd` (header + decode + that kernel, each decoding for itself) and
+ * `preprocess` (the library's preprocess(), whichever kernel it picked).
+ */
+export async function timeKernels(bytes, runs, warmup = 3) {
+  const out = new Float32Array(3 * IMAGENET_RECIPE.cropSize ** 2);
+  const keys = ['header', 'decode', 'resampleReference', 'resampleSimd', 'preprocessReference', 'preprocessSimd', 'preprocess'];
+  const samples = Object.fromEntries(keys.map((k) => [k, []]));
+  const geometry = (pixels) => recipeGeometry(pixels.width, pixels.height, IMAGENET_RECIPE);
+  for (let i = -warmup; i < runs; i++) {
+    const a = await decodeTimed(bytes);
+    const reference = timed(() => referenceResample(a.pixels, geometry(a.pixels), out));
+    const b = await decodeTimed(bytes);
+    const simd = timed(() => simdResample(b.pixels, geometry(b.pixels), out));
+    const t = performance.now();
+    await preprocess(bytes);
+    const whole = performance.now() - t;
+    if (i < 0) continue;
+    samples.header.push(a.headerMs, b.headerMs);
+    samples.decode.push(a.decodeMs, b.decodeMs);
+    samples.resampleReference.push(reference);
+    samples.resampleSimd.push(simd);
+    samples.preprocessReference.push(a.headerMs + a.decodeMs + reference);
+    samples.preprocessSimd.push(b.headerMs + b.decodeMs + simd);
+    samples.preprocess.push(whole);
+  }
+  return samples;
+}

@@ -1,0 +1,75 @@
+// The preprocessing step alone, no model: TypeScript reference kernel vs WebAssembly SIMD kernel, and with
+// --python, OpenCV as the PyTorch baseline does it (bench/baseline/preprocess_bench.py). A targeted run takes
+// ~20 s, where the full `npm run bench` takes minutes; ratios are within one run.
+//
+// Run: npm run build && node bench/preprocess.mjs [--runs 30] [--python PATH] [--json]
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ensureImages } from './lib/images.mjs';
+import { KERNEL, timeKernels } from './lib/kernel-timing.mjs';
+import { runJson } from './lib/proc.mjs';
+import { summarize } from './lib/stats.mjs';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '30' }, python: { type: 'string' }, json: { type: 'boolean', default: false } },
+});
+const runs = Number(values.runs);
+
+const images = await ensureImages(join(ROOT, 'bench', '.work', 'images'));
+const results = {};
+for (const image of images) {
+  process.stderr.write(`preprocess: ${image.name}\n`);
+  const samples = await timeKernels(image.bytes, runs);
+  results[image.name] = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)]));
+}
+if (values.python !== undefined) {
+  process.stderr.write('preprocess: OpenCV (bench/baseline/preprocess_bench.py)\n');
+  const script = join(ROOT, 'bench', 'baseline', 'preprocess_bench.py');
+  const raw = await runJson(values.python, [script, '--runs', String(runs), ...images.map((i) => i.path)], { timeoutMs: 300_000 });
+  for (const image of images) results[image.name].opencv = summarize(raw.preprocess_ms[image.path]);
+}
+
+if (values.json) {
+  process.stdout.write(JSON.stringify({ kernel: KERNEL, runs, results }, null, 1));
+} else {
+  const f = (x) => (x === undefined ? 'n/a' : x.toFixed(2));
+  const lines = [`kernel in use: ${KERNEL}; ${runs} runs per image; p50 (mean) in ms`];
+  lines.push(
+    [
+      'image',
+      'header',
+      'decode',
+      'resample TS',
+      'resample SIMD',
+      'TS/SIMD',
+      'header+decode+TS',
+      'header+decode+SIMD',
+      'TS/SIMD',
+      'preprocess()',
+      'OpenCV',
+      'preprocess()/OpenCV',
+    ].join(' | '),
+  );
+  for (const [name, r] of Object.entries(results)) {
+    const cell = (s) => (s === undefined ? 'n/a' : `${f(s.p50)} (${f(s.mean)})`);
+    lines.push(
+      [
+        name,
+        cell(r.header),
+        cell(r.decode),
+        cell(r.resampleReference),
+        cell(r.resampleSimd),
+        f(r.resampleReference.p50 / r.resampleSimd.p50),
+        cell(r.preprocessReference),
+        cell(r.preprocessSimd),
+        f(r.preprocessReference.p50 / r.preprocessSimd.p50),
+        cell(r.preprocess),
+        cell(r.opencv),
+        r.opencv ? f(r.preprocess.p50 / r.opencv.p50) : 'n/a',
+      ].join(' | '),
+    );
+  }
+  console.log(lines.join('\n'));
+}

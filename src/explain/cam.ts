@@ -1,0 +1,88 @@
+import { IMAGENET_RECIPE } from '../image/recipe.js';
+import { recipeGeometry } from '../image/recipe-geometry.js';
+import { FEATURE_GRID } from '../model/features.js';
+
+/** Cells of one map: layer4's 7 × 7 grid. */
+export const CAM_CELLS = FEATURE_GRID * FEATURE_GRID;
+
+/**
+ * The classifier's last layer, `logits = W · avgpool(A) + b`, as class activation maps need it: `weight` is W,
+ * row-major [classes, channels] (torchvision `fc.weight`).
+ */
+export interface ClassifierHead {
+  readonly classes: number;
+  readonly channels: number;
+  readonly weight: Float32Array;
+}
+
+/**
+ * The class activation map of Zhou et al. 2016 ("Learning Deep Features for Discriminative Localization", eq. 2):
+ * `CAM_c(i, j) = Σ_k w_ck · A_k(i, j)`, with A layer4's output (the graph output `features`, [channels, g, g] for
+ * one image) and w the fc weights. For ResNet-18 this is 49 × Grad-CAM on layer4 (Selvaraju et al. 2017): global
+ * average pooling makes ∂logit_c / ∂A_k(i, j) = w_ck / 49 everywhere. The mean of the map plus `fc.bias[c]` is the
+ * logit, so the map shows how each cell of the crop adds to the class's score.
+ *
+ * @param features - one image's layer4 output, `channels × 7 × 7` floats (or a batch of them, with `offset`).
+ * @param offset - where this image's features start in `features`.
+ * @returns 7 × 7 raw values, row-major (row 0 is the top of the crop), before any ReLU or normalisation.
+ * @throws RangeError when `classIndex` or `offset` is outside the head or the features.
+ */
+export function rawCam(features: Float32Array, head: ClassifierHead, classIndex: number, offset = 0): Float32Array {
+  const cells = CAM_CELLS;
+  if (!Number.isInteger(classIndex) || classIndex < 0 || classIndex >= head.classes) {
+    throw new RangeError(`Expected a class index from 0 to ${head.classes - 1} for classIndex but received ${classIndex}`);
+  }
+  if (!Number.isInteger(offset) || offset < 0 || offset + head.channels * cells > features.length) {
+    throw new RangeError(
+      `Expected ${head.channels} × ${cells} feature values from offset ${offset} but received ${features.length} in all`,
+    );
+  }
+  // float64 sums: 512 terms of mixed sign, so the map is as exact as its inputs (|Δ| ~1e-7 vs PyTorch).
+  const sums = new Float64Array(cells);
+  const row = classIndex * head.channels;
+  for (let k = 0; k < head.channels; k++) {
+    const w = head.weight[row + k] as number;
+    if (w === 0) continue;
+    const base = offset + k * cells;
+    for (let i = 0; i < cells; i++) sums[i] = (sums[i] as number) + w * (features[base + i] as number);
+  }
+  return Float32Array.from(sums);
+}
+
+/**
+ * The map shown to users: ReLU (only evidence for the class, as Grad-CAM's eq. 2 keeps), then divided by its
+ * maximum, so the strongest cell is 1 and every value lies in 0..1. A map with no positive cell is all zeros.
+ */
+export function normaliseCam(raw: Float32Array): Float32Array {
+  let max = 0;
+  for (const v of raw) if (v > max) max = v;
+  return raw.map((v) => (max > 0 && v > 0 ? v / max : 0));
+}
+
+/** A rectangle in the original image's pixel coordinates (after EXIF orientation), edges as real numbers. */
+export interface CropBox {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * Where the model looked: the part of the upright image that the recipe's Resize + CenterCrop turns into the 224 × 224
+ * input, i.e. what the CAM's grid covers (each of its 7 × 7 cells is a seventh of the box on each side).
+ *
+ * Resize maps output pixel edge x' to input coordinate x' · (width / resizedWidth) (PIL's and torchvision's
+ * convention: scale = in / out, pixel centres at +0.5 on both sides), so the crop [cropLeft, cropLeft + 224) of the
+ * resized image covers [cropLeft · sx, (cropLeft + 224) · sx) of the original; likewise vertically with sy. sx and sy
+ * differ slightly because the longer resized side is truncated.
+ *
+ * @param width - upright width (after EXIF orientation), as `readImageHeader` reports it.
+ * @param height - upright height.
+ * @example cropBox(500, 375) // → { left: 85.04…, top: 23.4375, width: 328.44…, height: 328.125 } (resized 341×256)
+ */
+export function cropBox(width: number, height: number, recipe = IMAGENET_RECIPE): CropBox {
+  const g = recipeGeometry(width, height, recipe);
+  const sx = width / g.resizedWidth;
+  const sy = height / g.resizedHeight;
+  return { left: g.cropLeft * sx, top: g.cropTop * sy, width: g.cropSize * sx, height: g.cropSize * sy };
+}

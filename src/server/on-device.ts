@@ -1,0 +1,132 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { fileKey } from '../files/files.js';
+import type { Precision } from '../model/types.js';
+
+/**
+ * The server half of the page's on-device mode (issue #11): the model file and onnxruntime-web's runtime,
+ * both from this server (no CDN), both cacheable for a year under URLs that change when their content does, so
+ * a second visit downloads nothing. Photos never reach the server in that mode; this plugin adds no route that
+ * takes an image.
+ */
+
+/** The model the page downloads: the one the server itself runs, so both give the same answers. */
+export interface OnDeviceModel {
+  /** A path to the .onnx file, or its bytes (tests build the model in memory). */
+  readonly model: string | Uint8Array;
+  readonly precision: Precision;
+}
+
+/** GET /on-device: what the page needs to start the mode. */
+export interface OnDeviceManifest {
+  model: { url: string; bytes: number; precision: Precision };
+  /** Directory URL of onnxruntime-web's files, relative to the page; versioned, so immutable. */
+  runtime: string;
+}
+
+/**
+ * onnxruntime-web's WebAssembly backend: the ES module, the Emscripten glue it imports and the SIMD build
+ * (threaded; it runs with one thread where the page is not cross-origin isolated). ORT 1.30 ships no
+ * non-SIMD build, so the page checks for WebAssembly SIMD first.
+ */
+const RUNTIME_FILES: Readonly<Record<string, string>> = {
+  'ort.wasm.min.mjs': 'text/javascript; charset=utf-8',
+  'ort-wasm-simd-threaded.mjs': 'text/javascript; charset=utf-8',
+  'ort-wasm-simd-threaded.wasm': 'application/wasm',
+};
+
+/** A year: the URLs carry a content key or a version, so a changed file has a new URL. */
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+/** onnxruntime-web's dist/ (its package.json is not exported, so found from the main entry, which lives there). */
+function runtimeDir(): { dir: string; version: string } {
+  const dir = dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
+  const { version } = JSON.parse(readFileSync(join(dir, '..', 'package.json'), 'utf8')) as { version: string };
+  return { dir, version };
+}
+
+/** The key in the model's URL and ETag: a content hash for bytes, the stat-based cache key for a file. */
+async function modelIdentity(model: string | Uint8Array): Promise<{ key: string; bytes: number }> {
+  if (typeof model !== 'string') return { key: createHash('sha256').update(model).digest('hex').slice(0, 16), bytes: model.byteLength };
+  return { key: await fileKey(model), bytes: (await stat(model)).size };
+}
+
+/** 304 when the browser already has this version (`If-None-Match`); otherwise sets the caching headers. */
+function notModified(request: FastifyRequest, reply: FastifyReply, etag: string): boolean {
+  reply.header('etag', etag).header('cache-control', IMMUTABLE);
+  if (request.headers['if-none-match'] !== etag) return false;
+  void reply.code(304).send();
+  return true;
+}
+
+/**
+ * Cross-origin isolation (`crossOriginIsolated` in the page), which WebAssembly threads need
+ * (SharedArrayBuffer): every response says so. The page loads nothing from other origins, so `require-corp`
+ * costs it nothing.
+ */
+export function isolateCrossOrigin(app: FastifyInstance): void {
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('cross-origin-opener-policy', 'same-origin');
+    reply.header('cross-origin-embedder-policy', 'require-corp');
+  });
+}
+
+/** The routes of the mode: GET /on-device, the model file and the runtime files. */
+export const onDeviceRoutes: FastifyPluginAsync<{ onDevice: OnDeviceModel }> = async (app, { onDevice }) => {
+  const { key, bytes } = await modelIdentity(onDevice.model);
+  const runtime = runtimeDir();
+  const modelFile = `${key}.onnx`;
+  const manifest: OnDeviceManifest = {
+    model: { url: `on-device/model/${modelFile}`, bytes, precision: onDevice.precision },
+    runtime: `on-device/ort/${runtime.version}/`,
+  };
+
+  app.get(
+    '/on-device',
+    {
+      schema: {
+        summary: "What the page's on-device mode downloads: the model (URL, size, precision) and the runtime directory",
+        response: {
+          200: {
+            type: 'object',
+            required: ['model', 'runtime'],
+            properties: {
+              model: {
+                type: 'object',
+                required: ['url', 'bytes', 'precision'],
+                properties: { url: { type: 'string' }, bytes: { type: 'integer' }, precision: { type: 'string' } },
+              },
+              runtime: { type: 'string' },
+            },
+          },
+        },
+      },
+    },
+    async () => manifest,
+  );
+
+  app.get<{ Params: { file: string } }>('/on-device/model/:file', { schema: { hide: true } }, async (request, reply) => {
+    if (request.params.file !== modelFile) return reply.callNotFound();
+    if (notModified(request, reply, `"${key}"`)) return reply;
+    reply.header('content-type', 'application/octet-stream').header('content-length', bytes);
+    return reply.send(typeof onDevice.model === 'string' ? createReadStream(onDevice.model) : Buffer.from(onDevice.model));
+  });
+
+  app.get<{ Params: { version: string; file: string } }>(
+    '/on-device/ort/:version/:file',
+    { schema: { hide: true } },
+    async (request, reply) => {
+      const { version, file } = request.params;
+      const type = Object.hasOwn(RUNTIME_FILES, file) ? RUNTIME_FILES[file] : undefined;
+      if (version !== runtime.version || type === undefined) return reply.callNotFound();
+      if (notModified(request, reply, `"ort-${runtime.version}-${file}"`)) return reply;
+      const path = join(runtime.dir, file);
+      reply.header('content-type', type).header('content-length', (await stat(path)).size);
+      return reply.send(createReadStream(path));
+    },
+  );
+};
