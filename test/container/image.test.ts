@@ -210,26 +210,41 @@ describe.skipIf(engine === undefined)('the container image', () => {
     expect(state.OOMKilled).toBe(false);
   }, 300_000);
 
-  test('SIGTERM while a first start converts the checkpoint stops the container at once, not at the SIGKILL', async () => {
+  test('SIGTERM while a first start downloads its weights stops the container at once, not at the SIGKILL', async () => {
+    // A weights server that sends the headers and a first chunk, then nothing: the start stays in its download,
+    // before the server exists, for as long as the test needs.
+    let requested = false;
+    const stalling = createServer((_req, res) => {
+      requested = true;
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 46 * MB });
+      res.write(Buffer.alloc(64 * 1024));
+    });
+    await new Promise<void>((resolve) => stalling.listen(0, '127.0.0.1', resolve));
     const name = `${run}-early`;
     engine!.own('container', name);
-    engine!.own('volume', `${run}-early`);
-    await dockerOk([
-      'run',
-      '--detach',
-      '--name',
-      name,
-      ...LIMITS,
-      '--volume',
-      `${weightsDir}:/models:ro`,
-      '--volume',
-      `${run}-early:/var/cache/resnet-serve`,
-      '--env',
-      `RESNET_SERVE_WEIGHTS=/models/${WEIGHTS_FILE}`,
-      IMAGE,
-    ]);
-    await waitFor(async () => (await docker(['logs', name])).stderr.includes('Converting'), 'the conversion to start', 60_000);
-    await dockerOk(['stop', '--time', String(GRACE_S), name], { timeoutMs: (GRACE_S + 30) * 1000 });
+    try {
+      const port = (stalling.address() as AddressInfo).port;
+      // The host's network, to reach the weights server on 127.0.0.1; PORT=0, as it never gets to listen.
+      await dockerOk([
+        'run',
+        '--detach',
+        '--name',
+        name,
+        ...LIMITS,
+        '--network',
+        'host',
+        '--env',
+        'PORT=0',
+        '--env',
+        `RESNET_SERVE_WEIGHTS_URL=http://127.0.0.1:${port}/resnet18-stalled.pth`,
+        IMAGE,
+      ]);
+      await waitFor(async () => requested, 'the download to start', 60_000);
+      await dockerOk(['stop', '--time', String(GRACE_S), name], { timeoutMs: (GRACE_S + 30) * 1000 });
+    } finally {
+      stalling.closeAllConnections();
+      stalling.close();
+    }
     // 128 + SIGTERM: the signal's own exit status. Ignored, as PID 1 ignores a signal it has no handler for, it
     // would have been 137, SIGKILL at the end of the grace period.
     expect((await inspect(name)).State.ExitCode).toBe(143);
