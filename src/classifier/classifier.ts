@@ -5,7 +5,7 @@ import { TensorPool } from '../engine/tensor-pool.js';
 import { notReady, ResnetServeError } from '../errors.js';
 import { CAM_CELLS, type ClassifierHead, cropBox, normaliseCam, rawCam } from '../explain/cam.js';
 import { exactLength, integerInRange } from '../guards.js';
-import { type ImageHeader, preprocessWithHeaderInto, readImageHeader, sniffImageFormat } from '../image/index.js';
+import { decodedBytes, type ImageHeader, preprocessWithHeaderInto, readImageHeader, sniffImageFormat } from '../image/index.js';
 import { INPUT_ELEMENTS } from '../image/recipe.js';
 import { postprocess } from '../labels/index.js';
 import { readClassifierHead } from '../model/classifier-head.js';
@@ -35,14 +35,12 @@ interface Run extends InferResult {
 }
 
 /**
- * Images of more pixels than this decode alone, in every decode slot: decoding a 12-megapixel JPEG holds
- * about 15 MB (libvips' buffers and the reduced pixels), so two at once added 30 MB to the peak (measured).
+ * At most one image of more pixels than this decodes at a time: decoding a 12-megapixel JPEG holds about 15 MB
+ * (libvips' buffers and the reduced pixels), so two at once added 30 MB to the peak (measured). Smaller images go
+ * on decoding beside it, so a burst of large images (or decompression bombs) does not hold up a small photo.
  * 4 MP keeps photos up to 2560×1600 decoding side by side.
  */
-const DECODE_ALONE_PIXELS = 4_000_000;
-
-const decodeSlots = (header: ImageHeader): number => (header.pixels > DECODE_ALONE_PIXELS ? Number.POSITIVE_INFINITY : 1);
-
+const LARGE_IMAGE_PIXELS = 4_000_000;
 /**
  * Loads the model once (session created, checked and warmed up) and returns the classifier every shell
  * (server, CLI, library) uses: admit → decode → infer → answer.
@@ -62,6 +60,7 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
   const maxPixels = option('maxPixels', options.maxPixels);
   const maxQueue = option('maxQueue', options.maxQueue);
   const decodeConcurrency = option('decodeConcurrency', options.decodeConcurrency);
+  const decodeBudgetBytes = option('decodeBudgetBytes', options.decodeBudgetBytes);
   const batchWaitMs = option('batchWaitMs', options.batchWaitMs);
   const timeoutMs = option('requestTimeoutMs', options.requestTimeoutMs);
   const threads = option('threads', options.threads);
@@ -75,7 +74,11 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
   // +1: a full batch in the session, the next one being decoded, and one more ready to join it.
   const tensors = new TensorPool(maxBatch + decodeConcurrency + 1, INPUT_ELEMENTS);
   const decoding = new Semaphore(decodeConcurrency);
+  const largeDecodes = new Semaphore(1);
+  // Bytes of decoded pixels in flight: waiting here, never past the budget, is what bounds decoding memory.
+  const decodeBudget = new Semaphore(decodeBudgetBytes);
   let decodingNow = 0;
+  let largeNow = 0;
 
   const runBatch = async (jobs: readonly Job[]): Promise<PromiseSettledResult<Inferred>[]> => {
     for (const [row, job] of jobs.entries()) batch.set(job.tensor, row * INPUT_ELEMENTS);
@@ -132,19 +135,48 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
     if (pending === 0) drained?.();
   };
 
-  /** Decodes into `tensor` in the decode slots its size needs; returns the header and the milliseconds it took. */
-  const decode = async (bytes: Uint8Array, tensor: Float32Array): Promise<{ header: ImageHeader; decodeMs: number }> => {
+  /**
+   * Reads the header, then decodes into a tensor of the pool once the image's pixels fit in the decode budget,
+   * a decode slot is free and (for a large image) no other large one decodes. The tensor is taken last, so
+   * images waiting to decode hold none. Returns the tensor, which the caller releases, the header and the
+   * milliseconds.
+   */
+  const decode = async (bytes: Uint8Array): Promise<{ tensor: Float32Array; header: ImageHeader; decodeMs: number }> => {
     const t0 = performance.now();
     const header = await readImageHeader(bytes, maxPixels);
-    await decoding.use(async () => {
-      observer.onDecodeStart?.(header.pixels, ++decodingNow);
-      try {
-        await preprocessWithHeaderInto(bytes, header, tensor, 0, maxPixels);
-      } finally {
-        decodingNow--;
-      }
-    }, decodeSlots(header));
-    return { header, decodeMs: performance.now() - t0 };
+    const cost = decodedBytes(header);
+    if (cost > decodeBudgetBytes) {
+      throw new ResnetServeError(
+        'IMAGE_OVER_BUDGET',
+        `Decoding this ${header.width}×${header.height} image takes ${cost} bytes, more than the decode budget of ${decodeBudgetBytes}.`,
+        { details: { width: header.width, height: header.height, decodedBytes: cost, decodeBudgetBytes } },
+      );
+    }
+    const lane = header.pixels > LARGE_IMAGE_PIXELS ? largeDecodes : undefined;
+    await lane?.acquire();
+    try {
+      return await decodeBudget.use(
+        () =>
+          decoding.use(async () => {
+            const tensor = await tensors.acquire();
+            if (lane !== undefined) largeNow++;
+            observer.onDecodeStart?.(header.pixels, ++decodingNow, largeNow);
+            try {
+              await preprocessWithHeaderInto(bytes, header, tensor, 0, maxPixels);
+              return { tensor, header, decodeMs: performance.now() - t0 };
+            } catch (error) {
+              tensors.release(tensor);
+              throw error;
+            } finally {
+              decodingNow--;
+              if (lane !== undefined) largeNow--;
+            }
+          }),
+        cost,
+      );
+    } finally {
+      lane?.release();
+    }
   };
 
   /** One image or tensor through admission, decoding (for an image) and the batching queue. */
@@ -164,9 +196,8 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
     sniffImageFormat(input);
     admit();
     try {
-      const tensor = await tensors.acquire();
+      const { tensor, header, decodeMs } = await decode(input);
       try {
-        const { header, decodeMs } = await decode(input, tensor);
         const { logits, inferenceMs, features } = await queue.submit({ tensor, withFeatures }, startedAt);
         const timings_ms = { decode: decodeMs, inference: inferenceMs, total: performance.now() - startedAt };
         return { logits, features, image: { width: header.width, height: header.height }, timings_ms };

@@ -32,8 +32,13 @@ export interface ClassifierOptions {
   requestTimeoutMs?: number;
   /** Where the model compiled for this CPU is cached when `model` is a path. Default `cacheDir()`. */
   cacheDir?: string;
-  /** Images decoded at once, on sharp's threads, while a batch runs. Default 2 (1..64). */
+  /** Images decoded at once, on sharp's threads, while a batch runs, at most one over 4 MP. Default 2 (1..64). */
   decodeConcurrency?: number;
+  /**
+   * Bytes of decoded pixels (width × height × channels, after shrink-on-load) in flight at once; an image that
+   * alone needs more is IMAGE_OVER_BUDGET. Default 128 MiB.
+   */
+  decodeBudgetBytes?: number;
   /** Largest decoded image, in pixels. Default 40 000 000. */
   maxPixels?: number;
   observer?: ClassifierObserver;
@@ -99,8 +104,11 @@ export interface InferOptions {
 export interface ClassifierObserver {
   onBatch?(size: number, inferenceMs: number): void;
   onQueueDepth?(depth: number): void;
-  /** A decode starts: the image's pixels and how many images are decoding now, this one included. */
-  onDecodeStart?(pixels: number, decodingNow: number): void;
+  /**
+   * A decode starts: the image's pixels, how many images are decoding now and how many of them are over 4 MP,
+   * this one included.
+   */
+  onDecodeStart?(pixels: number, decodingNow: number, largeNow: number): void;
 }
 
 /** What `server/`, `cli.ts` and library users see: one image in, top-k classes out. */

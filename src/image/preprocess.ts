@@ -17,6 +17,14 @@ export interface PreprocessOptions {
  */
 const FAST_PATH_MIN_SHRINK = 4;
 /**
+ * WebP has shrink-on-load too (libwebp's scaled decode), but its lossy chroma is then resampled otherwise:
+ * measured mean |Δ| against the exact path 0.26–0.33/255 at q75 for a shorter side of 1680–2200 px, and
+ * 0.16–0.18/255 (q75–q90; lossless 0.13) from 3150 px on, within the JPEG fast path's bound. Past 3072 px it
+ * is also where decoding in full costs most: a 6000×6000 WebP takes 108 MB and 1.1 s in full, 1.7 MB and
+ * 0.16 s reduced. Measured with bench/webp-fast-path.ts.
+ */
+const WEBP_FAST_PATH_MIN_SHRINK = 12;
+/**
  * Fast path: libvips (JPEG shrink-on-load, then its linear kernel) reduces to this multiple of the
  * resized size, and Pillow's filter, exactly, does the last step. Measured mean |Δ| against PIL on
  * synthetic photos from 1400×1050 to 5600×4200: 0.11–0.25/255 with ×3, against 0.88/255 with ×2 and
@@ -28,14 +36,26 @@ const FAST_PATH_MARGIN = 3;
 /** The libvips pre-reduction for the fast path, or `undefined` to decode at full size (exact). */
 export function fastPathReduction(header: ImageHeader): Reduction | undefined {
   const { format, metadata, width, height } = header;
-  // Only plain JPEGs: that is where shrink-on-load exists, and CMYK or alpha would change what libvips
-  // resizes (ink values, premultiplied colour: sharp drops alpha only after resizing, measured 26.7/255 on
-  // an RGBA PNG) compared with PIL's convert('RGB') then resize. For 2400×1800 PNG, WebP and TIFF the
+  // Only plain JPEGs and opaque WebPs: that is where shrink-on-load exists, and CMYK or alpha would change
+  // what libvips resizes (ink values, premultiplied colour: sharp drops alpha only after resizing, measured
+  // 26.7/255 on an RGBA PNG) compared with PIL's convert('RGB') then resize. For 2400×1800 PNG and TIFF the
   // libvips pre-reduction saved at most ~20 ms (decoding dominates), so they stay exact.
-  if (format !== 'jpeg' || (metadata.space !== 'srgb' && metadata.space !== 'b-w')) return undefined;
-  if (Math.min(width, height) < FAST_PATH_MIN_SHRINK * IMAGENET_RECIPE.resizeSize) return undefined;
+  const minShrink = format === 'jpeg' ? FAST_PATH_MIN_SHRINK : format === 'webp' && !metadata.hasAlpha ? WEBP_FAST_PATH_MIN_SHRINK : 0;
+  if (minShrink === 0 || (metadata.space !== 'srgb' && metadata.space !== 'b-w')) return undefined;
+  if (Math.min(width, height) < minShrink * IMAGENET_RECIPE.resizeSize) return undefined;
   const g = recipeGeometry(width, height, IMAGENET_RECIPE);
   return { width: g.resizedWidth * FAST_PATH_MARGIN, height: g.resizedHeight * FAST_PATH_MARGIN };
+}
+
+/**
+ * The bytes of pixels decoding this image puts in memory at once: width × height × channels of what libvips
+ * hands over (the reduced size on the fast path; RGB, or 4 channels with alpha or CMYK), known from the header.
+ * The classifier holds decodes in flight under a budget of these.
+ */
+export function decodedBytes(header: ImageHeader): number {
+  const size = fastPathReduction(header) ?? header;
+  const channels = header.metadata.hasAlpha || header.metadata.space === 'cmyk' ? 4 : 3;
+  return size.width * size.height * channels;
 }
 
 /**

@@ -29,13 +29,15 @@ export const errorBodySchema = {
   },
 } as const;
 
-/** Seconds a client should wait before retrying each 503. */
-const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = { QUEUE_FULL: 1, TIMEOUT: 1, NOT_READY: 5 };
+/** Seconds a client should wait before retrying each 503 (and 429, whose wait the rate limiter computes). */
+const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = { QUEUE_FULL: 1, TIMEOUT: 1, NOT_READY: 5, TOO_MANY_CONNECTIONS: 1 };
 
 /** @fastify/multipart errors that mean "the part is larger than `limits.fileSize`". */
 const SIZE_LIMIT_CODES = new Set(['FST_REQ_FILE_TOO_LARGE', 'FST_ERR_CTP_BODY_TOO_LARGE']);
 /** @fastify/multipart errors for a body with more parts, files or fields than one upload needs. */
 const SHAPE_LIMIT_CODES = new Set(['FST_FILES_LIMIT', 'FST_PARTS_LIMIT', 'FST_FIELDS_LIMIT']);
+/** What a stream reports when the client hung up mid-request (Node, @fastify/multipart). */
+const ABORT_CODES = new Set(['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'FST_REQ_PREMATURE_CLOSE', 'EPIPE']);
 
 /**
  * Turns any thrown value into a registry error. Fastify and plugin errors are mapped by their
@@ -58,12 +60,20 @@ export function toResnetServeError(error: unknown): ResnetServeError {
   if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || code === 'FST_INVALID_MULTIPART_CONTENT_TYPE') {
     return missingFile(error);
   }
+  if (ABORT_CODES.has(code)) return clientAborted(error);
   if (status === 404) return new ResnetServeError('NOT_FOUND', 'No such route or file.', { cause: error });
+  // @fastify/static (send) refuses paths that climb out of the web root or name dotfiles with a bare 403.
+  if (status === 403) return new ResnetServeError('FORBIDDEN', 'That path is not allowed.', { cause: error });
   if (status >= 400 && status < 500) {
-    // Malformed multipart, bad Content-Length, broken JSON...: the client's fault, described by the library.
-    return new ResnetServeError('INVALID_ARGUMENT', fastifyError?.message ?? 'Malformed request.', { cause: error });
+    // Bad URL encoding, broken JSON, a bad Content-Length...: the client's fault, described by the library.
+    return new ResnetServeError('BAD_REQUEST', fastifyError?.message ?? 'Malformed request.', { cause: error });
   }
   return new ResnetServeError('INTERNAL', 'An unexpected error occurred.', { cause: error });
+}
+
+/** CLIENT_ABORTED: the client closed the connection; nobody reads the answer, the log and /metrics record it. */
+export function clientAborted(cause?: unknown): ResnetServeError {
+  return new ResnetServeError('CLIENT_ABORTED', 'The client closed the connection before the answer.', { cause });
 }
 
 /** FILE_MISSING in the words a curl user needs. */
@@ -84,27 +94,51 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: R
     body.error = `An unexpected error occurred; the server log has the details under request id ${request.id}.`;
     body.requestId = request.id;
   }
-  // Answering before the whole body arrived. Node drains the rest after the response and keeps the socket
-  // for the next request, which is right for a body whose declared length already passed the upload limit
-  // (closing instead made keep-alive clients write into a closed socket: EPIPE). An oversized or
-  // length-less (chunked) body is not read: the connection is closed.
-  if (!request.raw.complete && (error.code === 'FILE_TOO_LARGE' || request.headers['content-length'] === undefined)) {
-    reply.header('connection', 'close');
-  }
+  // Answering before the whole body arrived: body-guard.ts closes the connection after a bounded lingering read.
   const retryAfter = RETRY_AFTER_SECONDS[error.code];
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
   return reply.code(error.statusCode).type('application/json; charset=utf-8').send(body);
 }
 
-/** Installs the one error handler and the 404 handler on the root instance. */
+/** Installs the one error handler and the 404 / 405 handler on the root instance. */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
-    const mapped = toResnetServeError(error);
+    const mapped = request.raw.socket?.destroyed === true ? clientAborted(error) : toResnetServeError(error);
     // Expected failures are described by the request's one log line (its code); only the unexpected get a stack.
     if (mapped.code === 'INTERNAL') request.log.error({ err: error }, 'unexpected error');
     return sendError(request, reply, mapped);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(request, reply, new ResnetServeError('NOT_FOUND', `No route for ${request.method} ${request.url.split('?')[0]}.`)),
-  );
+  const routes = routeTable(app);
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    const allowed = routes.methodsFor(path);
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
+      reply.header('allow', allowed.join(', '));
+      return sendError(
+        request,
+        reply,
+        new ResnetServeError('METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(', ')}, not ${request.method}.`, {
+          details: { allow: allowed },
+        }),
+      );
+    }
+    return sendError(request, reply, new ResnetServeError('NOT_FOUND', `No route for ${request.method} ${path}.`));
+  });
+}
+
+/**
+ * The routes' methods by path, collected as routes are added (so routes registered later count too), for the
+ * `Allow` header of a 405. Wildcard routes (the static files' `/*`) are left out: any path would match them.
+ */
+function routeTable(app: FastifyInstance): { methodsFor(path: string): string[] } {
+  const routes: { pattern: RegExp; methods: string[] }[] = [];
+  app.addHook('onRoute', (route) => {
+    if (route.url.includes('*')) return;
+    const methods = [route.method].flat();
+    const source = route.url.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/:[^/]+/g, '[^/]+');
+    routes.push({ pattern: new RegExp(`^${source}/?$`), methods });
+  });
+  return {
+    methodsFor: (path) => [...new Set(routes.filter((route) => route.pattern.test(path)).flatMap((route) => route.methods))].sort(),
+  };
 }

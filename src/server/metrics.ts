@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ClassifierObserver, Timings } from '../classifier/index.js';
+import { ERROR_CODES } from '../errors.js';
 
 /** Milliseconds; from ~1 ms (a cached small decode) to the 30 s request timeout. */
 const MS_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 30_000];
@@ -86,8 +87,8 @@ export function createServerMetrics(): ServerMetrics {
 }
 
 /** GET /metrics in Prometheus text format, and the request counter fed from every response. */
-export const metricsPlugin: FastifyPluginAsync<{ metrics: ServerMetrics }> = async (app, { metrics }) => {
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+export const metricsPlugin: FastifyPluginAsync<{ metrics: ServerMetrics; path: string }> = async (app, { metrics, path }) => {
+  app.get(path, { schema: { hide: true } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   });
@@ -101,6 +102,9 @@ export function countResponses(app: FastifyInstance, metrics: ServerMetrics): vo
   app.addHook('onResponse', async (request, reply) => {
     const route = reply.statusCode === 404 && request.is404 ? 'not_found' : (request.routeOptions.url ?? 'not_found');
     metrics.countRequest(route, request.method, reply.statusCode);
+  });
+  app.addHook('onRequestAbort', async (request) => {
+    metrics.countRequest(request.routeOptions.url ?? 'not_found', request.method, ERROR_CODES.CLIENT_ABORTED.status);
   });
   app.addHook('onClose', async () => metrics.clear());
 }

@@ -11,11 +11,11 @@ export const packageJson = JSON.parse(readFileSync(new URL('../../package.json',
 
 /**
  * OpenAPI 3 document built from the route schemas, served at /openapi.json, and a browsable page at
- * /docs. @fastify/swagger-ui serves Swagger UI's files from its own package and leaves `validatorUrl`
+ * `docsPath` (default /docs). @fastify/swagger-ui serves Swagger UI's files from its own package and leaves `validatorUrl`
  * null, so the docs page works offline and calls no third party. Must be registered before the routes:
  * @fastify/swagger collects them from the onRoute hook.
  */
-export async function registerOpenApi(app: FastifyInstance): Promise<void> {
+export async function registerOpenApi(app: FastifyInstance, docsPath: string): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -24,6 +24,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
     // Name shared schemas by their $id (components/schemas/ErrorBody) instead of def-0.
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null } });
+  // staticCSP: Swagger UI's own Content-Security-Policy, with hashes for its inline script and style.
+  await app.register(swaggerUi, { routePrefix: docsPath, uiConfig: { validatorUrl: null }, staticCSP: true });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }

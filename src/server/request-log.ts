@@ -47,8 +47,15 @@ export class RequestLogController extends LogController {
   }
 }
 
-/** Declares the request fields the log line reads. */
+/** Declares the request fields the log line reads, and logs requests whose client left before the answer. */
 export function installRequestLog(app: FastifyInstance): void {
   app.decorateRequest('classifyTimings', null);
   app.decorateRequest('errorCode', null);
+  // A client hanging up is ordinary (a closed tab, a cancelled upload): one info line, no stack.
+  app.addHook('onRequestAbort', async (request) => {
+    request.log.info(
+      { method: request.method, url: request.url, code: 'CLIENT_ABORTED', bodyBytes: request.bodyBytesReceived },
+      'client closed the connection',
+    );
+  });
 }

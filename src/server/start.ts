@@ -103,6 +103,7 @@ async function startGrpc(app: FastifyInstance, host: string, port: number, optio
       host,
       port,
       log: app.log,
+      apiKey: option('apiKey', options.apiKey),
     });
   } catch (error) {
     await app.close();

@@ -114,9 +114,12 @@ describe.skipIf(!haveChromium)('on-device mode', () => {
     await server?.close();
   });
 
-  /** Every URL requested in the context, workers included. */
-  async function open(context?: BrowserContext): Promise<{ page: Page; context: BrowserContext; requested: string[] }> {
-    const ctx = context ?? (await browser.newContext({ locale: 'en-US' }));
+  /**
+   * Every URL requested in the context, workers included. `harness`: the test injects an inline script, which the
+   * page's Content-Security-Policy (rightly) refuses, so that context bypasses it.
+   */
+  async function open(context?: BrowserContext, harness = false): Promise<{ page: Page; context: BrowserContext; requested: string[] }> {
+    const ctx = context ?? (await browser.newContext({ locale: 'en-US', bypassCSP: harness }));
     const requested: string[] = [];
     ctx.on('request', (request) => requested.push(request.url()));
     const page = await ctx.newPage();
@@ -157,7 +160,7 @@ describe.skipIf(!haveChromium)('on-device mode', () => {
   }
 
   test.each(LOSSLESS)('%s: the browser’s tensor is the server’s bit for bit, and PIL’s', async (file) => {
-    const { page, context } = await open();
+    const { page, context } = await open(undefined, true);
     const here = await browserTensor(page, file);
     const there = await preprocess(readFixture(file));
     expect(Buffer.from(here.buffer, here.byteOffset, here.byteLength).equals(Buffer.from(there.buffer))).toBe(true);
@@ -167,7 +170,7 @@ describe.skipIf(!haveChromium)('on-device mode', () => {
   });
 
   test('the kernel in Chromium equals the TypeScript reference in Node on 40 random images and crops', async () => {
-    const { page, context } = await open();
+    const { page, context } = await open(undefined, true);
     await page.addScriptTag({ content: harness });
     const tables = normalizationTables(IMAGENET_RECIPE);
     let seed = 99;
@@ -208,7 +211,7 @@ describe.skipIf(!haveChromium)('on-device mode', () => {
   });
 
   test.each(BROWSER_DECODES.filter((f) => !LOSSLESS.includes(f)))('%s: mean |Δ| against the server’s tensor ≤ 0.5/255', async (file) => {
-    const { page, context } = await open();
+    const { page, context } = await open(undefined, true);
     const here = await browserTensor(page, file);
     const there = await preprocess(readFixture(file));
     const plane = here.length / 3;

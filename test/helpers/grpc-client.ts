@@ -1,13 +1,17 @@
-import { credentials, loadPackageDefinition, type Metadata, type ServiceError } from '@grpc/grpc-js';
+import { credentials, loadPackageDefinition, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { PROTO_LOADER_OPTIONS } from '../../src/server/protocols/grpc/messages.js';
 import { PROTO_PATH } from '../../src/server/protocols/grpc/server.js';
 
-type Unary = (request: Record<string, unknown>, callback: (error: ServiceError | null, response: unknown) => void) => void;
+type Unary = (
+  request: Record<string, unknown>,
+  metadata: Metadata,
+  callback: (error: ServiceError | null, response: unknown) => void,
+) => void;
 
 export interface GrpcClient {
   /** Calls `method` and resolves with its response, or rejects with the ServiceError (code, details, metadata). */
-  call<T = Record<string, unknown>>(method: string, request?: Record<string, unknown>): Promise<T>;
+  call<T = Record<string, unknown>>(method: string, request?: Record<string, unknown>, metadata?: Record<string, string>): Promise<T>;
   close(): void;
 }
 
@@ -27,11 +31,13 @@ export function grpcClient(port: number): GrpcClient {
     'grpc.max_send_message_length': 64 * 1024 * 1024,
   });
   return {
-    call<T>(method: string, request: Record<string, unknown> = {}): Promise<T> {
+    call<T>(method: string, request: Record<string, unknown> = {}, metadata: Record<string, string> = {}): Promise<T> {
       return new Promise((resolve, reject) => {
         const rpc = client[method];
         if (rpc === undefined) throw new Error(`no method ${method}`);
-        rpc.call(client, request, (error, response) => (error ? reject(error) : resolve(response as T)));
+        const sent = new Metadata();
+        for (const [key, value] of Object.entries(metadata)) sent.set(key, value);
+        rpc.call(client, request, sent, (error, response) => (error ? reject(error) : resolve(response as T)));
       });
     },
     close: () => client.close(),

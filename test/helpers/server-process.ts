@@ -5,8 +5,14 @@
  * RS_MAX_QUEUE, RS_MAX_BATCH, RS_WEB_ROOT, RS_LOG_LEVEL. Prints {"listening": url} on stdout.
  */
 import type { IncomingMessage } from 'node:http';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { installShutdownHandlers, startServer } from '../../src/server/start.js';
 import { realLoader } from './synthetic-model.js';
+
+// `gc` exposed as the resnet-serve command exposes it (src/cli.ts), so the server's memory behaves the same.
+setFlagsFromString('--expose-gc');
+globalThis.gc ??= runInNewContext('gc') as NodeJS.GCFunction;
 
 const env = process.env;
 const handle = await startServer({

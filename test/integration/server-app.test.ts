@@ -121,7 +121,7 @@ describe('POST /predict', () => {
     const body = fileUpload(Buffer.alloc(200 * 1024, 1));
     const res = await server.inject({ method: 'POST', url: '/predict', ...body });
     expect(res.statusCode).toBe(413);
-    expect(res.json()).toMatchObject({ code: 'FILE_TOO_LARGE', details: { receivedBytes: body.payload.length } });
+    expect(res.json()).toMatchObject({ code: 'FILE_TOO_LARGE', details: { declaredBytes: body.payload.length } });
   });
 
   test.each([
@@ -153,11 +153,13 @@ describe('POST /predict', () => {
       throw new TypeError('secret internals at /srv/app.js:12');
     };
     const server = await readyApp(classifier);
+    // One upload: two fileUpload() calls have different boundaries, a malformed body (400) rather than a 500.
+    const upload = fileUpload(PNG);
     const res = await server.inject({
       method: 'POST',
       url: '/predict',
-      ...fileUpload(PNG),
-      headers: { ...fileUpload(PNG).headers, 'x-request-id': 'abc-123' },
+      payload: upload.payload,
+      headers: { ...upload.headers, 'x-request-id': 'abc-123' },
     });
     expect(res.statusCode).toBe(500);
     const body = res.json();
@@ -286,7 +288,20 @@ describe('other routes', () => {
     const predict = doc.paths['/predict'].post;
     expect(predict.requestBody.content['multipart/form-data'].schema.properties.file).toMatchObject({ type: 'string', format: 'binary' });
     expect(predict.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['explain', 'lang', 'top']);
-    expect(Object.keys(predict.responses).sort()).toEqual(['200', '400', '413', '415', '422', '500', '501', '503']);
+    expect(Object.keys(predict.responses).sort()).toEqual([
+      '200',
+      '400',
+      '401',
+      '403',
+      '408',
+      '413',
+      '415',
+      '422',
+      '429',
+      '500',
+      '501',
+      '503',
+    ]);
     expect(doc.components.schemas.ErrorBody.properties.code.enum).toContain('QUEUE_FULL');
     expect(doc.paths['/healthz']).toBeDefined();
     expect(doc.paths['/readyz']).toBeDefined();

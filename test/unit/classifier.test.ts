@@ -30,15 +30,17 @@ describe('createClassifier', () => {
     });
   });
 
-  it('decodes images over 4 MP alone, in every decode slot, and answers them among small ones', async () => {
-    // 2600×1600 = 4.16 MP: over the decode-alone threshold; a smooth gradient, so the JPEG stays small.
+  it('decodes one image over 4 MP at a time, small ones beside it, and answers them all', async () => {
+    // 2600×1600 = 4.16 MP: over the large-image threshold; a smooth gradient, so the JPEG stays small.
     const pixels = new Uint8Array(2600 * 1600 * 3);
     for (let i = 0; i < pixels.length; i++) pixels[i] = (i % 7800) >> 5;
     const big = await sharp(pixels, { raw: { width: 2600, height: 1600, channels: 3 } })
       .jpeg({ quality: 80 })
       .toBuffer();
-    const decodes: { pixels: number; decodingNow: number }[] = [];
-    const observer = { onDecodeStart: (pixels: number, decodingNow: number) => decodes.push({ pixels, decodingNow }) };
+    const decodes: { pixels: number; decodingNow: number; largeNow: number }[] = [];
+    const observer = {
+      onDecodeStart: (pixels: number, decodingNow: number, largeNow: number) => decodes.push({ pixels, decodingNow, largeNow }),
+    };
     classifier = await createClassifier({ model, threads: 1, maxBatch: 4, decodeConcurrency: 2, observer });
     const inputs = [big, photos[0]!, photos[1]!, big, photos[2]!, photos[3]!, photos[4]!];
     const alone: Prediction[][] = [];
@@ -46,10 +48,10 @@ describe('createClassifier', () => {
     decodes.length = 0;
     const together = await Promise.all(inputs.map((input) => classifier!.classify(input)));
     for (const [i, result] of together.entries()) expect(result.predictions.map((p) => p.index)).toEqual(alone[i]!.map((p) => p.index));
-    // Every large decode ran alone; small ones ran two at a time (so the observation can tell the difference).
+    // Never two large decodes at once; the two decode slots were both used (so the observation can tell).
     const large = decodes.filter((d) => d.pixels > 4_000_000);
     expect(large).toHaveLength(2);
-    for (const d of large) expect(d.decodingNow).toBe(1);
+    expect(Math.max(...decodes.map((d) => d.largeNow))).toBe(1);
     expect(Math.max(...decodes.map((d) => d.decodingNow))).toBe(2);
   });
 
@@ -84,6 +86,21 @@ describe('createClassifier', () => {
     expect(codes).toEqual(new Set(['IMAGE_CORRUPT', 'UNSUPPORTED_MEDIA_TYPE', 'FILE_EMPTY', 'IMAGE_TOO_LARGE']));
     // Every slot came back: a burst larger than the pool still completes.
     await expect(Promise.all(photos.map((p) => classifier!.classify(p)))).resolves.toHaveLength(photos.length);
+  });
+
+  it('refuses an image whose decode alone needs more than decodeBudgetBytes with IMAGE_OVER_BUDGET, and decodes the rest', async () => {
+    // 1 MiB budget: the 500×375 JPEG needs 562 500 bytes of RGB, the 260×230 RGBA PNG 239 200; an opaque
+    // 1000×1000 PNG needs 3 000 000.
+    classifier = await createClassifier({ model, threads: 1, decodeBudgetBytes: 1024 * 1024 });
+    const big = await sharp({ create: { width: 1000, height: 1000, channels: 3, background: { r: 9, g: 99, b: 199 } } })
+      .png()
+      .toBuffer();
+    const refused = await classifier.classify(big).catch((error: { code: string; details: unknown }) => error);
+    expect(refused).toMatchObject({ code: 'IMAGE_OVER_BUDGET', details: { decodedBytes: 3_000_000, decodeBudgetBytes: 1024 * 1024 } });
+    // Several that fit only one or two at a time still all decode: they wait for the budget, in order.
+    await expect(Promise.all([photos[0]!, photos[0]!, photos[1]!, photos[0]!].map((p) => classifier!.classify(p)))).resolves.toHaveLength(
+      4,
+    );
   });
 
   it('fails requests that waited past requestTimeoutMs with TIMEOUT', async () => {

@@ -33,4 +33,24 @@ describe('readUpload', () => {
   it('answers undefined for a part the size limit truncated', async () => {
     expect(await readUpload(part(file.subarray(0, 1000), 512, true), Number.NaN, 1000)).toBeUndefined();
   });
+
+  it('answers undefined as soon as busboy signals the limit, without waiting for the part to end', async () => {
+    // A part that never ends: busboy emits `limit` once it has pushed the limit's worth, then keeps discarding.
+    let pushed = 0;
+    const endless = Object.assign(
+      new Readable({
+        read() {
+          pushed += 16_384;
+          this.push(Buffer.alloc(16_384));
+          if (pushed >= 65_536 && !endless.truncated) {
+            endless.truncated = true;
+            this.emit('limit');
+          }
+        },
+      }),
+      { truncated: false },
+    );
+    expect(await readUpload(endless, Number.NaN, 65_536)).toBeUndefined();
+    expect(endless.destroyed).toBe(true);
+  });
 });

@@ -12,10 +12,16 @@ const statusSchema = {
  * GET /readyz: 200 only between "model loaded and warmed up" and "shutdown began".
  */
 export const healthRoutes: FastifyPluginAsync<{ slot: ClassifierSlot }> = async (app, { slot }) => {
-  app.get('/healthz', { schema: { summary: 'Liveness', response: { 200: statusSchema } } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { schema: { summary: 'Liveness', response: { 200: statusSchema } }, config: { probe: true } }, async () => ({
+    status: 'ok',
+  }));
 
-  app.get('/readyz', { schema: { summary: 'Readiness', response: { 200: statusSchema, 503: { $ref: 'ErrorBody#' } } } }, async () => {
-    slot.current();
-    return { status: 'ready' };
-  });
+  app.get(
+    '/readyz',
+    { schema: { summary: 'Readiness', response: { 200: statusSchema, 503: { $ref: 'ErrorBody#' } } }, config: { probe: true } },
+    async () => {
+      slot.current();
+      return { status: 'ready' };
+    },
+  );
 };

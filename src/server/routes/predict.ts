@@ -9,7 +9,7 @@ import { FEATURE_GRID } from '../../model/features.js';
 import type { ClassifierSlot } from '../classifier-slot.js';
 import { missingFile } from '../errors.js';
 import type { ServerMetrics } from '../metrics.js';
-import { readUpload } from '../upload.js';
+import { MULTIPART_FILE_HIGH_WATER_MARK, parsingMultipart, readUpload } from '../upload.js';
 
 export interface PredictRouteOptions {
   slot: ClassifierSlot;
@@ -109,6 +109,7 @@ interface PredictQuery {
 export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app, options) => {
   const { slot, metrics, maxUploadBytes, topK, maxTopK } = options;
   await app.register(multipart, {
+    fileHwm: MULTIPART_FILE_HIGH_WATER_MARK,
     limits: {
       fileSize: maxUploadBytes,
       files: 1,
@@ -150,24 +151,23 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
         response: {
           200: predictResponseSchema,
           400: errorRef,
+          401: errorRef,
+          403: errorRef,
+          408: errorRef,
           413: errorRef,
           415: errorRef,
           422: errorRef,
+          429: errorRef,
           500: errorRef,
           501: errorRef,
           503: errorRef,
         },
       },
       config: {
+        // API key, rate limit and cross-origin policy apply (src/server/access.ts).
+        inference: true,
         // Documents the multipart body without asking Fastify to validate it (the body is a stream, not JSON).
         swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, body: uploadBodySchema }, url }),
-      },
-      // Refuse before reading a byte of the body: an honest Content-Length this large can only carry a file over the limit.
-      onRequest: async (request) => {
-        const declared = Number(request.headers['content-length']);
-        if (Number.isFinite(declared) && declared > maxUploadBytes + MULTIPART_OVERHEAD_BYTES) {
-          throw tooLarge(maxUploadBytes, declared);
-        }
       },
     },
     async (request) => {
@@ -175,18 +175,20 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
       // upload completes after the slot went not-ready (the classifier is closed only after draining).
       const classifier = slot.current();
       if (!request.isMultipart()) throw missingFile();
-      const part = await request.file();
-      if (part === undefined || part.fieldname !== 'file' || part.filename === '') {
-        // Read (and drop, chunk by chunk) the rest of the part before answering: replying mid-upload
-        // closes the connection under a client still sending, which then sees EPIPE instead of our 400.
-        if (part !== undefined) {
-          part.file.resume();
-          await finished(part.file);
+      const bytes = await parsingMultipart(async () => {
+        const part = await request.file();
+        if (part === undefined || part.fieldname !== 'file' || part.filename === '') {
+          // Read (and drop, chunk by chunk) the rest of the part before answering: replying mid-upload
+          // closes the connection under a client still sending, which then sees EPIPE instead of our 400.
+          if (part !== undefined) {
+            part.file.resume();
+            await finished(part.file);
+          }
+          throw missingFile();
         }
-        throw missingFile();
-      }
-      const bytes = await readUpload(part.file, Number(request.headers['content-length']), maxUploadBytes);
-      if (bytes === undefined) throw tooLarge(maxUploadBytes);
+        return readUpload(part.file, Number(request.headers['content-length']), maxUploadBytes);
+      });
+      if (bytes === undefined) throw tooLarge(maxUploadBytes, request.bodyBytesReceived);
       const result = await classifier.classify(bytes, { topK: request.query.top, explain: request.query.explain });
       request.classifyTimings = result.timings_ms;
       metrics.observeTimings(result.timings_ms);
@@ -203,10 +205,11 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
   );
 };
 
-function tooLarge(limit: number, received?: number): ResnetServeError {
+/** The file part passed the upload limit; `received` is what the request had delivered by then. */
+function tooLarge(limit: number, received: number): ResnetServeError {
   const mib = (limit / (1024 * 1024)).toFixed(limit % (1024 * 1024) === 0 ? 0 : 1);
   return new ResnetServeError('FILE_TOO_LARGE', `The upload is larger than the ${mib} MiB limit.`, {
-    details: { limitBytes: limit, ...(received === undefined ? {} : { receivedBytes: received }) },
+    details: { limitBytes: limit, receivedBytes: received },
   });
 }
 

@@ -91,7 +91,10 @@ export function grpcInferResponse(answer: InferAnswer): Record<string, unknown> 
  * code itself travels in the `resnet-serve-code` trailer.
  */
 export function grpcStatusOf(httpStatus: number): status {
+  if (httpStatus === 401) return status.UNAUTHENTICATED;
+  if (httpStatus === 403) return status.PERMISSION_DENIED;
   if (httpStatus === 404) return status.NOT_FOUND;
+  if (httpStatus === 429) return status.RESOURCE_EXHAUSTED;
   if (httpStatus === 413) return status.RESOURCE_EXHAUSTED;
   if (httpStatus === 503) return status.UNAVAILABLE;
   if (httpStatus === 501) return status.UNIMPLEMENTED;

@@ -11,6 +11,7 @@ import { loadSync } from '@grpc/proto-loader';
 import type { FastifyBaseLogger } from 'fastify';
 import { isResnetServeError, ResnetServeError } from '../../../errors.js';
 import { IMAGENET_LABELS } from '../../../labels/label-set.js';
+import { apiKeyCheck, unauthorized } from '../../access.js';
 import type { ClassifierSlot } from '../../classifier-slot.js';
 import type { ServerMetrics } from '../../metrics.js';
 import { planInference, wantsCam } from '../oip/infer-request.js';
@@ -36,6 +37,8 @@ export interface GrpcOptions {
   port: number;
   /** Where unexpected failures are logged with their stack, as the HTTP error handler logs them. */
   log: Pick<FastifyBaseLogger, 'error'>;
+  /** When set, ModelInfer needs `authorization: Bearer <apiKey>` metadata, as the HTTP inference routes need the header. */
+  apiKey?: string;
 }
 
 export interface GrpcService {
@@ -65,10 +68,10 @@ export async function startGrpcService(options: GrpcOptions): Promise<GrpcServic
   const server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': maxMessageBytes });
 
   const unary =
-    <Request>(method: string, handle: (request: Request) => Promise<unknown> | unknown) =>
+    <Request>(method: string, handle: (request: Request, call: ServerUnaryCall<Request, unknown>) => Promise<unknown> | unknown) =>
     (call: ServerUnaryCall<Request, unknown>, callback: sendUnaryData<unknown>): void => {
       Promise.resolve()
-        .then(() => handle(call.request))
+        .then(() => handle(call.request, call))
         .then(
           (response) => {
             metrics.countRequest(`/${SERVICE}/${method}`, 'GRPC', 200);
@@ -87,6 +90,7 @@ export async function startGrpcService(options: GrpcOptions): Promise<GrpcServic
         );
     };
 
+  const keyMatches = apiKeyCheck(options.apiKey);
   const ready = (): boolean => slot.state === 'ready';
   const implementation: UntypedServiceImplementation = {
     ServerLive: unary('ServerLive', () => ({ live: true })),
@@ -100,7 +104,8 @@ export async function startGrpcService(options: GrpcOptions): Promise<GrpcServic
       checkModel(modelName, request.name, request.version);
       return modelMetadata(modelName);
     }),
-    ModelInfer: unary('ModelInfer', async (request: ModelInferRequestMessage) => {
+    ModelInfer: unary('ModelInfer', async (request: ModelInferRequestMessage, call) => {
+      if (keyMatches !== undefined && !keyMatches(call.metadata.get('authorization')[0]?.toString())) throw unauthorized();
       checkModel(modelName, request.model_name, request.model_version);
       const classifier = slot.current();
       const wire = wireFromGrpc(request);

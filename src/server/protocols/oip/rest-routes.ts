@@ -234,6 +234,8 @@ export const oipRestRoutes: FastifyPluginAsync<OipRestOptions> = async (app, opt
     return reply.type(encoded.contentType).send(encoded.body);
   };
   const inferConfig: FastifyContextConfig = {
+    // API key, rate limit and cross-origin policy apply (src/server/access.ts).
+    inference: true,
     // Documents the body without asking Fastify to validate it (it is bytes, parsed by the handler).
     swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, body: inferBodySchema }, url }),
   };

@@ -3,7 +3,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ResnetServeError } from '../../../errors.js';
 import type { ClassifierSlot } from '../../classifier-slot.js';
 import type { ServerMetrics } from '../../metrics.js';
-import { readUpload } from '../../upload.js';
+import { MULTIPART_FILE_HIGH_WATER_MARK, parsingMultipart, readUpload } from '../../upload.js';
 import { checkModel, MODEL_VERSION } from '../oip/model-metadata.js';
 import { TORCHSERVE_TOP_K, torchserveAnswer } from './answer.js';
 
@@ -60,6 +60,7 @@ export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (ap
   // The image is the body whatever its type (`curl --data-binary` sends form-urlencoded): no JSON or text parsing.
   app.removeAllContentTypeParsers();
   await app.register(multipart, {
+    fileHwm: MULTIPART_FILE_HIGH_WATER_MARK,
     limits: { fileSize: maxUploadBytes, files: 1, fields: 8, parts: 10, fieldNameSize: 100, fieldSize: 1024, headerPairs: 32 },
   });
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxUploadBytes }, (_request, body, done) => done(null, body));
@@ -86,7 +87,9 @@ export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (ap
       version === TORCHSERVE_EXAMPLE_VERSION ? MODEL_VERSION : version,
     );
     const classifier = slot.current();
-    const image = request.isMultipart() ? await multipartImage(request, maxUploadBytes) : (request.body as Buffer | undefined);
+    const image = request.isMultipart()
+      ? await parsingMultipart(() => multipartImage(request, maxUploadBytes))
+      : (request.body as Buffer | undefined);
     // The route's body limit leaves room for a multipart envelope; a raw body is the image alone.
     if (image !== undefined && image.length > maxUploadBytes) throw tooLarge(maxUploadBytes);
     if (image === undefined || image.length === 0) {
@@ -117,6 +120,8 @@ export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (ap
       },
     },
     bodyLimit: maxUploadBytes + multipartOverheadBytes,
+    // API key, rate limit and cross-origin policy apply (src/server/access.ts).
+    config: { inference: true },
   };
   for (const url of ['/predictions/:model', '/predictions/:model/:version']) {
     app.post(url, route, predict);
