@@ -104,7 +104,11 @@ describe.skipIf(engine === undefined)('the container image', () => {
     // (the tags and the intermediate stages), the stand-in base included when this run made it.
     // RESNET_SERVE_KEEP_IMAGES=1 keeps the images (and so the build cache) between runs while working on the Dockerfile.
     if (process.env.RESNET_SERVE_KEEP_IMAGES === '1') console.warn('[container] RESNET_SERVE_KEEP_IMAGES=1: images kept');
-    else for (const id of await imageIds()) if (!imagesBefore.has(id)) engine!.own('image', id);
+    else {
+      // `docker images` lists children before their parents; owned things are removed newest first, so own the
+      // parents first (a parent with children cannot be removed, even forced).
+      for (const id of [...(await imageIds())].reverse()) if (!imagesBefore.has(id)) engine!.own('image', id);
+    }
     await engine!.cleanup();
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
     await mkdir(tmp, { recursive: true });
