@@ -103,3 +103,16 @@ export function requiredArgument<T>(value: T | undefined, message: string): T {
   argumentRule(value !== undefined, message);
   return value as T;
 }
+
+/**
+ * A shard of a split into `count` parts: `K/N` (0 ≤ K < N), or `N` alone with K from `completionIndex` (a
+ * Kubernetes Indexed Job's `JOB_COMPLETION_INDEX`).
+ */
+export function shardOf(name: string, value: string, completionIndex: string | undefined): { index: number; count: number } {
+  const match = /^(?:(\d+)\/)?(\d+)$/.exec(value);
+  const count = Number(match?.[2]);
+  if (match === null || !Number.isSafeInteger(count) || count < 1) throw invalidArgument(name, 'K/N with 0 ≤ K < N, or N', value);
+  const index = match[1] ?? completionIndex;
+  if (index === undefined || !/^\d+$/.test(index)) throw invalidArgument(`${name} (K from JOB_COMPLETION_INDEX)`, 'a shard index', index);
+  return { index: integerInRange(`${name} K`, Number(index), 0, count - 1), count };
+}

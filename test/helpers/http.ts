@@ -65,3 +65,24 @@ export function rawPost(
     })().catch(() => undefined);
   });
 }
+
+/**
+ * The status of a GET, or the error code (`ECONNREFUSED`, `ECONNRESET`, `TIMEOUT`) when there is none. For
+ * polling a server that is still starting: node:http, because Node 20's fetch can hang for good, with no timer
+ * able to end it, on a connection reset right after it is accepted (as Docker's port proxy does while the
+ * container does not listen yet).
+ */
+export function getStatus(url: string, timeoutMs = 2000): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = request(url, { agent: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve('TIMEOUT');
+    });
+    req.end();
+  });
+}

@@ -1,0 +1,80 @@
+# resnet-serve as a container image: the HTTP server on 0.0.0.0:$PORT (8080), as a non-root user, every
+# setting from its environment variable (RESNET_SERVE_*, see the README's settings table), the caches in
+# $RESNET_SERVE_HOME, so the root file system can be read-only.
+#
+#   docker build --network host -t resnet-serve .
+#   docker build --network host --build-arg WEIGHTS_URL=https://download.pytorch.org/models/resnet18-f37072fd.pth -t resnet-serve:baked .
+#
+# With WEIGHTS_URL the checkpoint is downloaded, checked and converted to ONNX while building, so a start does
+# no conversion; without it, mount the weights (-v DIR:/models:ro -e RESNET_SERVE_WEIGHTS=/models/FILE) or let
+# the first start download them into $RESNET_SERVE_HOME.
+
+# ---- build: compile the TypeScript and the page (dev dependencies stay in this stage)
+FROM node:20-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/build-web.mjs scripts/build-wasm.mjs scripts/
+COPY src/ src/
+RUN npm run build && find dist -name '*.d.ts' -delete -o -name '*.map' -delete
+
+# ---- deps: production dependencies only
+FROM node:20-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+# onnxruntime-node ships its native library for every platform (~290 MB); only this one's is ever loaded.
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && find node_modules/onnxruntime-node/bin -mindepth 2 -maxdepth 3 -type d \
+      ! -path "*/$(node -p process.platform)" ! -path "*/$(node -p process.platform)/$(node -p process.arch)" \
+      -exec rm -rf {} + \
+ # onnxruntime-web (~140 MB) serves the page's on-device mode three files (src/server/on-device.ts); its main
+ # entry stays for require.resolve to find them.
+ && find node_modules/onnxruntime-web/dist -type f ! -name ort.node.min.js ! -name ort.wasm.min.mjs \
+      ! -name ort-wasm-simd-threaded.mjs ! -name ort-wasm-simd-threaded.wasm -delete \
+ && rm -rf node_modules/onnxruntime-web/lib node_modules/onnxruntime-web/docs /root/.npm
+
+# ---- weights: optionally baked in, converted once here rather than at every first start
+FROM deps AS weights
+ARG WEIGHTS_URL=
+COPY --from=build /src/dist dist
+RUN mkdir -p /opt/resnet-serve \
+ && if [ -n "$WEIGHTS_URL" ]; then \
+      RESNET_SERVE_HOME=/tmp/weights node dist/cli.js fetch --weights-url "$WEIGHTS_URL" \
+      && node dist/cli.js convert --weights "$(ls /tmp/weights/*)" --out /opt/resnet-serve/resnet18.onnx \
+      && rm -rf /tmp/weights; \
+    fi
+
+# ---- runtime
+FROM node:20-bookworm-slim
+ARG WEIGHTS_URL=
+WORKDIR /app
+# Root-owned and read-only to the server's user: only $RESNET_SERVE_HOME is written.
+COPY package.json ./
+COPY --from=deps /app/node_modules node_modules
+COPY --from=build /src/dist dist
+# The Open Inference Protocol's gRPC service definition, read at start when RESNET_SERVE_GRPC_PORT is set.
+COPY proto/ proto/
+COPY --from=weights /opt/resnet-serve /opt/resnet-serve
+RUN mkdir -p /var/cache/resnet-serve && chown 1000:1000 /var/cache/resnet-serve
+ENV NODE_ENV=production \
+    # glibc gives each decoding thread its own malloc arena otherwise: 25-40 MB more peak RSS (README, Limits).
+    MALLOC_ARENA_MAX=2 \
+    PORT=8080 \
+    RESNET_SERVE_HOST=0.0.0.0 \
+    RESNET_SERVE_HOME=/var/cache/resnet-serve \
+    RESNET_SERVE_MODEL=${WEIGHTS_URL:+/opt/resnet-serve/resnet18.onnx}
+# Downloaded weights, converted and compiled models: keep this on disk (a volume, an emptyDir), not in a
+# tmpfs, whose pages count against the container's memory limit.
+VOLUME /var/cache/resnet-serve
+# The official image's `node` user, numerically, so Kubernetes' runAsNonRoot can verify it.
+USER 1000:1000
+EXPOSE 8080
+# bash's /dev/tcp instead of a second Node process (~40 MB) inside the memory limit every 30 s. The start
+# period covers a first start that converts a mounted checkpoint before it listens.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${PORT:-8080} && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && read -r status <&3 && [[ $status == *' 200 '* ]]"]
+# Node itself is PID 1 (no shell in between), so SIGTERM reaches the server's handler: stop accepting, answer
+# the requests in flight, exit 0. --max-semi-space-size=2 as in dist/cli.js's #! line (README, Limits).
+ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/cli.js"]
+CMD ["serve"]

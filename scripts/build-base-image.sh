@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Builds a stand-in for the official `node:20-bookworm-slim` image where no registry can be reached: Debian
+# bookworm from Debian's own packages (debootstrap, minbase), this machine's Node laid out as the official
+# image lays it out (/usr/local/bin/node, /usr/local/lib/node_modules/npm, a `node` user with uid 1000), and
+# this machine's CA bundle (the npm registry may be reached through a proxy with a certificate of its own).
+# Idempotent: does nothing when the tag already exists. Needs root, docker and debootstrap.
+#
+#   scripts/build-base-image.sh [TAG]        # default node:20-bookworm-slim
+set -euo pipefail
+
+tag="${1:-node:20-bookworm-slim}"
+if docker image inspect "$tag" >/dev/null 2>&1; then
+  echo "base image $tag exists; nothing to do"
+  exit 0
+fi
+
+node_bin="$(command -v node)"
+node_major="$("$node_bin" -p 'process.versions.node.split(".")[0]')"
+if [ "$node_major" != "20" ]; then
+  echo "this machine's Node is $("$node_bin" --version); the stand-in for $tag needs Node 20" >&2
+  exit 1
+fi
+# npm and corepack sit beside the binary: /usr/lib/node_modules for Debian/NodeSource packages,
+# /usr/local/lib/node_modules for the official tarball.
+node_modules="$(cd "$(dirname "$(readlink -f "$node_bin")")/../lib/node_modules" && pwd)"
+ca_bundle="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
+
+root="$(mktemp -d /tmp/node-base.XXXXXX)"
+trap 'rm -rf "$root"' EXIT
+
+started=$SECONDS
+debootstrap --variant=minbase bookworm "$root" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" >"$root.log" 2>&1 || {
+  tail -20 "$root.log" >&2
+  exit 1
+}
+rm -f "$root.log"
+
+install -D -m 0755 "$(readlink -f "$node_bin")" "$root/usr/local/bin/node"
+mkdir -p "$root/usr/local/lib/node_modules"
+for pkg in npm corepack; do
+  [ -d "$node_modules/$pkg" ] && cp -a "$node_modules/$pkg" "$root/usr/local/lib/node_modules/"
+done
+ln -s ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
+ln -s ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
+[ -d "$root/usr/local/lib/node_modules/corepack" ] && ln -s ../lib/node_modules/corepack/dist/corepack.js "$root/usr/local/bin/corepack"
+install -D -m 0644 "$ca_bundle" "$root/etc/ssl/certs/ca-certificates.crt"
+
+# The official image's user: uid and gid 1000, home /home/node.
+chroot "$root" groupadd --gid 1000 node
+chroot "$root" useradd --uid 1000 --gid node --shell /bin/bash --create-home node
+
+# What the official image does not carry either: apt lists, caches, docs.
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/locale/*
+
+tar -C "$root" -c . | docker import \
+  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  --change "ENV NODE_VERSION=$("$node_bin" -p process.versions.node)" \
+  --change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \
+  --change 'CMD ["node"]' \
+  - "$tag" >/dev/null
+echo "built base image $tag in $((SECONDS - started)) s ($(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%.0f MB", $1 / 1e6}'))"

@@ -1,0 +1,82 @@
+import { readFile } from 'node:fs/promises';
+import type { Classifier } from '../classifier/index.js';
+import { fileSystemFailed, isResnetServeError, messageOf, ResnetServeError } from '../errors.js';
+import { writeFileAtomic } from '../files/files.js';
+import { renderCamOverlay } from '../image/cam-overlay.js';
+import type { Prediction } from '../labels/types.js';
+import { type Input, looksLikeImage } from './inputs.js';
+
+/** What `classify` reports for one file: its classes (and where its class-activation overlay went), or why it has none. */
+export type FileResult = { file: string; predictions: Prediction[]; overlay?: string } | { file: string; error: string };
+
+export interface ClassifyInputsOptions {
+  topK: number;
+  /** Files read and classifying at once: enough to fill the batches, bounded so a million files are never all in memory. */
+  concurrency: number;
+  /** Every result, in the order they finish; awaited before that worker takes its next file. */
+  onResult(result: FileResult, index: number): Promise<void> | void;
+  /** After every file, skipped ones included: how many are finished. */
+  onProgress?(finished: number): void;
+  /** `--explain`: where input `index`'s overlay goes, and the pixel limit its rendering keeps to. */
+  explain?: { overlayFor(index: number): string; maxPixels: number };
+}
+
+/**
+ * Classifies `inputs` through one classifier, `concurrency` at a time. A file found in a folder whose bytes are
+ * not an image is skipped (no result); anything else that fails gets an error result in its place.
+ *
+ * @returns how many files were skipped.
+ */
+export async function classifyInputs(
+  classifier: Classifier,
+  inputs: readonly Input[],
+  options: ClassifyInputsOptions,
+): Promise<{ skipped: number }> {
+  let next = 0;
+  let finished = 0;
+  let skipped = 0;
+  const worker = async (): Promise<void> => {
+    while (next < inputs.length) {
+      const index = next++;
+      const input = inputs[index]!;
+      const result = await classifyInput(classifier, input, index, options);
+      if (result === undefined) skipped++;
+      else await options.onResult(result, index);
+      options.onProgress?.(++finished);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(options.concurrency, inputs.length) }, worker));
+  return { skipped };
+}
+
+async function classifyInput(
+  classifier: Classifier,
+  input: Input,
+  index: number,
+  options: ClassifyInputsOptions,
+): Promise<FileResult | undefined> {
+  const file = input.path;
+  const { topK, explain } = options;
+  try {
+    if (input.fromFolder && !(await looksLikeImage(file))) return undefined;
+    const bytes = await readFile(file).catch((cause: unknown) => {
+      throw new ResnetServeError('INPUT_NOT_FOUND', `Cannot read ${file}: ${messageOf(cause)}`, { cause });
+    });
+    const { predictions, explanation } = await classifier.classify(bytes, { topK, explain: explain !== undefined });
+    if (explain === undefined || explanation === undefined) return { file, predictions };
+    const overlay = explain.overlayFor(index);
+    const png = await renderCamOverlay(bytes, explanation.crop, explanation.maps[0] ?? new Float32Array(), explain.maxPixels);
+    await writeFileAtomic(overlay, png).catch((cause: unknown) => {
+      throw fileSystemFailed(`Writing ${overlay}`, cause);
+    });
+    return { file, predictions, overlay };
+  } catch (error) {
+    if (!isResnetServeError(error)) {
+      // A folder member that vanished or cannot be opened while sniffing is reported like any unreadable file.
+      if (input.fromFolder && (error as NodeJS.ErrnoException).code !== undefined)
+        return { file, error: `Cannot read ${file}: ${messageOf(error)}` };
+      throw error;
+    }
+    return { file, error: error.message };
+  }
+}
