@@ -8,5 +8,8 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 300_000,
     hookTimeout: 1_200_000,
+    // The JSON copy lets .ci/run print one closing line for both suites.
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test/.tmp/vitest-container-results.json' },
   },
 });
