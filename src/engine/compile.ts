@@ -4,10 +4,9 @@ import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { basename, extname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import ort from 'onnxruntime-node';
 import { fileSystemFailed, onnxRuntimeFailed, ResnetServeError } from '../errors.js';
 import { fileKey, isFile } from '../files/files.js';
-import { onnxRuntimePath } from './inference-thread.js';
+import { onnxRuntimePath, onnxRuntimeVersion } from './inference-thread.js';
 
 /** File names inside one compiled model's directory. */
 const MODEL_FILE = 'model.onnx';
@@ -30,7 +29,7 @@ const WEIGHTS_FILE = 'model.onnx.data';
  *   FILESYSTEM_ERROR when the cache cannot be written.
  */
 export async function compileForThisCpu(onnxPath: string, cacheDir: string): Promise<string> {
-  const key = await fileKey(onnxPath, ort.env.versions.common, process.arch, cpus()[0]?.model ?? '').catch((cause: unknown) => {
+  const key = await fileKey(onnxPath, onnxRuntimeVersion(), process.arch, cpus()[0]?.model ?? '').catch((cause: unknown) => {
     throw new ResnetServeError('INPUT_NOT_FOUND', `The model file ${onnxPath} does not exist or cannot be read.`, { cause });
   });
   // One compiled form per source file: the file's name for people, a hash of its absolute path so that two

@@ -56,3 +56,11 @@ const ort = require(workerData.ortPath);
 export function onnxRuntimePath(): string {
   return createRequire(import.meta.url).resolve('onnxruntime-node');
 }
+
+/**
+ * The version of that copy, read from its package.json: the compiled-model cache keys on it, and loading the
+ * native binding in the main thread only to ask (`ort.env.versions`) cost ~15 ms of every start and its memory.
+ */
+export function onnxRuntimeVersion(): string {
+  return (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
+}

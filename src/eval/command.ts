@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import { type Classifier, createClassifier } from '../classifier/index.js';
+import { classifierOptions } from '../commands/shared.js';
 import { argumentRule } from '../guards.js';
 import { IMAGENET_LABELS, labelFor } from '../labels/index.js';
 import type { Settings } from '../settings.js';
@@ -30,16 +31,7 @@ export async function evalCommand(settings: Settings, paths: readonly string[], 
   );
   const models: { name: string; classifier: Classifier }[] = [];
   const load = async (name: string, model: string, precision: Settings['precision']): Promise<void> => {
-    const classifier = await createClassifier({
-      model,
-      precision,
-      threads: settings.threads,
-      maxBatch: settings.maxBatch,
-      batchWaitMs: settings.batchWaitMs,
-      decodeConcurrency: settings.decodeConcurrency,
-      maxPixels: settings.maxPixels,
-      cacheDir: settings.home,
-    });
+    const classifier = await createClassifier({ ...classifierOptions(settings), model, precision });
     models.push({ name, classifier });
   };
   try {

@@ -4,11 +4,10 @@ import { basename, extname, join } from 'node:path';
 import { fileSystemFailed, ResnetServeError } from '../errors.js';
 import { fileKey, isFile, writeFileAtomic } from '../files/files.js';
 import { preprocessFolder } from '../image/index.js';
-import { buildModel, CONVERTER_VERSION } from '../model/build.js';
+import { CONVERTER_VERSION } from '../model/converter-version.js';
 import type { Precision } from '../model/types.js';
 import { cacheDir } from '../settings.js';
 import { type ResolveWeightsOptions, resolveWeights } from '../weights/fetch.js';
-import { readStateDict } from '../weights/read.js';
 
 export interface ModelSource {
   /** A ready `.onnx` model, used as is. */
@@ -65,6 +64,8 @@ export async function resolveModel(source: ModelSource): Promise<string> {
 
   source.onStep?.(`Converting ${basename(weightsPath)} to ONNX (${precision}); this happens once and is cached at ${target}`);
   const calibration = precision === 'int8' && source.calibration !== undefined ? await preprocessFolder(source.calibration) : undefined;
+  // Loaded only on a cache miss: a cached start never imports the converter, the quantiser or ONNX Runtime.
+  const [{ buildModel }, { readStateDict }] = await Promise.all([import('../model/build.js'), import('../weights/read.js')]);
   const model = await buildModel(readStateDict(await readFile(weightsPath)), { precision, calibration });
   await mkdir(join(home, 'models'), { recursive: true })
     .then(() => writeFileAtomic(target, model))

@@ -1,0 +1,119 @@
+import { mkdir } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { inShard, listInputs } from '../bulk/inputs.js';
+import { filesAlreadyDone, openJsonl } from '../bulk/jsonl.js';
+import { bulkProgressBar } from '../bulk/progress.js';
+import { classifyInputs, type FileResult } from '../bulk/run.js';
+import { createClassifier } from '../classifier/index.js';
+import { fileSystemFailed } from '../errors.js';
+import { argumentRule, shardOf } from '../guards.js';
+import type { Lang } from '../labels/types.js';
+import { DEFAULTS, type Settings } from '../settings.js';
+import { resolveModel } from '../setup/resolve-model.js';
+import { classifierOptions, modelSource, note } from './shared.js';
+
+/**
+ * `resnet-serve classify IMAGE|FOLDER...`: a table, JSON, or JSON Lines (`--jsonl`, resumable, sharded) of the top-k
+ * classes per image, and with `--explain DIR` an overlay of where the model looked.
+ */
+export async function classify(settings: Settings, operands: string[]): Promise<number> {
+  argumentRule(operands.length > 0, 'classify needs at least one IMAGE or FOLDER path.');
+  const { topK, lang, jsonl } = settings;
+  argumentRule(!settings.resume || jsonl !== undefined, '--resume goes with --jsonl FILE.');
+  const shard = settings.shard === undefined ? undefined : shardOf('--shard', settings.shard, process.env.JOB_COMPLETION_INDEX);
+  const done = settings.resume && jsonl !== undefined ? await filesAlreadyDone(jsonl) : new Set<string>();
+  const inputs = (await listInputs(operands)).filter(
+    (input) => (shard === undefined || inShard(input.path, shard)) && !done.has(input.path),
+  );
+  // Enough files in flight to fill a batch while the next ones decode; never more than the queue admits.
+  const concurrency = 2 * settings.maxBatch + settings.decodeConcurrency;
+  const classifier = await createClassifier({
+    ...classifierOptions(settings),
+    model: await resolveModel(modelSource(settings)),
+    // Every file in flight is admitted: the concurrency above, not the server's queue bound, limits them.
+    maxQueue: Math.max(DEFAULTS.maxQueue, concurrency),
+  });
+  const overlays =
+    settings.explain === undefined
+      ? undefined
+      : await overlayPaths(
+          settings.explain,
+          inputs.map((input) => input.path),
+        );
+  const sink = jsonl === undefined ? undefined : await openJsonl(jsonl, settings.resume);
+  const progress = sink === undefined ? undefined : bulkProgressBar(inputs.length);
+  // Results for stdout keep the order of the command line (and of each folder's sorted files).
+  const results: FileResult[] = [];
+  let failed = 0;
+  try {
+    const { skipped } = await classifyInputs(classifier, inputs, {
+      topK,
+      concurrency,
+      explain: overlays === undefined ? undefined : { overlayFor: (index) => overlays[index]!, maxPixels: settings.maxPixels },
+      async onResult(result, index) {
+        if ('error' in result) failed++;
+        if (sink === undefined) results[index] = result;
+        else await sink.write(result);
+      },
+      onProgress: progress,
+    });
+    progress?.(inputs.length, true);
+    if (sink !== undefined) {
+      const resumed = done.size > 0 ? `, ${done.size} already there` : '';
+      note(`${jsonl}: ${inputs.length - skipped} lines written (${failed} errors${resumed}); ${skipped} files skipped, not images`);
+    } else {
+      const ordered = results.filter((r) => r !== undefined);
+      process.stdout.write(settings.json ? `${JSON.stringify(ordered)}\n` : formatTable(ordered, lang));
+    }
+    return failed > 0 ? 1 : 0;
+  } finally {
+    await sink?.close();
+    await classifier.close();
+  }
+}
+
+/**
+ * `<dir>/<image name>.cam.png` for each file, made unique when two inputs share a name; creates `dir`.
+ * @throws ResnetServeError FILESYSTEM_ERROR when the folder cannot be made.
+ */
+async function overlayPaths(dir: string, files: readonly string[]): Promise<string[]> {
+  await mkdir(dir, { recursive: true }).catch((cause: unknown) => {
+    throw fileSystemFailed(`Creating ${dir}`, cause);
+  });
+  const taken = new Set<string>();
+  return files.map((file) => {
+    const stem = basename(file, extname(file));
+    let name = `${stem}.cam.png`;
+    for (let n = 2; taken.has(name); n++) name = `${stem}-${n}.cam.png`;
+    taken.add(name);
+    return join(dir, name);
+  });
+}
+
+function formatTable(results: FileResult[], lang: Lang): string {
+  const lines: string[] = [];
+  for (const result of results) {
+    lines.push(result.file);
+    if ('error' in result) {
+      lines.push(`  error: ${result.error}`);
+      continue;
+    }
+    const names = result.predictions.map((p) => (lang === 'zh' ? p.label_zh : p.label));
+    const width = Math.max(...names.map(displayWidth));
+    result.predictions.forEach((p, i) => {
+      const name = names[i] ?? '';
+      const pad = ' '.repeat(width - displayWidth(name));
+      lines.push(`  ${i + 1}. ${name}${pad}  ${(p.probability * 100).toFixed(1).padStart(5)}%  (${p.index})`);
+    });
+    if (result.overlay !== undefined) lines.push(`  where it looked (class 1): ${result.overlay}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** CJK characters take two terminal columns. */
+function displayWidth(text: string): number {
+  let width = 0;
+  for (const ch of text)
+    width += /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]/u.test(ch) ? 2 : 1;
+  return width;
+}
