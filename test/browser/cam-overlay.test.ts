@@ -4,23 +4,21 @@
  * class rows switch the map (mouse and keyboard), the toggle speaks Chinese, and a model without maps hides it.
  * With RESNET_SERVE_UPDATE_SCREENSHOTS=1 the README's screenshot (docs/explain-page.png) is remade.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createClassifier } from '../../src/classifier/index.js';
 import { convertToOnnx } from '../../src/model/resnet.js';
 import { type ServerHandle, startServer } from '../../src/server/start.js';
+import { haveChromium, launchChromium } from '../helpers/browser.js';
 import { loadShapesFixture, loadShapesStateDict } from '../helpers/int8-fixture.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const shots = join(repo, 'test', '.tmp');
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing; CI must install Debian's chromium.`);
 
 interface Box {
   left: number;
@@ -62,11 +60,7 @@ describe.skipIf(!haveChromium)('the page: show where it looked', () => {
       loadClassifier: ({ observer }) => createClassifier({ model, threads: 2, observer }),
     });
     await server.ready;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run'],
-    });
+    browser = await launchChromium();
     photo = await circlePhoto();
   });
   afterAll(async () => {

@@ -4,11 +4,11 @@
  * threads where the page is cross-origin isolated and one thread where it is not.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { preprocess } from '../../src/image/index.js';
 import { normalizationTables } from '../../src/image/normalize.js';
@@ -16,18 +16,16 @@ import { resizeCropInto } from '../../src/image/pillow-resample.js';
 import { IMAGENET_RECIPE } from '../../src/image/recipe.js';
 import { recipeGeometry } from '../../src/image/recipe-geometry.js';
 import { type ServerHandle, startServer } from '../../src/server/start.js';
+import { haveChromium, launchChromium } from '../helpers/browser.js';
 import { multipartBody } from '../helpers/multipart.js';
 import { realLoader, syntheticModel } from '../helpers/synthetic-model.js';
 import { pixelDifference, readFixture, readManifest, readReferencePng } from '../unit/image-reference.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 /** Every route that takes an image: ours, the Open Inference Protocol's and TorchServe's. */
 const isInference = (url: string): boolean =>
   /\/(predict\b|predictions\/|v2\/models\/[^/]+(\/versions\/[^/]+)?\/infer)/.test(new URL(url).pathname);
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tmp = join(repo, 'test', '.tmp');
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing; CI must install Debian's chromium.`);
 
 interface Prediction {
   label: string;
@@ -96,18 +94,7 @@ describe.skipIf(!haveChromium)('on-device mode', () => {
       onDevice: { model: syntheticModel(), precision: 'fp32' },
     });
     await server.ready;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

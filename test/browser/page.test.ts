@@ -4,23 +4,18 @@
  * and no request leaving the server's origin. Screenshots go to test/.tmp/.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type ServerHandle, startServer } from '../../src/server/start.js';
+import { haveChromium, launchChromium } from '../helpers/browser.js';
 import { realLoader } from '../helpers/synthetic-model.js';
 import { noiseJpeg } from '../helpers/test-images.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const shots = join(repo, 'test', '.tmp');
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI === 'true') {
-  throw new Error(`${CHROMIUM} is missing; CI must install Debian's chromium (apt-get install -y chromium) to run the browser tests.`);
-}
-if (!haveChromium) console.warn(`[browser] skipped: ${CHROMIUM} not found (apt-get install -y chromium to run these tests)`);
 
 interface Prediction {
   label: string;
@@ -39,18 +34,7 @@ describe.skipIf(!haveChromium)('the page', () => {
     mkdirSync(shots, { recursive: true });
     server = await startServer({ host: '127.0.0.1', port: 0, loadClassifier: realLoader(), logger: false, maxUploadBytes: MAX_UPLOAD });
     await server.ready;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium();
     jpeg = await noiseJpeg(3, 640, 480);
   });
   afterAll(async () => {

@@ -1,16 +1,8 @@
-/**
- * Chromium's fetch and XMLHttpRequest read the 413 of an oversized upload (the server lingers instead of
- * resetting the connection), from the page's own origin on a real port.
- */
-import { existsSync } from 'node:fs';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type ServerHandle, startServer } from '../../src/server/start.js';
+import { haveChromium, launchChromium } from '../helpers/browser.js';
 import { FakeClassifier } from '../helpers/fake-classifier.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing; CI must install Debian's chromium.`);
 
 describe.skipIf(!haveChromium)('an oversized upload from Chromium', () => {
   let server: ServerHandle;
@@ -25,11 +17,7 @@ describe.skipIf(!haveChromium)('an oversized upload from Chromium', () => {
       maxUploadBytes: 1024 * 1024,
     });
     await server.ready;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

@@ -6,22 +6,14 @@ import { IMAGENET_RECIPE } from '../../src/image/recipe.js';
 import { recipeGeometry } from '../../src/image/recipe-geometry.js';
 import { loadSimdResampler, RESAMPLE_KERNEL } from '../../src/image/resample-kernel.js';
 import { SimdResampler, wasmSimdSupported } from '../../src/image/simd-resample.js';
+import { mulberry32 } from '../helpers/random.js';
 import { readFixture, readManifest } from './image-reference.js';
 
 const TABLES = normalizationTables(IMAGENET_RECIPE);
 const simd = loadSimdResampler();
 
-/** mulberry32, seeded: every run draws the same images, so a failure names a reproducible case. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded: every run draws the same images, so a failure names a reproducible case. */
+const rng = mulberry32;
 
 interface Case {
   source: RgbPixels;
