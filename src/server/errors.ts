@@ -142,3 +142,8 @@ function routeTable(app: FastifyInstance): { methodsFor(path: string): string[] 
     methodsFor: (path) => [...new Set(routes.filter((route) => route.pattern.test(path)).flatMap((route) => route.methods))].sort(),
   };
 }
+
+/** A route schema's error responses: each status answers {@link ErrorBody}, so OpenAPI readers see every code. */
+export function errorResponses<const S extends number>(...statuses: S[]): Record<S, { readonly $ref: 'ErrorBody#' }> {
+  return Object.fromEntries(statuses.map((status) => [status, { $ref: 'ErrorBody#' }])) as Record<S, { readonly $ref: 'ErrorBody#' }>;
+}

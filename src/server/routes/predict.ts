@@ -7,7 +7,7 @@ import { CAM_CELLS, type CropBox } from '../../explain/cam.js';
 import type { Lang } from '../../labels/types.js';
 import { FEATURE_GRID } from '../../model/features.js';
 import type { ClassifierSlot } from '../classifier-slot.js';
-import { missingFile } from '../errors.js';
+import { errorResponses, missingFile } from '../errors.js';
 import type { ServerMetrics } from '../metrics.js';
 import { MULTIPART_FILE_HIGH_WATER_MARK, parsingMultipart, readUpload } from '../upload.js';
 
@@ -94,8 +94,6 @@ const uploadBodySchema = {
   },
 } as const;
 
-const errorRef = { $ref: 'ErrorBody#' } as const;
-
 interface PredictQuery {
   top: number;
   lang: Lang;
@@ -150,17 +148,7 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
         },
         response: {
           200: predictResponseSchema,
-          400: errorRef,
-          401: errorRef,
-          403: errorRef,
-          408: errorRef,
-          413: errorRef,
-          415: errorRef,
-          422: errorRef,
-          429: errorRef,
-          500: errorRef,
-          501: errorRef,
-          503: errorRef,
+          ...errorResponses(400, 401, 403, 408, 413, 415, 422, 429, 500, 501, 503),
         },
       },
       config: {

@@ -12,11 +12,10 @@ import type { FastifyBaseLogger } from 'fastify';
 import { isResnetServeError, ResnetServeError } from '../../../errors.js';
 import { IMAGENET_LABELS } from '../../../labels/label-set.js';
 import { apiKeyCheck, unauthorized } from '../../access.js';
-import type { ClassifierSlot } from '../../classifier-slot.js';
-import type { ServerMetrics } from '../../metrics.js';
 import { planInference, wantsCam } from '../oip/infer-request.js';
 import { inferOutputs } from '../oip/infer-response.js';
 import { checkModel, EXTENSIONS, MODEL_VERSION, modelMetadata } from '../oip/model-metadata.js';
+import type { OipRestOptions } from '../oip/rest-routes.js';
 import { inferAll } from '../oip/run-inference.js';
 import { grpcInferResponse, grpcStatusOf, type ModelInferRequestMessage, PROTO_LOADER_OPTIONS, wireFromGrpc } from './messages.js';
 
@@ -25,13 +24,8 @@ export const PROTO_PATH = fileURLToPath(new URL('../../../../proto/open_inferenc
 
 const SERVICE = 'inference.GRPCInferenceService';
 
-export interface GrpcOptions {
-  slot: ClassifierSlot;
-  metrics: ServerMetrics;
-  modelName: string;
-  serverVersion: string;
-  maxInferImages: number;
-  maxUploadBytes: number;
+/** The REST routes' options (the same model, limits and metrics), plus where the service listens. */
+export interface GrpcOptions extends OipRestOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;

@@ -1,6 +1,7 @@
 import type { FastifyContextConfig, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { IMAGENET_LABELS } from '../../../labels/label-set.js';
 import type { ClassifierSlot } from '../../classifier-slot.js';
+import { errorResponses } from '../../errors.js';
 import type { ServerMetrics } from '../../metrics.js';
 import { splitInferBody } from './binary-data.js';
 import { planInference, wantsCam } from './infer-request.js';
@@ -30,7 +31,6 @@ interface ModelParams {
 /** Room for the JSON around the tensors: names, shapes, parameters. */
 const JSON_OVERHEAD_BYTES = 64 * 1024;
 
-const errorRef = { $ref: 'ErrorBody#' } as const;
 const tensorMetadataSchema = {
   type: 'object',
   required: ['name', 'datatype', 'shape'],
@@ -131,7 +131,7 @@ export const oipRestRoutes: FastifyPluginAsync<OipRestOptions> = async (app, opt
     {
       schema: {
         summary: 'OIP: server ready',
-        response: { 200: { type: 'object', properties: { ready: { type: 'boolean' } } }, 503: errorRef },
+        response: { 200: { type: 'object', properties: { ready: { type: 'boolean' } } }, ...errorResponses(503) },
       },
     },
     async () => {
@@ -169,7 +169,7 @@ export const oipRestRoutes: FastifyPluginAsync<OipRestOptions> = async (app, opt
           outputs: { type: 'array', items: tensorMetadataSchema },
         },
       },
-      404: errorRef,
+      ...errorResponses(404),
     },
   };
   const metadata = async (request: FastifyRequest<{ Params: ModelParams }>) => {
@@ -184,8 +184,7 @@ export const oipRestRoutes: FastifyPluginAsync<OipRestOptions> = async (app, opt
     params: modelParamsSchema,
     response: {
       200: { type: 'object', properties: { name: { type: 'string' }, ready: { type: 'boolean' } } },
-      404: errorRef,
-      503: errorRef,
+      ...errorResponses(404, 503),
     },
   };
   const ready = async (request: FastifyRequest<{ Params: ModelParams }>) => {
@@ -207,14 +206,7 @@ export const oipRestRoutes: FastifyPluginAsync<OipRestOptions> = async (app, opt
     },
     response: {
       200: { description: 'The inference response JSON object, then any binary output data.', type: 'string' },
-      400: errorRef,
-      404: errorRef,
-      413: errorRef,
-      415: errorRef,
-      422: errorRef,
-      500: errorRef,
-      501: errorRef,
-      503: errorRef,
+      ...errorResponses(400, 404, 413, 415, 422, 500, 501, 503),
     },
   };
   const infer = async (request: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {

@@ -2,6 +2,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ResnetServeError } from '../../../errors.js';
 import type { ClassifierSlot } from '../../classifier-slot.js';
+import { errorResponses } from '../../errors.js';
 import type { ServerMetrics } from '../../metrics.js';
 import { MULTIPART_FILE_HIGH_WATER_MARK, parsingMultipart, readUpload } from '../../upload.js';
 import { checkModel, MODEL_VERSION } from '../oip/model-metadata.js';
@@ -40,7 +41,6 @@ const answerSchema = {
   description: "The top 5 classes as {label: probability}, most probable first, labels spelled as TorchServe's index_to_name.json.",
   examples: [{ tabby: 0.4096, tiger_cat: 0.3467, Egyptian_cat: 0.13, lynx: 0.0239, lens_cap: 0.0105 }],
 } as const;
-const errorRef = { $ref: 'ErrorBody#' } as const;
 const paramsSchema = {
   type: 'object',
   required: ['model'],
@@ -70,7 +70,7 @@ export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (ap
     {
       schema: {
         summary: 'TorchServe: health',
-        response: { 200: { type: 'object', properties: { status: { type: 'string', enum: ['Healthy'] } } }, 503: errorRef },
+        response: { 200: { type: 'object', properties: { status: { type: 'string', enum: ['Healthy'] } } }, ...errorResponses(503) },
       },
     },
     async () => {
@@ -110,13 +110,7 @@ export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (ap
       params: paramsSchema,
       response: {
         200: answerSchema,
-        400: errorRef,
-        404: errorRef,
-        413: errorRef,
-        415: errorRef,
-        422: errorRef,
-        500: errorRef,
-        503: errorRef,
+        ...errorResponses(400, 404, 413, 415, 422, 500, 503),
       },
     },
     bodyLimit: maxUploadBytes + multipartOverheadBytes,
