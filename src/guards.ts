@@ -116,3 +116,11 @@ export function shardOf(name: string, value: string, completionIndex: string | u
   if (index === undefined || !/^\d+$/.test(index)) throw invalidArgument(`${name} (K from JOB_COMPLETION_INDEX)`, 'a shard index', index);
   return { index: integerInRange(`${name} K`, Number(index), 0, count - 1), count };
 }
+
+/** An absolute URL path made of plain characters (`/metrics`, `/internal/docs`), or `off`. */
+export function routePathOrOff(name: string, value: unknown): string {
+  if (typeof value !== 'string' || (value !== 'off' && !/^\/[\w./-]*$/.test(value))) {
+    throw invalidArgument(name, 'an absolute path such as /metrics, or off', value);
+  }
+  return value;
+}

@@ -1,6 +1,6 @@
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
-import { booleanText, integerInRange, oneOf, optionalText } from './guards.js';
+import { booleanText, integerInRange, oneOf, optionalText, routePathOrOff } from './guards.js';
 import { LANGS } from './labels/types.js';
 import { PRECISIONS } from './model/types.js';
 import { DEFAULT_WEIGHTS } from './weights/default-weights.js';
@@ -87,6 +87,11 @@ function choice<const T extends string>(spec: SettingSpec<T> & { choices: readon
 
 function text(spec: SettingSpec<string | undefined>): Setting<string | undefined> {
   return setting('text', spec, optionalText, (value) => value);
+}
+
+/** Where a route is served: an absolute path, or `off` for nowhere. */
+function routePath(spec: SettingSpec<string> & { default: string }): Setting<string> {
+  return setting('text', spec, routePathOrOff, (value) => value);
 }
 
 /** A text setting that always has a value: its default when unset. */
@@ -508,7 +513,7 @@ export const SETTINGS = {
     min: 0,
     limit: { what: 'requests a minute per address', past: '429 `RATE_LIMITED` with `Retry-After`' },
   }),
-  metricsPath: text({
+  metricsPath: routePath({
     flag: '--metrics-path',
     placeholder: 'PATH|off',
     commands: ['serve'],
@@ -516,7 +521,7 @@ export const SETTINGS = {
     help: 'where Prometheus metrics are served, or off',
     default: '/metrics',
   }),
-  docsPath: text({
+  docsPath: routePath({
     flag: '--docs-path',
     placeholder: 'PATH|off',
     commands: ['serve'],

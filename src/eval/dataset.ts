@@ -1,6 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ResnetServeError } from '../errors.js';
+import { argumentRule } from '../guards.js';
 import { IMAGENET_WNIDS } from '../labels/imagenet-wnids.js';
 
 /** One labelled image: a file and the class index it should get. */
@@ -69,8 +70,7 @@ async function readFolders(root: string): Promise<Dataset> {
   let labelOf: (name: string) => number;
   if (folders.every((name) => WNID.test(name))) {
     const unknown = folders.find((name) => !WNID_INDEX.has(name));
-    if (unknown !== undefined)
-      throw new ResnetServeError('INVALID_ARGUMENT', `${join(root, unknown)} is not one of the 1000 ImageNet-1k WordNet ids.`);
+    argumentRule(unknown === undefined, `${join(root, unknown ?? '')} is not one of the 1000 ImageNet-1k WordNet ids.`);
     layout = 'wordnet-folders';
     labelOf = (name) => WNID_INDEX.get(name) as number;
   } else if (folders.every((name) => INDEX.test(name))) {

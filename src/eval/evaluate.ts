@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { isResnetServeError } from '../errors.js';
+import { isResnetServeError, messageOf } from '../errors.js';
 import { type AccuracySummary, AccuracyTally, type Rate, rate } from './accuracy.js';
 import type { Dataset, DatasetLayout } from './dataset.js';
 
@@ -82,7 +82,7 @@ export async function evaluate(dataset: Dataset, models: readonly EvalModel[], o
     try {
       bytes = await readFile(path);
     } catch (cause) {
-      unreadable.push({ path, code: 'INPUT_NOT_FOUND', message: cause instanceof Error ? cause.message : String(cause) });
+      unreadable.push({ path, code: 'INPUT_NOT_FOUND', message: messageOf(cause) });
       return;
     }
     let ranked: number[][];

@@ -1,3 +1,4 @@
+import { messageOf } from '../errors.js';
 import type { ClassifierHead } from '../explain/cam.js';
 import { FEATURES_NAME } from './features.js';
 import { type ByteSource, bytesSource, fieldsOf, fileSource, intsOf, type ProtoField, textOf } from './onnx-read.js';
@@ -44,7 +45,7 @@ export async function readClassifierHead(model: string | Uint8Array): Promise<He
   try {
     return await lookup(source);
   } catch (cause) {
-    return { unavailable: `its ONNX file could not be read (${cause instanceof Error ? cause.message : String(cause)})` };
+    return { unavailable: `its ONNX file could not be read (${messageOf(cause)})` };
   } finally {
     await source.close();
   }

@@ -1,5 +1,4 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { invalidArgument } from '../errors.js';
 import { argumentRule, callable, integerInRange } from '../guards.js';
 import { DEFAULTS, option } from '../settings.js';
 import { installAccessControl } from './access.js';
@@ -97,10 +96,8 @@ const MAX_CLASSES = 1000;
 
 /** A path setting: `off` for none, else an absolute path. */
 function pathOption(name: 'metricsPath' | 'docsPath', value: string | undefined): string | undefined {
-  const path = option(name, value) ?? 'off';
-  if (path === 'off') return undefined;
-  if (!/^\/[\w./-]*$/.test(path)) throw invalidArgument(name, 'an absolute path such as /metrics, or off', path);
-  return path;
+  const path = option(name, value);
+  return path === 'off' ? undefined : path;
 }
 
 function normaliseOptions(options: AppOptions): NormalisedOptions {

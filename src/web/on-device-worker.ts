@@ -5,6 +5,7 @@
  * responsive; ORT's own threads (where the page is cross-origin isolated) are workers started from here.
  */
 import type * as Ort from 'onnxruntime-web';
+import { messageOf } from '../errors.js';
 import type { SimdResampler } from '../image/simd-resample.js';
 import { IMAGENET_LABELS_EN } from '../labels/imagenet-en.js';
 import { IMAGENET_LABELS_ZH } from '../labels/imagenet-zh.js';
@@ -78,7 +79,7 @@ async function start(modelUrl: string, modelSize: number, runtimeUrl: string, ke
     return { session, ort, resampler, threads };
   } catch (cause) {
     // ORT reports a failed allocation of the 47 MB (fp32) model as an abort or RangeError.
-    const text = cause instanceof Error ? cause.message : String(cause);
+    const text = messageOf(cause);
     if (cause instanceof RangeError || /memory|alloc/i.test(text)) throw new OnDeviceError('MEMORY', text, { cause });
     throw new OnDeviceError('FAILED', text, { cause });
   }

@@ -18,6 +18,7 @@ import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync,
 import { Session } from 'node:inspector';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
 import { isResnetServeError } from '../../src/errors.js';
 import { Mutator } from './mutate.js';
 import { type FuzzTarget, TARGETS } from './targets.js';
@@ -263,7 +264,8 @@ function signatureOf(error: unknown): string {
 }
 
 function errorText(error: unknown): string {
-  return error instanceof Error ? `${error.stack ?? error.message}\n` : `${String(error)}\n`;
+  // The stack for an Error, a readable form of anything else thrown.
+  return `${inspect(error)}\n`;
 }
 
 const argv = process.argv.slice(2);
