@@ -124,6 +124,32 @@ function horizontalPass(source: RgbPixels, rowFirst: number, rowCount: number, b
   return out;
 }
 
+/** The two passes' filters for one resize-and-crop, and the source rows the vertical pass reads. */
+export interface CropFilters {
+  vertical: FilterBank;
+  horizontal: FilterBank;
+  /** First source row the vertical pass reads, and how many: the horizontal pass covers only these. */
+  rowFirst: number;
+  rowCount: number;
+}
+
+/** The filters of {@link resizeCropInto}, shared with the WebAssembly kernel so both compute the same taps. */
+export function cropFilters(
+  source: RgbPixels,
+  resizedWidth: number,
+  resizedHeight: number,
+  top: number,
+  left: number,
+  size: number,
+): CropFilters {
+  const vertical = bilinearFilterBank(source.height, resizedHeight, top, size);
+  const horizontal = bilinearFilterBank(source.width, resizedWidth, left, size);
+  // ImagingResampleInner: the horizontal pass only covers the source rows the vertical pass reads.
+  const rowFirst = vertical.start[0]!;
+  const rowCount = vertical.start[size - 1]! + vertical.count[size - 1]! - rowFirst;
+  return { vertical, horizontal, rowFirst, rowCount };
+}
+
 /** One lookup table per channel mapping an 8-bit value to its normalised float. */
 export type ChannelTables = readonly [Float32Array, Float32Array, Float32Array];
 
@@ -143,14 +169,10 @@ export function resizeCropInto(
   out: Float32Array,
   offset: number,
 ): void {
-  const vertical = bilinearFilterBank(source.height, resizedHeight, top, size);
-  const horizontal = bilinearFilterBank(source.width, resizedWidth, left, size);
-  // ImagingResampleInner: the horizontal pass only covers the source rows the vertical pass reads.
-  const rowFirst = vertical.start[0]!;
-  const rowEnd = vertical.start[size - 1]! + vertical.count[size - 1]!;
+  const { vertical, horizontal, rowFirst, rowCount } = cropFilters(source, resizedWidth, resizedHeight, top, left, size);
   // When a side keeps its length Pillow skips that pass; the identity taps computed here ([1, 0] in
   // fixed point) reproduce the input exactly, so running the pass anyway changes no value.
-  const rows = horizontalPass(source, rowFirst, rowEnd - rowFirst, horizontal);
+  const rows = horizontalPass(source, rowFirst, rowCount, horizontal);
   const [red, green, blue] = tables;
   const plane = size * size;
   const rowStride = size * 3;

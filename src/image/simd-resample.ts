@@ -1,4 +1,4 @@
-import { bilinearFilterBank, type FilterBank, type RgbPixels } from './pillow-resample.js';
+import { cropFilters, type FilterBank, type RgbPixels } from './pillow-resample.js';
 
 /**
  * The WebAssembly SIMD build of {@link resizeCropInto} (src/image/wasm/resample.ts, compiled by `npm run build`),
@@ -113,10 +113,7 @@ export class SimdResampler {
     out: Float32Array,
     offset: number,
   ): void {
-    const vertical = bilinearFilterBank(source.height, resizedHeight, top, size);
-    const horizontal = bilinearFilterBank(source.width, resizedWidth, left, size);
-    const rowFirst = vertical.start[0]!;
-    const rowCount = vertical.start[size - 1]! + vertical.count[size - 1]! - rowFirst;
+    const { vertical, horizontal, rowFirst, rowCount } = cropFilters(source, resizedWidth, resizedHeight, top, left, size);
     const rowStride = source.width * source.channels;
     const stripRows = Math.max(1, Math.min(rowCount, Math.floor(STRIP_BYTES / rowStride)));
 
