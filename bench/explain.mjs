@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InferenceEngine } from '../dist/engine/inference-engine.js';
 import { CAM_CELLS, normaliseCam, rawCam } from '../dist/explain/cam.js';
-import { dataFreeRanges } from '../dist/model/calibrate-data-free.js';
+import { buildResNetGraph } from '../dist/model/architectures/resnet.js';
 import { readClassifierHead } from '../dist/model/classifier-head.js';
-import { encodeModel } from '../dist/model/onnx-proto.js';
-import { quantizeGraph } from '../dist/model/quantize-graph.js';
-import { buildResNetGraph } from '../dist/model/resnet.js';
+import { encodeModel } from '../dist/model/onnx/proto.js';
+import { dataFreeRanges } from '../dist/model/quantize/calibrate-data-free.js';
+import { quantizeGraph } from '../dist/model/quantize/graph.js';
 import { readSafetensors } from '../dist/weights/safetensors.js';
 import { writeSyntheticWeights } from './lib/synthetic-weights.mjs';
 

@@ -99,15 +99,18 @@ export async function main(argv: string[]): Promise<number> {
     // `--version`, `--help` and `--print-config` import none of them.
     switch (command) {
       case 'classify':
-        return await (await import('./commands/classify.js')).classify(settings, rest);
+        return await (await import('./cli/commands/classify.js')).classify(settings, rest);
       case 'serve':
-        return await (await import('./commands/serve.js')).serve(settings);
+        return await (await import('./cli/commands/serve.js')).serve(settings);
       case 'convert':
-        return await (await import('./commands/convert.js')).convert(settings);
+        return await (await import('./cli/commands/convert.js')).convert(settings);
       case 'fetch':
-        return await (await import('./commands/fetch.js')).fetchCommand(settings);
+        return await (await import('./cli/commands/fetch.js')).fetchCommand(settings);
       case 'eval': {
-        const [{ evalCommand }, { modelSource }] = await Promise.all([import('./eval/command.js'), import('./commands/shared.js')]);
+        const [{ evalCommand }, { modelSource }] = await Promise.all([
+          import('./cli/commands/eval.js'),
+          import('./cli/commands/shared.js'),
+        ]);
         return await evalCommand(settings, rest, modelSource(settings));
       }
     }

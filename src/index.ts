@@ -17,7 +17,7 @@ export { IMAGENET_RECIPE, INPUT_ELEMENTS } from './image/recipe.js';
 export { IMAGENET_WNIDS } from './labels/imagenet-wnids.js';
 export { postprocess, softmax } from './labels/index.js';
 export type { Lang, Prediction } from './labels/types.js';
-export { convertToOnnx } from './model/resnet.js';
+export { convertToOnnx } from './model/architectures/resnet.js';
 export type { Precision } from './model/types.js';
 export { cacheDir, DEFAULTS, SETTINGS } from './settings.js';
 export { type ModelSource, resolveModel } from './setup/resolve-model.js';

@@ -1,6 +1,6 @@
 import type { StateDict } from '../weights/types.js';
-import { quantizeToOnnx } from './quantize.js';
-import { convertToOnnx } from './resnet.js';
+import { convertToOnnx } from './architectures/resnet.js';
+import { quantizeToOnnx } from './quantize/quantize.js';
 import type { Precision } from './types.js';
 
 export interface BuildOptions {

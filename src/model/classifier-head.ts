@@ -1,7 +1,7 @@
 import { messageOf } from '../errors.js';
 import type { ClassifierHead } from '../explain/cam.js';
 import { FEATURES_NAME } from './features.js';
-import { type ByteSource, bytesSource, fieldsOf, fileSource, intsOf, type ProtoField, textOf } from './onnx-read.js';
+import { type ByteSource, bytesSource, fieldsOf, fileSource, intsOf, type ProtoField, textOf } from './onnx/read.js';
 
 /** What explanations need from a model, or why it cannot give them. */
 export type HeadLookup = { readonly head: ClassifierHead } | { readonly unavailable: string };

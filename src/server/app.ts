@@ -9,7 +9,7 @@ import { errorBodySchema, installErrorHandling, sendError, toResnetServeError } 
 import { countResponses, createServerMetrics, metricsPlugin, type ServerMetrics } from './metrics.js';
 import { isolateCrossOrigin, type OnDeviceModel, onDeviceRoutes } from './on-device.js';
 import { packageJson, registerOpenApi } from './openapi.js';
-import { oipRestRoutes } from './protocols/oip/rest-routes.js';
+import { oipRestRoutes } from './protocols/oip/rest/routes.js';
 import { torchserveRoutes } from './protocols/torchserve/routes.js';
 import { installQuietGc } from './quiet-gc.js';
 import { installRequestLog, RequestLogController } from './request-log.js';

@@ -3,7 +3,7 @@ import { messageOf, ResnetServeError } from '../errors.js';
 import { DEFAULTS, option } from '../settings.js';
 import { type AppOptions, buildApp } from './app.js';
 import { packageJson } from './openapi.js';
-import type { GrpcService } from './protocols/grpc/server.js';
+import type { GrpcService } from './protocols/oip/grpc/server.js';
 
 export interface StartOptions extends AppOptions {
   /** Interface to listen on. Default `DEFAULTS.host` (127.0.0.1). */
@@ -91,7 +91,7 @@ export async function startServer(options: StartOptions): Promise<ServerHandle> 
  * the .proto cost about 11 MB of RSS (measured) that an HTTP-only server need not carry.
  */
 async function startGrpc(app: FastifyInstance, host: string, port: number, options: StartOptions): Promise<GrpcService> {
-  const { startGrpcService } = await import('./protocols/grpc/server.js');
+  const { startGrpcService } = await import('./protocols/oip/grpc/server.js');
   try {
     return await startGrpcService({
       slot: app.classifierSlot,

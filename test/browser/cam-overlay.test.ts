@@ -12,7 +12,7 @@ import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createClassifier } from '../../src/classifier/index.js';
-import { convertToOnnx } from '../../src/model/resnet.js';
+import { convertToOnnx } from '../../src/model/architectures/resnet.js';
 import { type ServerHandle, startServer } from '../../src/server/start.js';
 import { haveChromium, launchChromium } from '../helpers/browser.js';
 import { loadShapesFixture, loadShapesStateDict } from '../helpers/int8-fixture.js';

@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { convertToOnnx } from '../../src/model/resnet.js';
+import { convertToOnnx } from '../../src/model/architectures/resnet.js';
 import { CLI, type CliProcess, startCli } from '../helpers/cli-process.js';
 import { getStatus } from '../helpers/http.js';
 import { REPO } from '../helpers/manifests.js';

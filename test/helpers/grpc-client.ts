@@ -1,7 +1,7 @@
 import { credentials, loadPackageDefinition, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { PROTO_LOADER_OPTIONS } from '../../src/server/protocols/grpc/messages.js';
-import { PROTO_PATH } from '../../src/server/protocols/grpc/server.js';
+import { PROTO_LOADER_OPTIONS } from '../../src/server/protocols/oip/grpc/messages.js';
+import { PROTO_PATH } from '../../src/server/protocols/oip/grpc/server.js';
 
 type Unary = (
   request: Record<string, unknown>,

@@ -1,6 +1,6 @@
 import type { ClassifierOptions } from '../../src/classifier/index.js';
 import { createClassifier } from '../../src/classifier/index.js';
-import { convertToOnnx } from '../../src/model/resnet.js';
+import { convertToOnnx } from '../../src/model/architectures/resnet.js';
 import type { ClassifierLoader } from '../../src/server/classifier-slot.js';
 import { syntheticResNet18StateDict } from './synthetic-weights.js';
 

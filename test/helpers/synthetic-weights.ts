@@ -1,4 +1,4 @@
-import { BATCH_NORM_TENSORS, convBnUnits, requiredTensorShapes, resnet18Layout } from '../../src/model/resnet-layout.js';
+import { BATCH_NORM_TENSORS, convBnUnits, requiredTensorShapes, resnet18Layout } from '../../src/model/architectures/resnet-layout.js';
 import type { StateDict } from '../../src/weights/types.js';
 import { mulberry32 } from './random.js';
 

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { convertToOnnx } from '../../src/model/resnet.js';
+import { convertToOnnx } from '../../src/model/architectures/resnet.js';
 import { waitUntilReady } from '../helpers/spawn-server.js';
 import { syntheticResNet18StateDict } from '../helpers/synthetic-weights.js';
 

@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Classifier, createClassifier } from '../../src/classifier/index.js';
 import { CAM_CELLS, cropBox, normaliseCam, rawCam } from '../../src/explain/cam.js';
 import { preprocess } from '../../src/image/index.js';
+import { buildResNetGraph, convertToOnnx } from '../../src/model/architectures/resnet.js';
 import { readClassifierHead } from '../../src/model/classifier-head.js';
-import { encodeModel } from '../../src/model/onnx-proto.js';
-import { buildResNetGraph, convertToOnnx } from '../../src/model/resnet.js';
+import { encodeModel } from '../../src/model/onnx/proto.js';
 import { loadShapesFixture, loadShapesStateDict } from '../helpers/int8-fixture.js';
 
 const shapes = loadShapesFixture();

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Classifier } from '../../src/classifier/index.js';
 import { createClassifier } from '../../src/classifier/index.js';
 import type { Prediction } from '../../src/labels/types.js';
-import { convertToOnnx } from '../../src/model/resnet.js';
+import { convertToOnnx } from '../../src/model/architectures/resnet.js';
 import { readSafetensors } from '../../src/weights/safetensors.js';
 
 const model = convertToOnnx(readSafetensors(readFileSync(new URL('../fixtures/model/tiny-resnet18.safetensors', import.meta.url))));

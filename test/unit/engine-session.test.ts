@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { InferenceEngine } from '../../src/engine/inference-engine.js';
 import { INPUT_ELEMENTS } from '../../src/image/recipe.js';
-import { attr, type OnnxGraph } from '../../src/model/graph.js';
-import { encodeModel } from '../../src/model/onnx-proto.js';
-import { buildResNetGraph, convertToOnnx } from '../../src/model/resnet.js';
+import { buildResNetGraph, convertToOnnx } from '../../src/model/architectures/resnet.js';
+import { attr, type OnnxGraph } from '../../src/model/onnx/graph.js';
+import { encodeModel } from '../../src/model/onnx/proto.js';
 import { readSafetensors } from '../../src/weights/safetensors.js';
 
 const tinyModel = convertToOnnx(readSafetensors(readFileSync(new URL('../fixtures/model/tiny-resnet18.safetensors', import.meta.url))));

@@ -10,8 +10,8 @@ import { listDataset } from '../../src/eval/dataset.js';
 import { evaluate } from '../../src/eval/evaluate.js';
 import { formatEvalProgress, formatEvalReport } from '../../src/eval/report.js';
 import { IMAGENET_WNIDS } from '../../src/labels/imagenet-wnids.js';
-import { quantizeToOnnx } from '../../src/model/quantize.js';
-import { convertToOnnx } from '../../src/model/resnet.js';
+import { convertToOnnx } from '../../src/model/architectures/resnet.js';
+import { quantizeToOnnx } from '../../src/model/quantize/quantize.js';
 import { loadShapesFixture, loadShapesImages, loadShapesStateDict } from '../helpers/int8-fixture.js';
 
 interface ShapesEval {

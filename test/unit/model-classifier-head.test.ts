@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { buildResNetGraph, convertToOnnx } from '../../src/model/architectures/resnet.js';
 import { readClassifierHead } from '../../src/model/classifier-head.js';
-import { attr, type OnnxGraph } from '../../src/model/graph.js';
-import { encodeModel } from '../../src/model/onnx-proto.js';
-import { buildResNetGraph, convertToOnnx } from '../../src/model/resnet.js';
+import { attr, type OnnxGraph } from '../../src/model/onnx/graph.js';
+import { encodeModel } from '../../src/model/onnx/proto.js';
 import { loadShapesStateDict } from '../helpers/int8-fixture.js';
 
 const stateDict = loadShapesStateDict();

@@ -1,8 +1,8 @@
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { isResnetServeError } from '../../src/errors.js';
-import { attr, type OnnxGraph, type OnnxNode, type OnnxTensor } from '../../src/model/graph.js';
-import { encodeModel } from '../../src/model/onnx-proto.js';
+import { attr, type OnnxGraph, type OnnxNode, type OnnxTensor } from '../../src/model/onnx/graph.js';
+import { encodeModel } from '../../src/model/onnx/proto.js';
 
 type Shape = (number | string)[];
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildResNetGraph, convertToOnnx } from '../../src/model/resnet.js';
+import { buildResNetGraph, convertToOnnx } from '../../src/model/architectures/resnet.js';
 import { readSafetensors } from '../../src/weights/safetensors.js';
 import type { StateDict, TensorData } from '../../src/weights/types.js';
 import { thrownError } from '../helpers/errors.js';

@@ -13,8 +13,8 @@ import {
   PROTO_LOADER_OPTIONS,
   parametersFromGrpc,
   wireFromGrpc,
-} from '../../../src/server/protocols/grpc/messages.js';
-import { PROTO_PATH } from '../../../src/server/protocols/grpc/server.js';
+} from '../../../src/server/protocols/oip/grpc/messages.js';
+import { PROTO_PATH } from '../../../src/server/protocols/oip/grpc/server.js';
 import { planInference } from '../../../src/server/protocols/oip/infer-request.js';
 import { serializeByteTensor } from '../../helpers/tritonclient.js';
 

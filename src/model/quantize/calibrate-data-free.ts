@@ -1,11 +1,11 @@
-import { ResnetServeError } from '../errors.js';
-import { IMAGENET_RECIPE } from '../image/recipe.js';
-import type { StateDict } from '../weights/types.js';
-import { checkResNet18StateDict } from './check-state-dict.js';
-import type { OnnxGraph } from './graph.js';
-import { planQuantization } from './quantize-graph.js';
-import type { ActivationRanges, TensorRange } from './quantize-params.js';
-import { convBnUnits } from './resnet-layout.js';
+import { ResnetServeError } from '../../errors.js';
+import { IMAGENET_RECIPE } from '../../image/recipe.js';
+import type { StateDict } from '../../weights/types.js';
+import { checkResNet18StateDict } from '../architectures/check-state-dict.js';
+import { convBnUnits } from '../architectures/resnet-layout.js';
+import type { OnnxGraph } from '../onnx/graph.js';
+import { planQuantization } from './graph.js';
+import type { ActivationRanges, TensorRange } from './params.js';
 
 export interface DataFreeOptions {
   /**

@@ -1,7 +1,7 @@
-import { ResnetServeError } from '../errors.js';
-import { finiteRange } from '../guards.js';
-import { attr, type OnnxGraph, type OnnxNode, type OnnxTensor } from './graph.js';
-import { type ActivationRanges, quantizeBias, quantizePerChannel, type UInt8Params, uint8Params } from './quantize-params.js';
+import { ResnetServeError } from '../../errors.js';
+import { finiteRange } from '../../guards.js';
+import { attr, type OnnxGraph, type OnnxNode, type OnnxTensor } from '../onnx/graph.js';
+import { type ActivationRanges, quantizeBias, quantizePerChannel, type UInt8Params, uint8Params } from './params.js';
 
 /**
  * Which tensors of a float graph get quantised, mirroring what onnxruntime.quantization.quantize_static

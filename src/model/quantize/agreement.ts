@@ -1,4 +1,4 @@
-import { exactLength, integerInRange } from '../guards.js';
+import { exactLength, integerInRange } from '../../guards.js';
 
 /** How closely int8 logits follow fp32 logits over the same images. */
 export interface Agreement {

@@ -1,9 +1,9 @@
-import { type RunnerOptions, withRunner } from '../engine/offline-runner.js';
-import { exactLength, nonEmpty, numberInRange } from '../guards.js';
-import type { OnnxGraph, OnnxValueInfo } from './graph.js';
-import { encodeModel } from './onnx-proto.js';
-import { planQuantization } from './quantize-graph.js';
-import type { ActivationRanges, TensorRange } from './quantize-params.js';
+import { type RunnerOptions, withRunner } from '../../engine/offline-runner.js';
+import { exactLength, nonEmpty, numberInRange } from '../../guards.js';
+import type { OnnxGraph, OnnxValueInfo } from '../onnx/graph.js';
+import { encodeModel } from '../onnx/proto.js';
+import { planQuantization } from './graph.js';
+import type { ActivationRanges, TensorRange } from './params.js';
 
 /**
  * - 'minmax': the extreme values seen (ORT `CalibrationMethod.MinMax`).

@@ -1,14 +1,14 @@
-import { type RunnerOptions, withRunner } from '../engine/offline-runner.js';
-import { ResnetServeError } from '../errors.js';
-import { exactLength, nonEmpty } from '../guards.js';
-import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../image/recipe.js';
-import type { StateDict } from '../weights/types.js';
+import { type RunnerOptions, withRunner } from '../../engine/offline-runner.js';
+import { ResnetServeError } from '../../errors.js';
+import { exactLength, nonEmpty } from '../../guards.js';
+import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../../image/recipe.js';
+import type { StateDict } from '../../weights/types.js';
+import { buildResNetGraph } from '../architectures/resnet.js';
+import { encodeModel } from '../onnx/proto.js';
+import { type Agreement, agreement } from './agreement.js';
 import { type CalibrationOptions, calibrateRanges } from './calibrate.js';
 import { type DataFreeOptions, dataFreeRanges } from './calibrate-data-free.js';
-import { encodeModel } from './onnx-proto.js';
-import { type Agreement, agreement } from './quantize-agreement.js';
-import { quantizeGraph } from './quantize-graph.js';
-import { buildResNetGraph } from './resnet.js';
+import { quantizeGraph } from './graph.js';
 
 export interface QuantizeOptions extends CalibrationOptions, DataFreeOptions {
   /**

@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
-import { fileSystemFailed, ResnetServeError } from '../errors.js';
-import { writeFileAtomic } from '../files/files.js';
-import { argumentRule, requiredArgument } from '../guards.js';
-import { preprocessFolder } from '../image/index.js';
-import { buildModel } from '../model/build.js';
-import { validateAgreement } from '../model/quantize.js';
-import { convertToOnnx } from '../model/resnet.js';
-import type { Settings } from '../settings.js';
-import { readStateDict } from '../weights/read.js';
+import { fileSystemFailed, ResnetServeError } from '../../errors.js';
+import { writeFileAtomic } from '../../files/files.js';
+import { argumentRule, requiredArgument } from '../../guards.js';
+import { preprocessFolder } from '../../image/index.js';
+import { convertToOnnx } from '../../model/architectures/resnet.js';
+import { buildModel } from '../../model/build.js';
+import { validateAgreement } from '../../model/quantize/quantize.js';
+import type { Settings } from '../../settings.js';
+import { readStateDict } from '../../weights/read.js';
 import { note } from './shared.js';
 
 /** `resnet-serve convert --weights W --out M`: the ONNX model (fp32, or int8 with optional calibration and validation). */

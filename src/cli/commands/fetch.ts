@@ -1,5 +1,5 @@
-import type { Settings } from '../settings.js';
-import { resolveWeights } from '../weights/fetch.js';
+import type { Settings } from '../../settings.js';
+import { resolveWeights } from '../../weights/fetch.js';
 import { modelSource, note } from './shared.js';
 
 /** `resnet-serve fetch`: only the download of the weights, verified, into the cache. */

@@ -1,6 +1,6 @@
 /**
  * A tiny in-memory form of an ONNX graph. Builders (resnet.ts) produce it, rewriters (e.g. quantisation) may
- * edit it, and `encodeModel` (onnx-proto.ts) serialises it. Only what resnet-serve needs is modelled.
+ * edit it, and `encodeModel` (proto.ts) serialises it. Only what resnet-serve needs is modelled.
  */
 
 /** Element types we write; the numbers are `TensorProto.DataType` in onnx/onnx.proto. */

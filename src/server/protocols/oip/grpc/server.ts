@@ -9,18 +9,18 @@ import {
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import type { FastifyBaseLogger } from 'fastify';
-import { isResnetServeError, ResnetServeError } from '../../../errors.js';
-import { IMAGENET_LABELS } from '../../../labels/label-set.js';
-import { apiKeyCheck, unauthorized } from '../../access.js';
-import { planInference, wantsCam } from '../oip/infer-request.js';
-import { inferOutputs } from '../oip/infer-response.js';
-import { checkModel, EXTENSIONS, MODEL_VERSION, modelMetadata } from '../oip/model-metadata.js';
-import type { OipRestOptions } from '../oip/rest-routes.js';
-import { inferAll } from '../oip/run-inference.js';
+import { isResnetServeError, ResnetServeError } from '../../../../errors.js';
+import { IMAGENET_LABELS } from '../../../../labels/label-set.js';
+import { apiKeyCheck, unauthorized } from '../../../access.js';
+import { planInference, wantsCam } from '../infer-request.js';
+import { inferOutputs } from '../infer-response.js';
+import { checkModel, EXTENSIONS, MODEL_VERSION, modelMetadata } from '../model-metadata.js';
+import type { OipRestOptions } from '../rest/routes.js';
+import { inferAll } from '../run-inference.js';
 import { grpcInferResponse, grpcStatusOf, type ModelInferRequestMessage, PROTO_LOADER_OPTIONS, wireFromGrpc } from './messages.js';
 
-/** The same depth from src/server/protocols/grpc and dist/server/protocols/grpc. */
-export const PROTO_PATH = fileURLToPath(new URL('../../../../proto/open_inference_grpc.proto', import.meta.url));
+/** The same depth from src/server/protocols/oip/grpc and dist/server/protocols/oip/grpc. */
+export const PROTO_PATH = fileURLToPath(new URL('../../../../../proto/open_inference_grpc.proto', import.meta.url));
 
 const SERVICE = 'inference.GRPCInferenceService';
 

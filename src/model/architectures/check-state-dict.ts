@@ -1,5 +1,5 @@
-import { ResnetServeError } from '../errors.js';
-import type { StateDict, TensorData } from '../weights/types.js';
+import { ResnetServeError } from '../../errors.js';
+import type { StateDict, TensorData } from '../../weights/types.js';
 import { optionalKeys, type ResNet18Layout, requiredTensorShapes, resnet18Layout } from './resnet-layout.js';
 
 /** torchvision defaults, used only when the tensors we infer widths from are themselves missing or malformed. */

@@ -1,7 +1,7 @@
 import { constants as osConstants } from 'node:os';
-import { type ClassifierObserver, createClassifier } from '../classifier/index.js';
-import type { Settings } from '../settings.js';
-import { resolveModel } from '../setup/resolve-model.js';
+import { type ClassifierObserver, createClassifier } from '../../classifier/index.js';
+import type { Settings } from '../../settings.js';
+import { resolveModel } from '../../setup/resolve-model.js';
 import { classifierOptions, modelSource } from './shared.js';
 
 /**
@@ -27,7 +27,7 @@ export async function serve(settings: Settings): Promise<number> {
   const metrics = relayObserver();
   const loading = createClassifier({ ...classifierOptions(settings), model, observer: metrics.observer });
   loading.catch(() => undefined);
-  const { installShutdownHandlers, startServer } = await import('../server/start.js');
+  const { installShutdownHandlers, startServer } = await import('../../server/start.js');
   const handle = await startServer({
     host: settings.host,
     port: settings.port,

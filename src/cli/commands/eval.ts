@@ -1,13 +1,13 @@
 import { basename } from 'node:path';
-import { type Classifier, createClassifier } from '../classifier/index.js';
-import { classifierOptions } from '../commands/shared.js';
-import { argumentRule } from '../guards.js';
-import { IMAGENET_LABELS, labelFor } from '../labels/index.js';
-import type { Settings } from '../settings.js';
-import { type ModelSource, resolveModel } from '../setup/resolve-model.js';
-import { listDataset } from './dataset.js';
-import { type EvalModel, type EvalProgress, evaluate } from './evaluate.js';
-import { formatEvalProgress, formatEvalReport } from './report.js';
+import { type Classifier, createClassifier } from '../../classifier/index.js';
+import { listDataset } from '../../eval/dataset.js';
+import { type EvalModel, type EvalProgress, evaluate } from '../../eval/evaluate.js';
+import { formatEvalProgress, formatEvalReport } from '../../eval/report.js';
+import { argumentRule } from '../../guards.js';
+import { IMAGENET_LABELS, labelFor } from '../../labels/index.js';
+import type { Settings } from '../../settings.js';
+import { type ModelSource, resolveModel } from '../../setup/resolve-model.js';
+import { classifierOptions } from './shared.js';
 
 /** Redraws at most ten times a second. */
 const REDRAW_INTERVAL_MS = 100;

@@ -1,11 +1,11 @@
-import { ResnetServeError } from '../errors.js';
-import { IMAGENET_RECIPE } from '../image/recipe.js';
-import type { StateDict } from '../weights/types.js';
+import { ResnetServeError } from '../../errors.js';
+import { IMAGENET_RECIPE } from '../../image/recipe.js';
+import type { StateDict } from '../../weights/types.js';
+import { FEATURE_GRID, FEATURES_NAME } from '../features.js';
+import { foldBatchNorm } from '../fold-batchnorm.js';
+import { attr, type OnnxGraph, type OnnxNode, type OnnxTensor } from '../onnx/graph.js';
+import { encodeModel } from '../onnx/proto.js';
 import { checkResNet18StateDict } from './check-state-dict.js';
-import { FEATURE_GRID, FEATURES_NAME } from './features.js';
-import { foldBatchNorm } from './fold-batchnorm.js';
-import { attr, type OnnxGraph, type OnnxNode, type OnnxTensor } from './graph.js';
-import { encodeModel } from './onnx-proto.js';
 import { type ConvBnLayout, fcInFeatures } from './resnet-layout.js';
 
 /** Graph input: float32 [N, 3, 224, 224], ImageNet-normalised (see IMAGENET_RECIPE). */

@@ -1,10 +1,10 @@
-import type { ClassifierOptions } from '../classifier/index.js';
-import { argumentRule } from '../guards.js';
-import type { Settings } from '../settings.js';
-import type { ModelSource } from '../setup/resolve-model.js';
-import { DEFAULT_WEIGHTS } from '../weights/default-weights.js';
-import { weightsFileName } from '../weights/fetch.js';
-import { progressBar } from '../weights/progress.js';
+import type { ClassifierOptions } from '../../classifier/index.js';
+import { argumentRule } from '../../guards.js';
+import type { Settings } from '../../settings.js';
+import type { ModelSource } from '../../setup/resolve-model.js';
+import { DEFAULT_WEIGHTS } from '../../weights/default-weights.js';
+import { weightsFileName } from '../../weights/fetch.js';
+import { progressBar } from '../../weights/progress.js';
 
 /** One human line on stderr: progress and outcomes that are not the command's output. */
 export function note(message: string): void {

@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
-import { float32Bytes, writeBytesElements } from '../oip/binary-data.js';
-import type { Parameters, ParameterValue, WireInput, WireOutput } from '../oip/infer-request.js';
-import type { InferAnswer } from '../oip/infer-response.js';
+import { float32Bytes, writeBytesElements } from '../binary-data.js';
+import type { Parameters, ParameterValue, WireInput, WireOutput } from '../infer-request.js';
+import type { InferAnswer } from '../infer-response.js';
 
 /**
  * Messages as @grpc/proto-loader hands them over with the options in {@link PROTO_LOADER_OPTIONS}:

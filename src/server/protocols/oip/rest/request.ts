@@ -1,5 +1,5 @@
-import { invalidArgument, ResnetServeError } from '../../../errors.js';
-import type { Parameters, ParameterValue, WireInput, WireOutput } from './infer-request.js';
+import { invalidArgument, ResnetServeError } from '../../../../errors.js';
+import type { Parameters, ParameterValue, WireInput, WireOutput } from '../infer-request.js';
 
 /** An inference request's JSON object with its binary tensor data attached to the inputs that declared it. */
 export interface RestRequest {

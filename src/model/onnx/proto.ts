@@ -1,4 +1,4 @@
-import { ResnetServeError } from '../errors.js';
+import { ResnetServeError } from '../../errors.js';
 import { ONNX_DATA_TYPES, type OnnxAttribute, type OnnxGraph, type OnnxNode, type OnnxTensor, type OnnxValueInfo } from './graph.js';
 
 /** IR version 8 is the one onnx 1.12 pairs with opset 17 (onnx/helper.py VERSION_TABLE). */
