@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Classifier } from '../classifier/index.js';
 import { fileSystemFailed, isResnetServeError, messageOf, ResnetServeError } from '../errors.js';
+import { renderCamOverlay } from '../explain/cam-overlay.js';
 import { writeFileAtomic } from '../files/files.js';
-import { renderCamOverlay } from '../image/cam-overlay.js';
 import type { Prediction } from '../labels/types.js';
 import { type Input, looksLikeImage } from './inputs.js';
 
