@@ -5,7 +5,7 @@ import { TensorPool } from '../engine/tensor-pool.js';
 import { notReady, ResnetServeError } from '../errors.js';
 import { CAM_CELLS, normaliseCam, rawCam } from '../explain/cam.js';
 import { exactLength, integerInRange } from '../guards.js';
-import { decodedBytes, type ImageHeader, preprocessWithHeaderInto, readImageHeader, sniffImageFormat } from '../image/index.js';
+import { decodedBytes, type ImageHeader, preprocessWithHeaderInto, readImageHeader, sniffDecodableFormat } from '../image/index.js';
 import { INPUT_ELEMENTS } from '../image/recipe.js';
 import { cropBox } from '../image/recipe-geometry.js';
 import { postprocess } from '../labels/index.js';
@@ -193,8 +193,8 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
         leave();
       }
     }
-    // Refuse what is not an image before it takes a place in the queue.
-    sniffImageFormat(input);
+    // Refuse what is not an image this build decodes (BMP, HEIC included) before it takes a place in the queue.
+    sniffDecodableFormat(input);
     admit();
     try {
       const { tensor, header, decodeMs } = await decode(input);
