@@ -20,10 +20,15 @@ if (!process.argv.includes('--no-check')) {
 // The page's fallback limits (used until GET /config answers) are the settings table's defaults, from the build
 // that `npm run build` has just compiled into dist/.
 const { DEFAULTS } = await import(pathToFileURL(join(root, 'dist', 'settings.js')).href);
+// The formats the page names are the ones the server decodes (src/image/formats.ts).
+const { DECODABLE_NAMES } = await import(pathToFileURL(join(root, 'dist', 'image', 'formats.js')).href);
 
 mkdirSync(out, { recursive: true });
 await build({
-  define: { __DEFAULT_CONFIG__: JSON.stringify({ maxUploadBytes: DEFAULTS.maxUploadBytes, topK: DEFAULTS.topK }) },
+  define: {
+    __DEFAULT_CONFIG__: JSON.stringify({ maxUploadBytes: DEFAULTS.maxUploadBytes, topK: DEFAULTS.topK }),
+    __IMAGE_FORMATS__: JSON.stringify(DECODABLE_NAMES),
+  },
   // The page, and the on-device mode's worker (its own file: `new Worker(url, { type: 'module' })`).
   entryPoints: { app: join(source, 'main.ts'), 'on-device-worker': join(source, 'on-device-worker.ts') },
   outdir: out,

@@ -11,9 +11,10 @@ export {
   type Timings,
 } from './classifier/index.js';
 export { ERROR_CODES, type ErrorCode, isResnetServeError, ResnetServeError } from './errors.js';
-export { type CropBox, cropBox, normaliseCam, rawCam } from './explain/cam.js';
+export { normaliseCam, rawCam } from './explain/cam.js';
 export { preprocess, preprocessInto } from './image/index.js';
 export { IMAGENET_RECIPE, INPUT_ELEMENTS } from './image/recipe.js';
+export { type CropBox, cropBox } from './image/recipe-geometry.js';
 export { IMAGENET_WNIDS } from './labels/imagenet-wnids.js';
 export { postprocess, softmax } from './labels/index.js';
 export type { Lang, Prediction } from './labels/types.js';

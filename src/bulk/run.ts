@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import type { Classifier } from '../classifier/index.js';
 import { fileSystemFailed, isResnetServeError, messageOf, ResnetServeError } from '../errors.js';
+import { renderCamOverlay } from '../explain/cam-overlay.js';
 import { writeFileAtomic } from '../files/files.js';
-import { renderCamOverlay } from '../image/cam-overlay.js';
+import { looksLikeImage } from '../image/folder-walk.js';
 import type { Prediction } from '../labels/types.js';
-import { type Input, looksLikeImage } from './inputs.js';
+import type { Input } from './inputs.js';
 
 /** What `classify` reports for one file: its classes (and where its class-activation overlay went), or why it has none. */
 export type FileResult = { file: string; predictions: Prediction[]; overlay?: string } | { file: string; error: string };

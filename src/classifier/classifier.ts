@@ -3,12 +3,13 @@ import { InferenceEngine } from '../engine/inference-engine.js';
 import { Semaphore } from '../engine/semaphore.js';
 import { TensorPool } from '../engine/tensor-pool.js';
 import { notReady, ResnetServeError } from '../errors.js';
-import { CAM_CELLS, type ClassifierHead, cropBox, normaliseCam, rawCam } from '../explain/cam.js';
+import { CAM_CELLS, normaliseCam, rawCam } from '../explain/cam.js';
 import { exactLength, integerInRange } from '../guards.js';
-import { decodedBytes, type ImageHeader, preprocessWithHeaderInto, readImageHeader, sniffImageFormat } from '../image/index.js';
+import { decodedBytes, type ImageHeader, preprocessWithHeaderInto, readImageHeader, sniffDecodableFormat } from '../image/index.js';
 import { INPUT_ELEMENTS } from '../image/recipe.js';
+import { cropBox } from '../image/recipe-geometry.js';
 import { postprocess } from '../labels/index.js';
-import { readClassifierHead } from '../model/classifier-head.js';
+import { type ClassifierHead, readClassifierHead } from '../model/classifier-head.js';
 import { FEATURES_NAME } from '../model/features.js';
 import { cacheDir, DEFAULTS, option } from '../settings.js';
 import { DEFAULT_WEIGHTS } from '../weights/default-weights.js';
@@ -192,8 +193,8 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
         leave();
       }
     }
-    // Refuse what is not an image before it takes a place in the queue.
-    sniffImageFormat(input);
+    // Refuse what is not an image this build decodes (BMP, HEIC included) before it takes a place in the queue.
+    sniffDecodableFormat(input);
     admit();
     try {
       const { tensor, header, decodeMs } = await decode(input);

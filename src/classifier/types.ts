@@ -1,4 +1,4 @@
-import type { CropBox } from '../explain/cam.js';
+import type { CropBox } from '../image/recipe-geometry.js';
 import type { Prediction } from '../labels/types.js';
 import type { Precision } from '../model/types.js';
 

@@ -4,7 +4,8 @@ import { DEFAULTS } from '../settings.js';
 
 /**
  * Runs a model over many images, several outputs at a time, in the calling thread: for offline tools. Calibration
- * and `--validate` need this; the serving engine (inference-engine.ts) deliberately exposes only one input → one output, so offline tools get this runner
+ * (every activation) and `--validate` need this; the serving engine (inference-engine.ts) deliberately exposes only
+ * what serving needs, one input → the logits and, when asked, layer4's `features`, so offline tools get this runner
  * instead of widening the serving contract; it lives here because only engine/ imports onnxruntime-node.
  */
 export interface OfflineRunner {

@@ -1,7 +1,8 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ResnetServeError } from '../errors.js';
 import { argumentRule } from '../guards.js';
+import { readFolder, walkFolder } from '../image/folder-walk.js';
 import { IMAGENET_WNIDS } from '../labels/imagenet-wnids.js';
 
 /** One labelled image: a file and the class index it should get. */
@@ -30,8 +31,9 @@ const WNID_INDEX = new Map(IMAGENET_WNIDS.map((id, i) => [id, i]));
  * - `index-folders`: sub-folders named by class index (`0/`, `1/`, …);
  * - `tsv`: a file of `path<TAB>label` lines, the label a class index or an ImageNet WordNet id, paths relative to
  *   the file; blank lines and `#` lines are skipped.
- * Files are taken whatever their name (hidden ones aside, and sub-folders are walked): what cannot be decoded
- * is counted as unreadable by the evaluation, not skipped silently.
+ * Class folders and the files in them follow the folder walker's rules (`walkFolder`: recursive, hidden names
+ * skipped, links followed, sorted). Every file is taken, image or not: a labelled set says each of its files is an
+ * image of its class, so what cannot be decoded is counted as unreadable by the evaluation, not skipped silently.
  *
  * @param classes - the model's class count; every label must be below it.
  * @throws ResnetServeError INPUT_NOT_FOUND when `path` cannot be read or holds no file; INVALID_ARGUMENT when it
@@ -53,13 +55,7 @@ export async function listDataset(path: string, classes: number): Promise<Datase
 }
 
 async function readFolders(root: string): Promise<Dataset> {
-  const entries = await readdir(root, { withFileTypes: true }).catch(() => {
-    throw new ResnetServeError('INPUT_NOT_FOUND', `Cannot read the folder ${root}.`);
-  });
-  const folders = entries
-    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-    .map((e) => e.name)
-    .sort();
+  const folders = (await readFolder(root)).filter((entry) => entry.kind === 'folder').map((entry) => entry.name);
   if (folders.length === 0) {
     throw new ResnetServeError(
       'INVALID_ARGUMENT',
@@ -86,22 +82,9 @@ async function readFolders(root: string): Promise<Dataset> {
   const images: LabelledImage[] = [];
   for (const folder of folders) {
     const label = labelOf(folder);
-    for (const path of await filesUnder(join(root, folder))) images.push({ path, label });
+    for (const path of await walkFolder(join(root, folder))) images.push({ path, label });
   }
   return { layout, images };
-}
-
-/** Regular files under `dir`, sorted, recursively (ImageFolder walks sub-folders too); hidden names skipped. */
-async function filesUnder(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  const out: string[] = [];
-  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-    if (entry.name.startsWith('.')) continue;
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await filesUnder(path)));
-    else if (entry.isFile() || entry.isSymbolicLink()) out.push(path);
-  }
-  return out;
 }
 
 async function readTsv(file: string): Promise<Dataset> {

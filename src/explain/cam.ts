@@ -1,19 +1,8 @@
-import { IMAGENET_RECIPE } from '../image/recipe.js';
-import { recipeGeometry } from '../image/recipe-geometry.js';
+import type { ClassifierHead } from '../model/classifier-head.js';
 import { FEATURE_GRID } from '../model/features.js';
 
 /** Cells of one map: layer4's 7 × 7 grid. */
 export const CAM_CELLS = FEATURE_GRID * FEATURE_GRID;
-
-/**
- * The classifier's last layer, `logits = W · avgpool(A) + b`, as class activation maps need it: `weight` is W,
- * row-major [classes, channels] (torchvision `fc.weight`).
- */
-export interface ClassifierHead {
-  readonly classes: number;
-  readonly channels: number;
-  readonly weight: Float32Array;
-}
 
 /**
  * The class activation map of Zhou et al. 2016 ("Learning Deep Features for Discriminative Localization", eq. 2):
@@ -57,32 +46,4 @@ export function normaliseCam(raw: Float32Array): Float32Array {
   let max = 0;
   for (const v of raw) if (v > max) max = v;
   return raw.map((v) => (max > 0 && v > 0 ? v / max : 0));
-}
-
-/** A rectangle in the original image's pixel coordinates (after EXIF orientation), edges as real numbers. */
-export interface CropBox {
-  left: number;
-  top: number;
-  width: number;
-  height: number;
-}
-
-/**
- * Where the model looked: the part of the upright image that the recipe's Resize + CenterCrop turns into the 224 × 224
- * input, i.e. what the CAM's grid covers (each of its 7 × 7 cells is a seventh of the box on each side).
- *
- * Resize maps output pixel edge x' to input coordinate x' · (width / resizedWidth) (PIL's and torchvision's
- * convention: scale = in / out, pixel centres at +0.5 on both sides), so the crop [cropLeft, cropLeft + 224) of the
- * resized image covers [cropLeft · sx, (cropLeft + 224) · sx) of the original; likewise vertically with sy. sx and sy
- * differ slightly because the longer resized side is truncated.
- *
- * @param width - upright width (after EXIF orientation), as `readImageHeader` reports it.
- * @param height - upright height.
- * @example cropBox(500, 375) // → { left: 85.04…, top: 23.4375, width: 328.44…, height: 328.125 } (resized 341×256)
- */
-export function cropBox(width: number, height: number, recipe = IMAGENET_RECIPE): CropBox {
-  const g = recipeGeometry(width, height, recipe);
-  const sx = width / g.resizedWidth;
-  const sy = height / g.resizedHeight;
-  return { left: g.cropLeft * sx, top: g.cropTop * sy, width: g.cropSize * sx, height: g.cropSize * sy };
 }

@@ -1,5 +1,5 @@
 /**
- * Turns a 7 × 7 class activation map into translucent pixels, for the CLI's PNG overlays (image/cam-overlay.ts)
+ * Turns a 7 × 7 class activation map into translucent pixels, for the CLI's PNG overlays (explain/cam-overlay.ts)
  * and the page's canvas (web/cam-overlay.ts) alike, so both show the same picture. No Node or DOM imports.
  */
 

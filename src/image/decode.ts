@@ -1,14 +1,9 @@
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import { ResnetServeError } from '../errors.js';
+import type { ImageFormat } from './formats.js';
 import { fillTransparent, gifTransparentColour } from './gif-transparency.js';
 import type { RgbPixels } from './pillow-resample.js';
-import { type ImageFormat, sniffImageFormat } from './sniff.js';
-
-/**
- * Formats the bundled sharp (libvips 8.18 prebuilt) decodes from a buffer. BMP has no libvips loader
- * without ImageMagick, and HEIC needs an HEVC decoder the prebuilt libheif leaves out (it only has AV1).
- */
-const DECODABLE: ReadonlySet<ImageFormat> = new Set(['jpeg', 'png', 'webp', 'gif', 'avif', 'tiff']);
+import { sniffDecodableFormat } from './sniff.js';
 
 // libvips' operation cache (sharp default: 50 MB, 100 operations) keys on the input buffer; every upload
 // is a new buffer, so it never hits and only holds memory.
@@ -47,14 +42,7 @@ export interface ImageHeader {
  *   `IMAGE_TOO_LARGE`, `IMAGE_CORRUPT` (unreadable header).
  */
 export async function readImageHeader(bytes: Uint8Array, maxPixels: number): Promise<ImageHeader> {
-  const format = sniffImageFormat(bytes);
-  if (!DECODABLE.has(format)) {
-    throw new ResnetServeError(
-      'UNSUPPORTED_MEDIA_TYPE',
-      `${format.toUpperCase()} images are recognised but this build cannot decode them; convert to JPEG or PNG.`,
-      { details: { format } },
-    );
-  }
+  const format = sniffDecodableFormat(bytes);
   let metadata: Metadata;
   try {
     // limitInputPixels is lifted only for this header read, which decodes no pixels, so that an oversized

@@ -1,6 +1,6 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { isResnetServeError, ResnetServeError } from '../errors.js';
+import { walkFolder } from './folder-walk.js';
 import { preprocess } from './preprocess.js';
 import { detectImageFormat } from './sniff.js';
 
@@ -8,26 +8,24 @@ import { detectImageFormat } from './sniff.js';
 export const MAX_FOLDER_IMAGES = 1000;
 
 /**
- * Preprocesses every image in `dir` (judged by content; other files are skipped), in name order, for
- * `--calibration` and `--validate`.
+ * Preprocesses the images under `dir`, found by the folder walker's rules (`walkFolder`: recursive, hidden names
+ * skipped, links followed, sorted), for `--calibration` and `--validate`. Images are judged by content; other
+ * files, and files that cannot be read, are skipped.
  *
- * @returns one normalised CHW tensor per image, at most `maxImages`.
- * @throws ResnetServeError INPUT_NOT_FOUND when the folder cannot be read or holds no image;
- *   IMAGE_CORRUPT / IMAGE_TOO_LARGE naming the file that failed.
+ * @returns one normalised CHW tensor per image, at most `maxImages`, in the walk's order.
+ * @throws ResnetServeError INPUT_NOT_FOUND when the folder (or one under it) cannot be read or holds no image;
+ *   IMAGE_CORRUPT / IMAGE_TOO_LARGE / UNSUPPORTED_MEDIA_TYPE naming the file that failed.
  */
 export async function preprocessFolder(dir: string, maxImages: number = MAX_FOLDER_IMAGES): Promise<Float32Array[]> {
-  const names = await readdir(dir).catch((cause: unknown) => {
-    throw new ResnetServeError('INPUT_NOT_FOUND', `Cannot read the image folder ${dir}.`, { cause });
-  });
   const tensors: Float32Array[] = [];
-  for (const name of names.sort()) {
+  for (const path of await walkFolder(dir)) {
     if (tensors.length >= maxImages) break;
-    const bytes = await readFile(join(dir, name)).catch(() => undefined);
+    const bytes = await readFile(path).catch(() => undefined);
     if (bytes === undefined || detectImageFormat(bytes) === undefined) continue;
     try {
       tensors.push(await preprocess(bytes));
     } catch (error) {
-      if (isResnetServeError(error)) throw new ResnetServeError(error.code, `${join(dir, name)}: ${error.message}`, { cause: error });
+      if (isResnetServeError(error)) throw new ResnetServeError(error.code, `${path}: ${error.message}`, { cause: error });
       throw error;
     }
   }

@@ -46,3 +46,31 @@ export function recipeGeometry(width: number, height: number, recipe = IMAGENET_
     cropSize: recipe.cropSize,
   };
 }
+
+/** A rectangle in the original image's pixel coordinates (after EXIF orientation), edges as real numbers. */
+export interface CropBox {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * Where the model looked: the part of the upright image that the recipe's Resize + CenterCrop turns into the 224 × 224
+ * input, i.e. what the CAM's grid covers (each of its 7 × 7 cells is a seventh of the box on each side).
+ *
+ * Resize maps output pixel edge x' to input coordinate x' · (width / resizedWidth) (PIL's and torchvision's
+ * convention: scale = in / out, pixel centres at +0.5 on both sides), so the crop [cropLeft, cropLeft + 224) of the
+ * resized image covers [cropLeft · sx, (cropLeft + 224) · sx) of the original; likewise vertically with sy. sx and sy
+ * differ slightly because the longer resized side is truncated.
+ *
+ * @param width - upright width (after EXIF orientation), as `readImageHeader` reports it.
+ * @param height - upright height.
+ * @example cropBox(500, 375) // → { left: 85.04…, top: 23.4375, width: 328.44…, height: 328.125 } (resized 341×256)
+ */
+export function cropBox(width: number, height: number, recipe = IMAGENET_RECIPE): CropBox {
+  const g = recipeGeometry(width, height, recipe);
+  const sx = width / g.resizedWidth;
+  const sy = height / g.resizedHeight;
+  return { left: g.cropLeft * sx, top: g.cropTop * sy, width: g.cropSize * sx, height: g.cropSize * sy };
+}

@@ -4,7 +4,7 @@ import { cropFilters, type FilterBank, type RgbPixels } from './pillow-resample.
  * The WebAssembly SIMD build of {@link resizeCropInto} (src/image/wasm/resample.ts, compiled by `npm run build`),
  * bit-identical to the TypeScript reference in src/image/pillow-resample.ts, which stays the fallback where
  * WebAssembly SIMD is missing. This file is platform-neutral (no Node imports): the server loads the module
- * from disk (simd-kernel-node.ts), the page fetches the same bytes.
+ * from disk (resample-kernel.ts), the page fetches the same bytes (web/on-device-preprocess.ts).
  *
  * The filter banks are computed by the reference code (float64, once per call, ~224 · ksize values), so the
  * weights are the reference's by construction; only the two integer passes and the normalisation run in

@@ -1,7 +1,5 @@
 import { ResnetServeError } from '../errors.js';
-
-/** Container formats recognised from their leading bytes. `heic` is HEIF with HEVC (not AVIF) inside. */
-export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'avif' | 'heic' | 'tiff' | 'bmp';
+import { DECODABLE, DECODABLE_LIST, FORMAT_NAMES, type ImageFormat } from './formats.js';
 
 /** ISO-BMFF `ftyp` brands (ISO/IEC 23008-12 and the AVIF spec) that announce an AV1 image. */
 const AVIF_BRANDS = new Set(['avif', 'avis']);
@@ -65,7 +63,27 @@ export function sniffImageFormat(bytes: Uint8Array): ImageFormat {
   if (format === undefined) {
     throw new ResnetServeError(
       'UNSUPPORTED_MEDIA_TYPE',
-      'The file is not a JPEG, PNG, WebP, GIF, AVIF or TIFF image (judged by its content, not its name).',
+      `The file is not a ${DECODABLE_LIST} image (judged by its content, not its name).`,
+    );
+  }
+  return format;
+}
+
+/**
+ * {@link sniffImageFormat}, and also refuses the formats it recognises but this build cannot decode (BMP, HEIC):
+ * what admits bytes to the classifier's queue, so they are refused before they take a place in it.
+ *
+ * @returns one of {@link DECODABLE}.
+ * @throws ResnetServeError `FILE_EMPTY`; `UNSUPPORTED_MEDIA_TYPE` for unknown bytes, and with `details.format` for
+ *   a recognised format that is not decodable.
+ */
+export function sniffDecodableFormat(bytes: Uint8Array): ImageFormat {
+  const format = sniffImageFormat(bytes);
+  if (!DECODABLE.includes(format)) {
+    throw new ResnetServeError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `${FORMAT_NAMES[format]} images are recognised but this build cannot decode them; convert to JPEG or PNG.`,
+      { details: { format } },
     );
   }
   return format;

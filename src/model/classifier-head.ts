@@ -1,7 +1,16 @@
 import { messageOf } from '../errors.js';
-import type { ClassifierHead } from '../explain/cam.js';
 import { FEATURES_NAME } from './features.js';
 import { type ByteSource, bytesSource, fieldsOf, fileSource, intsOf, type ProtoField, textOf } from './onnx/read.js';
+
+/**
+ * The classifier's last layer, `logits = W · avgpool(A) + b`, as class activation maps need it: `weight` is W,
+ * row-major [classes, channels] (torchvision `fc.weight`).
+ */
+export interface ClassifierHead {
+  readonly classes: number;
+  readonly channels: number;
+  readonly weight: Float32Array;
+}
 
 /** What explanations need from a model, or why it cannot give them. */
 export type HeadLookup = { readonly head: ClassifierHead } | { readonly unavailable: string };

@@ -6,7 +6,7 @@ const en = {
   title: 'What is in this photo?',
   subtitle: 'ResNet-18 trained on ImageNet names the top classes. Your photo stays on this server and is not stored.',
   dropPrompt: 'Drop a photo here, paste one, or press to choose',
-  dropHint: 'JPEG, PNG, WebP, GIF, TIFF or AVIF, up to {max}',
+  dropHint: '{formats}, up to {max}',
   camera: 'Take a photo',
   toggle: '中文',
   toggleLabel: 'Switch to Chinese',
@@ -14,7 +14,7 @@ const en = {
   resultsHeading: 'Top {k} guesses',
   latency: 'Server {total}\u00a0ms (decode {decode}\u00a0ms, inference {inference}\u00a0ms) · round trip {roundTrip}\u00a0ms',
   previewAlt: 'The photo you chose',
-  wrongType: 'That file is not an image. Choose a JPEG, PNG, WebP, GIF, TIFF or AVIF photo.',
+  wrongType: 'That file is not an image. Choose a {formats} photo.',
   tooLarge: 'That file is {size}; the limit is {max}. Choose a smaller photo.',
   tooManyPixels: 'That image has too many pixels for this server. Choose a smaller photo.',
   empty: 'That file is empty.',
@@ -45,7 +45,7 @@ const zh: Record<MessageKey, string> = {
   title: '这张照片里有什么？',
   subtitle: '基于 ImageNet 训练的 ResNet-18 给出最可能的类别。照片只在本服务器处理，不会保存。',
   dropPrompt: '把照片拖到这里、粘贴，或点击选择',
-  dropHint: '支持 JPEG、PNG、WebP、GIF、TIFF、AVIF，最大 {max}',
+  dropHint: '支持 {formats}，最大 {max}',
   camera: '拍照',
   toggle: 'English',
   toggleLabel: '切换到英文',
@@ -53,7 +53,7 @@ const zh: Record<MessageKey, string> = {
   resultsHeading: '最可能的 {k} 个类别',
   latency: '服务器 {total} 毫秒（解码 {decode} 毫秒，推理 {inference} 毫秒）· 往返 {roundTrip} 毫秒',
   previewAlt: '你选择的照片',
-  wrongType: '这个文件不是图片。请选择 JPEG、PNG、WebP、GIF、TIFF 或 AVIF 照片。',
+  wrongType: '这个文件不是图片。请选择 {formats} 照片。',
   tooLarge: '文件大小为 {size}，超过上限 {max}。请选择更小的照片。',
   tooManyPixels: '图片像素太多，服务器无法处理。请选择更小的照片。',
   empty: '这个文件是空的。',
@@ -82,6 +82,16 @@ const MESSAGES: Record<Lang, Record<MessageKey, string>> = { en, zh };
 /** `{name}` placeholders filled from `params`. */
 export function t(lang: Lang, key: MessageKey, params: Record<string, string | number> = {}): string {
   return MESSAGES[lang][key].replace(/\{(\w+)\}/g, (whole, name: string) => (name in params ? String(params[name]) : whole));
+}
+
+/**
+ * Names as one choice in `lang`, for `{formats}`: ['JPEG', 'PNG', 'AVIF'] → "JPEG, PNG or AVIF", "JPEG、PNG 或 AVIF".
+ */
+export function choiceList(lang: Lang, names: readonly string[]): string {
+  const last = names.at(-1) ?? '';
+  if (names.length < 2) return last;
+  const rest = names.slice(0, -1);
+  return lang === 'zh' ? `${rest.join('、')} 或 ${last}` : `${rest.join(', ')} or ${last}`;
 }
 
 /** A remembered choice wins; otherwise any Chinese browser locale (zh, zh-CN, zh-TW…) picks Chinese. */

@@ -1,5 +1,5 @@
 import { CamOverlay } from './cam-overlay.js';
-import { formatBytes, initialLang, type Lang, type MessageKey, t } from './i18n.js';
+import { choiceList, formatBytes, initialLang, type Lang, type MessageKey, t } from './i18n.js';
 import { OnDeviceFailure, OnDeviceMode } from './on-device.js';
 
 interface Prediction {
@@ -35,6 +35,8 @@ const LANG_KEY = 'resnet-serve.lang';
 declare const __DEFAULT_CONFIG__: PageConfig;
 /** Used until GET /config answers (and if it cannot): the server's own defaults. */
 const FALLBACK_CONFIG: PageConfig = __DEFAULT_CONFIG__;
+/** The names of the formats the server decodes (DECODABLE, src/image/formats.ts), put in by scripts/build-web.mjs. */
+declare const __IMAGE_FORMATS__: readonly string[];
 
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -87,7 +89,10 @@ function applyLang(): void {
   document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
   document.title = `${t(lang, 'title')} · resnet-serve`;
   for (const node of document.querySelectorAll<HTMLElement>('[data-i18n]')) {
-    node.textContent = t(lang, node.dataset.i18n as MessageKey, { max: formatBytes(config.maxUploadBytes) });
+    node.textContent = t(lang, node.dataset.i18n as MessageKey, {
+      max: formatBytes(config.maxUploadBytes),
+      formats: choiceList(lang, __IMAGE_FORMATS__),
+    });
   }
   ui.preview.alt = t(lang, 'previewAlt');
   ui.langToggle.textContent = t(lang, 'toggle');
@@ -99,7 +104,7 @@ function applyLang(): void {
 
 function render(): void {
   ui.error.hidden = view.kind !== 'error';
-  ui.error.textContent = view.kind === 'error' ? t(lang, view.key, view.params) : '';
+  ui.error.textContent = view.kind === 'error' ? t(lang, view.key, { formats: choiceList(lang, __IMAGE_FORMATS__), ...view.params }) : '';
   ui.result.setAttribute('aria-busy', String(view.kind === 'busy'));
   ui.status.textContent = view.kind === 'busy' ? t(lang, 'analysing') : '';
   ui.predictions.replaceChildren();

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cropBox } from '../../src/explain/cam.js';
+import { cropBox } from '../../src/image/recipe-geometry.js';
 import { loadShapesFixture } from '../helpers/int8-fixture.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { afterEach, describe, expect, test } from 'vitest';
 import { createClassifier } from '../../src/classifier/index.js';
-import { cropBox } from '../../src/explain/cam.js';
+import { cropBox } from '../../src/image/recipe-geometry.js';
 import { buildResNetGraph, convertToOnnx } from '../../src/model/architectures/resnet.js';
 import { encodeModel } from '../../src/model/onnx/proto.js';
 import { buildApp } from '../../src/server/app.js';

@@ -88,6 +88,28 @@ describe('createClassifier', () => {
     await expect(Promise.all(photos.map((p) => classifier!.classify(p)))).resolves.toHaveLength(photos.length);
   });
 
+  it('refuses BMP and HEIC, recognised but not decodable, before they take a queue place or a decode slot', async () => {
+    const depths: number[] = [];
+    const decodes: number[] = [];
+    const observer = { onQueueDepth: (depth: number) => depths.push(depth), onDecodeStart: (pixels: number) => decodes.push(pixels) };
+    classifier = await createClassifier({ model, threads: 1, maxQueue: 1, observer });
+    const heic = new Uint8Array(64);
+    heic.set(Buffer.from('\0\0\0\x18ftypheic\0\0\0\0mif1heic', 'latin1'));
+    // The one queue place is the photo's: were the others admitted, they would be refused QUEUE_FULL instead.
+    const photo = classifier.classify(photos[0]!);
+    for (const [bytes, format] of [
+      [image('bmp-64x48.bmp'), 'bmp'],
+      [heic, 'heic'],
+    ] as const) {
+      await expect(classifier.classify(bytes)).rejects.toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE', details: { format } });
+      await expect(classifier.infer(bytes)).rejects.toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE', details: { format } });
+    }
+    await photo;
+    // Only the photo came in, decoded and left.
+    expect(depths).toEqual([1, 0]);
+    expect(decodes).toEqual([500 * 375]);
+  });
+
   it('refuses an image whose decode alone needs more than decodeBudgetBytes with IMAGE_OVER_BUDGET, and decodes the rest', async () => {
     // 1 MiB budget: the 500×375 JPEG needs 562 500 bytes of RGB, the 260×230 RGBA PNG 239 200; an opaque
     // 1000×1000 PNG needs 3 000 000.

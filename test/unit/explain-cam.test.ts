@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CAM_CELLS, type ClassifierHead, normaliseCam, rawCam } from '../../src/explain/cam.js';
+import { CAM_CELLS, normaliseCam, rawCam } from '../../src/explain/cam.js';
 import { convertToOnnx } from '../../src/model/architectures/resnet.js';
-import { readClassifierHead } from '../../src/model/classifier-head.js';
+import { type ClassifierHead, readClassifierHead } from '../../src/model/classifier-head.js';
 import { quantizeToOnnx } from '../../src/model/quantize/quantize.js';
 import { fixtureInput } from '../helpers/fixture-input.js';
 import { loadShapesFixture, loadShapesImages, loadShapesStateDict } from '../helpers/int8-fixture.js';

@@ -1,8 +1,8 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { type CropBox, cropBox } from '../../src/explain/cam.js';
 import { preprocess, readImageHeader } from '../../src/image/index.js';
 import { IMAGENET_RECIPE } from '../../src/image/recipe.js';
+import { type CropBox, cropBox } from '../../src/image/recipe-geometry.js';
 
 const GRID = 7;
 const CELL = IMAGENET_RECIPE.cropSize / GRID;

@@ -3,7 +3,9 @@ import multipart from '@fastify/multipart';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Explanation } from '../../classifier/index.js';
 import { ResnetServeError } from '../../errors.js';
-import { CAM_CELLS, type CropBox } from '../../explain/cam.js';
+import { CAM_CELLS } from '../../explain/cam.js';
+import { DECODABLE_LIST } from '../../image/formats.js';
+import type { CropBox } from '../../image/recipe-geometry.js';
 import type { Lang } from '../../labels/types.js';
 import { FEATURE_GRID } from '../../model/features.js';
 import type { ClassifierSlot } from '../classifier-slot.js';
@@ -88,7 +90,7 @@ const uploadBodySchema = {
       schema: {
         type: 'object',
         required: ['file'],
-        properties: { file: { type: 'string', format: 'binary', description: 'JPEG, PNG, WebP, GIF, TIFF or AVIF image.' } },
+        properties: { file: { type: 'string', format: 'binary', description: `${DECODABLE_LIST} image, judged by its content.` } },
       },
     },
   },

@@ -13,7 +13,7 @@ export interface TensorMetadata {
 const { cropSize } = IMAGENET_RECIPE;
 const CLASSES = IMAGENET_LABELS.en.length;
 
-/** Encoded image files (JPEG, PNG, WebP, GIF, TIFF, AVIF), one per element: preprocessed by the server. */
+/** Encoded image files, one per element, in any format of image/formats.ts' DECODABLE: preprocessed by the server. */
 export const IMAGE_INPUT: TensorMetadata = Object.freeze({ name: 'image', datatype: 'BYTES', shape: Object.freeze([-1]) });
 /** The ONNX model's own input, for clients that preprocess themselves (torchvision's recipe, NCHW). */
 export const TENSOR_INPUT: TensorMetadata = Object.freeze({

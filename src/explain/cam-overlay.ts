@@ -1,7 +1,7 @@
-import sharp from 'sharp';
-import type { CropBox } from '../explain/cam.js';
-import { heatmapRgba, OUTSIDE_DIM } from '../explain/heatmap.js';
-import { decodeImage, readImageHeader } from './decode.js';
+import { compositePng } from '../image/composite.js';
+import { decodeImage, readImageHeader } from '../image/decode.js';
+import type { CropBox } from '../image/recipe-geometry.js';
+import { heatmapRgba, OUTSIDE_DIM } from './heatmap.js';
 
 /** Overlays are written at most this wide or tall: enough to see the map, small enough to open anywhere. */
 export const OVERLAY_MAX_SIDE = 1024;
@@ -27,7 +27,7 @@ export async function renderCamOverlay(bytes: Uint8Array, crop: CropBox, map: Fl
   const boxWidth = Math.max(1, Math.min(width, Math.round((crop.left + crop.width) * scale)) - left);
   const boxHeight = Math.max(1, Math.min(height, Math.round((crop.top + crop.height) * scale)) - top);
 
-  const veil = Buffer.alloc(width * height * 4);
+  const veil = new Uint8Array(width * height * 4);
   const dim = Math.round(OUTSIDE_DIM * 255);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
@@ -35,25 +35,8 @@ export async function renderCamOverlay(bytes: Uint8Array, crop: CropBox, map: Fl
       if (!inside) veil[(y * width + x) * 4 + 3] = dim;
     }
   }
-  const heat = heatmapRgba(map, boxWidth, boxHeight);
-  return (
-    sharp(Buffer.from(pixels.data.buffer, pixels.data.byteOffset, pixels.data.byteLength), {
-      // decodeImage gives RGB or RGBA.
-      raw: { width: pixels.width, height: pixels.height, channels: pixels.channels === 4 ? 4 : 3 },
-    })
-      // A triangle filter, not sharp's default lanczos3: for display only, but the same kernel as everywhere else.
-      .resize(width, height, { fit: 'fill', kernel: 'linear' })
-      // sharp composites after resizing, so both layers are in the scaled image's pixels.
-      .composite([
-        { input: veil, raw: { width, height, channels: 4 } },
-        {
-          input: Buffer.from(heat.buffer, heat.byteOffset, heat.byteLength),
-          raw: { width: boxWidth, height: boxHeight, channels: 4 },
-          left,
-          top,
-        },
-      ])
-      .png()
-      .toBuffer()
-  );
+  return compositePng(pixels, { width, height }, [
+    { data: veil, width, height },
+    { data: heatmapRgba(map, boxWidth, boxHeight), width: boxWidth, height: boxHeight, left, top },
+  ]);
 }
