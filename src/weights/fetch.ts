@@ -1,9 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { isResnetServeError, ResnetServeError, systemMessageOf } from '../errors.js';
+import { invalidArgument, isResnetServeError, ResnetServeError, systemMessageOf } from '../errors.js';
 import { isFile } from '../files/files.js';
-import { httpFileName } from '../guards.js';
 import { cacheDir } from '../settings.js';
 import { DEFAULT_WEIGHTS } from './default-weights.js';
 import { type DownloadProgress, progressBar } from './progress.js';
@@ -250,9 +249,21 @@ export function expectedHashPrefix(url: string): string | undefined {
 }
 
 /**
- * The cache file name for a weights URL: the last path segment, e.g. `resnet18-f37072fd.pth`.
+ * The cache file name for a weights URL: its last path segment, decoded, which must be a plain file name
+ * (`[A-Za-z0-9_.-]`, not only dots) since it names a file in the cache, e.g. `resnet18-f37072fd.pth`.
  * @throws ResnetServeError INVALID_ARGUMENT for a non-http(s) URL or one without a plain file name.
  */
 export function weightsFileName(url: string): string {
-  return httpFileName('weightsUrl', url);
+  let parsed: URL;
+  let fileName: string;
+  try {
+    parsed = new URL(url);
+    fileName = decodeURIComponent(parsed.pathname.split('/').pop() ?? '');
+  } catch {
+    throw invalidArgument('weightsUrl', 'an http(s) URL', url);
+  }
+  if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || !/^[\w.-]+$/.test(fileName) || /^\.+$/.test(fileName)) {
+    throw invalidArgument('weightsUrl', 'an http(s) URL ending in a file name', url);
+  }
+  return fileName;
 }

@@ -1,12 +1,13 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { inShard, listInputs } from '../../bulk/inputs.js';
+import { listInputs } from '../../bulk/inputs.js';
 import { filesAlreadyDone, openJsonl } from '../../bulk/jsonl.js';
 import { bulkProgressBar } from '../../bulk/progress.js';
 import { classifyInputs, type FileResult } from '../../bulk/run.js';
+import { inShard, shardOf } from '../../bulk/shard.js';
 import { createClassifier } from '../../classifier/index.js';
 import { fileSystemFailed } from '../../errors.js';
-import { argumentRule, shardOf } from '../../guards.js';
+import { argumentRule } from '../../guards.js';
 import type { Lang } from '../../labels/types.js';
 import { DEFAULTS, type Settings } from '../../settings.js';
 import { resolveModel } from '../../setup/resolve-model.js';
