@@ -13,6 +13,22 @@ export function integerInRange(name: string, value: unknown, min: number, max: n
   return value;
 }
 
+/**
+ * An integer option's default and range, declared once by the stage that owns the option, beside its
+ * implementation; the stage's own check and the command line's flag both read it.
+ */
+export interface IntegerOption {
+  readonly default: number;
+  readonly min: number;
+  /** No upper bound when absent. */
+  readonly max?: number;
+}
+
+/** `spec.default` when `value` is undefined, else `value` checked against the spec's range. */
+export function integerOption(name: string, value: unknown, spec: IntegerOption): number {
+  return value === undefined ? spec.default : integerInRange(name, value, spec.min, spec.max);
+}
+
 /** A number in `[min, max]` (or `(min, max]` with `exclusiveMin`). */
 export function numberInRange(name: string, value: unknown, min: number, max: number, exclusiveMin = false): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || (exclusiveMin ? value <= min : value < min) || value > max) {

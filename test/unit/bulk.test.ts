@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { filesAlreadyDone, openJsonl } from '../../src/bulk/jsonl.js';
-import { formatBulkProgress } from '../../src/bulk/progress.js';
 import { inShard, shardOf } from '../../src/bulk/shard.js';
+import { formatBulkProgress } from '../../src/cli/tty.js';
 import { thrownError } from '../helpers/errors.js';
 
 describe('shardOf', () => {

@@ -1,10 +1,10 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { formatProgress, progressBar } from '../../src/weights/progress.js';
+import { downloadProgressBar, formatDownloadProgress } from '../../src/cli/tty.js';
 
-describe('formatProgress', () => {
+describe('formatDownloadProgress', () => {
   it('shows percent, bar, megabytes and rate when the size is known', () => {
-    const line = formatProgress('resnet18-f37072fd.pth', {
+    const line = formatDownloadProgress('resnet18-f37072fd.pth', {
       receivedBytes: 19_600_000,
       totalBytes: 46_800_000,
       bytesPerSecond: 8_300_000,
@@ -14,20 +14,20 @@ describe('formatProgress', () => {
   });
 
   it('shows megabytes and rate when the size is unknown', () => {
-    expect(formatProgress('w.pth', { receivedBytes: 1_500_000, totalBytes: undefined, bytesPerSecond: 500_000, done: false })).toBe(
+    expect(formatDownloadProgress('w.pth', { receivedBytes: 1_500_000, totalBytes: undefined, bytesPerSecond: 500_000, done: false })).toBe(
       'w.pth  1.5 MB 0.5 MB/s',
     );
   });
 });
 
-describe('progressBar', () => {
+describe('downloadProgressBar', () => {
   it('stays silent (no callback) when the stream is not a terminal', () => {
-    expect(progressBar('w.pth', new PassThrough() as unknown as NodeJS.WriteStream)).toBeUndefined();
+    expect(downloadProgressBar('w.pth', new PassThrough() as unknown as NodeJS.WriteStream)).toBeUndefined();
   });
 
   it('redraws one line on a terminal and ends it with a newline when done', () => {
     const tty = Object.assign(new PassThrough(), { isTTY: true });
-    const draw = progressBar('w.pth', tty as unknown as NodeJS.WriteStream)!;
+    const draw = downloadProgressBar('w.pth', tty as unknown as NodeJS.WriteStream)!;
     draw({ receivedBytes: 10, totalBytes: 20, bytesPerSecond: 1, done: false });
     draw({ receivedBytes: 20, totalBytes: 20, bytesPerSecond: 1, done: true });
     const written = String(tty.read());
