@@ -21,6 +21,8 @@ export interface FakeClassifierOptions {
   observer?: ClassifierObserver;
   /** The pixel limit it reports (the app checks it against its own). Default: the classifier's default. */
   maxPixels?: number;
+  /** The request timeout it reports (shutdown waits for it). Default: the classifier's default. */
+  requestTimeoutMs?: number;
 }
 
 const PNG = [0x89, 0x50, 0x4e, 0x47];
@@ -46,7 +48,7 @@ export class FakeClassifier implements Classifier {
     this.limits = {
       maxPixels: options.maxPixels ?? CLASSIFIER_OPTIONS.maxPixels.default,
       maxTopK: TOP_K.max,
-      requestTimeoutMs: CLASSIFIER_OPTIONS.requestTimeoutMs.default,
+      requestTimeoutMs: options.requestTimeoutMs ?? CLASSIFIER_OPTIONS.requestTimeoutMs.default,
     };
   }
 
