@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { downloadProgressBar, formatDownloadProgress } from '../../src/cli/tty.js';
+import { counted, downloadProgressBar, duration, formatDownloadProgress } from '../../src/cli/tty.js';
 
 describe('formatDownloadProgress', () => {
   it('shows percent, bar, megabytes and rate when the size is known', () => {
@@ -33,5 +33,16 @@ describe('downloadProgressBar', () => {
     const written = String(tty.read());
     expect(written.startsWith('\rw.pth  50%')).toBe(true);
     expect(written.endsWith('\n')).toBe(true);
+  });
+});
+
+describe('one duration format and plurals for every progress line and summary', () => {
+  it('writes seconds, minutes and hours alike', () => {
+    expect([duration(45), duration(127), duration(3900), duration(Number.POSITIVE_INFINITY)]).toEqual(['45s', '2m07s', '1h05m', '?']);
+  });
+
+  it('counts in the singular for one', () => {
+    expect([counted(0, 'file'), counted(1, 'file'), counted(2, 'file')]).toEqual(['0 files', '1 file', '2 files']);
+    expect(counted(1, 'image differs', 'images differ')).toBe('1 image differs');
   });
 });
