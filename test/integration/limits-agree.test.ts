@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { type Classifier, createClassifier } from '../../src/classifier/index.js';
 import { SETTINGS } from '../../src/cli/settings.js';
 import { TOP_K } from '../../src/labels/postprocess.js';
-import { buildApp } from '../../src/server/app.js';
+import { type AppOptions, buildApp } from '../../src/server/app.js';
 import { DRAIN_MARGIN_MS, installShutdownHandlers } from '../../src/server/start.js';
 import { rejectedError, thrownError } from '../helpers/errors.js';
 import { FakeClassifier } from '../helpers/fake-classifier.js';
@@ -21,21 +21,31 @@ function png(width: number, height: number): Promise<Buffer> {
     .toBuffer();
 }
 
+type App = Awaited<ReturnType<typeof buildApp>>;
+
+/** A ready app over the real classifier on the synthetic model, made with the loader's pixel limit. */
+async function realApp(options: Omit<AppOptions, 'loadClassifier'> = {}): Promise<{ app: App; classifier: Classifier }> {
+  let classifier: Classifier | undefined;
+  const app = await buildApp({
+    ...options,
+    loadClassifier: async ({ maxPixels }) => {
+      classifier = await createClassifier({ model: syntheticModel(), threads: 2, maxPixels });
+      return classifier;
+    },
+  });
+  await app.ready();
+  await app.classifierSlot.load();
+  return { app, classifier: classifier as Classifier };
+}
+
 describe('the largest top-k', () => {
-  let app: Awaited<ReturnType<typeof buildApp>>;
+  let app: App;
   let classifier: Classifier;
   let image: Buffer;
 
   beforeAll(async () => {
     image = await png(64, 48);
-    app = await buildApp({
-      loadClassifier: async ({ maxPixels }) => {
-        classifier = await createClassifier({ model: syntheticModel(), threads: 2, maxPixels });
-        return classifier;
-      },
-    });
-    await app.ready();
-    await app.classifierSlot.load();
+    ({ app, classifier } = await realApp());
   }, 120_000);
   afterAll(async () => {
     await app?.close();
@@ -67,19 +77,11 @@ describe('the largest top-k', () => {
 
 describe('the pixel limit', () => {
   const MAX_PIXELS = 64 * 48;
-  let app: Awaited<ReturnType<typeof buildApp>>;
+  let app: App;
   let classifier: Classifier;
 
   beforeAll(async () => {
-    app = await buildApp({
-      maxPixels: MAX_PIXELS,
-      loadClassifier: async ({ maxPixels }) => {
-        classifier = await createClassifier({ model: syntheticModel(), threads: 2, maxPixels });
-        return classifier;
-      },
-    });
-    await app.ready();
-    await app.classifierSlot.load();
+    ({ app, classifier } = await realApp({ maxPixels: MAX_PIXELS }));
   }, 120_000);
   afterAll(async () => {
     await app?.close();
@@ -116,7 +118,7 @@ describe('the pixel limit', () => {
 
 describe('the upload limit', () => {
   const MAX_UPLOAD = 4096;
-  let app: Awaited<ReturnType<typeof buildApp>>;
+  let app: App;
 
   beforeAll(async () => {
     app = await buildApp({ maxUploadBytes: MAX_UPLOAD, loadClassifier: async () => new FakeClassifier() });
