@@ -8,8 +8,9 @@ import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { compileForThisCpu } from '../dist/engine/compile.js';
 import { engineSessionOptions } from '../dist/engine/inference-engine.js';
+import { THREADS } from '../dist/engine/threads.js';
+import { cacheDir } from '../dist/files/cache-dir.js';
 import { INPUT_ELEMENTS } from '../dist/image/recipe.js';
-import { cacheDir, DEFAULTS } from '../dist/settings.js';
 
 const { values } = parseArgs({ options: { model: { type: 'string' }, runs: { type: 'string', default: '20' } } });
 if (values.model === undefined) throw new Error('usage: floor.mjs --model M [--runs N]');
@@ -19,7 +20,7 @@ const mb = (text, field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').ex
 const beforeSessionMb = mb(status(), 'VmRSS');
 const session = await ort.InferenceSession.create(
   await compileForThisCpu(values.model, cacheDir()),
-  engineSessionOptions(DEFAULTS.threads, true),
+  engineSessionOptions(THREADS.default, true),
 );
 const input = new ort.Tensor('float32', new Float32Array(INPUT_ELEMENTS), [1, 3, 224, 224]);
 for (let i = 0; i < Number(values.runs); i++) await session.run({ [session.inputNames[0]]: input });

@@ -1,5 +1,5 @@
 // Builds the page into dist/web/: bundles src/web/main.ts to app.js (esbuild) and copies index.html and
-// styles.css. Runs after tsc (it reads the defaults from dist/settings.js). Type-checks the page first (tsconfig.json excludes src/web; src/web/tsconfig.json has DOM types).
+// styles.css. Runs after tsc (it reads the server's defaults from dist/server/options.js). Type-checks the page first (tsconfig.json excludes src/web; src/web/tsconfig.json has DOM types).
 // Usage: node scripts/build-web.mjs [--no-check]
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync } from 'node:fs';
@@ -17,16 +17,16 @@ if (!process.argv.includes('--no-check')) {
   });
 }
 
-// The page's fallback limits (used until GET /config answers) are the settings table's defaults, from the build
-// that `npm run build` has just compiled into dist/.
-const { DEFAULTS } = await import(pathToFileURL(join(root, 'dist', 'settings.js')).href);
+// The page's fallback limits (used until GET /config answers) are the server's defaults, from the build that
+// `npm run build` has just compiled into dist/.
+const { SERVER_OPTIONS } = await import(pathToFileURL(join(root, 'dist', 'server', 'options.js')).href);
 // The formats the page names are the ones the server decodes (src/image/formats.ts).
 const { DECODABLE_NAMES } = await import(pathToFileURL(join(root, 'dist', 'image', 'formats.js')).href);
 
 mkdirSync(out, { recursive: true });
 await build({
   define: {
-    __DEFAULT_CONFIG__: JSON.stringify({ maxUploadBytes: DEFAULTS.maxUploadBytes, topK: DEFAULTS.topK }),
+    __DEFAULT_CONFIG__: JSON.stringify({ maxUploadBytes: SERVER_OPTIONS.maxUploadBytes.default, topK: SERVER_OPTIONS.topK.default }),
     __IMAGE_FORMATS__: JSON.stringify(DECODABLE_NAMES),
   },
   // The page, and the on-device mode's worker (its own file: `new Worker(url, { type: 'module' })`).

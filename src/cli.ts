@@ -11,22 +11,9 @@ import { readFile } from 'node:fs/promises';
 import { inspect, type ParseArgsConfig, parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { type Command, resolveSettings, SETTINGS, type Settings } from './cli/settings.js';
+import { COMMANDS, checkOperands, commandUsage, formatSettings, USAGE } from './cli/usage.js';
 import { isResnetServeError, messageOf } from './errors.js';
-import { type Command, formatSettings, resolveSettings, SETTINGS, usageLines } from './settings.js';
-
-const USAGE = `resnet-serve — ImageNet top-k classes from TorchVision's ResNet-18, on the CPU, offline after set-up.
-
-Usage:
-  resnet-serve classify [--model M | --weights W] [--top K] [--json] [--lang en|zh] [--explain DIR] IMAGE...
-  resnet-serve serve    [--model M | --weights W] [--host H] [--port P] [limits] [--print-config [--json]]
-  resnet-serve convert  --weights W --out model.onnx [--precision int8 [--calibration DIR] [--validate DIR]]
-  resnet-serve fetch    [--weights-url URL]
-  resnet-serve eval     [--model M | --weights W] [--compare int8|MODEL] [--json] DIR|LIST.tsv
-
-Every setting is a flag or an environment variable; a flag wins over its variable, a variable over the default.
-\`serve --print-config\` prints every value and where it came from.
-
-${usageLines()}`;
 
 /** The CLI's flags: one per setting, plus the commands' own switches. */
 const OPTIONS = {
@@ -44,10 +31,23 @@ function parse(argv: string[]) {
   return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
 }
 
-const COMMANDS: readonly Command[] = ['classify', 'serve', 'convert', 'fetch', 'eval'];
+/** Every command module has the same entry: the resolved settings and the operands, checked already. */
+type CommandModule = { run(settings: Settings, operands: readonly string[]): Promise<number> };
 
-function isCommand(name: string): name is Command {
-  return (COMMANDS as readonly string[]).includes(name);
+/**
+ * Each command loads only its own modules: `serve` never imports the converter or the evaluator, and `--version`,
+ * `--help` and `--print-config` import none of them.
+ */
+const LOADERS: Readonly<Record<Command, () => Promise<CommandModule>>> = {
+  classify: () => import('./cli/commands/classify.js'),
+  serve: () => import('./cli/commands/serve.js'),
+  convert: () => import('./cli/commands/convert.js'),
+  fetch: () => import('./cli/commands/fetch.js'),
+  eval: () => import('./cli/commands/eval.js'),
+};
+
+function isCommand(name: string | undefined): name is Command {
+  return name !== undefined && Object.hasOwn(COMMANDS, name);
 }
 
 /**
@@ -78,6 +78,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${pkg.version}\n`);
     return 0;
   }
+  // `COMMAND --help` and `help COMMAND`: that command's flags only.
+  const helpFor = command === 'help' ? rest[0] : flags.help === true ? command : undefined;
+  if (isCommand(helpFor)) {
+    process.stdout.write(`${commandUsage(helpFor)}\n`);
+    return 0;
+  }
   if (flags.help === true || command === undefined || command === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return command === undefined && flags.help !== true ? 2 : 0;
@@ -94,26 +100,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(formatSettings(command, resolved, resolved.values.json));
       return 0;
     }
-    const settings = resolved.values;
-    // Each command loads only its own modules: `serve` never imports the converter or the evaluator, and
-    // `--version`, `--help` and `--print-config` import none of them.
-    switch (command) {
-      case 'classify':
-        return await (await import('./cli/commands/classify.js')).classify(settings, rest);
-      case 'serve':
-        return await (await import('./cli/commands/serve.js')).serve(settings);
-      case 'convert':
-        return await (await import('./cli/commands/convert.js')).convert(settings);
-      case 'fetch':
-        return await (await import('./cli/commands/fetch.js')).fetchCommand(settings);
-      case 'eval': {
-        const [{ evalCommand }, { modelSource }] = await Promise.all([
-          import('./cli/commands/eval.js'),
-          import('./cli/commands/shared.js'),
-        ]);
-        return await evalCommand(settings, rest, modelSource(settings));
-      }
-    }
+    checkOperands(command, rest);
+    return await (await LOADERS[command]()).run(resolved.values, rest);
   } catch (error) {
     if (!isResnetServeError(error)) {
       // A bug, not a user error: say so plainly; the stack only when asked for.

@@ -128,6 +128,7 @@ export function fileSystemFailed(action: string, cause: unknown): ResnetServeErr
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (value === null || value === undefined) return String(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${value} of type ${typeof value}`;
+  // A number reads as itself beside the range it missed ("from 1 to 20 … but received 50"); a string is quoted.
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
   return `a value of type ${Array.isArray(value) ? 'array' : typeof value}`;
 }

@@ -13,6 +13,22 @@ export function integerInRange(name: string, value: unknown, min: number, max: n
   return value;
 }
 
+/**
+ * An integer option's default and range, declared once by the stage that owns the option, beside its
+ * implementation; the stage's own check and the command line's flag both read it.
+ */
+export interface IntegerOption {
+  readonly default: number;
+  readonly min: number;
+  /** No upper bound when absent. */
+  readonly max?: number;
+}
+
+/** `spec.default` when `value` is undefined, else `value` checked against the spec's range. */
+export function integerOption(name: string, value: unknown, spec: IntegerOption): number {
+  return value === undefined ? spec.default : integerInRange(name, value, spec.min, spec.max);
+}
+
 /** A number in `[min, max]` (or `(min, max]` with `exclusiveMin`). */
 export function numberInRange(name: string, value: unknown, min: number, max: number, exclusiveMin = false): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || (exclusiveMin ? value <= min : value < min) || value > max) {
@@ -64,26 +80,6 @@ export function nonEmpty<T extends { readonly length: number }>(name: string, va
 }
 
 /**
- * An http(s) URL whose last path segment is a plain file name (`[A-Za-z0-9_.-]`, not only dots): download sources,
- * whose name becomes a cache file name.
- * @returns that file name, decoded.
- */
-export function httpFileName(name: string, value: string): string {
-  let url: URL;
-  let fileName: string;
-  try {
-    url = new URL(value);
-    fileName = decodeURIComponent(url.pathname.split('/').pop() ?? '');
-  } catch {
-    throw invalidArgument(name, 'an http(s) URL', value);
-  }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !/^[\w.-]+$/.test(fileName) || /^\.+$/.test(fileName)) {
-    throw invalidArgument(name, 'an http(s) URL ending in a file name', value);
-  }
-  return fileName;
-}
-
-/**
  * A rule between arguments (one excludes another, one needs another, a command needs operands): throws
  * INVALID_ARGUMENT with `message`, which says what to give instead.
  */
@@ -91,30 +87,10 @@ export function argumentRule(holds: boolean, message: string): void {
   if (!holds) throw new ResnetServeError('INVALID_ARGUMENT', message);
 }
 
-/** A `{ min, max }` of finite numbers (an activation range). */
-export function finiteRange<T extends { min: number; max: number }>(name: string, value: T | undefined): T {
-  if (value === undefined || !Number.isFinite(value.min) || !Number.isFinite(value.max))
-    throw invalidArgument(name, 'a finite { min, max }', value);
-  return value;
-}
-
 /** A value an argument rule demands: returns it, or throws INVALID_ARGUMENT with `message`. */
 export function requiredArgument<T>(value: T | undefined, message: string): T {
   argumentRule(value !== undefined, message);
   return value as T;
-}
-
-/**
- * A shard of a split into `count` parts: `K/N` (0 ≤ K < N), or `N` alone with K from `completionIndex` (a
- * Kubernetes Indexed Job's `JOB_COMPLETION_INDEX`).
- */
-export function shardOf(name: string, value: string, completionIndex: string | undefined): { index: number; count: number } {
-  const match = /^(?:(\d+)\/)?(\d+)$/.exec(value);
-  const count = Number(match?.[2]);
-  if (match === null || !Number.isSafeInteger(count) || count < 1) throw invalidArgument(name, 'K/N with 0 ≤ K < N, or N', value);
-  const index = match[1] ?? completionIndex;
-  if (index === undefined || !/^\d+$/.test(index)) throw invalidArgument(`${name} (K from JOB_COMPLETION_INDEX)`, 'a shard index', index);
-  return { index: integerInRange(`${name} K`, Number(index), 0, count - 1), count };
 }
 
 /** An absolute URL path made of plain characters (`/metrics`, `/internal/docs`), or `off`. */

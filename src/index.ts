@@ -1,6 +1,8 @@
 /** The library surface of resnet-serve: the same stages the CLI and the server are built from. */
 export {
+  CLASSIFIER_OPTIONS,
   type Classifier,
+  type ClassifierLimits,
   type ClassifierObserver,
   type ClassifierOptions,
   type ClassifyOptions,
@@ -10,17 +12,18 @@ export {
   type InferResult,
   type Timings,
 } from './classifier/index.js';
+export { DEFAULTS, SETTINGS } from './cli/settings.js';
 export { ERROR_CODES, type ErrorCode, isResnetServeError, ResnetServeError } from './errors.js';
 export { normaliseCam, rawCam } from './explain/cam.js';
-export { preprocess, preprocessInto } from './image/index.js';
+export { cacheDir } from './files/cache-dir.js';
+export { MAX_PIXELS, preprocess, preprocessInto } from './image/index.js';
 export { IMAGENET_RECIPE, INPUT_ELEMENTS } from './image/recipe.js';
 export { type CropBox, cropBox } from './image/recipe-geometry.js';
 export { IMAGENET_WNIDS } from './labels/imagenet-wnids.js';
-export { postprocess, softmax } from './labels/index.js';
+export { postprocess, softmax, TOP_K } from './labels/index.js';
 export type { Lang, Prediction } from './labels/types.js';
 export { convertToOnnx } from './model/architectures/resnet.js';
 export type { Precision } from './model/types.js';
-export { cacheDir, DEFAULTS, SETTINGS } from './settings.js';
 export { type ModelSource, resolveModel } from './setup/resolve-model.js';
 export { DEFAULT_WEIGHTS } from './weights/default-weights.js';
 export { resolveWeights } from './weights/fetch.js';

@@ -24,13 +24,3 @@ export async function listInputs(operands: readonly string[]): Promise<Input[]> 
   }
   return inputs;
 }
-
-/**
- * Whether `path` falls in `shard`: FNV-1a of the path, modulo N. A hash rather than a position, so a file's shard
- * does not move when others are added to or removed from the folders between runs.
- */
-export function inShard(path: string, shard: { index: number; count: number }): boolean {
-  let hash = 0x811c9dc5;
-  for (const byte of Buffer.from(path, 'utf8')) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
-  return hash % shard.count === shard.index;
-}

@@ -8,12 +8,11 @@ import { exactLength, integerInRange } from '../guards.js';
 import { decodedBytes, type ImageHeader, preprocessWithHeaderInto, readImageHeader, sniffDecodableFormat } from '../image/index.js';
 import { INPUT_ELEMENTS } from '../image/recipe.js';
 import { cropBox } from '../image/recipe-geometry.js';
-import { postprocess } from '../labels/index.js';
+import { postprocess, TOP_K } from '../labels/index.js';
 import { type ClassifierHead, readClassifierHead } from '../model/classifier-head.js';
 import { FEATURES_NAME } from '../model/features.js';
-import { cacheDir, DEFAULTS, option } from '../settings.js';
-import { DEFAULT_WEIGHTS } from '../weights/default-weights.js';
-import type { Classifier, ClassifierOptions, ClassifyOptions, ClassifyResult, InferOptions, InferResult } from './types.js';
+import { type ClassifierOptions, resolveClassifierOptions } from './options.js';
+import type { Classifier, ClassifyOptions, ClassifyResult, InferOptions, InferResult } from './types.js';
 
 interface Job {
   tensor: Float32Array;
@@ -50,25 +49,18 @@ const LARGE_IMAGE_PIXELS = 4_000_000;
  * the session runs a batch. Every request holds one tensor from a fixed pool from decode to answer, so the
  * memory taken by tensors is `(maxBatch + decodeConcurrency + 1) × 602 KB` whatever the load.
  *
- * @throws ResnetServeError MODEL_INVALID, INVALID_ARGUMENT (an option outside its range in src/settings.ts).
+ * @throws ResnetServeError MODEL_INVALID, INVALID_ARGUMENT (an option outside its range in ./options.ts).
  * @example
  * const classifier = await createClassifier({ model: 'resnet18.onnx' });
  * const { predictions } = await classifier.classify(await readFile('cat.jpg'));
  * // predictions[0] → { index: 281, label: 'tabby', label_zh: '虎斑猫', probability: 0.71 }
  */
 export async function createClassifier(options: ClassifierOptions): Promise<Classifier> {
-  const maxBatch = option('maxBatch', options.maxBatch);
-  const maxPixels = option('maxPixels', options.maxPixels);
-  const maxQueue = option('maxQueue', options.maxQueue);
-  const decodeConcurrency = option('decodeConcurrency', options.decodeConcurrency);
-  const decodeBudgetBytes = option('decodeBudgetBytes', options.decodeBudgetBytes);
-  const batchWaitMs = option('batchWaitMs', options.batchWaitMs);
-  const timeoutMs = option('requestTimeoutMs', options.requestTimeoutMs);
-  const threads = option('threads', options.threads);
-  const precision = option('precision', options.precision);
+  const resolved = resolveClassifierOptions(options);
+  const { maxBatch, maxPixels, maxQueue, decodeConcurrency, decodeBudgetBytes, batchWaitMs, threads, observer } = resolved;
   // Every option is checked above: nothing can throw between starting the session thread and returning.
-  const engine = await InferenceEngine.create(options.model, { threads, cacheDir: options.cacheDir ?? cacheDir() });
-  const observer = options.observer ?? {};
+  const engine = await InferenceEngine.create(resolved.model, { threads, cacheDir: resolved.cacheDir });
+  const maxTopK = Math.min(TOP_K.max, engine.classes);
   // One batch tensor for the life of the process; requests' tensors are copied into its rows. Shared
   // memory: the session thread reads it without a structured-clone copy per batch.
   const batch = new Float32Array(new SharedArrayBuffer(maxBatch * INPUT_ELEMENTS * Float32Array.BYTES_PER_ELEMENT));
@@ -105,11 +97,11 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
   let head: Promise<ClassifierHead> | undefined;
   /** The fc layer, read from the model file at the first explanation asked for (2 MB for ImageNet's 1000 classes). */
   const explainHead = (): Promise<ClassifierHead> => {
-    head ??= loadHead(options.model, engine.classes, engine.featureChannels);
+    head ??= loadHead(resolved.model, engine.classes, engine.featureChannels);
     return head;
   };
 
-  const queue = new BatchQueue<Job, Inferred>(runBatch, { maxBatch, batchWaitMs, timeoutMs });
+  const queue = new BatchQueue<Job, Inferred>(runBatch, { maxBatch, batchWaitMs, timeoutMs: resolved.requestTimeoutMs });
 
   let pending = 0;
   let closing: Promise<void> | undefined;
@@ -211,11 +203,12 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
   };
 
   return {
-    modelName: options.modelName ?? DEFAULT_WEIGHTS.modelName,
-    precision,
+    modelName: resolved.modelName,
+    precision: resolved.precision,
     classes: engine.classes,
+    limits: Object.freeze({ maxPixels, maxTopK, requestTimeoutMs: resolved.requestTimeoutMs }),
     async classify(bytes: Uint8Array, classifyOptions: ClassifyOptions = {}): Promise<ClassifyResult> {
-      const topK = integerInRange('topK', classifyOptions.topK ?? DEFAULTS.topK, 1, Math.min(DEFAULTS.maxTopK, engine.classes));
+      const topK = integerInRange('topK', classifyOptions.topK ?? TOP_K.default, TOP_K.min, maxTopK);
       // Before admission: a model that cannot explain says so at once, whatever the image.
       const explainWith = classifyOptions.explain === true ? await explainHead() : undefined;
       const { logits, timings_ms, features, image } = await run(bytes, explainWith !== undefined);

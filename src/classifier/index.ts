@@ -1,8 +1,9 @@
 export { createClassifier } from './classifier.js';
+export { CLASSIFIER_OPTIONS, type ClassifierOptions, type ResolvedClassifierOptions, resolveClassifierOptions } from './options.js';
 export type {
   Classifier,
+  ClassifierLimits,
   ClassifierObserver,
-  ClassifierOptions,
   ClassifyOptions,
   ClassifyResult,
   Explanation,

@@ -2,50 +2,8 @@ import type { CropBox } from '../image/recipe-geometry.js';
 import type { Prediction } from '../labels/types.js';
 import type { Precision } from '../model/types.js';
 
-/**
- * How a classifier is made. Every numeric option is checked against the settings table (src/settings.ts), whose
- * entry of the same name gives its default and range.
- */
-export interface ClassifierOptions {
-  /**
-   * The ONNX model: a path or its bytes (`resnet-serve convert` or `resolveModel()` makes one). A path is
-   * lighter: it is compiled once for this CPU and its weights are mapped from disk, while bytes are copied to the
-   * session thread and optimised at every load.
-   */
-  model: string | Uint8Array;
-  /** Reported in HTTP answers. Default `resnet18-imagenet1k-v1`. */
-  modelName?: string;
-  /** What the model computes in; reported, not applied. Default `fp32`. */
-  precision?: Precision;
-  /** ONNX Runtime intra-op threads. Default: the machine's cores (1..256). */
-  threads?: number;
-  /** Images per ONNX Runtime run. Default 4 (1..64). */
-  maxBatch?: number;
-  /** How long a lone request waits for company, in ms. Default 2 (0..1000). */
-  batchWaitMs?: number;
-  /** Requests admitted (decoding, queued or running) before QUEUE_FULL. Default 64. */
-  maxQueue?: number;
-  /**
-   * Longest time from the call to `classify()` until the request's batch starts, in ms, before TIMEOUT: decoding
-   * and waiting in the queue both count. Default 30 000.
-   */
-  requestTimeoutMs?: number;
-  /** Where the model compiled for this CPU is cached when `model` is a path. Default `cacheDir()`. */
-  cacheDir?: string;
-  /** Images decoded at once, on sharp's threads, while a batch runs, at most one over 4 MP. Default 2 (1..64). */
-  decodeConcurrency?: number;
-  /**
-   * Bytes of decoded pixels (width × height × channels, after shrink-on-load) in flight at once; an image that
-   * alone needs more is IMAGE_OVER_BUDGET. Default 128 MiB.
-   */
-  decodeBudgetBytes?: number;
-  /** Largest decoded image, in pixels. Default 40 000 000. */
-  maxPixels?: number;
-  observer?: ClassifierObserver;
-}
-
 export interface ClassifyOptions {
-  /** How many classes to return, 1..20 (and at most the model's classes). Default 3. */
+  /** How many classes to return, 1..20 (`TOP_K`, and at most the model's classes). Default 3. */
   topK?: number;
   /**
    * Also say where the model looked: a class activation map per returned class (src/explain/cam.ts). Costs one
@@ -111,10 +69,21 @@ export interface ClassifierObserver {
   onDecodeStart?(pixels: number, decodingNow: number, largeNow: number): void;
 }
 
-/** What `server/`, `cli.ts` and library users see: one image in, top-k classes out. */
+/** The limits a classifier enforces, for shells that publish or mirror them (the server's /config and shutdown). */
+export interface ClassifierLimits {
+  /** Images of more pixels are IMAGE_TOO_LARGE. */
+  readonly maxPixels: number;
+  /** The largest `topK`: 20, or the model's classes if fewer. */
+  readonly maxTopK: number;
+  /** Longest wait from `classify()` until the request's batch starts, before TIMEOUT, in ms. */
+  readonly requestTimeoutMs: number;
+}
+
+/** What `server/`, `cli/` and library users see: one image in, top-k classes out. */
 export interface Classifier {
   readonly modelName: string;
   readonly precision: Precision;
+  readonly limits: ClassifierLimits;
   /**
    * @throws ResnetServeError FILE_EMPTY, UNSUPPORTED_MEDIA_TYPE, IMAGE_CORRUPT, IMAGE_TOO_LARGE,
    *   QUEUE_FULL, TIMEOUT, NOT_READY, INVALID_ARGUMENT, INFERENCE_FAILED; EXPLAIN_UNAVAILABLE for `explain`

@@ -7,7 +7,7 @@ import { compileForThisCpu } from './compile.js';
 import { onnxRuntimePath, SESSION_THREAD_SOURCE } from './inference-thread.js';
 
 export interface EngineOptions {
-  /** ONNX Runtime intra-op threads. Default: DEFAULTS.threads (the machine's cores). */
+  /** ONNX Runtime intra-op threads (the classifier's default is THREADS.default, the machine's cores). */
   threads: number;
   /**
    * Where to keep the model compiled for this CPU (see compile.ts). When set and `model` is a path, the

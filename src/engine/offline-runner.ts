@@ -1,6 +1,6 @@
 import ort from 'onnxruntime-node';
 import { onnxRuntimeFailed, ResnetServeError } from '../errors.js';
-import { DEFAULTS } from '../settings.js';
+import { THREADS } from './threads.js';
 
 /**
  * Runs a model over many images, several outputs at a time, in the calling thread: for offline tools. Calibration
@@ -21,7 +21,7 @@ export interface OfflineRunner {
 }
 
 export interface RunnerOptions {
-  /** ORT intra-op threads; default DEFAULTS.threads. */
+  /** ORT intra-op threads; default THREADS.default (the machine's cores). */
   threads?: number;
   /** Images per ORT run; default 4 (calibration fetches every activation, so batches stay small). */
   batchSize?: number;
@@ -43,7 +43,7 @@ export async function withRunner<T>(
     session = await ort.InferenceSession.create(model, {
       executionProviders: ['cpu'],
       graphOptimizationLevel: 'all',
-      intraOpNumThreads: options.threads ?? DEFAULTS.threads,
+      intraOpNumThreads: options.threads ?? THREADS.default,
       interOpNumThreads: 1,
     });
   } catch (cause) {

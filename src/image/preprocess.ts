@@ -1,12 +1,12 @@
-import { integerInRange } from '../guards.js';
-import { option } from '../settings.js';
+import { integerInRange, integerOption } from '../guards.js';
 import { decodeImage, type ImageHeader, type Reduction, readImageHeader } from './decode.js';
+import { MAX_PIXELS } from './limits.js';
 import { IMAGENET_RECIPE, INPUT_ELEMENTS } from './recipe.js';
 import { recipeGeometry } from './recipe-geometry.js';
 import { resampleInto } from './resample-kernel.js';
 
 export interface PreprocessOptions {
-  /** Largest accepted width × height, checked from the header before decoding. Default `DEFAULTS.maxPixels` (40 000 000). */
+  /** Largest accepted width × height, checked from the header before decoding. Default and range: `MAX_PIXELS` (40 000 000, ≥ 1). */
   maxPixels?: number;
 }
 
@@ -72,7 +72,7 @@ export function decodedBytes(header: ImageHeader): number {
  * @param bytes - the encoded file; its format is judged from its content only.
  * @param out - destination, at least `offset + INPUT_ELEMENTS` long.
  * @param offset - first element to write.
- * @param options.maxPixels - default `DEFAULTS.maxPixels`.
+ * @param options.maxPixels - default `MAX_PIXELS.default`.
  * @throws ResnetServeError `FILE_EMPTY`, `UNSUPPORTED_MEDIA_TYPE`, `IMAGE_TOO_LARGE` (from the header, before
  *   decoding), `IMAGE_CORRUPT`, or `INVALID_ARGUMENT` for a bad `offset`/`maxPixels`.
  * @example
@@ -81,7 +81,7 @@ export function decodedBytes(header: ImageHeader): number {
  */
 export async function preprocessInto(bytes: Uint8Array, out: Float32Array, offset: number, options?: PreprocessOptions): Promise<void> {
   integerInRange('offset', offset, 0, out.length - INPUT_ELEMENTS);
-  const maxPixels = option('maxPixels', options?.maxPixels);
+  const maxPixels = integerOption('maxPixels', options?.maxPixels, MAX_PIXELS);
   await preprocessWithHeaderInto(bytes, await readImageHeader(bytes, maxPixels), out, offset, maxPixels);
 }
 

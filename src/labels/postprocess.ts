@@ -1,5 +1,4 @@
-import { exactLength, integerInRange, nonEmpty } from '../guards.js';
-import { DEFAULTS } from '../settings.js';
+import { exactLength, type IntegerOption, integerInRange, nonEmpty } from '../guards.js';
 import { IMAGENET_LABELS, type LabelSet } from './label-set.js';
 import type { Prediction } from './types.js';
 
@@ -29,8 +28,14 @@ export function softmax(logits: Float32Array, offset = 0, length = logits.length
   return out;
 }
 
+/**
+ * How many classes an answer names: 3 by default, as the page shows; at most 20, the most bars the page draws and
+ * the largest `top` every shell (route, classifier, CLI) accepts.
+ */
+export const TOP_K = Object.freeze({ default: 3, min: 1, max: 20 }) satisfies IntegerOption;
+
 export interface PostprocessOptions {
-  /** How many classes to return, an integer from 1 to min(DEFAULTS.maxTopK, classes). Default DEFAULTS.topK (3), or `classes` if fewer. */
+  /** How many classes to return, an integer from 1 to min(TOP_K.max, classes) (20). Default TOP_K.default (3), or `classes` if fewer. */
   topK?: number;
   /** Index of the row's first logit in the buffer, i.e. `row * classes`. Default 0. */
   offset?: number;
@@ -61,8 +66,7 @@ export function postprocess(logits: Float32Array, options: PostprocessOptions = 
   nonEmpty('logits', logits, 'logit');
   const offset = integerInRange('offset', options.offset ?? 0, 0, logits.length - 1);
   const classes = integerInRange('classes', options.classes ?? logits.length - offset, 1, logits.length - offset);
-  const maxTopK = Math.min(DEFAULTS.maxTopK, classes);
-  const topK = integerInRange('topK', options.topK ?? Math.min(DEFAULTS.topK, classes), 1, maxTopK);
+  const topK = integerInRange('topK', options.topK ?? Math.min(TOP_K.default, classes), TOP_K.min, Math.min(TOP_K.max, classes));
   const labels = options.labels ?? IMAGENET_LABELS;
   exactLength('labels', labels.zh.length, labels.en.length, 'Chinese names, as many as English ones');
   const named = labels.en.length === classes;

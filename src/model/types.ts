@@ -2,3 +2,6 @@
 export type Precision = 'fp32' | 'int8';
 
 export const PRECISIONS = ['fp32', 'int8'] as const satisfies readonly Precision[];
+
+/** The precision when none is asked for: the float model torchvision's weights define. */
+export const DEFAULT_PRECISION: Precision = 'fp32';

@@ -1,14 +1,17 @@
-import type { Classifier, ClassifierObserver } from '../classifier/index.js';
-import { notReady } from '../errors.js';
+import type { Classifier, ClassifierLimits, ClassifierObserver } from '../classifier/index.js';
+import { notReady, ResnetServeError } from '../errors.js';
 
 /** What the app hands its loader: the observer that feeds /metrics, and the limits the app publishes at /config. */
 export interface LoaderContext {
   readonly observer: ClassifierObserver;
-  /** The app's pixel limit: the classifier must enforce this one, the value the page is told. */
+  /**
+   * The app's pixel limit, the value the page is told: the classifier must enforce this one (pass it to
+   * `createClassifier`); the slot refuses a classifier whose `limits.maxPixels` differs.
+   */
   readonly maxPixels: number;
 }
 
-/** Produces the classifier once the model is loaded and warmed up; a loader may ignore what it does not need. */
+/** Produces the classifier once the model is loaded and warmed up; a loader may ignore the observer. */
 export type ClassifierLoader = (context: LoaderContext) => Promise<Classifier>;
 
 export type SlotState = 'idle' | 'loading' | 'ready' | 'failed' | 'closing' | 'closed';
@@ -33,6 +36,11 @@ export class ClassifierSlot {
     return this.#state;
   }
 
+  /** The loaded classifier's limits; `undefined` until it is ready and after it closed. */
+  get limits(): ClassifierLimits | undefined {
+    return this.#classifier?.limits;
+  }
+
   /**
    * Starts loading (idempotent). The returned promise settles with the loader; it is already handled,
    * so callers that ignore it cause no unhandled rejection.
@@ -48,6 +56,17 @@ export class ClassifierSlot {
             // Shutdown began while the model was loading: nobody will ever use this session.
             await classifier.close();
             throw notReady('The server shut down before the model finished loading.');
+          }
+          const { maxPixels } = this.#context;
+          if (classifier.limits.maxPixels !== maxPixels) {
+            // /config would promise one limit and /predict enforce another.
+            this.#state = 'failed';
+            await classifier.close();
+            throw new ResnetServeError(
+              'INVALID_ARGUMENT',
+              `The classifier refuses images over ${classifier.limits.maxPixels} pixels but the app publishes ${maxPixels}: create it with the loader's maxPixels.`,
+              { details: { parameter: 'maxPixels', classifier: classifier.limits.maxPixels, app: maxPixels } },
+            );
           }
           this.#classifier = classifier;
           this.#state = 'ready';

@@ -1,18 +1,12 @@
 import type { FastifyInstance } from 'fastify';
+import { CLASSIFIER_OPTIONS } from '../classifier/options.js';
 import { messageOf, ResnetServeError } from '../errors.js';
-import { DEFAULTS, option } from '../settings.js';
-import { type AppOptions, buildApp } from './app.js';
+import { buildApp } from './app.js';
 import { packageJson } from './openapi.js';
+import type { StartOptions } from './options.js';
 import type { GrpcService } from './protocols/oip/grpc/server.js';
 
-export interface StartOptions extends AppOptions {
-  /** Interface to listen on. Default `DEFAULTS.host` (127.0.0.1). */
-  host?: string;
-  /** TCP port; 0 picks a free one. Default `DEFAULTS.port` (8080). */
-  port?: number;
-  /** Port of the Open Inference Protocol's gRPC service, on the same host; 0 (the default) leaves it off. */
-  grpcPort?: number;
-}
+export type { StartOptions } from './options.js';
 
 export interface ServerHandle {
   app: FastifyInstance;
@@ -40,10 +34,8 @@ export interface ServerHandle {
  * await server.ready; // logs {"msg":"model ready","model":"resnet18-imagenet1k-v1","precision":"fp32"}
  */
 export async function startServer(options: StartOptions): Promise<ServerHandle> {
-  const host = option('host', options.host);
-  const port = option('port', options.port);
-  const grpcPort = option('grpcPort', options.grpcPort);
   const app = await buildApp({ ...options, logger: options.logger ?? { level: 'info' } });
+  const { host, port, grpcPort } = app.serverOptions;
   let url: string;
   try {
     url = await app.listen({ host, port });
@@ -68,7 +60,7 @@ export async function startServer(options: StartOptions): Promise<ServerHandle> 
     }
     throw error;
   }
-  const grpc = grpcPort === 0 ? undefined : await startGrpc(app, host, grpcPort, options);
+  const grpc = grpcPort === 0 ? undefined : await startGrpc(app);
   const ready = app.classifierSlot.load().then(() => undefined);
   ready.catch(() => undefined);
   let closing: Promise<void> | undefined;
@@ -90,20 +82,21 @@ export async function startServer(options: StartOptions): Promise<ServerHandle> 
  * Starts the gRPC service over the app's classifier and metrics. Imported only when asked for: @grpc/grpc-js and
  * the .proto cost about 11 MB of RSS (measured) that an HTTP-only server need not carry.
  */
-async function startGrpc(app: FastifyInstance, host: string, port: number, options: StartOptions): Promise<GrpcService> {
+async function startGrpc(app: FastifyInstance): Promise<GrpcService> {
   const { startGrpcService } = await import('./protocols/oip/grpc/server.js');
+  const { host, grpcPort: port, modelName, maxInferImages, maxUploadBytes, apiKey } = app.serverOptions;
   try {
     return await startGrpcService({
       slot: app.classifierSlot,
       metrics: app.serverMetrics,
-      modelName: option('modelName', options.modelName),
+      modelName,
       serverVersion: packageJson.version,
-      maxInferImages: option('maxInferImages', options.maxInferImages),
-      maxUploadBytes: option('maxUploadBytes', options.maxUploadBytes),
+      maxInferImages,
+      maxUploadBytes,
       host,
       port,
       log: app.log,
-      apiKey: option('apiKey', options.apiKey),
+      apiKey,
     });
   } catch (error) {
     await app.close();
@@ -122,13 +115,17 @@ export interface ShutdownOptions {
   /** Default `['SIGTERM', 'SIGINT']`. */
   signals?: NodeJS.Signals[];
   /**
-   * Give up draining after this long and exit 1 (a stuck upload must not block a deploy forever).
-   * Default `DEFAULTS.requestTimeoutMs + 5000`.
+   * Give up draining after this long and exit 1 (a stuck upload must not block a deploy forever). Default: the
+   * loaded classifier's `requestTimeoutMs` (its default before it loaded) plus {@link DRAIN_MARGIN_MS}, judged
+   * when the signal arrives.
    */
   forceAfterMs?: number;
   /** Injected for tests. Default `process.exit`. */
   exit?: (code: number) => void;
 }
+
+/** Past the request timeout, time for the last batch to run and its answers to be written. */
+export const DRAIN_MARGIN_MS = 5000;
 
 /**
  * On the first SIGTERM/SIGINT: close the server gracefully (see {@link ServerHandle.close}) and exit 0,
@@ -137,7 +134,6 @@ export interface ShutdownOptions {
  */
 export function installShutdownHandlers(handle: Pick<ServerHandle, 'app' | 'close'>, options: ShutdownOptions = {}): () => void {
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
-  const forceAfterMs = options.forceAfterMs ?? DEFAULTS.requestTimeoutMs + 5000;
   const exit = options.exit ?? ((code: number) => process.exit(code));
   const log = handle.app.log;
   let shuttingDown = false;
@@ -149,6 +145,9 @@ export function installShutdownHandlers(handle: Pick<ServerHandle, 'app' | 'clos
       return;
     }
     shuttingDown = true;
+    // The longest an admitted request can still wait is the classifier's own timeout, whatever it was set to.
+    const requestTimeoutMs = handle.app.classifierSlot.limits?.requestTimeoutMs ?? CLASSIFIER_OPTIONS.requestTimeoutMs.default;
+    const forceAfterMs = options.forceAfterMs ?? requestTimeoutMs + DRAIN_MARGIN_MS;
     log.info({ signal }, 'shutting down: not ready, draining in-flight requests');
     const force = setTimeout(() => {
       log.error({ forceAfterMs }, 'shutdown took too long; exiting');

@@ -1,18 +1,7 @@
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
-
-/**
- * Where `scripts/build-web.mjs` put the page. Resolved from this module, never the cwd: from
- * dist/server/ it is the sibling dist/web/; when the sources run directly (vitest) it is the repo's dist/web/.
- */
-export function defaultWebRoot(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const sibling = resolve(here, '..', 'web');
-  return existsSync(join(sibling, 'app.js')) ? sibling : resolve(here, '..', '..', 'dist', 'web');
-}
 
 /** Serves the page at /. Unknown paths fall through to the JSON 404 handler. */
 export const staticFiles: FastifyPluginAsync<{ root: string }> = async (app, { root }) => {

@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { fileSystemFailed, ResnetServeError } from '../errors.js';
+import { cacheDir } from '../files/cache-dir.js';
 import { fileKey, isFile, writeFileAtomic } from '../files/files.js';
 import { preprocessFolder } from '../image/index.js';
 import { CONVERTER_VERSION } from '../model/converter-version.js';
-import type { Precision } from '../model/types.js';
-import { cacheDir } from '../settings.js';
+import { DEFAULT_PRECISION, type Precision } from '../model/types.js';
 import { type ResolveWeightsOptions, resolveWeights } from '../weights/fetch.js';
 
 export interface ModelSource {
@@ -16,6 +16,7 @@ export interface ModelSource {
   weights?: string;
   /** Where to download the default weights from (mirrors). */
   weightsUrl?: string;
+  /** Default `fp32`. */
   precision?: Precision;
   /** int8 only: a folder of calibration images; without it the activation ranges come from BatchNorm statistics. */
   calibration?: string;
@@ -44,7 +45,7 @@ export async function resolveModel(source: ModelSource): Promise<string> {
     return source.model;
   }
   const home = source.home ?? cacheDir();
-  const precision = source.precision ?? 'fp32';
+  const precision = source.precision ?? DEFAULT_PRECISION;
   const weightsPath = await resolveWeights({
     weightsPath: source.weights,
     weightsUrl: source.weightsUrl,

@@ -31,7 +31,7 @@ type View =
   | { kind: 'error'; key: MessageKey; params: Record<string, string | number> };
 
 const LANG_KEY = 'resnet-serve.lang';
-/** The settings table's defaults, put in by scripts/build-web.mjs. */
+/** The server's defaults (src/server/options.ts), put in by scripts/build-web.mjs. */
 declare const __DEFAULT_CONFIG__: PageConfig;
 /** Used until GET /config answers (and if it cannot): the server's own defaults. */
 const FALLBACK_CONFIG: PageConfig = __DEFAULT_CONFIG__;

@@ -7,10 +7,9 @@
 import type * as Ort from 'onnxruntime-web';
 import { messageOf } from '../errors.js';
 import type { SimdResampler } from '../image/simd-resample.js';
-import { IMAGENET_LABELS_EN } from '../labels/imagenet-en.js';
-import { IMAGENET_LABELS_ZH } from '../labels/imagenet-zh.js';
+import { postprocess } from '../labels/postprocess.js';
 import { loadResampler, OnDeviceError, preprocessOnDevice } from './on-device-preprocess.js';
-import type { FromWorker, ToWorker, WorkerPrediction } from './on-device-protocol.js';
+import type { FromWorker, ToWorker } from './on-device-protocol.js';
 
 /** Cache Storage bucket of the model; older models in it are deleted when a new one arrives. */
 const MODEL_CACHE = 'resnet-serve-model';
@@ -85,24 +84,6 @@ async function start(modelUrl: string, modelSize: number, runtimeUrl: string, ke
   }
 }
 
-/**
- * torch.softmax's way (maximum subtracted, float64 sum), then the `topK` largest — what the server's
- * labels/postprocess.ts computes; not imported from there because that module reads the Node-side settings.
- */
-function topPredictions(logits: Float32Array, topK: number): WorkerPrediction[] {
-  let max = -Infinity;
-  for (const value of logits) max = Math.max(max, value);
-  const exps = Float64Array.from(logits, (value) => Math.exp(value - max));
-  const sum = exps.reduce((a, b) => a + b, 0);
-  const order = [...exps.keys()].sort((a, b) => exps[b]! - exps[a]! || a - b).slice(0, topK);
-  return order.map((index) => ({
-    index,
-    label: IMAGENET_LABELS_EN[index] ?? `class_${index}`,
-    label_zh: IMAGENET_LABELS_ZH[index] ?? `class_${index}`,
-    probability: exps[index]! / sum,
-  }));
-}
-
 async function classify(image: Blob, topK: number): Promise<Extract<FromWorker, { type: 'result' }>> {
   if (engine === undefined) throw new OnDeviceError('FAILED', 'classify before load');
   const { session, ort, resampler, threads } = await engine;
@@ -119,7 +100,8 @@ async function classify(image: Blob, topK: number): Promise<Extract<FromWorker, 
   return {
     type: 'result',
     id: 0,
-    predictions: topPredictions(logits, topK),
+    // The server's own softmax and top-k (labels/postprocess.ts), so both modes rank and name classes alike.
+    predictions: postprocess(logits, { topK }),
     timings: { decode: decodeMs, inference: inferenceMs, total: performance.now() - started },
     threads,
   };

@@ -1,12 +1,21 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { isResnetServeError, ResnetServeError, systemMessageOf } from '../errors.js';
+import { invalidArgument, isResnetServeError, ResnetServeError, systemMessageOf } from '../errors.js';
+import { cacheDir } from '../files/cache-dir.js';
 import { isFile } from '../files/files.js';
-import { httpFileName } from '../guards.js';
-import { cacheDir } from '../settings.js';
 import { DEFAULT_WEIGHTS } from './default-weights.js';
-import { type DownloadProgress, progressBar } from './progress.js';
+
+/** Download progress as `downloadWeights` reports it after every chunk and once more at the end. */
+export interface DownloadProgress {
+  readonly receivedBytes: number;
+  /** From Content-Length; undefined when the server does not send one. */
+  readonly totalBytes: number | undefined;
+  /** Bytes per second since the response started. */
+  readonly bytesPerSecond: number;
+  /** True on the final report, once the whole body is on disk. */
+  readonly done: boolean;
+}
 
 export interface DownloadOptions {
   url: string;
@@ -171,7 +180,7 @@ export interface ResolveWeightsOptions {
   home?: string;
   /** Download when not cached. Default true. */
   download?: boolean;
-  /** Default: a progress bar on stderr when it is a terminal, silence otherwise. */
+  /** Called as the download goes (see {@link DownloadOptions.onProgress}); the command line draws a bar with it. Default none. */
   onProgress?: (progress: DownloadProgress) => void;
   signal?: AbortSignal;
 }
@@ -207,7 +216,7 @@ export async function resolveWeights(options: ResolveWeightsOptions = {}): Promi
     new ResnetServeError('WEIGHTS_UNAVAILABLE', offlineHelp(url, destination, why), { cause, details: { url, path: destination } });
   if (options.download === false) throw unavailable('downloading is turned off');
   const sha256Prefix = expectedHashPrefix(url);
-  const onProgress = options.onProgress ?? progressBar(fileName);
+  const { onProgress } = options;
   try {
     await downloadWeights({
       url,
@@ -250,9 +259,21 @@ export function expectedHashPrefix(url: string): string | undefined {
 }
 
 /**
- * The cache file name for a weights URL: the last path segment, e.g. `resnet18-f37072fd.pth`.
+ * The cache file name for a weights URL: its last path segment, decoded, which must be a plain file name
+ * (`[A-Za-z0-9_.-]`, not only dots) since it names a file in the cache, e.g. `resnet18-f37072fd.pth`.
  * @throws ResnetServeError INVALID_ARGUMENT for a non-http(s) URL or one without a plain file name.
  */
 export function weightsFileName(url: string): string {
-  return httpFileName('weightsUrl', url);
+  let parsed: URL;
+  let fileName: string;
+  try {
+    parsed = new URL(url);
+    fileName = decodeURIComponent(parsed.pathname.split('/').pop() ?? '');
+  } catch {
+    throw invalidArgument('weightsUrl', 'an http(s) URL', url);
+  }
+  if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || !/^[\w.-]+$/.test(fileName) || /^\.+$/.test(fileName)) {
+    throw invalidArgument('weightsUrl', 'an http(s) URL ending in a file name', url);
+  }
+  return fileName;
 }

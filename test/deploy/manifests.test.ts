@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { DEFAULTS } from '../../src/settings.js';
+import { DEFAULTS } from '../../src/cli/settings.js';
 import { DEFAULT_WEIGHTS } from '../../src/weights/default-weights.js';
 import { CLI, startCli } from '../helpers/cli-process.js';
 import { getStatus } from '../helpers/http.js';

@@ -1,6 +1,15 @@
 import { createHash } from 'node:crypto';
-import type { Classifier, ClassifierObserver, ClassifyOptions, ClassifyResult, InferResult } from '../../src/classifier/index.js';
+import {
+  CLASSIFIER_OPTIONS,
+  type Classifier,
+  type ClassifierLimits,
+  type ClassifierObserver,
+  type ClassifyOptions,
+  type ClassifyResult,
+  type InferResult,
+} from '../../src/classifier/index.js';
 import { ResnetServeError } from '../../src/errors.js';
+import { TOP_K } from '../../src/labels/postprocess.js';
 
 export interface FakeClassifierOptions {
   /** Requests allowed to wait at once before QUEUE_FULL. Default 64. */
@@ -10,6 +19,10 @@ export interface FakeClassifierOptions {
   /** When set, classify() waits for this promise (lets a test hold a request in flight). */
   gate?: Promise<void>;
   observer?: ClassifierObserver;
+  /** The pixel limit it reports (the app checks it against its own). Default: the classifier's default. */
+  maxPixels?: number;
+  /** The request timeout it reports (shutdown waits for it). Default: the classifier's default. */
+  requestTimeoutMs?: number;
 }
 
 const PNG = [0x89, 0x50, 0x4e, 0x47];
@@ -24,6 +37,7 @@ export class FakeClassifier implements Classifier {
   readonly modelName = 'fake-model';
   readonly precision = 'fp32' as const;
   readonly classes = 1000;
+  readonly limits: ClassifierLimits;
   closed = false;
   closeCalls = 0;
   #depth = 0;
@@ -31,6 +45,11 @@ export class FakeClassifier implements Classifier {
 
   constructor(options: FakeClassifierOptions = {}) {
     this.#options = options;
+    this.limits = {
+      maxPixels: options.maxPixels ?? CLASSIFIER_OPTIONS.maxPixels.default,
+      maxTopK: TOP_K.max,
+      requestTimeoutMs: options.requestTimeoutMs ?? CLASSIFIER_OPTIONS.requestTimeoutMs.default,
+    };
   }
 
   queueDepth(): number {

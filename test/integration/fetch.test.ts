@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ResnetServeError } from '../../src/errors.js';
+import type { DownloadProgress } from '../../src/weights/fetch.js';
 import { downloadWeights, expectedHashPrefix, resolveWeights } from '../../src/weights/fetch.js';
-import type { DownloadProgress } from '../../src/weights/progress.js';
 
 const body = readFileSync(fileURLToPath(new URL('../fixtures/weights/small-zip.pth', import.meta.url)));
 const sha256 = createHash('sha256').update(body).digest('hex');

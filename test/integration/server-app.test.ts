@@ -249,7 +249,7 @@ describe('other routes', () => {
   });
 
   test('/config publishes the limits', async () => {
-    const server = await readyApp(new FakeClassifier(), { maxUploadBytes: 5000, maxPixels: 1_000_000, topK: 5 });
+    const server = await readyApp(new FakeClassifier({ maxPixels: 1_000_000 }), { maxUploadBytes: 5000, maxPixels: 1_000_000, topK: 5 });
     expect((await server.inject('/config')).json()).toEqual({ maxUploadBytes: 5000, maxPixels: 1_000_000, topK: 5, maxTopK: 20 });
   });
 

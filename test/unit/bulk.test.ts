@@ -2,10 +2,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { inShard } from '../../src/bulk/inputs.js';
 import { filesAlreadyDone, openJsonl } from '../../src/bulk/jsonl.js';
-import { formatBulkProgress } from '../../src/bulk/progress.js';
-import { shardOf } from '../../src/guards.js';
+import { inShard, shardOf } from '../../src/bulk/shard.js';
+import { formatBulkProgress } from '../../src/cli/tty.js';
 import { thrownError } from '../helpers/errors.js';
 
 describe('shardOf', () => {

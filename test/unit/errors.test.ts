@@ -19,6 +19,6 @@ describe('error registry', () => {
   it('invalidArgument names the parameter, the expectation and what was received', () => {
     const error = invalidArgument('topK', 'an integer from 1 to 20', 1.5);
     expect(error.code).toBe('INVALID_ARGUMENT');
-    expect(error.message).toBe('Expected an integer from 1 to 20 for topK but received 1.5 of type number');
+    expect(error.message).toBe('Expected an integer from 1 to 20 for topK but received 1.5');
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULTS } from '../../src/cli/settings.js';
 import { postprocess, softmax } from '../../src/labels/index.js';
-import { DEFAULTS } from '../../src/settings.js';
 import { thrownError } from '../helpers/errors.js';
 
 const errorOf = thrownError;

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, limitsTable, option, resolveSettings, SETTINGS } from '../../src/settings.js';
+import { resolveClassifierOptions } from '../../src/classifier/options.js';
+import { DEFAULTS, resolveSettings, SETTINGS } from '../../src/cli/settings.js';
+import { limitsTable } from '../../src/cli/usage.js';
 import { thrownError } from '../helpers/errors.js';
 
 describe('the settings table', () => {
@@ -39,10 +41,10 @@ describe('the settings table', () => {
   it('refuses a bad value naming the flag or the variable it came from, with the same wording', () => {
     const fromFlag = thrownError(() => resolveSettings('serve', { 'max-batch': '65' }, {}));
     const fromEnv = thrownError(() => resolveSettings('serve', {}, { RESNET_SERVE_MAX_BATCH: '0' }));
-    const fromOption = thrownError(() => option('maxBatch', 1.5));
-    expect(fromFlag.message).toBe('Expected an integer from 1 to 64 for --max-batch but received 65 of type number');
-    expect(fromEnv.message).toBe('Expected an integer from 1 to 64 for RESNET_SERVE_MAX_BATCH but received 0 of type number');
-    expect(fromOption.message).toBe('Expected an integer from 1 to 64 for maxBatch but received 1.5 of type number');
+    const fromOption = thrownError(() => resolveClassifierOptions({ model: 'resnet18.onnx', maxBatch: 1.5 }));
+    expect(fromFlag.message).toBe('Expected an integer from 1 to 64 for --max-batch but received 65');
+    expect(fromEnv.message).toBe('Expected an integer from 1 to 64 for RESNET_SERVE_MAX_BATCH but received 0');
+    expect(fromOption.message).toBe('Expected an integer from 1 to 64 for maxBatch but received 1.5');
     expect(thrownError(() => resolveSettings('serve', {}, { PORT: 'http' })).message).toBe(
       'Expected an integer from 0 to 65535 for PORT but received "http"',
     );

@@ -1,23 +1,24 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { inShard, listInputs } from '../../bulk/inputs.js';
+import { listInputs } from '../../bulk/inputs.js';
 import { filesAlreadyDone, openJsonl } from '../../bulk/jsonl.js';
-import { bulkProgressBar } from '../../bulk/progress.js';
 import { classifyInputs, type FileResult } from '../../bulk/run.js';
+import { inShard, shardOf } from '../../bulk/shard.js';
 import { createClassifier } from '../../classifier/index.js';
+import { CLASSIFIER_OPTIONS } from '../../classifier/options.js';
 import { fileSystemFailed } from '../../errors.js';
-import { argumentRule, shardOf } from '../../guards.js';
+import { argumentRule } from '../../guards.js';
 import type { Lang } from '../../labels/types.js';
-import { DEFAULTS, type Settings } from '../../settings.js';
 import { resolveModel } from '../../setup/resolve-model.js';
+import type { Settings } from '../settings.js';
+import { bulkProgressBar, counted } from '../tty.js';
 import { classifierOptions, modelSource, note } from './shared.js';
 
 /**
  * `resnet-serve classify IMAGE|FOLDER...`: a table, JSON, or JSON Lines (`--jsonl`, resumable, sharded) of the top-k
  * classes per image, and with `--explain DIR` an overlay of where the model looked.
  */
-export async function classify(settings: Settings, operands: string[]): Promise<number> {
-  argumentRule(operands.length > 0, 'classify needs at least one IMAGE or FOLDER path.');
+export async function run(settings: Settings, operands: readonly string[]): Promise<number> {
   const { topK, lang, jsonl } = settings;
   argumentRule(!settings.resume || jsonl !== undefined, '--resume goes with --jsonl FILE.');
   const shard = settings.shard === undefined ? undefined : shardOf('--shard', settings.shard, process.env.JOB_COMPLETION_INDEX);
@@ -28,10 +29,10 @@ export async function classify(settings: Settings, operands: string[]): Promise<
   // Enough files in flight to fill a batch while the next ones decode; never more than the queue admits.
   const concurrency = 2 * settings.maxBatch + settings.decodeConcurrency;
   const classifier = await createClassifier({
-    ...classifierOptions(settings),
+    ...classifierOptions('classify', settings),
     model: await resolveModel(modelSource(settings)),
     // Every file in flight is admitted: the concurrency above, not the server's queue bound, limits them.
-    maxQueue: Math.max(DEFAULTS.maxQueue, concurrency),
+    maxQueue: Math.max(CLASSIFIER_OPTIONS.maxQueue.default, concurrency),
   });
   const overlays =
     settings.explain === undefined
@@ -60,7 +61,9 @@ export async function classify(settings: Settings, operands: string[]): Promise<
     progress?.(inputs.length, true);
     if (sink !== undefined) {
       const resumed = done.size > 0 ? `, ${done.size} already there` : '';
-      note(`${jsonl}: ${inputs.length - skipped} lines written (${failed} errors${resumed}); ${skipped} files skipped, not images`);
+      note(
+        `${jsonl}: ${counted(inputs.length - skipped, 'line')} written (${counted(failed, 'error')}${resumed}); ${counted(skipped, 'file')} skipped, not images`,
+      );
     } else {
       const ordered = results.filter((r) => r !== undefined);
       process.stdout.write(settings.json ? `${JSON.stringify(ordered)}\n` : formatTable(ordered, lang));

@@ -6,12 +6,12 @@ import { preprocessFolder } from '../../image/index.js';
 import { convertToOnnx } from '../../model/architectures/resnet.js';
 import { buildModel } from '../../model/build.js';
 import { validateAgreement } from '../../model/quantize/quantize.js';
-import type { Settings } from '../../settings.js';
 import { readStateDict } from '../../weights/read.js';
+import type { Settings } from '../settings.js';
 import { note } from './shared.js';
 
 /** `resnet-serve convert --weights W --out M`: the ONNX model (fp32, or int8 with optional calibration and validation). */
-export async function convert(settings: Settings): Promise<number> {
+export async function run(settings: Settings): Promise<number> {
   const { precision } = settings;
   const usage = 'convert needs --weights PATH and --out PATH.';
   const weights = requiredArgument(settings.weights, usage);

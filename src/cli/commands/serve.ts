@@ -1,14 +1,15 @@
 import { constants as osConstants } from 'node:os';
 import { type ClassifierObserver, createClassifier } from '../../classifier/index.js';
-import type { Settings } from '../../settings.js';
+import { SERVER_OPTIONS } from '../../server/options.js';
 import { resolveModel } from '../../setup/resolve-model.js';
+import { type Settings, stageOptions } from '../settings.js';
 import { classifierOptions, modelSource } from './shared.js';
 
 /**
  * `resnet-serve serve`: finds (downloads, converts) the model, listens, loads the classifier in the background, and
  * drains on SIGTERM/SIGINT. Resolves never while serving; rejects when the model fails to load.
  */
-export async function serve(settings: Settings): Promise<number> {
+export async function run(settings: Settings): Promise<number> {
   // As PID 1 in a container, a signal without a handler is ignored: until the server can drain, SIGTERM stops
   // the command as its default action would anywhere else, so a pod deleted while it converts is not left to
   // the kubelet's SIGKILL at the end of the grace period.
@@ -25,30 +26,15 @@ export async function serve(settings: Settings): Promise<number> {
   // The session starts loading now, on its own thread, while this one imports and builds the HTTP app: start →
   // ready overlaps the two instead of adding them (measured below in the README's cold-start figures).
   const metrics = relayObserver();
-  const loading = createClassifier({ ...classifierOptions(settings), model, observer: metrics.observer });
+  const loading = createClassifier({ ...classifierOptions('serve', settings), model, observer: metrics.observer });
   loading.catch(() => undefined);
   const { installShutdownHandlers, startServer } = await import('../../server/start.js');
   const handle = await startServer({
-    host: settings.host,
-    port: settings.port,
-    grpcPort: settings.grpcPort,
-    modelName: settings.modelName,
-    maxInferImages: settings.maxInferImages,
-    maxUploadBytes: settings.maxUploadBytes,
-    maxPixels: settings.maxPixels,
-    bodyTimeoutMs: settings.bodyTimeoutMs,
-    headersTimeoutMs: settings.headersTimeoutMs,
-    receiveTimeoutMs: settings.receiveTimeoutMs,
-    keepAliveTimeoutMs: settings.keepAliveTimeoutMs,
-    maxConnections: settings.maxConnections,
-    apiKey: settings.apiKey,
-    corsOrigins: settings.corsOrigins,
-    rateLimit: settings.rateLimit,
-    metricsPath: settings.metricsPath,
-    docsPath: settings.docsPath,
+    ...stageOptions('serve', settings, SERVER_OPTIONS),
     // The page's on-device mode downloads the very model this server runs, so both give the same answers.
     onDevice: settings.serverOnly ? undefined : { model, precision: settings.precision },
-    // The app's pixel limit and the classifier's are both settings.maxPixels; the app's observer gets the metrics.
+    // The app's pixel limit and the classifier's are both settings.maxPixels (the app checks they agree); the
+    // app's observer gets the metrics.
     loadClassifier: ({ observer }) => {
       metrics.connect(observer);
       return loading;

@@ -1,22 +1,16 @@
-import type { ClassifierOptions } from '../../classifier/index.js';
+import { CLASSIFIER_OPTIONS, type ClassifierOptions } from '../../classifier/options.js';
 import { argumentRule } from '../../guards.js';
-import type { Settings } from '../../settings.js';
 import type { ModelSource } from '../../setup/resolve-model.js';
-import { DEFAULT_WEIGHTS } from '../../weights/default-weights.js';
 import { weightsFileName } from '../../weights/fetch.js';
-import { progressBar } from '../../weights/progress.js';
+import { type Command, type Settings, stageOptions } from '../settings.js';
+import { downloadProgressBar } from '../tty.js';
 
 /** One human line on stderr: progress and outcomes that are not the command's output. */
 export function note(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
-/** A progress bar on a terminal, nothing in pipes and logs. */
-function downloadProgress(settings: Settings): ReturnType<typeof progressBar> {
-  return progressBar(weightsFileName(settings.weightsUrl ?? DEFAULT_WEIGHTS.url));
-}
-
-/** Where the model comes from, for every command that loads one. */
+/** Where the model comes from, for every command that loads one; downloads draw a bar on a terminal. */
 export function modelSource(settings: Settings, onStep: (message: string) => void = note): ModelSource {
   argumentRule(settings.model === undefined || settings.weights === undefined, 'Give either --model or --weights, not both.');
   return {
@@ -27,22 +21,11 @@ export function modelSource(settings: Settings, onStep: (message: string) => voi
     calibration: settings.calibration,
     home: settings.home,
     onStep,
-    onProgress: downloadProgress(settings),
+    onProgress: downloadProgressBar(weightsFileName(settings.weightsUrl)),
   };
 }
 
-/** The classifier options every command takes from its settings; the command adds the model and what is its own. */
-export function classifierOptions(settings: Settings): Omit<ClassifierOptions, 'model'> {
-  return {
-    precision: settings.precision,
-    threads: settings.threads,
-    maxQueue: settings.maxQueue,
-    maxBatch: settings.maxBatch,
-    batchWaitMs: settings.batchWaitMs,
-    decodeConcurrency: settings.decodeConcurrency,
-    decodeBudgetBytes: settings.decodeBudgetBytes,
-    requestTimeoutMs: settings.requestTimeoutMs,
-    maxPixels: settings.maxPixels,
-    cacheDir: settings.home,
-  };
+/** The classifier options `command` takes from its settings; the command adds the model and what is its own. */
+export function classifierOptions(command: Command, settings: Settings): Omit<ClassifierOptions, 'model'> {
+  return { ...stageOptions(command, settings, CLASSIFIER_OPTIONS), precision: settings.precision, cacheDir: settings.home };
 }

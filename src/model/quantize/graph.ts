@@ -1,5 +1,4 @@
-import { ResnetServeError } from '../../errors.js';
-import { finiteRange } from '../../guards.js';
+import { invalidArgument, ResnetServeError } from '../../errors.js';
 import { attr, type OnnxGraph, type OnnxNode, type OnnxTensor } from '../onnx/graph.js';
 import { type ActivationRanges, quantizeBias, quantizePerChannel, type UInt8Params, uint8Params } from './params.js';
 
@@ -192,4 +191,11 @@ function outputOf(node: OnnxNode): string {
   const output = node.outputs[0];
   if (output === undefined) throw new ResnetServeError('INTERNAL', `Node ${node.name} has no output.`);
   return output;
+}
+
+/** A `{ min, max }` of finite numbers: an activation range calibration measured. */
+function finiteRange<T extends { min: number; max: number }>(name: string, value: T | undefined): T {
+  if (value === undefined || !Number.isFinite(value.min) || !Number.isFinite(value.max))
+    throw invalidArgument(name, 'a finite { min, max }', value);
+  return value;
 }

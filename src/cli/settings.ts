@@ -1,15 +1,19 @@
-import { availableParallelism, homedir } from 'node:os';
-import { join } from 'node:path';
-import { booleanText, integerInRange, oneOf, optionalText, routePathOrOff } from './guards.js';
-import { LANGS } from './labels/types.js';
-import { PRECISIONS } from './model/types.js';
-import { DEFAULT_WEIGHTS } from './weights/default-weights.js';
+import { CLASSIFIER_OPTIONS } from '../classifier/options.js';
+import { cacheDir } from '../files/cache-dir.js';
+import { booleanText, type IntegerOption, integerInRange, oneOf, optionalText, routePathOrOff } from '../guards.js';
+import { TOP_K } from '../labels/postprocess.js';
+import { LANGS } from '../labels/types.js';
+import { DEFAULT_PRECISION, PRECISIONS } from '../model/types.js';
+import { SERVER_OPTIONS } from '../server/options.js';
+import { DEFAULT_WEIGHTS } from '../weights/default-weights.js';
 
 /**
- * The one table of settings. Every setting of `classify`, `serve`, `convert` and `fetch` is one entry: its CLI flag,
- * its environment variable, its type, default, range and one line of help. CLI parsing, the USAGE text, the option
- * checks of the classifier and the server, `serve --print-config`, GET /config, the page's fallback values and the
- * README's limits table all come from here. Adding a setting is adding an entry.
+ * The command line's table of settings. Every setting of the five commands (`classify`, `serve`, `convert`,
+ * `fetch`, `eval`) is one entry: its flag, its environment variable, its type and one line of help. A setting that is
+ * a stage's option takes its default and range from that stage (classifier/options.ts, server/options.ts,
+ * labels/, image/limits.ts, engine/threads.ts, weights/, files/), so the library and the command line cannot
+ * disagree; what is the command line's own (`--json`, `--jsonl`, `--out`…) is declared here. Parsing, USAGE and
+ * each command's help, `--print-config` and the README's limits table (usage.ts) all come from this table.
  *
  * Precedence: flag, then environment variable, then default. An empty environment variable counts as unset.
  */
@@ -17,7 +21,7 @@ import { DEFAULT_WEIGHTS } from './weights/default-weights.js';
 export type Command = 'classify' | 'serve' | 'convert' | 'fetch' | 'eval';
 
 /** Where a setting's help line goes in USAGE. */
-type Group = 'classify' | 'eval' | 'model' | 'serve';
+export type Group = 'classify' | 'eval' | 'model' | 'serve';
 
 interface SettingSpec<T> {
   /** The CLI flag, with its dashes. */
@@ -36,6 +40,8 @@ interface SettingSpec<T> {
   readonly shownDefault?: string;
   /** A row in the README's limits table: what is limited and what happens past it. */
   readonly limit?: { readonly what: string; readonly past?: string };
+  /** `--print-config` shows `****` instead of the value. */
+  readonly secret?: boolean;
 }
 
 export interface Setting<T> extends SettingSpec<T> {
@@ -64,7 +70,7 @@ function setting<T>(
   return Object.freeze({ ...spec, kind, env: [envName(spec.flag), ...(spec.aliases ?? [])], check, parse, range });
 }
 
-function integer(spec: SettingSpec<number> & { min: number; max?: number }): Setting<number> {
+function integer(spec: SettingSpec<number> & IntegerOption): Setting<number> {
   const { min, max } = spec;
   return setting(
     'integer',
@@ -116,15 +122,6 @@ function boolean(spec: Omit<SettingSpec<boolean>, 'default'>): Setting<boolean> 
 /** The commands that run the classifier. */
 const SERVING: readonly Command[] = ['classify', 'serve', 'eval'];
 
-/** Where downloaded weights and converted models live: `$RESNET_SERVE_HOME`, else `~/.cache/resnet-serve`. */
-export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const fromEnv = env.RESNET_SERVE_HOME;
-  return fromEnv !== undefined && fromEnv !== '' ? fromEnv : join(homedir(), '.cache', 'resnet-serve');
-}
-
-/** The largest `--top`: the page shows at most this many bars, and the API documents it. */
-const MAX_TOP_K = 20;
-
 export const SETTINGS = {
   topK: integer({
     flag: '--top',
@@ -132,15 +129,13 @@ export const SETTINGS = {
     commands: ['classify'],
     group: 'classify',
     help: 'how many classes per image',
-    default: 3,
-    min: 1,
-    max: MAX_TOP_K,
+    ...TOP_K,
   }),
   json: boolean({
     flag: '--json',
     commands: ['classify', 'serve', 'eval'],
     group: 'classify',
-    help: 'print JSON: [{"file","predictions":[…]}] (eval: the report; serve --print-config: the settings)',
+    help: 'print JSON: [{"file","predictions":[…]}] (eval: the report; with --print-config: the settings)',
   }),
   lang: choice({
     flag: '--lang',
@@ -211,7 +206,7 @@ export const SETTINGS = {
     default: undefined,
     shownDefault: 'the cached TorchVision weights',
   }),
-  weightsUrl: text({
+  weightsUrl: requiredText({
     flag: '--weights-url',
     placeholder: 'URL',
     commands: ['classify', 'serve', 'fetch', 'eval'],
@@ -225,7 +220,7 @@ export const SETTINGS = {
     commands: ['classify', 'serve', 'convert', 'eval'],
     group: 'model',
     help: 'fp32, or int8: per-channel int8 weights, uint8 activations (QDQ)',
-    default: 'fp32',
+    default: DEFAULT_PRECISION,
     choices: PRECISIONS,
   }),
   calibration: text({
@@ -261,10 +256,8 @@ export const SETTINGS = {
     commands: SERVING,
     group: 'model',
     help: 'ONNX Runtime threads',
-    default: () => availableParallelism(),
+    ...CLASSIFIER_OPTIONS.threads,
     shownDefault: "the machine's cores",
-    min: 1,
-    max: 256,
     limit: { what: 'ONNX Runtime threads' },
   }),
   home: text({
@@ -288,7 +281,7 @@ export const SETTINGS = {
     commands: ['serve'],
     group: 'serve',
     help: 'address to listen on',
-    default: '127.0.0.1',
+    default: SERVER_OPTIONS.host.default,
   }),
   port: integer({
     flag: '--port',
@@ -297,9 +290,7 @@ export const SETTINGS = {
     commands: ['serve'],
     group: 'serve',
     help: 'port to listen on; 0 picks a free one',
-    default: 8080,
-    min: 0,
-    max: 65_535,
+    ...SERVER_OPTIONS.port,
   }),
   modelName: requiredText({
     flag: '--model-name',
@@ -307,7 +298,7 @@ export const SETTINGS = {
     commands: ['serve'],
     group: 'serve',
     help: 'the model name in Open Inference Protocol, gRPC and TorchServe URLs and answers',
-    default: 'resnet18',
+    default: SERVER_OPTIONS.modelName.default,
   }),
   grpcPort: integer({
     flag: '--grpc-port',
@@ -315,10 +306,8 @@ export const SETTINGS = {
     commands: ['serve'],
     group: 'serve',
     help: "port of the Open Inference Protocol's gRPC service (KServe's is 8081); 0 leaves it off",
-    default: 0,
+    ...SERVER_OPTIONS.grpcPort,
     shownDefault: 'off',
-    min: 0,
-    max: 65_535,
   }),
   maxUploadBytes: integer({
     flag: '--max-upload',
@@ -326,9 +315,8 @@ export const SETTINGS = {
     commands: ['serve'],
     group: 'serve',
     help: 'largest upload',
-    default: 10 * 1024 * 1024,
+    ...SERVER_OPTIONS.maxUploadBytes,
     shownDefault: '10 MiB',
-    min: 1,
     limit: { what: 'upload size', past: '413 `FILE_TOO_LARGE`, the rest is not read' },
   }),
   maxPixels: integer({
@@ -337,9 +325,8 @@ export const SETTINGS = {
     commands: SERVING,
     group: 'serve',
     help: 'largest image in pixels, read from the header before decoding',
-    default: 40_000_000,
+    ...CLASSIFIER_OPTIONS.maxPixels,
     shownDefault: '40 megapixels',
-    min: 1,
     limit: { what: 'image size', past: '413 `IMAGE_TOO_LARGE`, from the header, before decoding' },
   }),
   maxInferImages: integer({
@@ -348,9 +335,7 @@ export const SETTINGS = {
     commands: ['serve'],
     group: 'serve',
     help: 'images (or tensors) in one Open Inference Protocol request; its body may hold N uploads',
-    default: 8,
-    min: 1,
-    max: 64,
+    ...SERVER_OPTIONS.maxInferImages,
     limit: { what: 'images in one inference request', past: '400 `INVALID_ARGUMENT`; each image is limited as an upload' },
   }),
   maxQueue: integer({
@@ -359,8 +344,7 @@ export const SETTINGS = {
     commands: ['serve'],
     group: 'serve',
     help: 'requests waiting for inference before 503',
-    default: 64,
-    min: 1,
+    ...CLASSIFIER_OPTIONS.maxQueue,
     limit: { what: 'queued requests', past: '503 `QUEUE_FULL` with `Retry-After`' },
   }),
   maxBatch: integer({
@@ -369,9 +353,7 @@ export const SETTINGS = {
     commands: SERVING,
     group: 'serve',
     help: 'images per inference run',
-    default: 4,
-    min: 1,
-    max: 64,
+    ...CLASSIFIER_OPTIONS.maxBatch,
     limit: { what: 'images per inference run' },
   }),
   batchWaitMs: integer({
@@ -380,10 +362,8 @@ export const SETTINGS = {
     commands: SERVING,
     group: 'serve',
     help: 'how long a lone request waits for others to batch with',
-    default: 2,
+    ...CLASSIFIER_OPTIONS.batchWaitMs,
     shownDefault: '2 ms',
-    min: 0,
-    max: 1000,
     limit: { what: 'wait for a batch to fill' },
   }),
   decodeConcurrency: integer({
@@ -392,9 +372,7 @@ export const SETTINGS = {
     commands: SERVING,
     group: 'serve',
     help: 'images decoded at once while a batch runs; at most one of them over 4 megapixels',
-    default: 2,
-    min: 1,
-    max: 64,
+    ...CLASSIFIER_OPTIONS.decodeConcurrency,
     limit: { what: 'images decoded while a batch runs', past: 'at most one of them over 4 megapixels' },
   }),
   serverOnly: boolean({
@@ -409,9 +387,8 @@ export const SETTINGS = {
     commands: ['serve'],
     group: 'serve',
     help: 'longest a request may take from admission until its batch starts, before 503',
-    default: 30_000,
+    ...CLASSIFIER_OPTIONS.requestTimeoutMs,
     shownDefault: '30 s',
-    min: 1,
     limit: { what: 'wait from admission to inference', past: '503 `TIMEOUT`' },
   }),
   decodeBudgetBytes: integer({
@@ -420,9 +397,8 @@ export const SETTINGS = {
     commands: SERVING,
     group: 'serve',
     help: 'bytes of decoded pixels (width × height × channels) in flight at once; a larger image alone is refused',
-    default: 128 * 1024 * 1024,
+    ...CLASSIFIER_OPTIONS.decodeBudgetBytes,
     shownDefault: '128 MiB',
-    min: 1024 * 1024,
     limit: { what: 'decoded pixels in flight', past: 'later images wait; one needing more alone: 413 `IMAGE_OVER_BUDGET`' },
   }),
   headersTimeoutMs: integer({
@@ -431,10 +407,8 @@ export const SETTINGS = {
     commands: ['serve'],
     group: 'serve',
     help: 'longest wait for a request line and its headers (slow clients, slowloris)',
-    default: 20_000,
+    ...SERVER_OPTIONS.headersTimeoutMs,
     shownDefault: '20 s',
-    min: 100,
-    max: 3_600_000,
     limit: { what: 'time to send the headers', past: '408 `REQUEST_TIMEOUT`, connection closed' },
   }),
   bodyTimeoutMs: integer({
@@ -443,10 +417,8 @@ export const SETTINGS = {
     commands: ['serve'],
     group: 'serve',
     help: 'longest silence inside a request body',
-    default: 10_000,
+    ...SERVER_OPTIONS.bodyTimeoutMs,
     shownDefault: '10 s',
-    min: 100,
-    max: 3_600_000,
     limit: { what: 'silence inside a request body', past: '408 `UPLOAD_TIMEOUT`' },
   }),
   receiveTimeoutMs: integer({
@@ -455,10 +427,8 @@ export const SETTINGS = {
     commands: ['serve'],
     group: 'serve',
     help: 'longest time to receive a whole request, headers and body (at least --headers-timeout)',
-    default: 120_000,
+    ...SERVER_OPTIONS.receiveTimeoutMs,
     shownDefault: '120 s',
-    min: 100,
-    max: 3_600_000,
     limit: { what: 'time to receive a whole request', past: '408 `REQUEST_TIMEOUT`' },
   }),
   keepAliveTimeoutMs: integer({
@@ -467,10 +437,8 @@ export const SETTINGS = {
     commands: ['serve'],
     group: 'serve',
     help: 'how long an idle keep-alive connection stays open',
-    default: 5_000,
+    ...SERVER_OPTIONS.keepAliveTimeoutMs,
     shownDefault: '5 s',
-    min: 1,
-    max: 600_000,
     limit: { what: 'idle keep-alive connection' },
   }),
   maxConnections: integer({
@@ -479,9 +447,7 @@ export const SETTINGS = {
     commands: ['serve'],
     group: 'serve',
     help: 'open connections before new ones are refused (health probes still answer)',
-    default: 512,
-    min: 1,
-    max: 1_000_000,
+    ...SERVER_OPTIONS.maxConnections,
     limit: { what: 'open connections', past: '503 `TOO_MANY_CONNECTIONS` with `Retry-After`; `/healthz` and `/readyz` still answer' },
   }),
   apiKey: text({
@@ -492,6 +458,7 @@ export const SETTINGS = {
     help: 'require `Authorization: Bearer KEY` on inference routes (prefer the environment variable: flags show in `ps`)',
     default: undefined,
     shownDefault: 'none',
+    secret: true,
   }),
   corsOrigins: text({
     flag: '--cors-origin',
@@ -508,9 +475,8 @@ export const SETTINGS = {
     commands: ['serve'],
     group: 'serve',
     help: 'requests a minute per client address on inference routes; 0 = no limit',
-    default: 0,
+    ...SERVER_OPTIONS.rateLimit,
     shownDefault: 'no limit',
-    min: 0,
     limit: { what: 'requests a minute per address', past: '429 `RATE_LIMITED` with `Retry-After`' },
   }),
   metricsPath: routePath({
@@ -519,7 +485,7 @@ export const SETTINGS = {
     commands: ['serve'],
     group: 'serve',
     help: 'where Prometheus metrics are served, or off',
-    default: '/metrics',
+    default: SERVER_OPTIONS.metricsPath.default,
   }),
   docsPath: routePath({
     flag: '--docs-path',
@@ -527,7 +493,7 @@ export const SETTINGS = {
     commands: ['serve'],
     group: 'serve',
     help: 'where the API docs page is served, or off (off also drops /openapi.json)',
-    default: '/docs',
+    default: SERVER_OPTIONS.docsPath.default,
   }),
 } as const;
 
@@ -544,7 +510,7 @@ export interface ResolvedSettings {
   readonly sources: Readonly<Record<SettingKey, Source>>;
 }
 
-function defaultOf<T>(entry: Setting<T>): T {
+export function defaultOf<T>(entry: Setting<T>): T {
   return typeof entry.default === 'function' ? (entry.default as () => T)() : entry.default;
 }
 
@@ -579,74 +545,26 @@ export function resolveSettings(
   return { values: values as Settings, sources: sources as Record<SettingKey, Source> };
 }
 
-/**
- * A library option checked against the table: its default when `undefined`, else the checked value.
- * @throws ResnetServeError INVALID_ARGUMENT naming the option.
- */
-export function option<K extends SettingKey>(key: K, value: unknown): Settings[K] {
-  const entry = SETTINGS[key] as Setting<Settings[K]>;
-  return value === undefined ? defaultOf(entry) : entry.check(key, value);
-}
-
 /** Every default, keyed as the library options are. */
 export const DEFAULTS = Object.freeze({
   ...(Object.fromEntries(Object.entries(SETTINGS).map(([key, entry]) => [key, defaultOf(entry as Setting<unknown>)])) as Settings),
   /** The largest `topK` / `--top`. */
-  maxTopK: MAX_TOP_K,
+  maxTopK: TOP_K.max,
 });
 
-const GROUP_TITLES: Record<Group, string> = {
-  classify: 'Classify:',
-  eval: 'Eval:',
-  model: 'Model, cache and diagnostics:',
-  serve: 'Serve:',
-};
-
-function shownDefault(entry: Setting<unknown>): string {
-  if (entry.shownDefault !== undefined) return entry.shownDefault;
-  return String(defaultOf(entry));
-}
-
-/** The flag lines of USAGE, grouped, each with its default, range and environment variable. */
-export function usageLines(): string {
-  const sections: string[] = [];
-  for (const group of Object.keys(GROUP_TITLES) as Group[]) {
-    const lines = [GROUP_TITLES[group]];
-    for (const entry of Object.values(SETTINGS) as Setting<unknown>[]) {
-      if (entry.group !== group) continue;
-      const left = `  ${entry.flag}${entry.placeholder === undefined ? '' : ` ${entry.placeholder}`}`;
-      const raw = defaultOf(entry);
-      const value =
-        entry.kind === 'integer' && entry.shownDefault !== undefined ? `${String(raw)} = ${entry.shownDefault}` : shownDefault(entry);
-      const facts = entry.kind === 'boolean' ? '' : ` (default ${value}${entry.kind === 'integer' ? `; ${entry.range}` : ''})`;
-      lines.push(`${left.padEnd(26)}${entry.help}${facts}; env ${entry.env.join(' or ')}`);
-    }
-    sections.push(lines.join('\n'));
-  }
-  return sections.join('\n\n');
-}
-
-/** The README's "Limits and their flags" table, generated: a test keeps the README equal to it. */
-export function limitsTable(): string {
-  const rows = ['| limit | default | flag | environment variable |', '| --- | --- | --- | --- |'];
-  for (const entry of Object.values(SETTINGS) as Setting<unknown>[]) {
-    if (entry.limit === undefined) continue;
-    const past = entry.limit.past === undefined ? '' : ` (${entry.limit.past})`;
-    rows.push(
-      `| ${entry.limit.what} | ${shownDefault(entry)}${past} | \`${entry.flag} ${entry.placeholder ?? ''}\` | \`${entry.env.join('`, `')}\` |`,
-    );
-  }
-  return rows.join('\n');
-}
-
-/** `serve --print-config`: every setting of `command`, its value and where it came from. */
-export function formatSettings(command: Command, resolved: ResolvedSettings, json: boolean): string {
-  const keys = (Object.keys(SETTINGS) as SettingKey[]).filter((key) => SETTINGS[key].commands.includes(command));
-  if (json) {
-    return `${JSON.stringify(Object.fromEntries(keys.map((key) => [key, { value: resolved.values[key] ?? null, source: resolved.sources[key] }])))}\n`;
-  }
-  const rows = keys.map((key) => [SETTINGS[key].flag, String(resolved.values[key] ?? '(none)'), resolved.sources[key]] as const);
-  const width = Math.max(...rows.map(([flag]) => flag.length));
-  const valueWidth = Math.max(...rows.map(([, value]) => value.length));
-  return `${rows.map(([flag, value, source]) => `${flag.padEnd(width)}  ${value.padEnd(valueWidth)}  ${source}`).join('\n')}\n`;
+/**
+ * The settings `command` takes that are options of a stage, picked by the stage's own option names (the keys of
+ * `SERVER_OPTIONS`, `CLASSIFIER_OPTIONS`): a command hands them over without copying them one by one, and a setting
+ * the command does not take is left out, so the stage applies its own default.
+ */
+export function stageOptions<const Names extends object>(
+  command: Command,
+  settings: Settings,
+  names: Names,
+): Partial<Pick<Settings, keyof Names & SettingKey>> {
+  return Object.fromEntries(
+    (Object.keys(names) as string[])
+      .filter((name): name is SettingKey => name in SETTINGS && SETTINGS[name as SettingKey].commands.includes(command))
+      .map((key) => [key, settings[key]]),
+  ) as Partial<Pick<Settings, keyof Names & SettingKey>>;
 }

@@ -1,5 +1,6 @@
-import type { Rate } from './accuracy.js';
-import type { EvalProgress, EvalReport } from './evaluate.js';
+import type { Rate } from '../eval/accuracy.js';
+import type { EvalReport } from '../eval/evaluate.js';
+import { counted } from './tty.js';
 
 /** Lines of a list printed in text; `--json` has them all. */
 const MAX_LISTED = 20;
@@ -16,7 +17,7 @@ export function formatEvalReport(report: EvalReport, name: (index: number) => st
   const lines: string[] = [];
   const seconds = report.elapsedMs / 1000;
   lines.push(
-    `${report.evaluated} images evaluated (${report.layout}) in ${seconds.toFixed(1)} s, ${(report.evaluated / Math.max(seconds, 1e-9)).toFixed(1)} images/s` +
+    `${counted(report.evaluated, 'image')} evaluated (${report.layout}) in ${seconds.toFixed(1)} s, ${(report.evaluated / Math.max(seconds, 1e-9)).toFixed(1)} images/s` +
       (report.unreadable.length > 0 ? `; ${report.unreadable.length} of ${report.files} files unreadable` : ''),
     '',
   );
@@ -27,7 +28,10 @@ export function formatEvalReport(report: EvalReport, name: (index: number) => st
   const { comparison } = report;
   if (comparison !== undefined) {
     const [a, b] = report.models.map((m) => m.name);
-    lines.push('', `top-1 agreement ${a} / ${b}: ${withInterval(comparison.agreement)}, ${comparison.disagreements.length} images differ`);
+    lines.push(
+      '',
+      `top-1 agreement ${a} / ${b}: ${withInterval(comparison.agreement)}, ${counted(comparison.disagreements.length, 'image differs', 'images differ')}`,
+    );
   }
   for (const m of report.models) {
     if (m.accuracy.confusions.length === 0) continue;
@@ -51,21 +55,4 @@ function listed<T>(items: readonly T[], line: (item: T) => string): string[] {
   const out = items.slice(0, MAX_LISTED).map(line);
   if (items.length > MAX_LISTED) out.push(`  … and ${items.length - MAX_LISTED} more (--json lists them all)`);
   return out;
-}
-
-const BAR_WIDTH = 24;
-
-/** One progress line, e.g. `eval  42% [##########--------------] 21000/50000  61.3 img/s  ETA 7m53s`. */
-export function formatEvalProgress(progress: EvalProgress): string {
-  const fraction = progress.total === 0 ? 1 : progress.done / progress.total;
-  const filled = Math.round(fraction * BAR_WIDTH);
-  const perSecond = progress.done / Math.max(progress.elapsedMs / 1000, 1e-9);
-  const eta = perSecond > 0 ? (progress.total - progress.done) / perSecond : Number.POSITIVE_INFINITY;
-  return `eval ${`${Math.floor(fraction * 100)}%`.padStart(4)} [${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${progress.done}/${progress.total}  ${perSecond.toFixed(1)} img/s  ETA ${duration(eta)}`;
-}
-
-function duration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '?';
-  const s = Math.round(seconds);
-  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 }

@@ -1,0 +1,158 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyServerOptions } from 'fastify';
+import { argumentRule, callable, type IntegerOption, integerOption, optionalText, routePathOrOff } from '../guards.js';
+import { MAX_PIXELS } from '../image/limits.js';
+import { TOP_K } from '../labels/postprocess.js';
+import type { ClassifierLoader } from './classifier-slot.js';
+import type { OnDeviceModel } from './on-device.js';
+
+/** How the HTTP app is built; every option but `loadClassifier` is optional, its default and range written here. */
+export interface AppOptions {
+  /** Called once when the app becomes ready; /readyz answers 503 until it resolves. */
+  loadClassifier: ClassifierLoader;
+  /** Largest accepted upload in bytes, at least 1. Default 10 MiB. */
+  maxUploadBytes?: number;
+  /**
+   * Pixel limit, at least 1, published at GET /config for the page and handed to the loader: the loaded classifier
+   * must enforce the same value (the app refuses one that does not). Default 40 000 000 (`MAX_PIXELS`).
+   */
+  maxPixels?: number;
+  /** Classes returned when `top` is absent, 1..20 (`TOP_K`; `top` itself goes up to 20). Default 3. */
+  topK?: number;
+  /** Images in one Open Inference Protocol request, 1..64. Default 8. */
+  maxInferImages?: number;
+  /** The model's name in Open Inference Protocol, gRPC and TorchServe URLs and answers. Default `resnet18`. */
+  modelName?: string;
+  /** Longest silence inside a request body before 408 UPLOAD_TIMEOUT, in ms, 100..3 600 000. Default 10 s. */
+  bodyTimeoutMs?: number;
+  /** Longest wait for the request line and headers before 408 REQUEST_TIMEOUT, in ms, 100..3 600 000. Default 20 s. */
+  headersTimeoutMs?: number;
+  /**
+   * Longest time to receive a whole request before 408 REQUEST_TIMEOUT, in ms, 100..3 600 000 and at least
+   * `headersTimeoutMs` (Node refuses a headers timeout longer than the request timeout). Default 120 s.
+   */
+  receiveTimeoutMs?: number;
+  /** Idle keep-alive connections are closed after this long, in ms, 1..600 000. Default 5 s. */
+  keepAliveTimeoutMs?: number;
+  /** Connections past this many get 503 TOO_MANY_CONNECTIONS, health probes excepted; 1..1 000 000. Default 512. */
+  maxConnections?: number;
+  /** When set, inference routes need `Authorization: Bearer <apiKey>`. Default none. */
+  apiKey?: string;
+  /** Comma-separated origins allowed to call inference routes cross-origin, or `*`. Default none (same origin only). */
+  corsOrigins?: string;
+  /** Requests a minute per client address on inference routes; 0 for none. Default 0. */
+  rateLimit?: number;
+  /** Path of the Prometheus metrics, or `off`. Default `/metrics`. */
+  metricsPath?: string;
+  /** Path of the API docs page, or `off` (which also drops /openapi.json). Default `/docs`. */
+  docsPath?: string;
+  /** Fastify/pino logger options. Default `false` (silent); `startServer`'s default is info level. */
+  logger?: FastifyServerOptions['logger'];
+  /** Directory of the built page. Default {@link defaultWebRoot}. */
+  webRoot?: string;
+  /** The model the page's on-device mode downloads (GET /on-device); without it the mode is off. Default: off. */
+  onDevice?: OnDeviceModel;
+}
+
+/** `startServer`'s options: the app's, and where it listens. */
+export interface StartOptions extends AppOptions {
+  /** Interface to listen on. Default `127.0.0.1`. */
+  host?: string;
+  /** TCP port, 0..65 535; 0 picks a free one. Default 8080. */
+  port?: number;
+  /** Port of the Open Inference Protocol's gRPC service on the same host, 0..65 535; 0 leaves it off. Default 0. */
+  grpcPort?: number;
+}
+
+const INTEGER_OPTIONS = Object.freeze({
+  port: { default: 8080, min: 0, max: 65_535 },
+  grpcPort: { default: 0, min: 0, max: 65_535 },
+  maxUploadBytes: { default: 10 * 1024 * 1024, min: 1 },
+  maxPixels: MAX_PIXELS,
+  topK: TOP_K,
+  maxInferImages: { default: 8, min: 1, max: 64 },
+  bodyTimeoutMs: { default: 10_000, min: 100, max: 3_600_000 },
+  headersTimeoutMs: { default: 20_000, min: 100, max: 3_600_000 },
+  receiveTimeoutMs: { default: 120_000, min: 100, max: 3_600_000 },
+  keepAliveTimeoutMs: { default: 5_000, min: 1, max: 600_000 },
+  maxConnections: { default: 512, min: 1, max: 1_000_000 },
+  rateLimit: { default: 0, min: 0 },
+}) satisfies Record<string, IntegerOption>;
+
+const TEXT_OPTIONS = Object.freeze({
+  host: { default: '127.0.0.1' },
+  modelName: { default: 'resnet18' },
+  metricsPath: { default: '/metrics' },
+  docsPath: { default: '/docs' },
+  apiKey: { default: undefined },
+  corsOrigins: { default: undefined },
+}) satisfies Record<string, { default: string | undefined }>;
+
+/** The defaults and ranges documented on {@link StartOptions}, keyed by option; the CLI's flags read them too. */
+export const SERVER_OPTIONS = Object.freeze({ ...INTEGER_OPTIONS, ...TEXT_OPTIONS });
+
+type IntegerKey = keyof typeof INTEGER_OPTIONS;
+
+/** The options as the app, `startServer` and the gRPC service use them: defaults filled in, every value checked. */
+export interface ResolvedServerOptions extends Readonly<Record<IntegerKey, number>> {
+  readonly loadClassifier: ClassifierLoader;
+  readonly host: string;
+  readonly modelName: string;
+  readonly apiKey: string | undefined;
+  /** The allowed origins, split and trimmed; empty for same origin only. */
+  readonly corsOrigins: readonly string[];
+  /** `undefined` for `off`. */
+  readonly metricsPath: string | undefined;
+  /** `undefined` for `off`. */
+  readonly docsPath: string | undefined;
+  readonly logger: NonNullable<FastifyServerOptions['logger']>;
+  readonly webRoot: string;
+  readonly onDevice: OnDeviceModel | undefined;
+}
+
+/**
+ * Fills in the defaults and checks every option once; `buildApp` calls it and publishes the result as
+ * `app.serverOptions`, which `startServer` and the gRPC service read.
+ * @throws ResnetServeError INVALID_ARGUMENT naming the option, or when `receiveTimeoutMs < headersTimeoutMs`.
+ */
+export function resolveServerOptions(options: StartOptions): ResolvedServerOptions {
+  const integers = Object.fromEntries(
+    (Object.entries(INTEGER_OPTIONS) as [IntegerKey, IntegerOption][]).map(([key, spec]) => [key, integerOption(key, options[key], spec)]),
+  ) as Record<IntegerKey, number>;
+  argumentRule(
+    integers.receiveTimeoutMs >= integers.headersTimeoutMs,
+    `receiveTimeoutMs (${integers.receiveTimeoutMs} ms) must be at least headersTimeoutMs (${integers.headersTimeoutMs} ms)`,
+  );
+  const path = (name: 'metricsPath' | 'docsPath'): string | undefined => {
+    const value = routePathOrOff(name, options[name] ?? TEXT_OPTIONS[name].default);
+    return value === 'off' ? undefined : value;
+  };
+  return Object.freeze({
+    ...integers,
+    loadClassifier: callable<ClassifierLoader>('loadClassifier', options.loadClassifier, 'a function returning a Promise<Classifier>'),
+    host: optionalText('host', options.host) ?? TEXT_OPTIONS.host.default,
+    modelName: optionalText('modelName', options.modelName) ?? TEXT_OPTIONS.modelName.default,
+    apiKey: optionalText('apiKey', options.apiKey),
+    corsOrigins: (optionalText('corsOrigins', options.corsOrigins) ?? '')
+      .split(',')
+      .map((origin) => origin.trim())
+      .filter((origin) => origin !== ''),
+    metricsPath: path('metricsPath'),
+    docsPath: path('docsPath'),
+    logger: options.logger ?? false,
+    webRoot: options.webRoot ?? defaultWebRoot(),
+    onDevice: options.onDevice,
+  });
+}
+
+/**
+ * Where `scripts/build-web.mjs` put the page. Resolved from this module, never the cwd: from
+ * dist/server/ it is the sibling dist/web/; when the sources run directly (vitest) it is the repo's dist/web/.
+ */
+export function defaultWebRoot(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const sibling = resolve(here, '..', 'web');
+  return existsSync(join(sibling, 'app.js')) ? sibling : resolve(here, '..', '..', 'dist', 'web');
+}
