@@ -13,7 +13,7 @@ export {
 export { ERROR_CODES, type ErrorCode, isResnetServeError, ResnetServeError } from './errors.js';
 export { type CropBox, cropBox, normaliseCam, rawCam } from './explain/cam.js';
 export { preprocess, preprocessInto } from './image/index.js';
-export { IMAGENET_RECIPE, INPUT_ELEMENTS } from './image/recipe.js';
+export { IMAGENET_RECIPE, INPUT_ELEMENTS, type Interpolation, inputElements, type PreprocessRecipe } from './image/recipe.js';
 export { IMAGENET_WNIDS } from './labels/imagenet-wnids.js';
 export { postprocess, softmax } from './labels/index.js';
 export type { Lang, Prediction } from './labels/types.js';
