@@ -11,11 +11,9 @@ torch runs on one thread, as Node's kernels do.
 Set-up: v/bin/pip install torch==2.13.0 pillow numpy && v/bin/pip install --no-deps torchvision
 Run: v/bin/python bench/baseline/pil_preprocess_bench.py --runs 30 IMAGE...
 """
-import argparse
 import io
 import json
 import sys
-import time
 import types
 
 import PIL
@@ -26,29 +24,16 @@ from PIL import Image
 sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
 from torchvision.models import EfficientNet_B0_Weights, ResNet18_Weights  # noqa: E402
 
+from timing import per_image_args, timed  # noqa: E402
+
 PRESETS = {
     "bilinear": ResNet18_Weights.IMAGENET1K_V1.transforms(),
     "bicubic": EfficientNet_B0_Weights.IMAGENET1K_V1.transforms(),
 }
 
 
-def timed(fn, runs, warmup):
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t) * 1000)
-    return samples
-
-
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("images", nargs="+")
-    args = parser.parse_args()
+    args = per_image_args()
     torch.set_num_threads(1)
     results = {}
     for path in args.images:
