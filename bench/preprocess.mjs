@@ -1,8 +1,11 @@
-// The preprocessing step alone, no model: TypeScript reference kernel vs WebAssembly SIMD kernel, and with
-// --python, OpenCV as the PyTorch baseline does it (bench/baseline/preprocess_bench.py). A targeted run takes
-// ~20 s, where the full `npm run bench` takes minutes; ratios are within one run.
+// The preprocessing step alone, no model: TypeScript reference kernel vs WebAssembly SIMD kernel, each with
+// Pillow's BILINEAR and BICUBIC; with --python, OpenCV as the PyTorch baseline does it
+// (bench/baseline/preprocess_bench.py); with --pil, torchvision's own transforms on PIL, whose output the kernels
+// reproduce bit for bit (bench/baseline/pil_preprocess_bench.py). A targeted run takes ~30 s, where the full
+// `npm run bench` takes minutes; ratios are within one run.
 //
-// Run: npm run build && node bench/preprocess.mjs [--runs 30] [--python PATH] [--json]
+// Run: npm run build && node bench/preprocess.mjs [--runs 30] [--python PATH] [--pil PATH] [--json]
+//   --python: a Python with opencv-python-headless and numpy; --pil: one with torch, pillow and torchvision.
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -13,7 +16,12 @@ import { summarize } from './lib/stats.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '30' }, python: { type: 'string' }, json: { type: 'boolean', default: false } },
+  options: {
+    runs: { type: 'string', default: '30' },
+    python: { type: 'string' },
+    pil: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  },
 });
 const runs = Number(values.runs);
 
@@ -30,11 +38,29 @@ if (values.python !== undefined) {
   const raw = await runJson(values.python, [script, '--runs', String(runs), ...images.map((i) => i.path)], { timeoutMs: 300_000 });
   for (const image of images) results[image.name].opencv = summarize(raw.preprocess_ms[image.path]);
 }
+let pillow;
+if (values.pil !== undefined) {
+  process.stderr.write('preprocess: torchvision + PIL (bench/baseline/pil_preprocess_bench.py)\n');
+  const script = join(ROOT, 'bench', 'baseline', 'pil_preprocess_bench.py');
+  const raw = await runJson(values.pil, [script, '--runs', String(runs), ...images.map((i) => i.path)], { timeoutMs: 600_000 });
+  pillow = raw.pillow;
+  for (const image of images) {
+    const r = raw.results[image.path];
+    Object.assign(results[image.name], {
+      pilBilinear: summarize(r.bilinear.transforms_ms),
+      pilBicubic: summarize(r.bicubic.transforms_ms),
+      pilBilinearEndToEnd: summarize(r.bilinear.end_to_end_ms),
+      pilBicubicEndToEnd: summarize(r.bicubic.end_to_end_ms),
+    });
+  }
+}
 
 if (values.json) {
-  process.stdout.write(JSON.stringify({ kernel: KERNEL, runs, results }, null, 1));
+  process.stdout.write(JSON.stringify({ kernel: KERNEL, runs, pillow, results }, null, 1));
 } else {
-  const f = (x) => (x === undefined ? 'n/a' : x.toFixed(2));
+  const f = (x) => (x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(2));
+  // On a loaded machine the fastest runs show the work itself best (other tenants only ever add time).
+  const ratios = (a, b) => (a === undefined || b === undefined ? 'n/a' : `${f(a.p50 / b.p50)} (${f(a.min / b.min)})`);
   const lines = [`kernel in use: ${KERNEL}; ${runs} runs per image; p50 (mean) in ms`];
   lines.push(
     [
@@ -68,6 +94,45 @@ if (values.json) {
         cell(r.preprocess),
         cell(r.opencv),
         r.opencv ? f(r.preprocess.p50 / r.opencv.p50) : 'n/a',
+      ].join(' | '),
+    );
+  }
+  lines.push(
+    '',
+    `BICUBIC (efficientnet_b0: 256 → 224) against BILINEAR (resnet18) and against torchvision + PIL${pillow ? ` ${pillow}` : ''}; p50 (mean) in ms; ratios of p50 (of min)`,
+    [
+      'image',
+      'SIMD bilinear',
+      'SIMD bicubic',
+      'bicubic/bilinear',
+      'TS bicubic',
+      'TS/SIMD bicubic',
+      'PIL bilinear',
+      'PIL bicubic',
+      'SIMD/PIL bilinear',
+      'SIMD/PIL bicubic',
+      'preprocess() bicubic',
+      'PIL open+transforms bicubic',
+      'preprocess()/PIL bicubic',
+    ].join(' | '),
+  );
+  for (const [name, r] of Object.entries(results)) {
+    const cell = (s) => (s === undefined ? 'n/a' : `${f(s.p50)} (${f(s.mean)})`);
+    lines.push(
+      [
+        name,
+        cell(r.resampleSimd),
+        cell(r.resampleSimdBicubic),
+        ratios(r.resampleSimdBicubic, r.resampleSimd),
+        cell(r.resampleReferenceBicubic),
+        ratios(r.resampleReferenceBicubic, r.resampleSimdBicubic),
+        cell(r.pilBilinear),
+        cell(r.pilBicubic),
+        ratios(r.resampleSimd, r.pilBilinear),
+        ratios(r.resampleSimdBicubic, r.pilBicubic),
+        cell(r.preprocessBicubic),
+        cell(r.pilBicubicEndToEnd),
+        ratios(r.preprocessBicubic, r.pilBicubicEndToEnd),
       ].join(' | '),
     );
   }

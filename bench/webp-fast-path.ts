@@ -24,7 +24,7 @@ async function tensorOf(bytes: Uint8Array, fast: boolean): Promise<Float32Array>
   const pixels = await decodeImage(bytes, header, 40e6, reduce);
   const g = recipeGeometry(pixels.width, pixels.height, IMAGENET_RECIPE);
   const out = new Float32Array(INPUT_ELEMENTS);
-  resizeCropInto(pixels, g.resizedWidth, g.resizedHeight, g.cropTop, g.cropLeft, g.cropSize, TABLES, out, 0);
+  resizeCropInto(pixels, g, IMAGENET_RECIPE.interpolation, TABLES, out, 0);
   return out;
 }
 

@@ -17,7 +17,7 @@ export { ERROR_CODES, type ErrorCode, isResnetServeError, ResnetServeError } fro
 export { normaliseCam, rawCam } from './explain/cam.js';
 export { cacheDir } from './files/cache-dir.js';
 export { MAX_PIXELS, preprocess, preprocessInto } from './image/index.js';
-export { IMAGENET_RECIPE, INPUT_ELEMENTS } from './image/recipe.js';
+export { IMAGENET_RECIPE, INPUT_ELEMENTS, type Interpolation, inputElements, type PreprocessRecipe } from './image/recipe.js';
 export { type CropBox, cropBox } from './image/recipe-geometry.js';
 export { IMAGENET_WNIDS } from './labels/imagenet-wnids.js';
 export { postprocess, softmax, TOP_K } from './labels/index.js';

@@ -1,19 +1,21 @@
 import { integerInRange, integerOption } from '../guards.js';
 import { decodeImage, type ImageHeader, type Reduction, readImageHeader } from './decode.js';
 import { MAX_PIXELS } from './limits.js';
-import { IMAGENET_RECIPE, INPUT_ELEMENTS } from './recipe.js';
+import { IMAGENET_RECIPE, inputElements, type PreprocessRecipe } from './recipe.js';
 import { recipeGeometry } from './recipe-geometry.js';
 import { resampleInto } from './resample-kernel.js';
 
 export interface PreprocessOptions {
   /** Largest accepted width × height, checked from the header before decoding. Default and range: `MAX_PIXELS` (40 000 000, ≥ 1). */
   maxPixels?: number;
+  /** The weights' transforms (resize, crop, filter, mean, std). Default {@link IMAGENET_RECIPE} (ResNet-18 IMAGENET1K_V1). */
+  recipe?: PreprocessRecipe;
 }
 
 /**
  * Large JPEGs take the fast path once their shorter side is at least this many times the resize size
- * (1024 px): below that, the exact path costs ≤ 25 ms and the fast one saves nothing (1024×768: 20 ms
- * exact vs 26 ms fast, measured).
+ * (1024 px for ResNet-18's 256): below that, the exact path costs ≤ 25 ms and the fast one saves nothing
+ * (1024×768: 20 ms exact vs 26 ms fast, measured).
  */
 const FAST_PATH_MIN_SHRINK = 4;
 /**
@@ -34,7 +36,7 @@ const WEBP_FAST_PATH_MIN_SHRINK = 12;
 const FAST_PATH_MARGIN = 3;
 
 /** The libvips pre-reduction for the fast path, or `undefined` to decode at full size (exact). */
-export function fastPathReduction(header: ImageHeader): Reduction | undefined {
+export function fastPathReduction(header: ImageHeader, recipe: PreprocessRecipe = IMAGENET_RECIPE): Reduction | undefined {
   const { format, metadata, width, height } = header;
   // Only plain JPEGs and opaque WebPs: that is where shrink-on-load exists, and CMYK or alpha would change
   // what libvips resizes (ink values, premultiplied colour: sharp drops alpha only after resizing, measured
@@ -42,8 +44,8 @@ export function fastPathReduction(header: ImageHeader): Reduction | undefined {
   // libvips pre-reduction saved at most ~20 ms (decoding dominates), so they stay exact.
   const minShrink = format === 'jpeg' ? FAST_PATH_MIN_SHRINK : format === 'webp' && !metadata.hasAlpha ? WEBP_FAST_PATH_MIN_SHRINK : 0;
   if (minShrink === 0 || (metadata.space !== 'srgb' && metadata.space !== 'b-w')) return undefined;
-  if (Math.min(width, height) < minShrink * IMAGENET_RECIPE.resizeSize) return undefined;
-  const g = recipeGeometry(width, height, IMAGENET_RECIPE);
+  if (Math.min(width, height) < minShrink * recipe.resizeSize) return undefined;
+  const g = recipeGeometry(width, height, recipe);
   return { width: g.resizedWidth * FAST_PATH_MARGIN, height: g.resizedHeight * FAST_PATH_MARGIN };
 }
 
@@ -52,27 +54,30 @@ export function fastPathReduction(header: ImageHeader): Reduction | undefined {
  * hands over (the reduced size on the fast path; RGB, or 4 channels with alpha or CMYK), known from the header.
  * The classifier holds decodes in flight under a budget of these.
  */
-export function decodedBytes(header: ImageHeader): number {
-  const size = fastPathReduction(header) ?? header;
+export function decodedBytes(header: ImageHeader, recipe: PreprocessRecipe = IMAGENET_RECIPE): number {
+  const size = fastPathReduction(header, recipe) ?? header;
   const channels = header.metadata.hasAlpha || header.metadata.space === 'cmyk' ? 4 : 3;
   return size.width * size.height * channels;
 }
 
 /**
- * Runs torchvision's `ResNet18_Weights.IMAGENET1K_V1.transforms()` on an encoded image and writes the
- * 3×224×224 normalised CHW tensor into `out` at `offset` (e.g. one slot of a batch tensor). Only
- * `out[offset … offset + INPUT_ELEMENTS - 1]` is written; no input-sized tensor is allocated.
+ * Runs a torchvision weights' `transforms()` — `options.recipe`, by default ResNet-18 IMAGENET1K_V1's
+ * ({@link IMAGENET_RECIPE}) — on an encoded image and writes the 3×crop×crop normalised CHW tensor into `out` at
+ * `offset` (e.g. one slot of a batch tensor). Only `out[offset … offset + inputElements(recipe) - 1]` is written;
+ * no input-sized tensor is allocated.
  *
  * Matches `transforms(PIL.Image.open(f).convert('RGB'))`: bit-exact on the lossless PNG, GIF and TIFF fixtures
- * (palette, greyscale, 16-bit, RGBA included), and within mean |Δ| ≤ 0.5/255 on the lossy JPEG (CMYK included) and
- * WebP fixtures, whose decoders round differently from PIL's (test/unit/image-preprocess.test.ts). EXIF orientation
- * is applied first, as ImageOps.exif_transpose would; JPEGs with a shorter side ≥ 1024 px take a faster path within
- * mean |Δ| ≤ 0.25/255 (measured); AVIF 4:2:0 differs by ~1/255 (chroma upsampling).
+ * (palette, greyscale, 16-bit, RGBA included), with the bilinear and the bicubic filter, and within mean
+ * |Δ| ≤ 0.5/255 on the lossy JPEG (CMYK included) and WebP fixtures, whose decoders round differently from PIL's
+ * (test/unit/image-preprocess.test.ts, image-bicubic.test.ts). EXIF orientation is applied first, as
+ * ImageOps.exif_transpose would; JPEGs with a shorter side ≥ 4 × the resize size take a faster path within mean
+ * |Δ| ≤ 0.25/255 (measured); AVIF 4:2:0 differs by ~1/255 (chroma upsampling).
  *
  * @param bytes - the encoded file; its format is judged from its content only.
- * @param out - destination, at least `offset + INPUT_ELEMENTS` long.
+ * @param out - destination, at least `offset + inputElements(recipe)` long.
  * @param offset - first element to write.
  * @param options.maxPixels - default `MAX_PIXELS.default`.
+ * @param options.recipe - default {@link IMAGENET_RECIPE}.
  * @throws ResnetServeError `FILE_EMPTY`, `UNSUPPORTED_MEDIA_TYPE`, `IMAGE_TOO_LARGE` (from the header, before
  *   decoding), `IMAGE_CORRUPT`, or `INVALID_ARGUMENT` for a bad `offset`/`maxPixels`.
  * @example
@@ -80,9 +85,10 @@ export function decodedBytes(header: ImageHeader): number {
  *   await preprocessInto(jpegBytes, batch, 2 * INPUT_ELEMENTS); // fills the third slot
  */
 export async function preprocessInto(bytes: Uint8Array, out: Float32Array, offset: number, options?: PreprocessOptions): Promise<void> {
-  integerInRange('offset', offset, 0, out.length - INPUT_ELEMENTS);
+  const recipe = options?.recipe ?? IMAGENET_RECIPE;
+  integerInRange('offset', offset, 0, out.length - inputElements(recipe));
   const maxPixels = integerOption('maxPixels', options?.maxPixels, MAX_PIXELS);
-  await preprocessWithHeaderInto(bytes, await readImageHeader(bytes, maxPixels), out, offset, maxPixels);
+  await preprocessWithHeaderInto(bytes, await readImageHeader(bytes, maxPixels), out, offset, maxPixels, recipe);
 }
 
 /**
@@ -96,24 +102,25 @@ export async function preprocessWithHeaderInto(
   out: Float32Array,
   offset: number,
   maxPixels: number,
+  recipe: PreprocessRecipe = IMAGENET_RECIPE,
 ): Promise<void> {
-  const pixels = await decodeImage(bytes, header, maxPixels, fastPathReduction(header));
+  const pixels = await decodeImage(bytes, header, maxPixels, fastPathReduction(header, recipe));
   // On the fast path the pixels are FAST_PATH_MARGIN × the resized size, whose recipe geometry is the
-  // original's: int(256 · 3w' / 768) = w' and the crop offsets follow.
-  const g = recipeGeometry(pixels.width, pixels.height, IMAGENET_RECIPE);
-  resampleInto(pixels, g, out, offset);
+  // original's: the short side 3s goes to s, the long one to int(s · 3l / 3s) = l, and the crop offsets follow.
+  const g = recipeGeometry(pixels.width, pixels.height, recipe);
+  resampleInto(pixels, g, recipe, out, offset);
 }
 
 /**
  * {@link preprocessInto} into a fresh tensor.
  *
- * @returns `Float32Array` of `INPUT_ELEMENTS` (3×224×224) normalised CHW values.
+ * @returns `Float32Array` of `inputElements(recipe)` (3×224×224 by default) normalised CHW values.
  * @example
  *   const x = await preprocess(readFileSync('test/fixtures/images/photo-500x375.jpg'));
  *   // x.length === 150528; x[0] === -0.4568028… (R, top-left), x[50176] === -0.5826330… (G, top-left)
  */
 export async function preprocess(bytes: Uint8Array, options?: PreprocessOptions): Promise<Float32Array> {
-  const out = new Float32Array(INPUT_ELEMENTS);
+  const out = new Float32Array(inputElements(options?.recipe ?? IMAGENET_RECIPE));
   await preprocessInto(bytes, out, 0, options);
   return out;
 }

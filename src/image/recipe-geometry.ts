@@ -1,4 +1,4 @@
-import { IMAGENET_RECIPE } from './recipe.js';
+import { IMAGENET_RECIPE, type PreprocessRecipe } from './recipe.js';
 
 /** Where the recipe puts an image: the size after Resize and the top-left corner of the CenterCrop. */
 export interface RecipeGeometry {
@@ -33,10 +33,15 @@ export function roundHalfToEven(value: number): number {
 }
 
 /**
- * The Resize + CenterCrop geometry of {@link IMAGENET_RECIPE} for an upright image of `width` × `height`.
- * Both resized sides are at least `resizeSize` ≥ `cropSize`, so torchvision's padding branch never applies.
+ * The Resize + CenterCrop geometry of `recipe` (default {@link IMAGENET_RECIPE}) for an upright image of
+ * `width` × `height`. Every torchvision preset has `resizeSize` ≥ `cropSize`, so both resized sides are at
+ * least the crop and torchvision's padding branch never applies.
  */
-export function recipeGeometry(width: number, height: number, recipe = IMAGENET_RECIPE): RecipeGeometry {
+export function recipeGeometry(
+  width: number,
+  height: number,
+  recipe: Pick<PreprocessRecipe, 'resizeSize' | 'cropSize'> = IMAGENET_RECIPE,
+): RecipeGeometry {
   const resized = resizedSize(width, height, recipe.resizeSize);
   return {
     resizedWidth: resized.width,

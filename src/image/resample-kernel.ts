@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { normalizationTables } from './normalize.js';
-import { type RgbPixels, resizeCropInto } from './pillow-resample.js';
-import { IMAGENET_RECIPE } from './recipe.js';
+import { type ChannelTables, type RgbPixels, resizeCropInto } from './pillow-resample.js';
+import type { PreprocessRecipe } from './recipe.js';
 import type { RecipeGeometry } from './recipe-geometry.js';
 import { SimdResampler, wasmSimdSupported } from './simd-resample.js';
 
@@ -29,20 +29,30 @@ export function loadSimdResampler(): SimdResampler | undefined {
 }
 
 const SIMD = loadSimdResampler();
-const TABLES = normalizationTables(IMAGENET_RECIPE);
+/** The reference kernel's tables of each recipe in use (a handful per process: one per served model). */
+const TABLES = new WeakMap<PreprocessRecipe, ChannelTables>();
+
+function tablesOf(recipe: PreprocessRecipe): ChannelTables {
+  let tables = TABLES.get(recipe);
+  if (tables === undefined) {
+    tables = normalizationTables(recipe);
+    TABLES.set(recipe, tables);
+  }
+  return tables;
+}
 
 /** Which implementation {@link resampleInto} uses in this process. */
 export const RESAMPLE_KERNEL: 'wasm-simd' | 'typescript' = SIMD === undefined ? 'typescript' : 'wasm-simd';
 
 /**
- * Pillow's BILINEAR resize + centre crop + Normalize of {@link IMAGENET_RECIPE} into `out` at `offset`, with
+ * Pillow's resize with the recipe's filter + centre crop + Normalize of `recipe` into `out` at `offset`, with
  * the WebAssembly SIMD kernel where it runs (measured 5–6× faster on the resample step) and the TypeScript
  * reference otherwise; both give the same bits.
  */
-export function resampleInto(pixels: RgbPixels, g: RecipeGeometry, out: Float32Array, offset: number): void {
-  if (SIMD !== undefined && SimdResampler.supports(pixels, g.cropSize)) {
-    SIMD.resizeCropInto(pixels, g.resizedWidth, g.resizedHeight, g.cropTop, g.cropLeft, g.cropSize, IMAGENET_RECIPE, out, offset);
+export function resampleInto(pixels: RgbPixels, g: RecipeGeometry, recipe: PreprocessRecipe, out: Float32Array, offset: number): void {
+  if (SIMD !== undefined) {
+    SIMD.resizeCropInto(pixels, g, recipe.interpolation, recipe, out, offset);
   } else {
-    resizeCropInto(pixels, g.resizedWidth, g.resizedHeight, g.cropTop, g.cropLeft, g.cropSize, TABLES, out, offset);
+    resizeCropInto(pixels, g, recipe.interpolation, tablesOf(recipe), out, offset);
   }
 }

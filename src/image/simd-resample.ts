@@ -1,14 +1,16 @@
 import { cropFilters, type FilterBank, type RgbPixels } from './pillow-resample.js';
+import type { Interpolation } from './recipe.js';
+import type { RecipeGeometry } from './recipe-geometry.js';
 
 /**
  * The WebAssembly SIMD build of {@link resizeCropInto} (src/image/wasm/resample.ts, compiled by `npm run build`),
  * bit-identical to the TypeScript reference in src/image/pillow-resample.ts, which stays the fallback where
  * WebAssembly SIMD is missing. This file is platform-neutral (no Node imports): the server loads the module
- * from disk (resample-kernel.ts), the page fetches the same bytes (web/on-device-preprocess.ts).
+ * from disk (`loadSimdResampler` in resample-kernel.ts), the page fetches the same bytes (web/on-device-preprocess.ts).
  *
- * The filter banks are computed by the reference code (float64, once per call, ~224 · ksize values), so the
- * weights are the reference's by construction; only the two integer passes and the normalisation run in
- * WebAssembly.
+ * The filter banks are computed by the reference code (float64, once per call, ~crop · ksize values), so the
+ * weights are the reference's by construction, for every filter; only the two integer passes and the
+ * normalisation run in WebAssembly.
  */
 
 /**
@@ -69,7 +71,10 @@ interface KernelExports {
  * the life of the process. 1 MiB holds a whole 640×480 RGB image, so the usual upload is one copy.
  */
 const STRIP_BYTES = 1 << 20;
-/** The horizontal pass loads 8 bytes per pixel: the last pixel of a strip reads up to 5 bytes past it. */
+/**
+ * The horizontal pass loads 8 bytes per pixel: the last pixel of a strip reads up to 5 bytes past it. The
+ * vertical pass loads 4 pixels at once: a crop whose size is not a multiple of 4 reads up to 12 bytes past the rows.
+ */
 const LOAD_SLACK = 16;
 
 const align16 = (n: number): number => (n + 15) & ~15;
@@ -99,28 +104,26 @@ export class SimdResampler {
 
   /**
    * Same contract and same output, bit for bit, as the reference `resizeCropInto`, with the normalisation
-   * given as mean and std instead of tables. Needs `size` to be a multiple of 4 (224) and at least 3 channels
-   * per source pixel; {@link supports} says whether a call qualifies.
+   * given as mean and std instead of tables, for any crop size (the vertical pass stores a row's last pixels
+   * one by one when the size is not a multiple of 4).
    */
   resizeCropInto(
     source: RgbPixels,
-    resizedWidth: number,
-    resizedHeight: number,
-    top: number,
-    left: number,
-    size: number,
+    window: RecipeGeometry,
+    interpolation: Interpolation,
     normalization: Normalization,
     out: Float32Array,
     offset: number,
   ): void {
-    const { vertical, horizontal, rowFirst, rowCount } = cropFilters(source, resizedWidth, resizedHeight, top, left, size);
+    const { vertical, horizontal, rowFirst, rowCount } = cropFilters(source, window, interpolation);
+    const size = window.cropSize;
     const rowStride = source.width * source.channels;
     const stripRows = Math.max(1, Math.min(rowCount, Math.floor(STRIP_BYTES / rowStride)));
 
     const layout = new Layout();
     const hBank = layout.take(bankBytes(horizontal));
     const vBank = layout.take(bankBytes(vertical));
-    const rows = layout.take(rowCount * size * 4);
+    const rows = layout.take(rowCount * size * 4 + LOAD_SLACK);
     const tensor = layout.take(3 * size * size * 4);
     const strip = layout.take(stripRows * rowStride + LOAD_SLACK);
     const memory = this.#memoryOf(layout.size);
@@ -150,11 +153,6 @@ export class SimdResampler {
     const [stdR, stdG, stdB] = normalization.std.map(Math.fround) as [number, number, number];
     this.#kernel.vertical(rows, size, size, v.starts, v.counts, v.weights, vertical.ksize, meanR, meanG, meanB, stdR, stdG, stdB, tensor);
     out.set(new Float32Array(memory.buffer, tensor, 3 * size * size), offset);
-  }
-
-  /** Whether {@link resizeCropInto} handles this source and crop (the reference handles every case). */
-  static supports(source: RgbPixels, size: number): boolean {
-    return size % 4 === 0 && source.channels >= 3;
   }
 
   /** The module's memory, grown to at least `bytes`. */

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { fileKey } from '../files/files.js';
+import { IMAGENET_RECIPE, INTERPOLATIONS, type PreprocessRecipe } from '../image/recipe.js';
 import type { Precision } from '../model/types.js';
 
 /**
@@ -19,6 +20,8 @@ export interface OnDeviceModel {
   /** A path to the .onnx file, or its bytes (tests build the model in memory). */
   readonly model: string | Uint8Array;
   readonly precision: Precision;
+  /** The model's preprocessing, which the page repeats exactly. Default {@link IMAGENET_RECIPE}. */
+  readonly recipe?: PreprocessRecipe;
 }
 
 /** GET /on-device: what the page needs to start the mode. */
@@ -26,6 +29,8 @@ export interface OnDeviceManifest {
   model: { url: string; bytes: number; precision: Precision };
   /** Directory URL of onnxruntime-web's files, relative to the page; versioned, so immutable. */
   runtime: string;
+  /** How the page turns a photo into the model's input: the server's own recipe. */
+  recipe: PreprocessRecipe;
 }
 
 /**
@@ -83,17 +88,18 @@ export const onDeviceRoutes: FastifyPluginAsync<{ onDevice: OnDeviceModel }> = a
   const manifest: OnDeviceManifest = {
     model: { url: `on-device/model/${modelFile}`, bytes, precision: onDevice.precision },
     runtime: `on-device/ort/${runtime.version}/`,
+    recipe: onDevice.recipe ?? IMAGENET_RECIPE,
   };
 
   app.get(
     '/on-device',
     {
       schema: {
-        summary: "What the page's on-device mode downloads: the model (URL, size, precision) and the runtime directory",
+        summary: "What the page's on-device mode downloads: the model (URL, size, precision), the runtime directory, the recipe",
         response: {
           200: {
             type: 'object',
-            required: ['model', 'runtime'],
+            required: ['model', 'runtime', 'recipe'],
             properties: {
               model: {
                 type: 'object',
@@ -101,6 +107,18 @@ export const onDeviceRoutes: FastifyPluginAsync<{ onDevice: OnDeviceModel }> = a
                 properties: { url: { type: 'string' }, bytes: { type: 'integer' }, precision: { type: 'string' } },
               },
               runtime: { type: 'string' },
+              recipe: {
+                type: 'object',
+                required: ['resizeSize', 'cropSize', 'mean', 'std', 'interpolation', 'antialias'],
+                properties: {
+                  resizeSize: { type: 'integer' },
+                  cropSize: { type: 'integer' },
+                  mean: { type: 'array', items: { type: 'number' } },
+                  std: { type: 'array', items: { type: 'number' } },
+                  interpolation: { type: 'string', enum: [...INTERPOLATIONS] },
+                  antialias: { type: 'boolean' },
+                },
+              },
             },
           },
         },

@@ -1,5 +1,5 @@
 import { fillTransparent, gifTransparentColour } from '../image/gif-transparency.js';
-import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../image/recipe.js';
+import { IMAGENET_RECIPE, inputElements, type PreprocessRecipe } from '../image/recipe.js';
 import { recipeGeometry } from '../image/recipe-geometry.js';
 import { SimdResampler, wasmSimdSupported } from '../image/simd-resample.js';
 
@@ -107,8 +107,15 @@ async function decodeRgba(image: Blob): Promise<{ data: Uint8Array; width: numbe
   }
 }
 
-/** The recipe's 3×224×224 CHW tensor of an encoded image, and how long the decode took. */
-export async function preprocessOnDevice(image: Blob, resampler: SimdResampler): Promise<{ tensor: Float32Array; decodeMs: number }> {
+/**
+ * The 3×crop×crop CHW tensor of an encoded image under `recipe` (the server's, from GET /on-device; default
+ * {@link IMAGENET_RECIPE}), and how long the decode took.
+ */
+export async function preprocessOnDevice(
+  image: Blob,
+  resampler: SimdResampler,
+  recipe: PreprocessRecipe = IMAGENET_RECIPE,
+): Promise<{ tensor: Float32Array; decodeMs: number }> {
   const started = performance.now();
   const rgba = await decodeRgba(image);
   // A GIF's transparent pixels take their palette colour, as on the server (image/gif-transparency.ts).
@@ -117,17 +124,13 @@ export async function preprocessOnDevice(image: Blob, resampler: SimdResampler):
     const colour = gifTransparentColour(new Uint8Array(await image.arrayBuffer()));
     if (colour !== undefined) fillTransparent(rgba.data, 4, colour);
   }
-  const g = recipeGeometry(rgba.width, rgba.height, IMAGENET_RECIPE);
-  const tensor = new Float32Array(INPUT_ELEMENTS);
+  const tensor = new Float32Array(inputElements(recipe));
   try {
     resampler.resizeCropInto(
       { ...rgba, channels: 4 },
-      g.resizedWidth,
-      g.resizedHeight,
-      g.cropTop,
-      g.cropLeft,
-      g.cropSize,
-      IMAGENET_RECIPE,
+      recipeGeometry(rgba.width, rgba.height, recipe),
+      recipe.interpolation,
+      recipe,
       tensor,
       0,
     );

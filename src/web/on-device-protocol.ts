@@ -1,4 +1,5 @@
 /** The messages between the page (on-device.ts) and its worker (on-device-worker.ts); types only. */
+import type { PreprocessRecipe } from '../image/recipe.js';
 import type { OnDeviceProblem } from './on-device-preprocess.js';
 
 /** One class, in the shape the server's /predict answers, so the page draws both alike. */
@@ -10,7 +11,7 @@ export interface WorkerPrediction {
 }
 
 export type ToWorker =
-  | { type: 'load'; modelUrl: string; modelBytes: number; runtimeUrl: string; kernelUrl: string }
+  | { type: 'load'; modelUrl: string; modelBytes: number; runtimeUrl: string; kernelUrl: string; recipe: PreprocessRecipe }
   | { type: 'classify'; id: number; image: Blob; topK: number };
 
 export type FromWorker =

@@ -6,6 +6,7 @@
  */
 import type * as Ort from 'onnxruntime-web';
 import { messageOf } from '../errors.js';
+import type { PreprocessRecipe } from '../image/recipe.js';
 import type { SimdResampler } from '../image/simd-resample.js';
 import { postprocess } from '../labels/postprocess.js';
 import { loadResampler, OnDeviceError, preprocessOnDevice } from './on-device-preprocess.js';
@@ -29,6 +30,7 @@ interface Engine {
   session: Ort.InferenceSession;
   ort: typeof Ort;
   resampler: SimdResampler;
+  recipe: PreprocessRecipe;
   threads: number;
 }
 let engine: Promise<Engine> | undefined;
@@ -62,8 +64,9 @@ async function modelBytes(url: string, expected: number): Promise<Uint8Array> {
   return bytes;
 }
 
-async function start(modelUrl: string, modelSize: number, runtimeUrl: string, kernelUrl: string): Promise<Engine> {
-  const resampler = await loadResampler(kernelUrl);
+async function start(load: Extract<ToWorker, { type: 'load' }>): Promise<Engine> {
+  const { runtimeUrl, recipe } = load;
+  const resampler = await loadResampler(load.kernelUrl);
   // Not bundled: onnxruntime-web is served by our server from node_modules and loads its glue and .wasm beside it.
   const ort = (await import(/* @vite-ignore */ `${runtimeUrl}ort.wasm.min.mjs`)) as typeof Ort;
   const threads = scope.crossOriginIsolated ? Math.max(1, Math.min(MAX_THREADS, scope.navigator.hardwareConcurrency)) : 1;
@@ -71,11 +74,11 @@ async function start(modelUrl: string, modelSize: number, runtimeUrl: string, ke
   ort.env.wasm.numThreads = threads;
   // This is already a worker; ORT's proxy worker would add a copy of every tensor.
   ort.env.wasm.proxy = false;
-  const bytes = await modelBytes(modelUrl, modelSize);
+  const bytes = await modelBytes(load.modelUrl, load.modelBytes);
   scope.postMessage({ type: 'starting' });
   try {
     const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-    return { session, ort, resampler, threads };
+    return { session, ort, resampler, recipe, threads };
   } catch (cause) {
     // ORT reports a failed allocation of the 47 MB (fp32) model as an abort or RangeError.
     const text = messageOf(cause);
@@ -86,11 +89,11 @@ async function start(modelUrl: string, modelSize: number, runtimeUrl: string, ke
 
 async function classify(image: Blob, topK: number): Promise<Extract<FromWorker, { type: 'result' }>> {
   if (engine === undefined) throw new OnDeviceError('FAILED', 'classify before load');
-  const { session, ort, resampler, threads } = await engine;
+  const { session, ort, resampler, recipe, threads } = await engine;
   const started = performance.now();
-  const { tensor, decodeMs } = await preprocessOnDevice(image, resampler);
+  const { tensor, decodeMs } = await preprocessOnDevice(image, resampler, recipe);
   const t = performance.now();
-  const input = new ort.Tensor('float32', tensor, [1, 3, 224, 224]);
+  const input = new ort.Tensor('float32', tensor, [1, 3, recipe.cropSize, recipe.cropSize]);
   // The logits only: our converter's second output, layer4's `features` for the server's maps, is not needed here.
   const outputName = session.outputNames[0]!;
   const outputs = await session.run({ [session.inputNames[0]!]: input }, [outputName]);
@@ -114,7 +117,7 @@ function problemOf(error: unknown): Extract<FromWorker, { type: 'error' }>['prob
 scope.onmessage = (event) => {
   const message = event.data;
   if (message.type === 'load') {
-    engine ??= start(message.modelUrl, message.modelBytes, message.runtimeUrl, message.kernelUrl);
+    engine ??= start(message);
     engine.then(
       ({ threads }) => scope.postMessage({ type: 'ready', threads }),
       (error: unknown) => {

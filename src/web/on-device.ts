@@ -3,6 +3,7 @@
  * server runs (downloaded once from GET /on-device's URL), and no image byte is sent anywhere. The work happens
  * in on-device-worker.ts; this module owns the switch, the progress bar, the status line and the worker.
  */
+import type { PreprocessRecipe } from '../image/recipe.js';
 import type { MessageKey } from './i18n.js';
 import type { OnDeviceProblem } from './on-device-preprocess.js';
 import type { FromWorker, ToWorker, WorkerPrediction } from './on-device-protocol.js';
@@ -11,6 +12,7 @@ import type { FromWorker, ToWorker, WorkerPrediction } from './on-device-protoco
 interface Manifest {
   model: { url: string; bytes: number; precision: string };
   runtime: string;
+  recipe: PreprocessRecipe;
 }
 
 export interface OnDeviceUi {
@@ -195,6 +197,7 @@ export class OnDeviceMode {
       modelBytes: bytes,
       runtimeUrl: new URL(this.#manifest.runtime, base).href,
       kernelUrl: new URL('resample.wasm', base).href,
+      recipe: this.#manifest.recipe,
     } satisfies ToWorker);
     this.#set({ kind: 'downloading', loaded: 0, total: bytes });
     return this.#ready;

@@ -13,13 +13,20 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { preprocess } from '../../src/image/index.js';
 import { normalizationTables } from '../../src/image/normalize.js';
 import { resizeCropInto } from '../../src/image/pillow-resample.js';
-import { IMAGENET_RECIPE } from '../../src/image/recipe.js';
+import { IMAGENET_RECIPE, INTERPOLATIONS, type PreprocessRecipe } from '../../src/image/recipe.js';
 import { recipeGeometry } from '../../src/image/recipe-geometry.js';
 import { type ServerHandle, startServer } from '../../src/server/start.js';
 import { haveChromium, launchChromium } from '../helpers/browser.js';
 import { multipartBody } from '../helpers/multipart.js';
 import { realLoader, syntheticModel } from '../helpers/synthetic-model.js';
-import { pixelDifference, readFixture, readManifest, readReferencePng } from '../unit/image-reference.js';
+import {
+  BICUBIC_FIXTURES,
+  pixelDifference,
+  readBicubicManifest,
+  readFixture,
+  readManifest,
+  readReferencePng,
+} from '../unit/image-reference.js';
 
 /** Every route that takes an image: ours, the Open Inference Protocol's and TorchServe's. */
 const isInference = (url: string): boolean =>
@@ -47,6 +54,9 @@ const LOSSLESS = fixtures.filter((f) => /\.(png|gif)$/.test(f));
 const AVIF_420 = 'photo-320x240.avif';
 /** Chromium has no TIFF decoder; the server has. */
 const BROWSER_DECODES = fixtures.filter((f) => !f.endsWith('.tiff'));
+/** PIL's bicubic references (make_bicubic_fixtures.py) of the lossless fixtures the browser decodes. */
+const bicubic = readBicubicManifest();
+const BICUBIC = bicubic.fixtures.filter((e) => LOSSLESS.includes(e.file));
 
 describe.skipIf(!haveChromium)('on-device mode', () => {
   let server: ServerHandle;
@@ -67,15 +77,15 @@ describe.skipIf(!haveChromium)('on-device mode', () => {
             return btoa(text);
           };
           const fromBase64 = (base64) => Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-          globalThis.onDeviceTensor = async (base64) => {
-            const { tensor } = await preprocessOnDevice(new Blob([fromBase64(base64)]), await loadResampler('resample.wasm'));
+          globalThis.onDeviceTensor = async ({ data, recipe }) => {
+            const { tensor } = await preprocessOnDevice(new Blob([fromBase64(data)]), await loadResampler('resample.wasm'), recipe);
             return toBase64(tensor);
           };
-          // The kernel alone on given pixels and geometry, as the page's worker calls it.
+          // The kernel alone on given pixels, geometry and filter, as the page's worker calls it.
           globalThis.onDeviceKernel = async (c) => {
-            const out = new Float32Array(3 * c.size * c.size);
+            const out = new Float32Array(3 * c.window.cropSize ** 2);
             const source = { data: fromBase64(c.data), width: c.width, height: c.height, channels: c.channels };
-            (await loadResampler('resample.wasm')).resizeCropInto(source, c.resizedWidth, c.resizedHeight, c.top, c.left, c.size, IMAGENET_RECIPE, out, 0);
+            (await loadResampler('resample.wasm')).resizeCropInto(source, c.window, c.interpolation, IMAGENET_RECIPE, out, 0);
             return toBase64(out);
           };`,
         resolveDir: repo,
@@ -115,11 +125,12 @@ describe.skipIf(!haveChromium)('on-device mode', () => {
     return { page, context: ctx, requested };
   }
 
-  async function browserTensor(page: Page, file: string): Promise<Float32Array> {
+  /** The page's preprocessing of a fixture, with `recipe` as GET /on-device would give it (default: none, the page's default). */
+  async function browserTensor(page: Page, file: string, recipe?: PreprocessRecipe): Promise<Float32Array> {
     await page.addScriptTag({ content: harness });
     const base64 = await page.evaluate(
-      (data) => (globalThis as unknown as { onDeviceTensor(b: string): Promise<string> }).onDeviceTensor(data),
-      Buffer.from(readFixture(file)).toString('base64'),
+      (arg) => (globalThis as unknown as { onDeviceTensor(a: unknown): Promise<string> }).onDeviceTensor(arg),
+      { data: Buffer.from(readFixture(file)).toString('base64'), recipe },
     );
     const bytes = Buffer.from(base64, 'base64');
     return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
@@ -156,46 +167,57 @@ describe.skipIf(!haveChromium)('on-device mode', () => {
     await context.close();
   });
 
-  test('the kernel in Chromium equals the TypeScript reference in Node on 40 random images and crops', async () => {
-    const { page, context } = await open(undefined, true);
-    await page.addScriptTag({ content: harness });
-    const tables = normalizationTables(IMAGENET_RECIPE);
-    let seed = 99;
-    const next = (): number => {
-      seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
-      return seed / 2 ** 32;
-    };
-    for (let n = 0; n < 40; n++) {
-      const width = 1 + Math.floor(next() * 600);
-      const height = 1 + Math.floor(next() * 600);
-      const channels = next() < 0.5 ? 3 : 4;
-      const data = Uint8Array.from({ length: width * height * channels }, () => Math.floor(next() * 256));
-      const g = recipeGeometry(width, height);
-      const c = {
-        width,
-        height,
-        channels,
-        resizedWidth: g.resizedWidth,
-        resizedHeight: g.resizedHeight,
-        top: g.cropTop,
-        left: g.cropLeft,
-        size: g.cropSize,
+  test.each(BICUBIC.map((e) => [`${e.file} (${e.recipe})`, e] as const))(
+    '%s with bicubic: the browser’s tensor is the server’s bit for bit, and PIL’s',
+    async (_name, entry) => {
+      const recipe = bicubic.recipes[entry.recipe]!;
+      const { page, context } = await open(undefined, true);
+      const here = await browserTensor(page, entry.file, recipe);
+      const there = await preprocess(readFixture(entry.file), { recipe });
+      expect(Buffer.from(here.buffer, here.byteOffset, here.byteLength).equals(Buffer.from(there.buffer))).toBe(true);
+      const reference = readReferencePng(entry.reference, BICUBIC_FIXTURES).rgb;
+      expect(pixelDifference(here, 0, reference, recipe.mean, recipe.std).max).toBeLessThan(1e-6);
+      await context.close();
+    },
+  );
+
+  test.each(INTERPOLATIONS)(
+    '%s: the kernel in Chromium equals the TypeScript reference in Node on 40 random images and crops',
+    async (interpolation) => {
+      const { page, context } = await open(undefined, true);
+      await page.addScriptTag({ content: harness });
+      const tables = normalizationTables(IMAGENET_RECIPE);
+      let seed = interpolation === 'bilinear' ? 99 : 199;
+      const next = (): number => {
+        seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+        return seed / 2 ** 32;
       };
-      const expected = new Float32Array(3 * g.cropSize ** 2);
-      resizeCropInto({ data, width, height, channels }, c.resizedWidth, c.resizedHeight, c.top, c.left, c.size, tables, expected, 0);
-      const base64 = await page.evaluate(
-        (arg) => (globalThis as unknown as { onDeviceKernel(a: unknown): Promise<string> }).onDeviceKernel(arg),
-        { ...c, data: Buffer.from(data).toString('base64') },
-      );
-      expect({ width, height, channels, same: Buffer.from(base64, 'base64').equals(Buffer.from(expected.buffer)) }).toEqual({
-        width,
-        height,
-        channels,
-        same: true,
-      });
-    }
-    await context.close();
-  });
+      for (let n = 0; n < 40; n++) {
+        const width = 1 + Math.floor(next() * 600);
+        const height = 1 + Math.floor(next() * 600);
+        const channels = next() < 0.5 ? 3 : 4;
+        const data = Uint8Array.from({ length: width * height * channels }, () => Math.floor(next() * 256));
+        // Every fourth case another recipe's sizes, crops that are not multiples of 4 included.
+        const recipe =
+          n % 4 === 3 ? { resizeSize: 200 + Math.floor(next() * 200), cropSize: 150 + Math.floor(next() * 50) } : IMAGENET_RECIPE;
+        const window = recipeGeometry(width, height, recipe);
+        const expected = new Float32Array(3 * window.cropSize ** 2);
+        resizeCropInto({ data, width, height, channels }, window, interpolation, tables, expected, 0);
+        const base64 = await page.evaluate(
+          (arg) => (globalThis as unknown as { onDeviceKernel(a: unknown): Promise<string> }).onDeviceKernel(arg),
+          { width, height, channels, window, interpolation, data: Buffer.from(data).toString('base64') },
+        );
+        expect({ width, height, channels, window, same: Buffer.from(base64, 'base64').equals(Buffer.from(expected.buffer)) }).toEqual({
+          width,
+          height,
+          channels,
+          window,
+          same: true,
+        });
+      }
+      await context.close();
+    },
+  );
 
   test.each(BROWSER_DECODES.filter((f) => !LOSSLESS.includes(f)))('%s: mean |Δ| against the server’s tensor ≤ 0.5/255', async (file) => {
     const { page, context } = await open(undefined, true);

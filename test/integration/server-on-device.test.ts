@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IMAGENET_RECIPE, type PreprocessRecipe } from '../../src/image/recipe.js';
 import { buildApp } from '../../src/server/app.js';
 import type { OnDeviceManifest } from '../../src/server/on-device.js';
 import { FakeClassifier } from '../helpers/fake-classifier.js';
@@ -26,6 +27,18 @@ describe('on-device routes', () => {
       precision: 'int8',
     });
     expect(manifest.runtime).toMatch(/^on-device\/ort\/\d+\.\d+\.\d+\/$/);
+  });
+
+  it('GET /on-device gives the page the recipe the server preprocesses with: IMAGENET1K_V1’s by default, else the model’s', async () => {
+    expect(manifest.recipe).toEqual(IMAGENET_RECIPE);
+    // efficientnet_b0's IMAGENET1K_V1 transforms.
+    const recipe: PreprocessRecipe = { ...IMAGENET_RECIPE, resizeSize: 256, cropSize: 224, interpolation: 'bicubic' };
+    const bicubic = await buildApp({
+      loadClassifier: async () => new FakeClassifier(),
+      onDevice: { model: MODEL, precision: 'fp32', recipe },
+    });
+    expect((await bicubic.inject({ method: 'GET', url: '/on-device' })).json<OnDeviceManifest>().recipe).toEqual(recipe);
+    await bicubic.close();
   });
 
   it('serves the model bytes with a strong ETag and a year of immutable caching; If-None-Match → 304 with no body', async () => {

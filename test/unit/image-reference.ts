@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inflateSync } from 'node:zlib';
+import type { PreprocessRecipe } from '../../src/image/recipe.js';
 
 /** Shared by the image-*.test.ts files: the fixtures made by test/fixtures/make_image_fixtures.py. */
 export const IMAGE_FIXTURES = fileURLToPath(new URL('../fixtures/images/', import.meta.url));
@@ -25,6 +26,33 @@ export interface FixtureManifest {
 
 export function readManifest(): FixtureManifest {
   return JSON.parse(readFileSync(join(IMAGE_FIXTURES, 'references.json'), 'utf8')) as FixtureManifest;
+}
+
+/** PIL's bicubic references, made by test/fixtures/make_bicubic_fixtures.py from the fixtures above. */
+export const BICUBIC_FIXTURES = join(IMAGE_FIXTURES, 'bicubic');
+
+export interface BicubicEntry {
+  /** An image of {@link IMAGE_FIXTURES}. */
+  file: string;
+  /** A key of {@link BicubicManifest.recipes}. */
+  recipe: string;
+  /** The PIL crop, a PNG in {@link BICUBIC_FIXTURES}. */
+  reference: string;
+  /** PNG, GIF or TIFF: decoded as PIL decodes it, so the whole preprocess must be bit-exact. */
+  lossless: boolean;
+  size: [number, number];
+  resized: [number, number];
+  cropTopLeft: [number, number];
+  tensorProbe: { index: number[]; value: number[] };
+}
+
+export interface BicubicManifest {
+  recipes: Record<string, PreprocessRecipe>;
+  fixtures: BicubicEntry[];
+}
+
+export function readBicubicManifest(): BicubicManifest {
+  return JSON.parse(readFileSync(join(BICUBIC_FIXTURES, 'references.json'), 'utf8')) as BicubicManifest;
 }
 
 export function readFixture(name: string): Uint8Array {
@@ -93,7 +121,7 @@ function unfilter(filter: number, a: number, b: number, c: number): number {
 }
 
 /**
- * Compares a normalised CHW tensor with a 224×224 RGB reference in 0..1 pixel units: the tensor is
+ * Compares a normalised CHW tensor with a crop×crop RGB reference in 0..1 pixel units: the tensor is
  * mapped back with `x · std + mean`, so 1/255 means one 8-bit level.
  */
 export function pixelDifference(

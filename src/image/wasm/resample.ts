@@ -1,16 +1,20 @@
 // AssemblyScript (compiled by scripts/build-wasm.mjs, not by tsc): the two passes of
 // src/image/pillow-resample.ts with 128-bit SIMD, fused with the normalisation. The loader
 // (src/image/simd-resample.ts) lays out the linear memory, computes the filter banks with the reference
-// code and calls these two functions; nothing here allocates.
+// code and calls these two functions; nothing here allocates, and nothing here knows the filter: bilinear and
+// bicubic differ only in their taps (bicubic's can be negative, so both clips bound below as well as above).
 //
 // Lanes are 32-bit: Pillow's 22-bit weights times 8-bit samples need 30 bits, so the 16-bit
 // multiply-add Pillow-SIMD uses for speed would round differently. Accumulators wrap like C's int32
-// (i32x4.add), as the TypeScript reference's `| 0` does; neither ever reaches 2^31.
+// (i32x4.add), as the TypeScript reference's `| 0` does; neither ever reaches ±2^31 (see its clip8).
 
 const PRECISION_BITS: i32 = 22;
 const HALF: i32 = 1 << (PRECISION_BITS - 1);
 
-/** 0–255 from four accumulators: `>> 22`, then saturating narrows (= clip8, accumulators are ≥ 0). */
+/**
+ * 0–255 from four accumulators: `>> 22`, then saturating narrows to i16 and to u8, which is clip8 (0 below 0,
+ * 255 above 255) for the ±640 that a shifted accumulator can reach.
+ */
 function clip8x4(acc: v128): v128 {
   const shifted = i32x4.shr_s(acc, PRECISION_BITS);
   const words = i16x8.narrow_i32x4_s(shifted, shifted);
@@ -59,7 +63,9 @@ export function horizontal(
 /**
  * `ImagingResampleVertical_8bpc` on the RGBx rows of {@link horizontal} (row `starts[y]` of the window is
  * at `src + starts[y] · width · 4`), then ToTensor + Normalize, written as planar CHW float32 to `dst`
- * (`width · height` floats per plane). `width` is a multiple of 4: four pixels are one 16-byte load per tap.
+ * (`width · height` floats per plane). Four pixels are one 16-byte load per tap; when `width` is not a multiple
+ * of 4 the last group loads up to 12 bytes past its row (the caller leaves 16 readable bytes after the rows)
+ * and stores only its own pixels.
  *
  * Normalisation: `((v / 255) − mean) / std` in float32, one correctly rounded operation per step — the
  * same three roundings as torch's `div(255).sub_(mean).div_(std)` and as the reference's tables.
@@ -113,10 +119,10 @@ export function vertical(
         p += rowBytes;
       }
       // a0…a3 are pixels x…x+3 as [R, G, B, x]; clip and transpose to [R0 R1 R2 R3], [G…], [B…].
-      const c0 = i32x4.min_s(i32x4.shr_s(a0, PRECISION_BITS), i32x4.splat(255));
-      const c1 = i32x4.min_s(i32x4.shr_s(a1, PRECISION_BITS), i32x4.splat(255));
-      const c2 = i32x4.min_s(i32x4.shr_s(a2, PRECISION_BITS), i32x4.splat(255));
-      const c3 = i32x4.min_s(i32x4.shr_s(a3, PRECISION_BITS), i32x4.splat(255));
+      const c0 = clip8i32x4(a0);
+      const c1 = clip8i32x4(a1);
+      const c2 = clip8i32x4(a2);
+      const c3 = clip8i32x4(a3);
       const rg01 = i32x4.shuffle(c0, c1, 0, 4, 1, 5);
       const rg23 = i32x4.shuffle(c2, c3, 0, 4, 1, 5);
       const b01 = i32x4.shuffle(c0, c1, 2, 6, 3, 7);
@@ -124,10 +130,27 @@ export function vertical(
       const r = f32x4.convert_i32x4_s(i32x4.shuffle(rg01, rg23, 0, 1, 4, 5));
       const g = f32x4.convert_i32x4_s(i32x4.shuffle(rg01, rg23, 2, 3, 6, 7));
       const b = f32x4.convert_i32x4_s(i32x4.shuffle(b01, b23, 0, 1, 4, 5));
-      v128.store(out, f32x4.div(f32x4.sub(f32x4.div(r, scale), mr), sr));
-      v128.store(out + plane, f32x4.div(f32x4.sub(f32x4.div(g, scale), mg), sg));
-      v128.store(out + (plane << 1), f32x4.div(f32x4.sub(f32x4.div(b, scale), mb), sb));
+      const pixels = width - x;
+      storePixels(out, f32x4.div(f32x4.sub(f32x4.div(r, scale), mr), sr), pixels);
+      storePixels(out + plane, f32x4.div(f32x4.sub(f32x4.div(g, scale), mg), sg), pixels);
+      storePixels(out + (plane << 1), f32x4.div(f32x4.sub(f32x4.div(b, scale), mb), sb), pixels);
       out += 16;
     }
   }
+}
+
+/** clip8 of four accumulators, kept as i32 lanes (for the float conversion): `>> 22`, then bounded to 0–255. */
+function clip8i32x4(acc: v128): v128 {
+  return i32x4.max_s(i32x4.min_s(i32x4.shr_s(acc, PRECISION_BITS), i32x4.splat(255)), i32x4.splat(0));
+}
+
+/** Stores the first `pixels` (all four when ≥ 4) floats of `values` at `at`: a row's last group writes only its own. */
+function storePixels(at: usize, values: v128, pixels: i32): void {
+  if (pixels >= 4) {
+    v128.store(at, values);
+    return;
+  }
+  v128.store32_lane(at, values, 0);
+  if (pixels > 1) v128.store32_lane(at, values, 1, 4);
+  if (pixels > 2) v128.store32_lane(at, values, 2, 8);
 }
