@@ -1,7 +1,8 @@
 /**
  * The on-device mode in Debian's Chromium (headless) against a real server: the browser's tensor against the
  * server's, the page's top-3 against /predict's, no request to an inference route, the model downloaded once,
- * threads where the page is cross-origin isolated and one thread where it is not.
+ * threads where the page is cross-origin isolated and one thread where it is not, and the worker's class activation
+ * maps against the server's.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -10,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createClassifier } from '../../src/classifier/index.js';
+import type { Classifier } from '../../src/classifier/types.js';
 import { preprocess } from '../../src/image/index.js';
 import { normalizationTables } from '../../src/image/normalize.js';
 import { resizeCropInto } from '../../src/image/pillow-resample.js';
@@ -52,6 +55,8 @@ describe.skipIf(!haveChromium)('on-device mode', () => {
   let server: ServerHandle;
   let browser: Browser;
   let harness: string;
+  /** The server's classifier on the same model, for its maps at full precision (the JSON rounds them to 1e-4). */
+  let reference: Classifier;
 
   beforeAll(async () => {
     execFileSync(process.execPath, [join(repo, 'scripts', 'build-web.mjs'), '--no-check'], { stdio: 'inherit' });
@@ -95,10 +100,12 @@ describe.skipIf(!haveChromium)('on-device mode', () => {
     });
     await server.ready;
     browser = await launchChromium();
+    reference = await createClassifier({ model: syntheticModel(), threads: 2 });
   });
   afterAll(async () => {
     await browser?.close();
     await server?.close();
+    await reference?.close();
   });
 
   /**
@@ -240,6 +247,58 @@ describe.skipIf(!haveChromium)('on-device mode', () => {
     await classifyOnPage(again, 'photo-500x375.jpg');
     expect(requested.filter((url) => url.includes('/on-device/model/'))).toEqual([]);
     expect(requested.filter(isInference)).toEqual([]);
+    await context.close();
+  });
+
+  /** The page's own worker, loaded as on-device.ts loads it, asked for `file` with maps. */
+  async function workerAnswer(page: Page, file: string): Promise<{ predictions: { index: number; cam: number[][] }[] }> {
+    const manifest = (await (await fetch(`${server.url}/on-device`)).json()) as { model: { url: string; bytes: number }; runtime: string };
+    return page.evaluate(
+      async ({ manifest, base64 }) => {
+        const worker = new Worker('on-device-worker.js', { type: 'module' });
+        const next = (): Promise<{ type: string; message?: string }> =>
+          new Promise((resolve) => worker.addEventListener('message', (event) => event.data.type !== 'progress' && resolve(event.data)));
+        const at = (path: string): string => new URL(path, document.baseURI).href;
+        worker.postMessage({
+          type: 'load',
+          modelUrl: at(manifest.model.url),
+          modelBytes: manifest.model.bytes,
+          runtimeUrl: at(manifest.runtime),
+          kernelUrl: at('resample.wasm'),
+        });
+        for (let ready = await next(); ready.type !== 'ready'; ready = await next()) {
+          if (ready.type === 'error') throw new Error(ready.message);
+        }
+        const image = new Blob([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))]);
+        worker.postMessage({ type: 'classify', id: 1, image, topK: 3, explain: true });
+        const result = await next();
+        worker.terminate();
+        if (result.type !== 'result') throw new Error(result.message);
+        return result as unknown as { predictions: { index: number; cam: number[][] }[] };
+      },
+      { manifest, base64: Buffer.from(readFixture(file)).toString('base64') },
+    );
+  }
+
+  test('the worker’s maps are the server’s within 1e-4 (lossless photos and a JPEG)', async () => {
+    const { page, context } = await open();
+    const measured: string[] = [];
+    for (const file of [...LOSSLESS, 'photo-500x375.jpg']) {
+      const here = await workerAnswer(page, file);
+      const there = await reference.classify(readFixture(file), { topK: 3, explain: true });
+      expect(here.predictions.map((p) => p.index)).toEqual(there.predictions.map((p) => p.index));
+      let max = 0;
+      here.predictions.forEach((p, j) => {
+        const map = there.explanation!.maps[j]!;
+        p.cam.flat().forEach((v, i) => {
+          max = Math.max(max, Math.abs(v - map[i]!));
+        });
+      });
+      measured.push(`${file} ${max.toExponential(1)}`);
+      // Measured ≤ 9e-7 (ORT's WebAssembly kernels against its native ones; this JPEG decodes alike in both).
+      expect({ file, max: max <= 1e-4 }).toEqual({ file, max: true });
+    }
+    console.info(`[on-device] largest |Δ| of the maps against the server's: ${measured.join(', ')}`);
     await context.close();
   });
 
