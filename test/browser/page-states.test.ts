@@ -9,15 +9,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createClassifier } from '../../src/classifier/index.js';
-import { convertToOnnx } from '../../src/model/architectures/resnet.js';
-import { type ServerHandle, startServer } from '../../src/server/start.js';
+import type { ServerHandle } from '../../src/server/start.js';
 import { haveChromium, launchChromium } from '../helpers/browser.js';
-import { loadShapesFixture, loadShapesStateDict } from '../helpers/int8-fixture.js';
+import { shapesCirclePhoto } from '../helpers/int8-fixture.js';
+import { startShapesServer } from '../helpers/shapes-server.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const shots = join(repo, 'test', '.tmp');
@@ -30,20 +27,6 @@ const SIZES = {
 } as const;
 type Size = keyof typeof SIZES;
 const BOTH: Size[] = ['desktop', 'phone'];
-
-/** A held-out red circle of the fixture, 7× upscaled and widened with its own edge pixels: 364 × 224, landscape. */
-async function circlePhoto(): Promise<Buffer> {
-  const shapes = loadShapesFixture();
-  const index = shapes.heldoutLabels.indexOf(0);
-  const raw = gunzipSync(readFileSync(join(repo, 'test', 'fixtures', 'int8', 'heldout.u8.gz')));
-  const side = shapes.imageSize;
-  const pixels = raw.subarray(index * side * side * 3, (index + 1) * side * side * 3);
-  const square = await sharp(pixels, { raw: { width: side, height: side, channels: 3 } })
-    .resize(224, 224, { kernel: 'nearest' })
-    .png()
-    .toBuffer();
-  return sharp(square).extend({ left: 70, right: 70, extendWith: 'copy' }).png().toBuffer();
-}
 
 /**
  * Where the model looks in that photo (torchvision's Resize(256) + CenterCrop(224)): resized to 416 × 256, cropped
@@ -67,17 +50,9 @@ describe.skipIf(!haveChromium)('the page has no broken states', () => {
   beforeAll(async () => {
     execFileSync(process.execPath, [join(repo, 'scripts', 'build-web.mjs'), '--no-check'], { stdio: 'inherit' });
     mkdirSync(shots, { recursive: true });
-    const model = convertToOnnx(loadShapesStateDict());
-    server = await startServer({
-      host: '127.0.0.1',
-      port: 0,
-      logger: false,
-      loadClassifier: ({ observer }) => createClassifier({ model, threads: 2, observer }),
-      onDevice: { model, precision: 'fp32' },
-    });
-    await server.ready;
+    server = await startShapesServer({ onDevice: true });
     browser = await launchChromium();
-    photo = await circlePhoto();
+    photo = await shapesCirclePhoto();
   });
   afterAll(async () => {
     await browser?.close();
