@@ -1,6 +1,7 @@
 /**
  * The on-device mode's worker: downloads the model once (kept in Cache Storage under its content-keyed URL),
- * starts onnxruntime-web's WebAssembly backend, and classifies photos sent by the page. Everything heavy — the
+ * starts onnxruntime-web's WebAssembly backend, and classifies photos sent by the page (with the server's class
+ * activation maps when asked, from the fc weights read out of the same model file). Everything heavy — the
  * download, decoding, the resample, the inference — runs here, off the page's thread, so the page stays
  * responsive; ORT's own threads (where the page is cross-origin isolated) are workers started from here.
  */
