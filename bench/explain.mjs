@@ -13,6 +13,7 @@ import { InferenceEngine } from '../dist/engine/inference-engine.js';
 import { CAM_CELLS, normaliseCam, rawCam } from '../dist/explain/cam.js';
 import { buildResNetGraph } from '../dist/model/architectures/resnet.js';
 import { readClassifierHead } from '../dist/model/classifier-head.js';
+import { fileSource } from '../dist/model/onnx/file-source.js';
 import { encodeModel } from '../dist/model/onnx/proto.js';
 import { dataFreeRanges } from '../dist/model/quantize/calibrate-data-free.js';
 import { quantizeGraph } from '../dist/model/quantize/graph.js';
@@ -47,7 +48,7 @@ try {
     with: await InferenceEngine.create(paths.with, { threads: 2, cacheDir: cache }),
     without: await InferenceEngine.create(paths.without, { threads: 2, cacheDir: cache }),
   };
-  const lookup = await readClassifierHead(paths.with);
+  const lookup = await readClassifierHead(await fileSource(paths.with));
   if (!('head' in lookup)) throw new Error(lookup.unavailable);
   const head = lookup.head;
   const input = new Float32Array(batchSize * 3 * 224 * 224).map((_, i) => Math.sin(i * 0.001));

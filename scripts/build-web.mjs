@@ -1,5 +1,5 @@
 // Builds the page into dist/web/: bundles src/web/main.ts to app.js (esbuild) and copies index.html and
-// styles.css. Runs after tsc (it reads the server's defaults from dist/server/options.js). Type-checks the page first (tsconfig.json excludes src/web; src/web/tsconfig.json has DOM types).
+// styles.css and favicon.svg. Runs after tsc (it reads the server's defaults from dist/server/options.js). Type-checks the page first (tsconfig.json excludes src/web; src/web/tsconfig.json has DOM types).
 // Usage: node scripts/build-web.mjs [--no-check]
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync } from 'node:fs';
@@ -40,5 +40,5 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 });
-for (const file of ['index.html', 'styles.css']) copyFileSync(join(source, file), join(out, file));
+for (const file of ['index.html', 'styles.css', 'favicon.svg']) copyFileSync(join(source, file), join(out, file));
 console.log(`built the page into ${out}`);

@@ -11,6 +11,7 @@ import { cropBox } from '../image/recipe-geometry.js';
 import { postprocess, TOP_K } from '../labels/index.js';
 import { type ClassifierHead, readClassifierHead } from '../model/classifier-head.js';
 import { FEATURES_NAME } from '../model/features.js';
+import { fileSource } from '../model/onnx/file-source.js';
 import { type ClassifierOptions, resolveClassifierOptions } from './options.js';
 import type { Classifier, ClassifyOptions, ClassifyResult, InferOptions, InferResult } from './types.js';
 
@@ -251,7 +252,7 @@ async function loadHead(model: string | Uint8Array, classes: number, featureChan
       `This model cannot show where it looked: ${why}. Models that resnet-serve converts have it.`,
     );
   if (featureChannels === undefined) throw unavailable(`it has no ${FEATURES_NAME} output [N,K,7,7]`);
-  const lookup = await readClassifierHead(model);
+  const lookup = await readClassifierHead(typeof model === 'string' ? await fileSource(model) : model);
   if ('unavailable' in lookup) throw unavailable(lookup.unavailable);
   if (lookup.head.classes !== classes || lookup.head.channels !== featureChannels) {
     throw unavailable(

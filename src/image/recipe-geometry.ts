@@ -73,7 +73,7 @@ export interface CropBox {
  * @param height - upright height.
  * @example cropBox(500, 375) // → { left: 85.04…, top: 23.4375, width: 328.44…, height: 328.125 } (resized 341×256)
  */
-export function cropBox(width: number, height: number, recipe = IMAGENET_RECIPE): CropBox {
+export function cropBox(width: number, height: number, recipe: PreprocessRecipe = IMAGENET_RECIPE): CropBox {
   const g = recipeGeometry(width, height, recipe);
   const sx = width / g.resizedWidth;
   const sy = height / g.resizedHeight;

@@ -1,6 +1,6 @@
 import { messageOf } from '../errors.js';
 import { FEATURES_NAME } from './features.js';
-import { type ByteSource, bytesSource, fieldsOf, fileSource, intsOf, type ProtoField, textOf } from './onnx/read.js';
+import { type ByteSource, bytesSource, fieldsOf, intsOf, type ProtoField, textOf } from './onnx/read.js';
 
 /**
  * The classifier's last layer, `logits = W · avgpool(A) + b`, as class activation maps need it: `weight` is W,
@@ -45,12 +45,13 @@ interface Initializer {
  * DequantizeLinear (int8 QDQ, as quantize-graph.ts writes it; dequantised here exactly as ORT's QGemm sees it).
  * The model must also have the `features` output.
  *
- * Only the graph's small fields and fc's own tensors are read: a file is not loaded whole.
- * @param model - a path or the bytes of an `.onnx` file.
+ * Only the graph's small fields and fc's own tensors are read: a file is not loaded whole. No Node or DOM imports:
+ * the page's on-device worker reads the head of the model it downloaded with it.
+ * @param model - the bytes of an `.onnx` file, or a source over them (`fileSource(path)` in Node), closed here.
  * @returns `{ head }`, or `{ unavailable }` saying why this model cannot be explained.
  */
-export async function readClassifierHead(model: string | Uint8Array): Promise<HeadLookup> {
-  const source = typeof model === 'string' ? await fileSource(model) : bytesSource(model);
+export async function readClassifierHead(model: ByteSource | Uint8Array): Promise<HeadLookup> {
+  const source = model instanceof Uint8Array ? bytesSource(model) : model;
   try {
     return await lookup(source);
   } catch (cause) {

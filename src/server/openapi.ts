@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
+import { DOCS_CONTENT_SECURITY_POLICY } from './security-headers.js';
 
 /** Same depth from src/server and dist/server. */
 export const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -24,7 +25,13 @@ export async function registerOpenApi(app: FastifyInstance, docsPath: string): P
     // Name shared schemas by their $id (components/schemas/ErrorBody) instead of def-0.
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
-  // staticCSP: Swagger UI's own Content-Security-Policy, with hashes for its inline script and style.
-  await app.register(swaggerUi, { routePrefix: docsPath, uiConfig: { validatorUrl: null }, staticCSP: true });
+  // BaseLayout: the API without StandaloneLayout's top bar, whose SVG logo is an inline <style> any strict policy
+  // refuses, and whose box loads other URLs' documents. The plugin's own policy (`staticCSP: true`) would also
+  // send `upgrade-insecure-requests`, which breaks the page over plain http from another host.
+  await app.register(swaggerUi, {
+    routePrefix: docsPath,
+    uiConfig: { validatorUrl: null, layout: 'BaseLayout' },
+    staticCSP: DOCS_CONTENT_SECURITY_POLICY,
+  });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }

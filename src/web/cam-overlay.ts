@@ -27,6 +27,7 @@ const GRID = 7;
  */
 export class CamOverlay {
   readonly #preview: HTMLImageElement;
+  readonly #media: HTMLDivElement;
   readonly #canvas: HTMLCanvasElement;
   readonly #toggle: HTMLButtonElement;
   readonly #caption: HTMLParagraphElement;
@@ -46,6 +47,7 @@ export class CamOverlay {
     // One grid cell, as the preview was: the frame (photo + canvas) and the caption under it.
     const media = document.createElement('div');
     media.className = 'cam-media';
+    this.#media = media;
     const frame = document.createElement('div');
     frame.className = 'cam-frame';
     preview.replaceWith(media);
@@ -75,7 +77,16 @@ export class CamOverlay {
 
     // The preview's displayed size changes when it loads, with the window, and with the layout (375 px phones).
     new ResizeObserver(() => this.#draw()).observe(preview);
-    preview.addEventListener('load', () => this.#draw());
+    // A photo this browser cannot show (TIFF in Chromium, a damaged file) leaves no broken-image icon: no preview,
+    // and no toggle for a map with no photo under it, until the next photo loads.
+    preview.addEventListener('load', () => {
+      media.hidden = false;
+      this.#draw();
+    });
+    preview.addEventListener('error', () => {
+      media.hidden = true;
+      this.#draw();
+    });
   }
 
   /** Whether the page should ask for maps: false once the server said its model cannot explain. */
@@ -116,7 +127,7 @@ export class CamOverlay {
 
   #explained(): boolean {
     const first = this.#answer?.predictions[0];
-    return this.#answer?.image !== undefined && first?.cam !== undefined && first.crop !== undefined;
+    return !this.#media.hidden && this.#answer?.image !== undefined && first?.cam !== undefined && first.crop !== undefined;
   }
 
   #draw(): void {
@@ -150,8 +161,10 @@ export class CamOverlay {
       prediction.crop !== undefined &&
       this.#place(answer.image, prediction.crop, prediction.cam);
     this.#canvas.hidden = !placed;
-    this.#caption.hidden = !placed;
-    if (placed && prediction !== undefined) {
+    // The caption keeps its place while the map is off, so turning it on moves nothing on the page.
+    this.#caption.hidden = !explained;
+    this.#caption.classList.toggle('cam-caption-off', !placed);
+    if (explained && prediction !== undefined) {
       this.#caption.textContent = t(this.#lang, 'camCaption', { label: this.#lang === 'zh' ? prediction.label_zh : prediction.label });
     }
   }

@@ -5,8 +5,10 @@ export type Lang = 'en' | 'zh';
 const en = {
   title: 'What is in this photo?',
   subtitle: 'ResNet-18 trained on ImageNet names the top classes. Your photo stays on this server and is not stored.',
+  subtitleOnDevice: 'ResNet-18 trained on ImageNet names the top classes, here in your browser. Your photo never leaves this device.',
   dropPrompt: 'Drop a photo here, paste one, or press to choose',
   dropHint: '{formats}, up to {max}',
+  dropHintOnDevice: '{formats}, any size this device can open: nothing is uploaded',
   camera: 'Take a photo',
   toggle: '中文',
   toggleLabel: 'Switch to Chinese',
@@ -32,11 +34,11 @@ const en = {
   onDeviceNoSimd: 'This browser cannot run the model here (no WebAssembly SIMD). Turn the switch off to use the server.',
   onDeviceMemory: 'This device has not enough memory for the model or this photo. Turn the switch off to use the server.',
   onDeviceFailed: 'The model could not run on this device. Turn the switch off to use the server.',
+  onDeviceUndecodable: 'This browser cannot open {format} images. Turn the switch off to have the server read it.',
   latencyOnDevice: 'On this device · {total}\u00a0ms (decode {decode}\u00a0ms, inference {inference}\u00a0ms, {threads} thread(s))',
   camToggle: 'Show where it looked',
   camPick: 'Show where it looked for {label}',
-  camCaption:
-    'Where it looked for “{label}”: yellow marks the strongest evidence. The dimmed edges were cropped away before the model looked.',
+  camCaption: 'Yellow: the strongest evidence for “{label}”. Dimmed: cropped away before the model looked.',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -44,8 +46,10 @@ export type MessageKey = keyof typeof en;
 const zh: Record<MessageKey, string> = {
   title: '这张照片里有什么？',
   subtitle: '基于 ImageNet 训练的 ResNet-18 给出最可能的类别。照片只在本服务器处理，不会保存。',
+  subtitleOnDevice: '基于 ImageNet 训练的 ResNet-18 在你的浏览器里给出最可能的类别。照片不会离开本设备。',
   dropPrompt: '把照片拖到这里、粘贴，或点击选择',
   dropHint: '支持 {formats}，最大 {max}',
+  dropHintOnDevice: '支持 {formats}，大小不限（本设备能打开即可）：照片不会上传',
   camera: '拍照',
   toggle: 'English',
   toggleLabel: '切换到英文',
@@ -71,10 +75,11 @@ const zh: Record<MessageKey, string> = {
   onDeviceNoSimd: '此浏览器无法在本地运行模型（不支持 WebAssembly SIMD）。关闭开关即可使用服务器。',
   onDeviceMemory: '本设备内存不足，无法运行模型或处理这张照片。关闭开关即可使用服务器。',
   onDeviceFailed: '模型无法在本设备上运行。关闭开关即可使用服务器。',
+  onDeviceUndecodable: '此浏览器无法打开 {format} 图片。关闭开关即可交给服务器读取。',
   latencyOnDevice: '在本设备上 · {total} 毫秒（解码 {decode} 毫秒，推理 {inference} 毫秒，{threads} 个线程）',
   camToggle: '显示关注区域',
   camPick: '显示“{label}”的关注区域',
-  camCaption: '“{label}”的关注区域：黄色表示证据最强。变暗的边缘在模型查看之前已被裁掉。',
+  camCaption: '黄色：“{label}”的最强证据。变暗部分：模型查看之前已被裁掉。',
 };
 
 const MESSAGES: Record<Lang, Record<MessageKey, string>> = { en, zh };

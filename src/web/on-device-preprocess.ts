@@ -1,7 +1,9 @@
+import { DECODABLE, FORMAT_NAMES, type ImageFormat } from '../image/formats.js';
 import { fillTransparent, gifTransparentColour } from '../image/gif-transparency.js';
 import { IMAGENET_RECIPE, inputElements, type PreprocessRecipe } from '../image/recipe.js';
 import { recipeGeometry } from '../image/recipe-geometry.js';
 import { SimdResampler, wasmSimdSupported } from '../image/simd-resample.js';
+import { sniffFile } from './sniff-file.js';
 
 /**
  * The on-device mode's preprocessing: the browser decodes, then the server's own SIMD kernel (the same
@@ -9,14 +11,30 @@ import { SimdResampler, wasmSimdSupported } from '../image/simd-resample.js';
  * server's tensor bit for bit. Runs in a worker or on the main thread (tests), wherever OffscreenCanvas is.
  */
 
-/** Why the mode cannot run here; the page maps each to a sentence. */
-export type OnDeviceProblem = 'NO_SIMD' | 'MEMORY' | 'CORRUPT' | 'FAILED';
+/**
+ * Why the mode cannot run here, or cannot read this photo; the page maps each to a sentence. `NOT_IMAGE`: bytes
+ * the server would refuse as UNSUPPORTED_MEDIA_TYPE; `UNDECODABLE`: an image the server reads but browsers
+ * commonly cannot (TIFF, HEIC); `CORRUPT`: a format the browser reads, but not this file (the server's
+ * IMAGE_CORRUPT).
+ */
+export type OnDeviceProblem = 'NO_SIMD' | 'MEMORY' | 'NOT_IMAGE' | 'UNDECODABLE' | 'CORRUPT' | 'FAILED';
+
+/** Formats the server decodes that Chromium and Firefox do not (Safari does); a failed decode of these is no damage. */
+const OFTEN_UNDECODABLE: ReadonlySet<ImageFormat> = new Set(['tiff', 'heic']);
+
+/** What the on-device mode can read: the server's formats less those browsers commonly cannot decode. */
+export const ON_DEVICE_FORMATS: readonly string[] = DECODABLE.filter((format) => !OFTEN_UNDECODABLE.has(format)).map(
+  (format) => FORMAT_NAMES[format],
+);
 
 export class OnDeviceError extends Error {
   readonly code: OnDeviceProblem;
-  constructor(code: OnDeviceProblem, message: string, options?: { cause?: unknown }) {
+  /** The format, for `UNDECODABLE`'s sentence. */
+  readonly format: ImageFormat | undefined;
+  constructor(code: OnDeviceProblem, message: string, options?: { cause?: unknown; format?: ImageFormat }) {
     super(message, options);
     this.code = code;
+    this.format = options?.format;
     this.name = 'OnDeviceError';
   }
 }
@@ -86,12 +104,13 @@ function rgbaViaCanvas(bitmap: ImageBitmap): Uint8Array {
  * Decodes `image` upright (EXIF orientation applied, as the server does) with no colour management (the server
  * ignores ICC profiles, like PIL's convert('RGB')), to straight RGBA.
  */
-async function decodeRgba(image: Blob): Promise<{ data: Uint8Array; width: number; height: number }> {
+async function decodeRgba(image: Blob, format: ImageFormat): Promise<{ data: Uint8Array; width: number; height: number }> {
   let bitmap: ImageBitmap;
   try {
     bitmap = await createImageBitmap(image, { imageOrientation: 'from-image', colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
   } catch (cause) {
-    throw new OnDeviceError('CORRUPT', 'The browser cannot decode this image.', { cause });
+    const problem = OFTEN_UNDECODABLE.has(format) ? 'UNDECODABLE' : 'CORRUPT';
+    throw new OnDeviceError(problem, `The browser cannot decode this ${format.toUpperCase()} image.`, { cause, format });
   }
   try {
     const data = straightRgbaViaWebGl(bitmap) ?? rgbaViaCanvas(bitmap);
@@ -109,18 +128,20 @@ async function decodeRgba(image: Blob): Promise<{ data: Uint8Array; width: numbe
 
 /**
  * The 3×crop×crop CHW tensor of an encoded image under `recipe` (the server's, from GET /on-device; default
- * {@link IMAGENET_RECIPE}), and how long the decode took.
+ * {@link IMAGENET_RECIPE}), how long the decode took, and the upright image's size.
  */
 export async function preprocessOnDevice(
   image: Blob,
   resampler: SimdResampler,
   recipe: PreprocessRecipe = IMAGENET_RECIPE,
-): Promise<{ tensor: Float32Array; decodeMs: number }> {
+): Promise<{ tensor: Float32Array; decodeMs: number; width: number; height: number }> {
   const started = performance.now();
-  const rgba = await decodeRgba(image);
+  // Judged by the bytes, as the server does, before the browser is asked to decode anything.
+  const format = await sniffFile(image);
+  if (format === undefined) throw new OnDeviceError('NOT_IMAGE', 'The file is not an image (judged by its content, not its name).');
+  const rgba = await decodeRgba(image, format);
   // A GIF's transparent pixels take their palette colour, as on the server (image/gif-transparency.ts).
-  const magic = new Uint8Array(await image.slice(0, 4).arrayBuffer());
-  if (String.fromCharCode(...magic) === 'GIF8') {
+  if (format === 'gif') {
     const colour = gifTransparentColour(new Uint8Array(await image.arrayBuffer()));
     if (colour !== undefined) fillTransparent(rgba.data, 4, colour);
   }
@@ -138,5 +159,5 @@ export async function preprocessOnDevice(
     if (cause instanceof RangeError) throw new OnDeviceError('MEMORY', 'Not enough memory to resize this image here.', { cause });
     throw cause;
   }
-  return { tensor, decodeMs: performance.now() - started };
+  return { tensor, decodeMs: performance.now() - started, width: rgba.width, height: rgba.height };
 }

@@ -1,14 +1,19 @@
 /**
  * The on-device mode's worker: downloads the model once (kept in Cache Storage under its content-keyed URL),
- * starts onnxruntime-web's WebAssembly backend, and classifies photos sent by the page. Everything heavy — the
+ * starts onnxruntime-web's WebAssembly backend, and classifies photos sent by the page (with the server's class
+ * activation maps when asked, from the fc weights read out of the same model file). Everything heavy — the
  * download, decoding, the resample, the inference — runs here, off the page's thread, so the page stays
  * responsive; ORT's own threads (where the page is cross-origin isolated) are workers started from here.
  */
 import type * as Ort from 'onnxruntime-web';
 import { messageOf } from '../errors.js';
+import { normaliseCam, rawCam } from '../explain/cam.js';
 import type { PreprocessRecipe } from '../image/recipe.js';
+import { cropBox } from '../image/recipe-geometry.js';
 import type { SimdResampler } from '../image/simd-resample.js';
 import { postprocess } from '../labels/postprocess.js';
+import { type ClassifierHead, readClassifierHead } from '../model/classifier-head.js';
+import { FEATURE_GRID, FEATURES_NAME } from '../model/features.js';
 import { loadResampler, OnDeviceError, preprocessOnDevice } from './on-device-preprocess.js';
 import type { FromWorker, ToWorker } from './on-device-protocol.js';
 
@@ -32,6 +37,8 @@ interface Engine {
   resampler: SimdResampler;
   recipe: PreprocessRecipe;
   threads: number;
+  /** The fc weights, for "Show where it looked"; `undefined` when the model has no `features` output or no readable fc. */
+  head: ClassifierHead | undefined;
 }
 let engine: Promise<Engine> | undefined;
 
@@ -76,9 +83,12 @@ async function start(load: Extract<ToWorker, { type: 'load' }>): Promise<Engine>
   ort.env.wasm.proxy = false;
   const bytes = await modelBytes(load.modelUrl, load.modelBytes);
   scope.postMessage({ type: 'starting' });
+  // Read before ORT takes the bytes: fc's weights (2 MB for ResNet-18) are kept, the rest of the file is not.
+  const lookup = await readClassifierHead(bytes);
   try {
     const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-    return { session, ort, resampler, recipe, threads };
+    const head = 'head' in lookup && session.outputNames.includes(FEATURES_NAME) ? lookup.head : undefined;
+    return { session, ort, resampler, recipe, threads, head };
   } catch (cause) {
     // ORT reports a failed allocation of the 47 MB (fp32) model as an abort or RangeError.
     const text = messageOf(cause);
@@ -87,31 +97,45 @@ async function start(load: Extract<ToWorker, { type: 'load' }>): Promise<Engine>
   }
 }
 
-async function classify(image: Blob, topK: number): Promise<Extract<FromWorker, { type: 'result' }>> {
+async function classify(image: Blob, topK: number, explain: boolean): Promise<Extract<FromWorker, { type: 'result' }>> {
   if (engine === undefined) throw new OnDeviceError('FAILED', 'classify before load');
-  const { session, ort, resampler, recipe, threads } = await engine;
+  const { session, ort, resampler, recipe, threads, head } = await engine;
   const started = performance.now();
-  const { tensor, decodeMs } = await preprocessOnDevice(image, resampler, recipe);
+  const { tensor, decodeMs, width, height } = await preprocessOnDevice(image, resampler, recipe);
   const t = performance.now();
   const input = new ort.Tensor('float32', tensor, [1, 3, recipe.cropSize, recipe.cropSize]);
-  // The logits only: our converter's second output, layer4's `features` for the server's maps, is not needed here.
-  const outputName = session.outputNames[0]!;
-  const outputs = await session.run({ [session.inputNames[0]!]: input }, [outputName]);
-  const logits = outputs[outputName]?.data;
+  const logitsName = session.outputNames.find((name) => name !== FEATURES_NAME) ?? session.outputNames[0]!;
+  // layer4's `features` only when maps are asked for and the model can give them, as on the server.
+  const explainWith = explain ? head : undefined;
+  const outputs = await session.run(
+    { [session.inputNames[0]!]: input },
+    explainWith === undefined ? [logitsName] : [logitsName, FEATURES_NAME],
+  );
+  const logits = outputs[logitsName]?.data;
   if (!(logits instanceof Float32Array)) throw new OnDeviceError('FAILED', 'The model gave no float32 output.');
   const inferenceMs = performance.now() - t;
-  return {
-    type: 'result',
-    id: 0,
-    // The server's own softmax and top-k (labels/postprocess.ts), so both modes rank and name classes alike.
-    predictions: postprocess(logits, { topK }),
-    timings: { decode: decodeMs, inference: inferenceMs, total: performance.now() - started },
-    threads,
-  };
+  // The server's own softmax and top-k (labels/postprocess.ts), so both modes rank and name classes alike.
+  const top = postprocess(logits, { topK });
+  const timings = { decode: decodeMs, inference: inferenceMs, total: performance.now() - started };
+  const features = outputs[FEATURES_NAME]?.data;
+  if (explainWith === undefined || !(features instanceof Float32Array))
+    return { type: 'result', id: 0, predictions: top, timings, threads };
+  // The server's maps (classifier.ts): the same rawCam, normaliseCam and crop box, from the same fc weights.
+  const crop = cropBox(width, height, recipe);
+  const predictions = top.map((p) => ({ ...p, cam: gridRows(normaliseCam(rawCam(features, explainWith, p.index))), crop }));
+  timings.total = performance.now() - started;
+  return { type: 'result', id: 0, predictions, image: { width, height }, timings, threads };
 }
 
-function problemOf(error: unknown): Extract<FromWorker, { type: 'error' }>['problem'] {
-  return error instanceof OnDeviceError ? error.code : 'FAILED';
+/** A map as /predict's JSON has it: FEATURE_GRID rows of FEATURE_GRID values, top row first. */
+function gridRows(map: Float32Array): number[][] {
+  return Array.from({ length: FEATURE_GRID }, (_, row) => Array.from(map.subarray(row * FEATURE_GRID, (row + 1) * FEATURE_GRID)));
+}
+
+/** The error message for `error`: its problem, and the image's format where the sentence names it. */
+function failure(id: number, error: unknown): Extract<FromWorker, { type: 'error' }> {
+  const known = error instanceof OnDeviceError ? error : undefined;
+  return { type: 'error', id, problem: known?.code ?? 'FAILED', message: String(error), format: known?.format };
 }
 
 scope.onmessage = (event) => {
@@ -122,13 +146,13 @@ scope.onmessage = (event) => {
       ({ threads }) => scope.postMessage({ type: 'ready', threads }),
       (error: unknown) => {
         engine = undefined; // a later attempt may succeed (network back, memory freed)
-        scope.postMessage({ type: 'error', id: -1, problem: problemOf(error), message: String(error) });
+        scope.postMessage(failure(-1, error));
       },
     );
     return;
   }
-  classify(message.image, message.topK).then(
+  classify(message.image, message.topK, message.explain).then(
     (result) => scope.postMessage({ ...result, id: message.id }),
-    (error: unknown) => scope.postMessage({ type: 'error', id: message.id, problem: problemOf(error), message: String(error) }),
+    (error: unknown) => scope.postMessage(failure(message.id, error)),
   );
 };

@@ -25,6 +25,8 @@ export interface OnDeviceUi {
 
 export interface OnDeviceResult {
   predictions: WorkerPrediction[];
+  /** With maps (`explain`): the upright image's size, the space the predictions' `crop` is in. */
+  image?: { width: number; height: number };
   timings: { decode: number; inference: number; total: number };
   threads: number;
 }
@@ -40,19 +42,24 @@ type State =
 
 const STORAGE_KEY = 'resnet-serve.on-device';
 
+/** The sentences of the server's codes where the problem is the same (UNSUPPORTED_MEDIA_TYPE, IMAGE_CORRUPT). */
 const PROBLEM_KEYS: Record<OnDeviceProblem, MessageKey> = {
   NO_SIMD: 'onDeviceNoSimd',
   MEMORY: 'onDeviceMemory',
+  NOT_IMAGE: 'wrongType',
+  UNDECODABLE: 'onDeviceUndecodable',
   CORRUPT: 'corrupt',
   FAILED: 'onDeviceFailed',
 };
 
-/** A failure of the mode, with the sentence key the page shows. */
+/** A failure of the mode, with the sentence key the page shows and its parameters. */
 export class OnDeviceFailure extends Error {
   readonly key: MessageKey;
-  constructor(problem: OnDeviceProblem, message: string) {
+  readonly params: Record<string, string>;
+  constructor(problem: OnDeviceProblem, message: string, format?: string) {
     super(message);
     this.key = PROBLEM_KEYS[problem];
+    this.params = format === undefined ? {} : { format: format.toUpperCase() };
   }
 }
 
@@ -80,6 +87,7 @@ export class OnDeviceMode {
   readonly #ui: OnDeviceUi;
   readonly #manifest: Manifest;
   readonly #text: Translate;
+  readonly #onSwitch: () => void;
   #state: State = { kind: 'off' };
   #worker: Worker | undefined;
   #ready: Promise<void> | undefined;
@@ -88,14 +96,18 @@ export class OnDeviceMode {
   #nextId = 1;
   readonly #pending = new Map<number, { resolve: (result: OnDeviceResult) => void; reject: (error: Error) => void }>();
 
-  private constructor(ui: OnDeviceUi, manifest: Manifest, text: Translate) {
+  private constructor(ui: OnDeviceUi, manifest: Manifest, text: Translate, onSwitch: () => void) {
     this.#ui = ui;
     this.#manifest = manifest;
     this.#text = text;
+    this.#onSwitch = onSwitch;
   }
 
-  /** Shows the switch when the server offers the mode (GET /on-device 200); `undefined` when it does not. */
-  static async create(ui: OnDeviceUi, text: Translate): Promise<OnDeviceMode | undefined> {
+  /**
+   * Shows the switch when the server offers the mode (GET /on-device 200); `undefined` when it does not.
+   * @param onSwitch - called whenever the switch is turned on or off, so the page can reword itself.
+   */
+  static async create(ui: OnDeviceUi, text: Translate, onSwitch: () => void): Promise<OnDeviceMode | undefined> {
     let manifest: Manifest;
     try {
       const response = await fetch('on-device');
@@ -104,13 +116,14 @@ export class OnDeviceMode {
     } catch {
       return undefined;
     }
-    const mode = new OnDeviceMode(ui, manifest, text);
+    const mode = new OnDeviceMode(ui, manifest, text, onSwitch);
     ui.box.hidden = false;
     ui.toggle.checked = remembered();
     ui.toggle.addEventListener('change', () => {
       remember(ui.toggle.checked);
       if (ui.toggle.checked) void mode.#start().catch(() => undefined);
       else mode.#set({ kind: 'off' });
+      mode.#onSwitch();
     });
     if (ui.toggle.checked) void mode.#start().catch(() => undefined);
     mode.render();
@@ -124,16 +137,16 @@ export class OnDeviceMode {
 
   /**
    * Classifies `image` in this browser: waits for the model (downloading it the first time), then decodes,
-   * preprocesses and runs it in the worker.
+   * preprocesses and runs it in the worker; with `explain`, also where it looked, as /predict?explain=true does.
    * @throws OnDeviceFailure with the message key to show.
    */
-  async classify(image: Blob, topK: number): Promise<OnDeviceResult> {
+  async classify(image: Blob, topK: number, explain: boolean): Promise<OnDeviceResult> {
     await this.#start();
     const worker = this.#worker!;
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      worker.postMessage({ type: 'classify', id, image, topK } satisfies ToWorker);
+      worker.postMessage({ type: 'classify', id, image, topK, explain } satisfies ToWorker);
     });
   }
 
@@ -217,13 +230,13 @@ export class OnDeviceMode {
         resolve();
         return;
       case 'result': {
-        const { predictions, timings, threads } = message;
-        this.#pending.get(message.id)?.resolve({ predictions, timings, threads });
+        const { predictions, image, timings, threads } = message;
+        this.#pending.get(message.id)?.resolve({ predictions, image, timings, threads });
         this.#pending.delete(message.id);
         return;
       }
       case 'error': {
-        const failure = new OnDeviceFailure(message.problem, message.message);
+        const failure = new OnDeviceFailure(message.problem, message.message, message.format);
         if (message.id === -1) {
           this.#set({ kind: 'failed', problem: message.problem });
           reject(failure);

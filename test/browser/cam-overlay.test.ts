@@ -4,18 +4,15 @@
  * class rows switch the map (mouse and keyboard), the toggle speaks Chinese, and a model without maps hides it.
  * With RESNET_SERVE_UPDATE_SCREENSHOTS=1 the README's screenshot (docs/explain-page.png) is remade.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
 import type { Browser, Page } from 'playwright-core';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createClassifier } from '../../src/classifier/index.js';
-import { convertToOnnx } from '../../src/model/architectures/resnet.js';
-import { type ServerHandle, startServer } from '../../src/server/start.js';
+import type { ServerHandle } from '../../src/server/start.js';
 import { haveChromium, launchChromium } from '../helpers/browser.js';
-import { loadShapesFixture, loadShapesStateDict } from '../helpers/int8-fixture.js';
+import { shapesCirclePhoto } from '../helpers/int8-fixture.js';
+import { startShapesServer } from '../helpers/shapes-server.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const shots = join(repo, 'test', '.tmp');
@@ -31,20 +28,6 @@ interface Answer {
   predictions: { label: string; cam: number[][]; crop: Box }[];
 }
 
-/** A held-out red circle of the fixture, 7× upscaled and widened with its own edge pixels: 364 × 224, landscape. */
-async function circlePhoto(): Promise<Buffer> {
-  const shapes = loadShapesFixture();
-  const index = shapes.heldoutLabels.indexOf(0);
-  const raw = gunzipSync(readFileSync(new URL('../fixtures/int8/heldout.u8.gz', import.meta.url)));
-  const side = shapes.imageSize;
-  const pixels = raw.subarray(index * side * side * 3, (index + 1) * side * side * 3);
-  const square = await sharp(pixels, { raw: { width: side, height: side, channels: 3 } })
-    .resize(224, 224, { kernel: 'nearest' })
-    .png()
-    .toBuffer();
-  return sharp(square).extend({ left: 70, right: 70, extendWith: 'copy' }).png().toBuffer();
-}
-
 describe.skipIf(!haveChromium)('the page: show where it looked', () => {
   let server: ServerHandle;
   let browser: Browser;
@@ -52,16 +35,9 @@ describe.skipIf(!haveChromium)('the page: show where it looked', () => {
 
   beforeAll(async () => {
     mkdirSync(shots, { recursive: true });
-    const model = convertToOnnx(loadShapesStateDict());
-    server = await startServer({
-      host: '127.0.0.1',
-      port: 0,
-      logger: false,
-      loadClassifier: ({ observer }) => createClassifier({ model, threads: 2, observer }),
-    });
-    await server.ready;
+    server = await startShapesServer();
     browser = await launchChromium();
-    photo = await circlePhoto();
+    photo = await shapesCirclePhoto();
   });
   afterAll(async () => {
     await browser?.close();

@@ -4,10 +4,11 @@
  * and no request leaving the server's origin. Screenshots go to test/.tmp/.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type ServerHandle, startServer } from '../../src/server/start.js';
 import { haveChromium, launchChromium } from '../helpers/browser.js';
@@ -159,12 +160,34 @@ describe.skipIf(!haveChromium)('the page', () => {
     await context.close();
   });
 
-  test('text disguised as a PNG is refused by the server with the same friendly error', async () => {
+  test('text disguised as a PNG is refused in the browser by its bytes, as the server would, without an upload', async () => {
+    const { page, context, requested } = await openPage();
+    await chooseFile(page, { name: 'fake.png', mimeType: 'image/png', buffer: Buffer.from('hello, not really a png') });
+    await expect.poll(() => page.locator('#error').textContent()).toContain('not an image');
+    expect(requested.some((url) => url.includes('/predict'))).toBe(false);
+    expect(await page.locator('#result').isVisible()).toBe(false);
+    await context.close();
+  });
+
+  test('a PNG named .txt is judged by its bytes too, and classified', async () => {
+    const { page, context } = await openPage();
+    const png = await sharp(jpeg).png().toBuffer();
+    await chooseFile(page, { name: 'notes.txt', mimeType: 'text/plain', buffer: png });
+    await page.waitForSelector('.prediction');
+    await context.close();
+  });
+
+  test('a BMP, which the server recognises but does not decode: its 415 becomes the sentence naming what it reads', async () => {
     const { page, context } = await openPage();
     const response = page.waitForResponse((res) => res.url().includes('/predict'));
-    await chooseFile(page, { name: 'fake.png', mimeType: 'image/png', buffer: Buffer.from('hello, not really a png') });
+    await chooseFile(page, {
+      name: 'old.bmp',
+      mimeType: 'image/bmp',
+      buffer: readFileSync(join(repo, 'test', 'fixtures', 'images', 'bmp-64x48.bmp')),
+    });
     expect((await response).status()).toBe(415);
-    await expect.poll(() => page.locator('#error').textContent()).toContain('not an image');
+    await expect.poll(() => page.locator('#error').textContent()).toMatch(/Choose a JPEG, PNG/);
+    expect(await page.locator('#result').isVisible()).toBe(false);
     await context.close();
   });
 

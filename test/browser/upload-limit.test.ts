@@ -9,7 +9,8 @@ const MAX_UPLOAD = 1024 * 1024;
 /** `bytes` long, starting with PNG's magic, as the stand-in classifier sniffs it. */
 function pngLike(bytes: number): Buffer {
   const data = Buffer.alloc(bytes, 1);
-  data.set([0x89, 0x50, 0x4e, 0x47]);
+  // The whole PNG signature: the page judges a chosen file by its bytes, as the server does.
+  data.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   return data;
 }
 

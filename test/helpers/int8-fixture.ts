@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
+import sharp from 'sharp';
 import { readSafetensors } from '../../src/weights/safetensors.js';
 import type { StateDict } from '../../src/weights/types.js';
 
@@ -53,4 +54,21 @@ export function loadShapesImages(set: 'heldout' | 'calibration', fixture: Shapes
     images.push(out);
   }
   return images;
+}
+
+/**
+ * A held-out red circle of the fixture (class 0), 7× upscaled and widened with its own edge pixels: a 364 × 224
+ * landscape PNG whose centre crop the shapes model classifies, for the page's "Show where it looked" tests.
+ */
+export async function shapesCirclePhoto(dir: URL = INT8_FIXTURES): Promise<Buffer> {
+  const shapes = loadShapesFixture(dir);
+  const index = shapes.heldoutLabels.indexOf(0);
+  const raw = gunzipSync(readFileSync(new URL('heldout.u8.gz', dir)));
+  const side = shapes.imageSize;
+  const pixels = raw.subarray(index * side * side * 3, (index + 1) * side * side * 3);
+  const square = await sharp(pixels, { raw: { width: side, height: side, channels: 3 } })
+    .resize(224, 224, { kernel: 'nearest' })
+    .png()
+    .toBuffer();
+  return sharp(square).extend({ left: 70, right: 70, extendWith: 'copy' }).png().toBuffer();
 }

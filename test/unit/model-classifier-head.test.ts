@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildResNetGraph, convertToOnnx } from '../../src/model/architectures/resnet.js';
 import { readClassifierHead } from '../../src/model/classifier-head.js';
+import { fileSource } from '../../src/model/onnx/file-source.js';
 import { attr, type OnnxGraph } from '../../src/model/onnx/graph.js';
 import { encodeModel } from '../../src/model/onnx/proto.js';
 import { loadShapesStateDict } from '../helpers/int8-fixture.js';
@@ -17,7 +18,7 @@ describe('readClassifierHead', () => {
       const path = join(dir, 'model.onnx');
       const bytes = convertToOnnx(stateDict);
       writeFileSync(path, bytes);
-      const fromFile = await readClassifierHead(path);
+      const fromFile = await readClassifierHead(await fileSource(path));
       expect(fromFile).toEqual(await readClassifierHead(bytes));
       expect('head' in fromFile && fromFile.head.weight).toEqual(stateDict.get('fc.weight')?.data);
     } finally {

@@ -1,12 +1,13 @@
-import { open } from 'node:fs/promises';
-
 /**
  * Just enough of a protobuf reader to find named parts of an ONNX model without holding the model in memory:
  * fields are located by their keys and lengths, and only the payloads asked for are read. A 47 MB ResNet-18 is
  * walked with a few hundred small reads (onnx/onnx.proto field numbers are given where they are used).
  */
 
-/** Random access to the model's bytes: a file read piece by piece, or bytes already in memory. */
+/**
+ * Random access to the model's bytes: bytes already in memory (bytesSource, here: the page's worker reads the
+ * model it downloaded) or a file read piece by piece (file-source.ts, Node only).
+ */
 export interface ByteSource {
   readonly size: number;
   read(position: number, length: number): Promise<Uint8Array>;
@@ -22,30 +23,6 @@ export interface ProtoField {
   /** Payload position and length (wire type 2). */
   readonly start: number;
   readonly length: number;
-}
-
-const WINDOW = 64 * 1024;
-
-/** Reads `path` through 64 KB windows, so walking the many small fields near each other costs few reads. */
-export async function fileSource(path: string): Promise<ByteSource> {
-  const handle = await open(path, 'r');
-  const size = (await handle.stat()).size;
-  let windowStart = 0;
-  let window = new Uint8Array(0);
-  return {
-    size,
-    async read(position, length) {
-      if (position >= windowStart && position + length <= windowStart + window.length) {
-        return window.subarray(position - windowStart, position - windowStart + length);
-      }
-      const buffer = new Uint8Array(Math.min(Math.max(length, WINDOW), size - position));
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
-      windowStart = position;
-      window = buffer.subarray(0, bytesRead);
-      return window.subarray(0, Math.min(length, bytesRead));
-    },
-    close: () => handle.close(),
-  };
 }
 
 export function bytesSource(bytes: Uint8Array): ByteSource {
