@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isResnetServeError, ResnetServeError } from '../errors.js';
+import { inContext, isResnetServeError, ResnetServeError } from '../errors.js';
 import { preprocess } from './preprocess.js';
 import { detectImageFormat } from './sniff.js';
 
@@ -27,7 +27,7 @@ export async function preprocessFolder(dir: string, maxImages: number = MAX_FOLD
     try {
       tensors.push(await preprocess(bytes));
     } catch (error) {
-      if (isResnetServeError(error)) throw new ResnetServeError(error.code, `${join(dir, name)}: ${error.message}`, { cause: error });
+      if (isResnetServeError(error)) throw inContext(error, join(dir, name));
       throw error;
     }
   }

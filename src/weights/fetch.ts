@@ -62,7 +62,7 @@ export async function downloadWeights(options: DownloadOptions): Promise<Downloa
   const deadline = setTimeout(() => stop('timeout'), options.timeoutMs ?? DEFAULT_TIMEOUT_MS).unref();
   let stall = setTimeout(() => stop('stall'), stallTimeoutMs).unref();
   const failed = (reason: DownloadFailure, why: string, cause?: unknown): ResnetServeError =>
-    new ResnetServeError('DOWNLOAD_FAILED', `Downloading ${url} failed: ${why}.`, { cause, details: { url, reason, why } });
+    new ResnetServeError('DOWNLOAD_FAILED', { url, why }, { cause, details: { url, reason, why } });
   const describeAbort = (): string =>
     abortReason === 'timeout'
       ? `it took longer than ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`
@@ -139,11 +139,8 @@ export async function downloadWeights(options: DownloadOptions): Promise<Downloa
 
     const sha256 = hash.digest('hex');
     if (options.sha256Prefix !== undefined && !sha256.startsWith(options.sha256Prefix.toLowerCase())) {
-      throw new ResnetServeError(
-        'CHECKSUM_MISMATCH',
-        `The file downloaded from ${url} has SHA-256 ${sha256}, which does not start with the expected ${options.sha256Prefix}; it was discarded.`,
-        { details: { url, sha256, expectedPrefix: options.sha256Prefix } },
-      );
+      const facts = { url, sha256, expectedPrefix: options.sha256Prefix };
+      throw new ResnetServeError('CHECKSUM_MISMATCH', facts, { details: facts });
     }
     await rename(part, destination);
     return { path: destination, sha256, bytes: receivedBytes };

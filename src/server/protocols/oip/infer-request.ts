@@ -106,16 +106,15 @@ function planImages(wire: WireInput, limits: InferLimits): PlannedInput {
     });
   }
   images.forEach((image, index) => {
+    const subject = `Input "${wire.name}" element ${index}`;
     if (image.length === 0) {
-      throw new ResnetServeError('FILE_EMPTY', `Input "${wire.name}" element ${index} is empty.`, { details: { input: wire.name, index } });
+      throw new ResnetServeError('FILE_EMPTY', { subject }, { details: { input: wire.name, index } });
     }
     if (image.length > limits.maxImageBytes) {
       throw new ResnetServeError(
         'FILE_TOO_LARGE',
-        `Input "${wire.name}" element ${index} is larger than the ${mebibytes(limits.maxImageBytes)} MiB limit.`,
-        {
-          details: { input: wire.name, index, limitBytes: limits.maxImageBytes, receivedBytes: image.length },
-        },
+        { subject, limitBytes: limits.maxImageBytes },
+        { details: { input: wire.name, index, limitBytes: limits.maxImageBytes, receivedBytes: image.length } },
       );
     }
   });
@@ -285,10 +284,6 @@ function badShape(wire: WireInput, expected: string): ResnetServeError {
   return new ResnetServeError('INVALID_ARGUMENT', `Input "${wire.name}" must have shape ${expected}, not [${wire.shape.join(', ')}].`, {
     details: { input: wire.name, shape: [...wire.shape] },
   });
-}
-
-function mebibytes(bytes: number): string {
-  return (bytes / (1024 * 1024)).toFixed(bytes % (1024 * 1024) === 0 ? 0 : 1);
 }
 
 /** The request named the `cam` output: the elements are run with explanations. */

@@ -12,9 +12,11 @@ import type { FastifyBaseLogger } from 'fastify';
 import { isResnetServeError, ResnetServeError } from '../../../../errors.js';
 import { IMAGENET_LABELS } from '../../../../labels/label-set.js';
 import { apiKeyCheck, unauthorized } from '../../../access.js';
+import { unexpected } from '../../../errors.js';
+import { checkModel, MODEL_VERSION } from '../../served-model.js';
 import { planInference, wantsCam } from '../infer-request.js';
 import { inferOutputs } from '../infer-response.js';
-import { checkModel, EXTENSIONS, MODEL_VERSION, modelMetadata } from '../model-metadata.js';
+import { EXTENSIONS, modelMetadata } from '../model-metadata.js';
 import type { OipRestOptions } from '../rest/routes.js';
 import { inferAll } from '../run-inference.js';
 import { grpcInferResponse, grpcStatusOf, type ModelInferRequestMessage, PROTO_LOADER_OPTIONS, wireFromGrpc } from './messages.js';
@@ -73,9 +75,7 @@ export async function startGrpcService(options: GrpcOptions): Promise<GrpcServic
           },
           (error: unknown) => {
             if (!isResnetServeError(error)) options.log.error({ err: error, method }, 'unexpected gRPC error');
-            const mapped = isResnetServeError(error)
-              ? error
-              : new ResnetServeError('INTERNAL', 'An unexpected error occurred.', { cause: error });
+            const mapped = isResnetServeError(error) ? error : unexpected(error);
             metrics.countRequest(`/${SERVICE}/${method}`, 'GRPC', mapped.statusCode);
             const trailer = new Metadata();
             trailer.set('resnet-serve-code', mapped.code);

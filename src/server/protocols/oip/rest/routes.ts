@@ -3,10 +3,11 @@ import { IMAGENET_LABELS } from '../../../../labels/label-set.js';
 import type { ClassifierSlot } from '../../../classifier-slot.js';
 import { errorResponses } from '../../../errors.js';
 import type { ServerMetrics } from '../../../metrics.js';
+import { checkModel, MODEL_VERSION } from '../../served-model.js';
 import { splitInferBody } from '../binary-data.js';
 import { planInference, wantsCam } from '../infer-request.js';
 import { encodeRestAnswer, inferOutputs } from '../infer-response.js';
-import { checkModel, EXTENSIONS, IMAGE_INPUT, MODEL_VERSION, modelMetadata, OUTPUTS, TENSOR_INPUT } from '../model-metadata.js';
+import { EXTENSIONS, IMAGE_INPUT, modelMetadata, OUTPUTS, TENSOR_INPUT } from '../model-metadata.js';
 import { inferAll } from '../run-inference.js';
 import { readRestRequest } from './request.js';
 
