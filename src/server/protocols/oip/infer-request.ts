@@ -29,6 +29,17 @@ export interface WireOutput {
   parameters: Parameters;
 }
 
+/** One inference request as either binding reads it off the wire, before it is checked. */
+export interface InferRequest {
+  /** Echoed in the answer. */
+  id: string | undefined;
+  inputs: readonly WireInput[];
+  /** `undefined`: every output the model has. */
+  outputs: readonly WireOutput[] | undefined;
+  /** Outputs without their own `binary_data` parameter are returned as binary data (REST's `binary_data_output`). */
+  binaryOutput: boolean;
+}
+
 /** What a checked request asks for: N encoded images or N preprocessed tensors. */
 export type PlannedInput = { kind: 'images'; images: readonly Uint8Array[] } | { kind: 'tensors'; count: number; data: Float32Array };
 
