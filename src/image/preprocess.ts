@@ -1,4 +1,4 @@
-import { integerInRange } from '../guards.js';
+import { instanceOf, integerInRange } from '../guards.js';
 import { option } from '../settings.js';
 import { decodeImage, type ImageHeader, type Reduction, readImageHeader } from './decode.js';
 import { IMAGENET_RECIPE, INPUT_ELEMENTS } from './recipe.js';
@@ -74,12 +74,14 @@ export function decodedBytes(header: ImageHeader): number {
  * @param offset - first element to write.
  * @param options.maxPixels - default `DEFAULTS.maxPixels`.
  * @throws ResnetServeError `FILE_EMPTY`, `UNSUPPORTED_MEDIA_TYPE`, `IMAGE_TOO_LARGE` (from the header, before
- *   decoding), `IMAGE_CORRUPT`, or `INVALID_ARGUMENT` for a bad `offset`/`maxPixels`.
+ *   decoding), `IMAGE_CORRUPT`, or `INVALID_ARGUMENT` for bytes or `out` of the wrong type or a bad `offset`/`maxPixels`.
  * @example
  *   const batch = new Float32Array(4 * INPUT_ELEMENTS);
  *   await preprocessInto(jpegBytes, batch, 2 * INPUT_ELEMENTS); // fills the third slot
  */
 export async function preprocessInto(bytes: Uint8Array, out: Float32Array, offset: number, options?: PreprocessOptions): Promise<void> {
+  instanceOf('bytes', bytes, Uint8Array, 'a Uint8Array or Buffer');
+  instanceOf('out', out, Float32Array, 'a Float32Array');
   integerInRange('offset', offset, 0, out.length - INPUT_ELEMENTS);
   const maxPixels = option('maxPixels', options?.maxPixels);
   await preprocessWithHeaderInto(bytes, await readImageHeader(bytes, maxPixels), out, offset, maxPixels);

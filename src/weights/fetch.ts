@@ -3,7 +3,7 @@ import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isResnetServeError, ResnetServeError, systemMessageOf } from '../errors.js';
 import { isFile } from '../files/files.js';
-import { httpFileName } from '../guards.js';
+import { httpFileName, optionsObject } from '../guards.js';
 import { cacheDir } from '../settings.js';
 import { DEFAULT_WEIGHTS } from './default-weights.js';
 import { type DownloadProgress, progressBar } from './progress.js';
@@ -184,6 +184,7 @@ export interface ResolveWeightsOptions {
  *   for other download failures.
  */
 export async function resolveWeights(options: ResolveWeightsOptions = {}): Promise<string> {
+  optionsObject('options', options);
   if (options.weightsPath !== undefined) {
     if (!(await isFile(options.weightsPath))) {
       throw new ResnetServeError(
