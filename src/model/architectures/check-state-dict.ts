@@ -22,39 +22,60 @@ export interface MisshapedKey {
  * Widths come from `conv1.weight` ([width, 3, 7, 7]) and the class count from `fc.weight` ([classes, 8·width]),
  * so narrow test networks pass; every other tensor must then have exactly torchvision's shape and a float dtype.
  *
- * @throws ResnetServeError STATE_DICT_MISMATCH naming every missing, unexpected and mis-shaped key
- *   (`details.missing`, `details.unexpected`, `details.misshaped`). `*.num_batches_tracked` may be present or not.
+ * @throws ResnetServeError STATE_DICT_MISMATCH as {@link checkTensorShapes}.
  */
 export function checkResNet18StateDict(stateDict: StateDict): ResNet18Layout {
   const layout = resnet18Layout(inferWidth(stateDict), inferClasses(stateDict));
-  const required = requiredTensorShapes(layout);
-  const optional = optionalKeys(layout);
+  checkTensorShapes(
+    stateDict,
+    requiredTensorShapes(layout),
+    optionalKeys(layout),
+    `a torchvision ResNet-18 (width ${layout.width}, ${layout.classes} classes)`,
+  );
+  return layout;
+}
 
+/**
+ * Checks a state_dict against the float tensors an architecture needs (every key, in the architecture's order,
+ * with its exact shape) and the keys it may hold besides (`num_batches_tracked` buffers). Architectures derive
+ * `required` from their configuration and from the few shapes they infer (a stem's width, the class count).
+ *
+ * @param what - what the state_dict should be, for the message: `a torchvision resnet50 (1000 classes)`.
+ * @throws ResnetServeError STATE_DICT_MISMATCH naming every missing, unexpected and mis-shaped key
+ *   (`details.missing`, `details.unexpected`, `details.misshaped`) and, first, the first key that differs
+ *   (`details.first`), in the architecture's order.
+ */
+export function checkTensorShapes(
+  stateDict: StateDict,
+  required: ReadonlyMap<string, readonly number[]>,
+  optional: ReadonlySet<string>,
+  what: string,
+): void {
   const missing = [...required.keys()].filter((key) => !stateDict.has(key));
   const unexpected = [...stateDict.keys()].filter((key) => !required.has(key) && !optional.has(key));
   const misshaped: MisshapedKey[] = [];
+  let first: string | undefined;
   for (const [key, expected] of required) {
     const tensor = stateDict.get(key);
-    if (tensor !== undefined && !(isFloat(tensor) && sameShape(tensor.shape, expected) && hasAllElements(tensor))) {
+    if (tensor === undefined) first ??= key;
+    else if (!(isFloat(tensor) && sameShape(tensor.shape, expected) && hasAllElements(tensor))) {
+      first ??= key;
       misshaped.push({ key, expected, received: tensor.shape, dtype: tensor.dtype, elements: tensor.data.length });
     }
   }
-  if (missing.length + unexpected.length + misshaped.length > 0) {
-    const parts = [
-      listPart('missing', missing),
-      listPart('unexpected', unexpected),
-      listPart(
-        'mis-shaped',
-        misshaped.map((m) => `${m.key} (expected float [${m.expected.join(', ')}], received ${describeReceived(m)})`),
-      ),
-    ].filter((part) => part !== '');
-    throw new ResnetServeError(
-      'STATE_DICT_MISMATCH',
-      `The state_dict is not a torchvision ResNet-18 (width ${layout.width}, ${layout.classes} classes): ${parts.join('; ')}.`,
-      { details: { missing, unexpected, misshaped } },
-    );
-  }
-  return layout;
+  first ??= unexpected[0];
+  if (first === undefined) return;
+  const parts = [
+    listPart('missing', missing),
+    listPart('unexpected', unexpected),
+    listPart(
+      'mis-shaped',
+      misshaped.map((m) => `${m.key} (expected float [${m.expected.join(', ')}], received ${describeReceived(m)})`),
+    ),
+  ].filter((part) => part !== '');
+  throw new ResnetServeError('STATE_DICT_MISMATCH', `The state_dict is not ${what}: ${parts.join('; ')}.`, {
+    details: { first, missing, unexpected, misshaped },
+  });
 }
 
 function inferWidth(stateDict: StateDict): number {
