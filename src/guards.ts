@@ -73,6 +73,18 @@ export function exactLength(name: string, actual: number, expected: number, what
   if (actual !== expected) throw invalidArgument(name, `${expected} ${what}`, actual);
 }
 
+/** An instance of `type` (a Buffer is a Uint8Array), for the library's typed-array and Map arguments. */
+export function instanceOf<T>(name: string, value: unknown, type: abstract new (...args: never[]) => T, expected: string): T {
+  if (!(value instanceof type)) throw invalidArgument(name, expected, value);
+  return value;
+}
+
+/** An options object (not null, not an array). */
+export function optionsObject<T extends object>(name: string, value: T): T {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidArgument(name, 'an options object', value);
+  return value;
+}
+
 /** A list that must not be empty. */
 export function nonEmpty<T extends { readonly length: number }>(name: string, values: T, what: string): T {
   if (values.length === 0) throw invalidArgument(name, `at least one ${what}`, 0);

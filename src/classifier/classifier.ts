@@ -112,9 +112,13 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
   const admit = (): void => {
     if (closing !== undefined) throw notReady('The classifier is shutting down.');
     if (pending >= maxQueue) {
-      throw new ResnetServeError('QUEUE_FULL', `The inference queue is full (${maxQueue} requests); try again shortly.`, {
-        details: { maxQueue },
-      });
+      throw new ResnetServeError(
+        'QUEUE_FULL',
+        { maxQueue },
+        {
+          details: { maxQueue },
+        },
+      );
     }
     pending++;
     observer.onQueueDepth?.(pending);
@@ -140,11 +144,8 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
     const header = await readImageHeader(bytes, maxPixels);
     const cost = decodedBytes(header);
     if (cost > decodeBudgetBytes) {
-      throw new ResnetServeError(
-        'IMAGE_OVER_BUDGET',
-        `Decoding this ${header.width}×${header.height} image takes ${cost} bytes, more than the decode budget of ${decodeBudgetBytes}.`,
-        { details: { width: header.width, height: header.height, decodedBytes: cost, decodeBudgetBytes } },
-      );
+      const facts = { width: header.width, height: header.height, decodedBytes: cost, decodeBudgetBytes };
+      throw new ResnetServeError('IMAGE_OVER_BUDGET', facts, { details: facts });
     }
     const lane = header.pixels > LARGE_IMAGE_PIXELS ? largeDecodes : undefined;
     await lane?.acquire();
@@ -246,11 +247,7 @@ export async function createClassifier(options: ClassifierOptions): Promise<Clas
  * @throws ResnetServeError EXPLAIN_UNAVAILABLE saying what the model lacks.
  */
 async function loadHead(model: string | Uint8Array, classes: number, featureChannels: number | undefined): Promise<ClassifierHead> {
-  const unavailable = (why: string): ResnetServeError =>
-    new ResnetServeError(
-      'EXPLAIN_UNAVAILABLE',
-      `This model cannot show where it looked: ${why}. Models that resnet-serve converts have it.`,
-    );
+  const unavailable = (reason: string): ResnetServeError => new ResnetServeError('EXPLAIN_UNAVAILABLE', { reason });
   if (featureChannels === undefined) throw unavailable(`it has no ${FEATURES_NAME} output [N,K,7,7]`);
   const lookup = await readClassifierHead(typeof model === 'string' ? await fileSource(model) : model);
   if ('unavailable' in lookup) throw unavailable(lookup.unavailable);

@@ -107,7 +107,7 @@ export class BatchQueue<T, R> {
       const job = this.#waiting.shift();
       if (job === undefined) break;
       if (now - job.enqueuedAt > this.#options.timeoutMs) {
-        job.reject(new ResnetServeError('TIMEOUT', `The request waited more than ${this.#options.timeoutMs} ms for inference.`));
+        job.reject(new ResnetServeError('TIMEOUT', { timeoutMs: this.#options.timeoutMs }));
         continue;
       }
       batch.push(job);

@@ -1,3 +1,5 @@
+import { ResnetServeError } from '../errors.js';
+import { instanceOf, integerInRange } from '../guards.js';
 import type { ClassifierHead } from '../model/classifier-head.js';
 import { FEATURE_GRID } from '../model/features.js';
 
@@ -14,16 +16,19 @@ export const CAM_CELLS = FEATURE_GRID * FEATURE_GRID;
  * @param features - one image's layer4 output, `channels × 7 × 7` floats (or a batch of them, with `offset`).
  * @param offset - where this image's features start in `features`.
  * @returns 7 × 7 raw values, row-major (row 0 is the top of the crop), before any ReLU or normalisation.
- * @throws RangeError when `classIndex` or `offset` is outside the head or the features.
+ * @throws ResnetServeError INVALID_ARGUMENT when `features` is not a Float32Array, or `classIndex` or `offset` is
+ *   outside the head or the features.
  */
 export function rawCam(features: Float32Array, head: ClassifierHead, classIndex: number, offset = 0): Float32Array {
   const cells = CAM_CELLS;
-  if (!Number.isInteger(classIndex) || classIndex < 0 || classIndex >= head.classes) {
-    throw new RangeError(`Expected a class index from 0 to ${head.classes - 1} for classIndex but received ${classIndex}`);
-  }
-  if (!Number.isInteger(offset) || offset < 0 || offset + head.channels * cells > features.length) {
-    throw new RangeError(
+  instanceOf('features', features, Float32Array, 'a Float32Array');
+  integerInRange('classIndex', classIndex, 0, head.classes - 1);
+  integerInRange('offset', offset, 0);
+  if (offset + head.channels * cells > features.length) {
+    throw new ResnetServeError(
+      'INVALID_ARGUMENT',
       `Expected ${head.channels} × ${cells} feature values from offset ${offset} but received ${features.length} in all`,
+      { details: { parameter: 'features' } },
     );
   }
   // float64 sums: 512 terms of mixed sign, so the map is as exact as its inputs (|Δ| ~1e-7 vs PyTorch).
@@ -43,6 +48,7 @@ export function rawCam(features: Float32Array, head: ClassifierHead, classIndex:
  * maximum, so the strongest cell is 1 and every value lies in 0..1. A map with no positive cell is all zeros.
  */
 export function normaliseCam(raw: Float32Array): Float32Array {
+  instanceOf('raw', raw, Float32Array, 'a Float32Array');
   let max = 0;
   for (const v of raw) if (v > max) max = v;
   return raw.map((v) => (max > 0 && v > 0 ? v / max : 0));

@@ -49,7 +49,7 @@ export async function readImageHeader(bytes: Uint8Array, maxPixels: number): Pro
     // image gets our IMAGE_TOO_LARGE with its dimensions rather than sharp's generic message.
     metadata = await sharp(bytes, { ...BASE_OPTIONS, limitInputPixels: false }).metadata();
   } catch (cause) {
-    throw new ResnetServeError('IMAGE_CORRUPT', `The ${format.toUpperCase()} header cannot be read.`, { cause });
+    throw new ResnetServeError('IMAGE_CORRUPT', { format, part: 'header' }, { cause });
   }
   const header = {
     format,
@@ -67,7 +67,7 @@ function rejectOversized(header: ImageHeader, maxPixels: number): void {
   const { width, height } = header.metadata;
   throw new ResnetServeError(
     'IMAGE_TOO_LARGE',
-    `The image is ${width}×${height} = ${header.pixels} pixels, more than the limit of ${maxPixels}.`,
+    { width, height, maxPixels },
     { details: { width, height, pixels: header.pixels, maxPixels } },
   );
 }
@@ -135,7 +135,7 @@ export async function decodeImage(bytes: Uint8Array, header: ImageHeader, maxPix
   try {
     decoded = await pipelineFor(bytes, header.metadata, maxPixels, reduceTo).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   } catch (cause) {
-    throw new ResnetServeError('IMAGE_CORRUPT', `The ${header.format.toUpperCase()} data is truncated or corrupt.`, { cause });
+    throw new ResnetServeError('IMAGE_CORRUPT', { format: header.format, part: 'data' }, { cause });
   }
   const { data, info } = decoded;
   const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);

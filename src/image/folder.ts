@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { isResnetServeError, ResnetServeError } from '../errors.js';
+import { inContext, isResnetServeError, ResnetServeError } from '../errors.js';
 import { walkFolder } from './folder-walk.js';
 import { preprocess } from './preprocess.js';
 import { detectImageFormat } from './sniff.js';
@@ -25,7 +25,7 @@ export async function preprocessFolder(dir: string, maxImages: number = MAX_FOLD
     try {
       tensors.push(await preprocess(bytes));
     } catch (error) {
-      if (isResnetServeError(error)) throw new ResnetServeError(error.code, `${path}: ${error.message}`, { cause: error });
+      if (isResnetServeError(error)) throw inContext(error, path);
       throw error;
     }
   }

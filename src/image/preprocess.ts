@@ -1,4 +1,4 @@
-import { integerInRange, integerOption } from '../guards.js';
+import { instanceOf, integerInRange, integerOption } from '../guards.js';
 import { decodeImage, type ImageHeader, type Reduction, readImageHeader } from './decode.js';
 import { MAX_PIXELS } from './limits.js';
 import { IMAGENET_RECIPE, inputElements, type PreprocessRecipe } from './recipe.js';
@@ -79,12 +79,14 @@ export function decodedBytes(header: ImageHeader, recipe: PreprocessRecipe = IMA
  * @param options.maxPixels - default `MAX_PIXELS.default`.
  * @param options.recipe - default {@link IMAGENET_RECIPE}.
  * @throws ResnetServeError `FILE_EMPTY`, `UNSUPPORTED_MEDIA_TYPE`, `IMAGE_TOO_LARGE` (from the header, before
- *   decoding), `IMAGE_CORRUPT`, or `INVALID_ARGUMENT` for a bad `offset`/`maxPixels`.
+ *   decoding), `IMAGE_CORRUPT`, or `INVALID_ARGUMENT` for bytes or `out` of the wrong type or a bad `offset`/`maxPixels`.
  * @example
  *   const batch = new Float32Array(4 * INPUT_ELEMENTS);
  *   await preprocessInto(jpegBytes, batch, 2 * INPUT_ELEMENTS); // fills the third slot
  */
 export async function preprocessInto(bytes: Uint8Array, out: Float32Array, offset: number, options?: PreprocessOptions): Promise<void> {
+  instanceOf('bytes', bytes, Uint8Array, 'a Uint8Array or Buffer');
+  instanceOf('out', out, Float32Array, 'a Float32Array');
   const recipe = options?.recipe ?? IMAGENET_RECIPE;
   integerInRange('offset', offset, 0, out.length - inputElements(recipe));
   const maxPixels = integerOption('maxPixels', options?.maxPixels, MAX_PIXELS);

@@ -58,7 +58,7 @@ export function detectImageFormat(bytes: Uint8Array): ImageFormat | undefined {
  * @example sniffImageFormat(readFileSync('test/fixtures/images/png-named.jpg')) // → 'png'
  */
 export function sniffImageFormat(bytes: Uint8Array): ImageFormat {
-  if (bytes.length === 0) throw new ResnetServeError('FILE_EMPTY', 'The file is empty (0 bytes).');
+  if (bytes.length === 0) throw new ResnetServeError('FILE_EMPTY', { subject: 'The file' });
   const format = detectImageFormat(bytes);
   if (format === undefined) {
     throw new ResnetServeError(

@@ -1,4 +1,4 @@
-import { exactLength, type IntegerOption, integerInRange, nonEmpty } from '../guards.js';
+import { exactLength, type IntegerOption, instanceOf, integerInRange, nonEmpty } from '../guards.js';
 import { IMAGENET_LABELS, type LabelSet } from './label-set.js';
 import type { Prediction } from './types.js';
 
@@ -11,10 +11,14 @@ import type { Prediction } from './types.js';
  * @param offset - First logit of the row. Default 0.
  * @param length - Number of logits in the row. Default: the rest of the buffer.
  * @returns float64 probabilities, one per logit.
+ * @throws ResnetServeError INVALID_ARGUMENT when `logits` is not a Float32Array, or the row is not inside it.
  * @example
  * softmax(new Float32Array([1, 2, 3])) // → Float64Array [0.0900305731703804…, 0.2447284710547976…, 0.6652409557748218…]
  */
 export function softmax(logits: Float32Array, offset = 0, length = logits.length - offset): Float64Array {
+  instanceOf('logits', logits, Float32Array, 'a Float32Array');
+  integerInRange('offset', offset, 0, logits.length);
+  integerInRange('length', length, 0, logits.length - offset);
   let max = -Infinity;
   for (let i = 0; i < length; i++) max = Math.max(max, logits[offset + i] ?? -Infinity);
   const out = new Float64Array(length);

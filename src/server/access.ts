@@ -38,9 +38,7 @@ export async function installAccessControl(app: FastifyInstance, options: Access
     const origin = request.headers.origin;
     if (origin !== undefined && !sameOrigin(request, origin)) {
       if (!allowedOrigin(origin)) {
-        throw new ResnetServeError('FORBIDDEN', `Requests from the origin ${origin} are not allowed (--cors-origin).`, {
-          details: { origin },
-        });
+        throw originRefused(origin);
       }
       allowCors(reply, anyOrigin ? '*' : origin);
     }
@@ -67,7 +65,7 @@ export async function installAccessControl(app: FastifyInstance, options: Access
       app.options(route.url, { schema: { hide: true } }, async (request, reply) => {
         const origin = request.headers.origin;
         if (origin === undefined || !allowedOrigin(origin)) {
-          throw new ResnetServeError('FORBIDDEN', 'Cross-origin requests from this origin are not allowed (--cors-origin).');
+          throw originRefused(origin);
         }
         allowCors(reply, anyOrigin ? '*' : origin);
         reply.header('access-control-allow-methods', [...allowed].join(', '));
@@ -84,9 +82,11 @@ export async function installAccessControl(app: FastifyInstance, options: Access
       timeWindow: 60_000,
       allowList: (request) => request.routeOptions.config.inference !== true,
       errorResponseBuilder: (_request, context) =>
-        new ResnetServeError('RATE_LIMITED', `More than ${context.max} requests a minute from this address; retry in ${context.after}.`, {
-          details: { limitPerMinute: context.max, retryAfterMs: context.ttl },
-        }),
+        new ResnetServeError(
+          'RATE_LIMITED',
+          { limitPerMinute: context.max, retryAfter: context.after },
+          { details: { limitPerMinute: context.max, retryAfterMs: context.ttl } },
+        ),
     });
   }
 }
@@ -113,7 +113,12 @@ export function apiKeyCheck(apiKey: string | undefined): ((authorization: string
 
 /** UNAUTHORIZED in the words of every transport. */
 export function unauthorized(): ResnetServeError {
-  return new ResnetServeError('UNAUTHORIZED', 'This route needs `Authorization: Bearer <key>` with the server’s API key.');
+  return new ResnetServeError('UNAUTHORIZED');
+}
+
+/** FORBIDDEN for a cross-origin call (or its preflight) from an origin `--cors-origin` does not list. */
+function originRefused(origin: string | undefined): ResnetServeError {
+  return new ResnetServeError('FORBIDDEN', { origin }, origin === undefined ? {} : { details: { origin } });
 }
 
 /** `Origin` names the page's scheme, host and port; same origin when it names this server as the client reached it. */

@@ -15,9 +15,10 @@ import { installQuietGc } from './quiet-gc.js';
 import { installRequestLog, RequestLogController } from './request-log.js';
 import { configRoute } from './routes/config.js';
 import { healthRoutes } from './routes/health.js';
-import { MULTIPART_OVERHEAD_BYTES, predictRoute } from './routes/predict.js';
+import { predictRoute } from './routes/predict.js';
 import { installSecurityHeaders, requestId } from './security-headers.js';
 import { staticFiles } from './static.js';
+import { MULTIPART_OVERHEAD_BYTES } from './upload.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -60,7 +61,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // A URL Fastify cannot decode (`/%ff`) gets the same JSON as every other refusal; no route hook runs for
     // it, so it is logged and counted here.
     frameworkErrors: (error, request, reply) => {
-      const mapped = toResnetServeError(error);
+      const mapped = toResnetServeError(error, request);
       request.log.info({ method: request.method, url: request.url, statusCode: mapped.statusCode, code: mapped.code }, 'request refused');
       metrics.countRequest('(bad url)', request.method, mapped.statusCode);
       return sendError(request, reply, mapped);
@@ -107,7 +108,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     metrics,
     modelName: opts.modelName,
     maxUploadBytes: opts.maxUploadBytes,
-    multipartOverheadBytes: MULTIPART_OVERHEAD_BYTES,
   });
   if (opts.metricsPath !== undefined) await app.register(metricsPlugin, { metrics, path: opts.metricsPath });
   if (opts.onDevice !== undefined) await app.register(onDeviceRoutes, { onDevice: opts.onDevice });

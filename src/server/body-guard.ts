@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ResnetServeError } from '../errors.js';
 import { sendError } from './errors.js';
+import { bodyLimitOf, bodyTooLarge } from './upload.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -47,7 +48,7 @@ export function installBodyGuard(app: FastifyInstance, options: BodyGuardOptions
   app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));
 
   app.addHook('onRequest', async (request, reply) => {
-    const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? Number.POSITIVE_INFINITY;
+    const limit = bodyLimitOf(request);
     const declared = declaredLength(request);
     if (declared !== undefined && declared > limit) throw bodyTooLarge(limit, { declaredBytes: declared });
     if (request.raw.complete || (declared === 0 && request.headers['transfer-encoding'] === undefined)) return;
@@ -93,9 +94,7 @@ function guardBody(request: FastifyRequest, reply: FastifyReply, limit: number, 
       return;
     }
     refuse(
-      new ResnetServeError('UPLOAD_TIMEOUT', `No byte of the request body arrived for ${bodyTimeoutMs / 1000} s.`, {
-        details: { bodyTimeoutMs, receivedBytes: request.bodyBytesReceived },
-      }),
+      new ResnetServeError('UPLOAD_TIMEOUT', { bodyTimeoutMs }, { details: { bodyTimeoutMs, receivedBytes: request.bodyBytesReceived } }),
     );
   }, bodyTimeoutMs);
   stall.unref();
@@ -129,14 +128,6 @@ function guardBody(request: FastifyRequest, reply: FastifyReply, limit: number, 
     if (!refused && !raw.complete) stall.refresh();
     read(size);
   };
-}
-
-/** FILE_TOO_LARGE for a body over `limit` bytes, with what was declared or received. */
-export function bodyTooLarge(limit: number, facts: { declaredBytes?: number; receivedBytes?: number }): ResnetServeError {
-  const mib = (limit / (1024 * 1024)).toFixed(1).replace(/\.0$/, '');
-  return new ResnetServeError('FILE_TOO_LARGE', `The request body is larger than the ${mib} MiB this route accepts.`, {
-    details: { limitBytes: limit, ...facts },
-  });
 }
 
 const LINGERING = Symbol('lingering');

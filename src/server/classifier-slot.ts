@@ -14,6 +14,8 @@ export interface LoaderContext {
 /** Produces the classifier once the model is loaded and warmed up; a loader may ignore the observer. */
 export type ClassifierLoader = (context: LoaderContext) => Promise<Classifier>;
 
+export type Readiness = { readonly ready: true } | { readonly ready: false; readonly reason: ResnetServeError };
+
 export type SlotState = 'idle' | 'loading' | 'ready' | 'failed' | 'closing' | 'closed';
 
 /**
@@ -89,6 +91,13 @@ export class ClassifierSlot {
   current(): Classifier {
     if (this.#state === 'ready' && this.#classifier !== undefined) return this.#classifier;
     throw notReady(this.#notReadyReason());
+  }
+
+  /** Whether {@link current} would hand out a classifier now, and if not, the NOT_READY it would throw. */
+  readiness(): Readiness {
+    return this.#state === 'ready' && this.#classifier !== undefined
+      ? { ready: true }
+      : { ready: false, reason: notReady(this.#notReadyReason()) };
   }
 
   /** Marks the slot not-ready so /readyz and new predictions answer 503; in-flight work continues. */

@@ -1,7 +1,7 @@
 import { createServer, type RequestListener, type Server, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { ERROR_CODES, type ErrorCode, ResnetServeError } from '../errors.js';
+import { ResnetServeError } from '../errors.js';
 import type { ServerMetrics } from './metrics.js';
 
 declare module 'fastify' {
@@ -78,24 +78,16 @@ export function installConnectionCap(app: FastifyInstance, maxConnections: numbe
   app.addHook('onRequest', async (request, reply) => {
     if ((request.raw.socket as CountedSocket | null)?.[OVER_CAPACITY] !== true || request.routeOptions.config.probe === true) return;
     reply.header('connection', 'close');
-    throw new ResnetServeError('TOO_MANY_CONNECTIONS', `The server has ${maxConnections} connections open, its limit; retry shortly.`, {
-      details: { maxConnections },
-    });
+    throw new ResnetServeError('TOO_MANY_CONNECTIONS', { maxConnections }, { details: { maxConnections } });
   });
 }
 
-/** What Node's HTTP parser reports (llhttp `HPE_*`, Node's timeouts), mapped to the registry. */
-function parserErrorCode(code: string | undefined): ErrorCode {
-  if (code === 'HPE_HEADER_OVERFLOW') return 'HEADERS_TOO_LARGE';
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return 'REQUEST_TIMEOUT';
-  return 'BAD_REQUEST';
+/** What Node's HTTP parser reports (llhttp `HPE_*`, Node's timeouts), as a registry error. */
+function parserError(code: string | undefined): ResnetServeError {
+  if (code === 'HPE_HEADER_OVERFLOW') return new ResnetServeError('HEADERS_TOO_LARGE', { limitBytes: MAX_HEADER_BYTES });
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return new ResnetServeError('REQUEST_TIMEOUT');
+  return new ResnetServeError('BAD_REQUEST', 'The request is not valid HTTP/1.1.');
 }
-
-const PARSER_MESSAGES: Partial<Record<ErrorCode, string>> = {
-  HEADERS_TOO_LARGE: `The request line and headers are larger than ${MAX_HEADER_BYTES / 1024} KiB.`,
-  REQUEST_TIMEOUT: 'The request took too long to arrive.',
-  BAD_REQUEST: 'The request is not valid HTTP/1.1.',
-};
 
 /**
  * Fastify's `clientErrorHandler`: what Node's HTTP parser refuses before any route runs (malformed requests,
@@ -117,9 +109,8 @@ export function clientErrorHandler(metrics: ServerMetrics) {
       socket.destroy();
       return;
     }
-    const code = parserErrorCode(error.code);
-    const status = ERROR_CODES[code].status;
-    const body = JSON.stringify({ error: PARSER_MESSAGES[code], code, details: { reason: error.code ?? error.message } });
+    const { code, statusCode: status, message } = parserError(error.code);
+    const body = JSON.stringify({ error: message, code, details: { reason: error.code ?? error.message } });
     this.log.info({ statusCode: status, code, reason: error.code }, 'request refused by the HTTP parser');
     metrics.countRequest('(http parser)', 'unknown', status);
     // As Node's own handler: never write over a response that has begun.

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CODES, type ErrorCode, isResnetServeError, ResnetServeError } from '../errors.js';
+import { bodyLimitOf, bodyTooLarge, uploadTooLarge } from './upload.js';
 
 /** The body of every error response. */
 export interface ErrorBody {
@@ -32,57 +33,68 @@ export const errorBodySchema = {
 /** Seconds a client should wait before retrying each 503 (and 429, whose wait the rate limiter computes). */
 const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = { QUEUE_FULL: 1, TIMEOUT: 1, NOT_READY: 5, TOO_MANY_CONNECTIONS: 1 };
 
-/** @fastify/multipart errors that mean "the part is larger than `limits.fileSize`". */
-const SIZE_LIMIT_CODES = new Set(['FST_REQ_FILE_TOO_LARGE', 'FST_ERR_CTP_BODY_TOO_LARGE']);
 /** @fastify/multipart errors for a body with more parts, files or fields than one upload needs. */
 const SHAPE_LIMIT_CODES = new Set(['FST_FILES_LIMIT', 'FST_PARTS_LIMIT', 'FST_FIELDS_LIMIT']);
 /** What a stream reports when the client hung up mid-request (Node, @fastify/multipart). */
 const ABORT_CODES = new Set(['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'FST_REQ_PREMATURE_CLOSE', 'EPIPE']);
 
 /**
- * Turns any thrown value into a registry error. Fastify and plugin errors are mapped by their
- * `code`; anything unrecognised becomes INTERNAL (and is logged with its stack by the caller).
+ * Turns any thrown value into a registry error. Fastify and plugin errors are mapped by their `code`, in the
+ * words of the route that was called (its path, the part and limit of its upload); anything unrecognised
+ * becomes INTERNAL (and is logged with its stack by the caller).
  */
-export function toResnetServeError(error: unknown): ResnetServeError {
+export function toResnetServeError(error: unknown, request: FastifyRequest): ResnetServeError {
   if (isResnetServeError(error)) return error;
   const fastifyError = error as Partial<FastifyError> | undefined;
   const code = fastifyError?.code ?? '';
   const status = fastifyError?.statusCode ?? 500;
+  const upload = request.routeOptions.config?.upload;
   if (fastifyError?.validation !== undefined) {
     return new ResnetServeError('INVALID_ARGUMENT', fastifyError.message ?? 'Invalid request.', { cause: error });
   }
-  if (SIZE_LIMIT_CODES.has(code)) {
-    return new ResnetServeError('FILE_TOO_LARGE', 'The upload is larger than the server accepts.', { cause: error });
-  }
+  if (code === 'FST_REQ_FILE_TOO_LARGE' && upload !== undefined) return uploadTooLarge(upload.maxBytes);
+  if (code === 'FST_REQ_FILE_TOO_LARGE' || code === 'FST_ERR_CTP_BODY_TOO_LARGE') return bodyTooLarge(bodyLimitOf(request), {});
   if (SHAPE_LIMIT_CODES.has(code)) {
-    return new ResnetServeError('INVALID_ARGUMENT', 'Send exactly one file, in a multipart part named `file`.', { cause: error });
+    return new ResnetServeError('INVALID_ARGUMENT', `Send exactly one file, in a multipart part named \`${upload?.part ?? 'file'}\`.`, {
+      cause: error,
+    });
   }
   if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || code === 'FST_INVALID_MULTIPART_CONTENT_TYPE') {
-    return missingFile(error);
+    return missingFile(request, error);
   }
   if (ABORT_CODES.has(code)) return clientAborted(error);
-  if (status === 404) return new ResnetServeError('NOT_FOUND', 'No such route or file.', { cause: error });
+  if (status === 404) return new ResnetServeError('NOT_FOUND', { method: request.method, path: pathOf(request) }, { cause: error });
   // @fastify/static (send) refuses paths that climb out of the web root or name dotfiles with a bare 403.
-  if (status === 403) return new ResnetServeError('FORBIDDEN', 'That path is not allowed.', { cause: error });
+  if (status === 403) return new ResnetServeError('FORBIDDEN', { path: pathOf(request) }, { cause: error });
   if (status >= 400 && status < 500) {
     // Bad URL encoding, broken JSON, a bad Content-Length...: the client's fault, described by the library.
     return new ResnetServeError('BAD_REQUEST', fastifyError?.message ?? 'Malformed request.', { cause: error });
   }
-  return new ResnetServeError('INTERNAL', 'An unexpected error occurred.', { cause: error });
+  return unexpected(error);
+}
+
+/** INTERNAL for a failure nobody expected; HTTP answers replace its message with the request id (sendError). */
+export function unexpected(cause: unknown): ResnetServeError {
+  return new ResnetServeError('INTERNAL', 'An unexpected error occurred.', { cause });
 }
 
 /** CLIENT_ABORTED: the client closed the connection; nobody reads the answer, the log and /metrics record it. */
 export function clientAborted(cause?: unknown): ResnetServeError {
-  return new ResnetServeError('CLIENT_ABORTED', 'The client closed the connection before the answer.', { cause });
+  return new ResnetServeError('CLIENT_ABORTED', undefined, { cause });
 }
 
-/** FILE_MISSING in the words a curl user needs. */
-export function missingFile(cause?: unknown): ResnetServeError {
-  return new ResnetServeError(
-    'FILE_MISSING',
-    'POST /predict expects multipart/form-data with the image in a part named `file` (curl -F file=@cat.jpg).',
-    { cause },
-  );
+/**
+ * FILE_MISSING in the words a curl user needs: the route that was called and the part it reads the image from
+ * (its `upload` config; `file` as /predict names it).
+ */
+export function missingFile(request: FastifyRequest, cause?: unknown): ResnetServeError {
+  const part = request.routeOptions.config?.upload?.part ?? 'file';
+  return new ResnetServeError('FILE_MISSING', { route: `${request.method} ${pathOf(request)}`, part }, { cause });
+}
+
+/** The path the client asked for, without the query. */
+function pathOf(request: FastifyRequest): string {
+  return request.url.split('?')[0] ?? '/';
 }
 
 /** Writes `{ error, code }` with the registry status, plus `Retry-After` on retryable 503s. */
@@ -103,26 +115,24 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: R
 /** Installs the one error handler and the 404 / 405 handler on the root instance. */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
-    const mapped = request.raw.socket?.destroyed === true ? clientAborted(error) : toResnetServeError(error);
+    const mapped = request.raw.socket?.destroyed === true ? clientAborted(error) : toResnetServeError(error, request);
     // Expected failures are described by the request's one log line (its code); only the unexpected get a stack.
     if (mapped.code === 'INTERNAL') request.log.error({ err: error }, 'unexpected error');
     return sendError(request, reply, mapped);
   });
   const routes = routeTable(app);
   app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split('?')[0] ?? '/';
+    const path = pathOf(request);
     const allowed = routes.methodsFor(path);
     if (allowed.length > 0 && !allowed.includes(request.method)) {
       reply.header('allow', allowed.join(', '));
       return sendError(
         request,
         reply,
-        new ResnetServeError('METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(', ')}, not ${request.method}.`, {
-          details: { allow: allowed },
-        }),
+        new ResnetServeError('METHOD_NOT_ALLOWED', { method: request.method, path, allowed }, { details: { allow: allowed } }),
       );
     }
-    return sendError(request, reply, new ResnetServeError('NOT_FOUND', `No route for ${request.method} ${path}.`));
+    return sendError(request, reply, new ResnetServeError('NOT_FOUND', { method: request.method, path }));
   });
 }
 

@@ -1,5 +1,28 @@
 import type { Readable } from 'node:stream';
+import multipart from '@fastify/multipart';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isResnetServeError, messageOf, ResnetServeError } from '../errors.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * A route that takes an image in a multipart part: the part's name and the upload limit, which the error
+     * handler names when @fastify/multipart refuses the body (FILE_MISSING, FILE_TOO_LARGE).
+     */
+    upload?: UploadConfig;
+  }
+}
+
+export interface UploadConfig {
+  part: string;
+  maxBytes: number;
+}
+
+/**
+ * Room for the multipart envelope around the file: boundaries, part headers and a few small fields.
+ * A Content-Length above `maxUploadBytes` plus this can only hold an oversized file.
+ */
+export const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 
 /** First buffer for an upload of unknown size (chunked transfer): grown by doubling, up to the limit. */
 const UNKNOWN_SIZE_START_BYTES = 256 * 1024;
@@ -62,7 +85,51 @@ export async function readUpload(
  * test/fixtures/fuzz/multipart/). A mark above any socket read (64 KiB) keeps that from happening; the file
  * stream it also sizes is read as it arrives.
  */
-export const MULTIPART_FILE_HIGH_WATER_MARK = 1024 * 1024;
+const MULTIPART_FILE_HIGH_WATER_MARK = 1024 * 1024;
+
+/**
+ * @fastify/multipart for a route that takes one image, with the same limits on every such route: one file of at
+ * most `maxUploadBytes`, and no more parts, fields and headers than an upload form sends.
+ */
+export async function acceptMultipart(app: FastifyInstance, maxUploadBytes: number): Promise<void> {
+  await app.register(multipart, {
+    fileHwm: MULTIPART_FILE_HIGH_WATER_MARK,
+    limits: { fileSize: maxUploadBytes, files: 1, fields: 8, parts: 10, fieldNameSize: 100, fieldSize: 1024, headerPairs: 32 },
+  });
+}
+
+/**
+ * A file part's bytes (see {@link readUpload}).
+ * @throws ResnetServeError FILE_TOO_LARGE as soon as the part passes `maxUploadBytes`.
+ */
+export async function readFilePart(request: FastifyRequest, file: Readable, maxUploadBytes: number): Promise<Buffer> {
+  const bytes = await readUpload(file, Number(request.headers['content-length']), maxUploadBytes);
+  if (bytes === undefined) throw uploadTooLarge(maxUploadBytes, request.bodyBytesReceived);
+  return bytes;
+}
+
+/** FILE_TOO_LARGE for a body over `limit` bytes, with what was declared or received. */
+export function bodyTooLarge(limit: number, facts: { declaredBytes?: number; receivedBytes?: number }): ResnetServeError {
+  return new ResnetServeError(
+    'FILE_TOO_LARGE',
+    { subject: 'The request body', limitBytes: limit },
+    { details: { limitBytes: limit, ...facts } },
+  );
+}
+
+/** The route's `bodyLimit`, else the app's. */
+export function bodyLimitOf(request: FastifyRequest): number {
+  return request.routeOptions.bodyLimit ?? request.server.initialConfig.bodyLimit ?? Number.POSITIVE_INFINITY;
+}
+
+/** FILE_TOO_LARGE for an image over the upload limit; `receivedBytes` is what the request had delivered by then. */
+export function uploadTooLarge(limitBytes: number, receivedBytes?: number): ResnetServeError {
+  return new ResnetServeError(
+    'FILE_TOO_LARGE',
+    { subject: 'The upload', limitBytes },
+    { details: receivedBytes === undefined ? { limitBytes } : { limitBytes, receivedBytes } },
+  );
+}
 
 /**
  * Runs the multipart reading of a route. busboy reports a body that breaks RFC 7578 (no boundary, a wrong one,

@@ -4,6 +4,7 @@ import { basename, extname, join } from 'node:path';
 import { fileSystemFailed, ResnetServeError } from '../errors.js';
 import { cacheDir } from '../files/cache-dir.js';
 import { fileKey, isFile, writeFileAtomic } from '../files/files.js';
+import { optionsObject } from '../guards.js';
 import { preprocessFolder } from '../image/index.js';
 import { CONVERTER_VERSION } from '../model/converter-version.js';
 import { DEFAULT_PRECISION, type Precision } from '../model/types.js';
@@ -38,6 +39,7 @@ export interface ModelSource {
  *   CHECKPOINT_INVALID, CHECKPOINT_UNSAFE, STATE_DICT_MISMATCH, FILESYSTEM_ERROR.
  */
 export async function resolveModel(source: ModelSource): Promise<string> {
+  optionsObject('source', source);
   if (source.model !== undefined) {
     await stat(source.model).catch((cause: unknown) => {
       throw new ResnetServeError('INPUT_NOT_FOUND', `The model file ${source.model} does not exist or cannot be read.`, { cause });

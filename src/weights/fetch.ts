@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { invalidArgument, isResnetServeError, ResnetServeError, systemMessageOf } from '../errors.js';
 import { cacheDir } from '../files/cache-dir.js';
 import { isFile } from '../files/files.js';
+import { optionsObject } from '../guards.js';
 import { DEFAULT_WEIGHTS } from './default-weights.js';
 
 /** Download progress as `downloadWeights` reports it after every chunk and once more at the end. */
@@ -71,7 +72,7 @@ export async function downloadWeights(options: DownloadOptions): Promise<Downloa
   const deadline = setTimeout(() => stop('timeout'), options.timeoutMs ?? DEFAULT_TIMEOUT_MS).unref();
   let stall = setTimeout(() => stop('stall'), stallTimeoutMs).unref();
   const failed = (reason: DownloadFailure, why: string, cause?: unknown): ResnetServeError =>
-    new ResnetServeError('DOWNLOAD_FAILED', `Downloading ${url} failed: ${why}.`, { cause, details: { url, reason, why } });
+    new ResnetServeError('DOWNLOAD_FAILED', { url, why }, { cause, details: { url, reason, why } });
   const describeAbort = (): string =>
     abortReason === 'timeout'
       ? `it took longer than ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`
@@ -148,11 +149,8 @@ export async function downloadWeights(options: DownloadOptions): Promise<Downloa
 
     const sha256 = hash.digest('hex');
     if (options.sha256Prefix !== undefined && !sha256.startsWith(options.sha256Prefix.toLowerCase())) {
-      throw new ResnetServeError(
-        'CHECKSUM_MISMATCH',
-        `The file downloaded from ${url} has SHA-256 ${sha256}, which does not start with the expected ${options.sha256Prefix}; it was discarded.`,
-        { details: { url, sha256, expectedPrefix: options.sha256Prefix } },
-      );
+      const facts = { url, sha256, expectedPrefix: options.sha256Prefix };
+      throw new ResnetServeError('CHECKSUM_MISMATCH', facts, { details: facts });
     }
     await rename(part, destination);
     return { path: destination, sha256, bytes: receivedBytes };
@@ -196,6 +194,7 @@ export interface ResolveWeightsOptions {
  *   for other download failures.
  */
 export async function resolveWeights(options: ResolveWeightsOptions = {}): Promise<string> {
+  optionsObject('options', options);
   if (options.weightsPath !== undefined) {
     if (!(await isFile(options.weightsPath))) {
       throw new ResnetServeError(

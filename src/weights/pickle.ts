@@ -221,11 +221,7 @@ export function unpickle<X>(bytes: Uint8Array, options: UnpickleOptions<X>): Unp
     const module = Object.hasOwn(PYTHON2_MODULES, written) ? PYTHON2_MODULES[written]! : written;
     const qualified = `${module}.${name}`;
     if (!options.globals.has(qualified)) {
-      throw new ResnetServeError(
-        'CHECKPOINT_UNSAFE',
-        `The checkpoint's pickle references the global ${qualified}, which is not on the allow-list of tensor and state_dict builders; refusing to load it (a pickle can run arbitrary code this way).`,
-        { details: { global: qualified, offset: opStart } },
-      );
+      throw new ResnetServeError('CHECKPOINT_UNSAFE', { global: qualified }, { details: { global: qualified, offset: opStart } });
     }
     return new PickleGlobal(module, name);
   };

@@ -1,3 +1,4 @@
+import { instanceOf } from '../guards.js';
 import { type PickleBuilder, unpickle } from './pickle.js';
 import { findTensorMap, invalidCheckpoint, materialize, TorchUnpickleContext } from './torch-pickle.js';
 import type { StateDict } from './types.js';
@@ -24,9 +25,11 @@ export function isPickle(bytes: Uint8Array): boolean {
  *
  * @example readPth(readFileSync('resnet18-f37072fd.pth')).get('fc.bias')?.shape // [1000]
  * @throws ResnetServeError CHECKPOINT_UNSAFE when the pickle references a global outside the allow-list;
- *   CHECKPOINT_INVALID when the file is malformed, truncated, or not a mapping of names to tensors.
+ *   CHECKPOINT_INVALID when the file is malformed, truncated, or not a mapping of names to tensors; INVALID_ARGUMENT
+ *   when `bytes` is not a Uint8Array.
  */
 export function readPth(bytes: Uint8Array): StateDict {
+  instanceOf('bytes', bytes, Uint8Array, 'a Uint8Array or Buffer');
   if (isZip(bytes)) return readZipPth(bytes);
   if (isPickle(bytes)) return readLegacyPth(bytes);
   throw invalidCheckpoint('it is neither a ZIP archive nor a pickle');

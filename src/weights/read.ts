@@ -1,4 +1,5 @@
 import { ResnetServeError } from '../errors.js';
+import { instanceOf } from '../guards.js';
 import { isPickle, readPth } from './pth.js';
 import { readSafetensors } from './safetensors.js';
 import type { StateDict } from './types.js';
@@ -11,9 +12,10 @@ import { isZip } from './zip.js';
  * (the caller loads ONNX files directly).
  *
  * @throws ResnetServeError CHECKPOINT_INVALID for an unrecognised or malformed file; CHECKPOINT_UNSAFE when
- *   a `.pth` pickle references a global outside the allow-list.
+ *   a `.pth` pickle references a global outside the allow-list; INVALID_ARGUMENT when `bytes` is not a Uint8Array.
  */
 export function readStateDict(bytes: Uint8Array): StateDict {
+  instanceOf('bytes', bytes, Uint8Array, 'a Uint8Array or Buffer');
   // safetensors before pickle: a header length of 640 starts with the bytes 80 02, like PROTO 2.
   if (isSafetensors(bytes)) return readSafetensors(bytes);
   if (isZip(bytes) || isPickle(bytes)) return readPth(bytes);

@@ -1,4 +1,5 @@
 import { ResnetServeError } from '../errors.js';
+import { instanceOf } from '../guards.js';
 import type { DType, StateDict, TensorData } from './types.js';
 
 /** The header is JSON; the format caps it at 100 MB, far above any ResNet's (a few KB). */
@@ -26,9 +27,11 @@ interface HeaderEntry {
  * Reads a `.safetensors` file (https://github.com/huggingface/safetensors: u64 little-endian header length,
  * JSON header, raw little-endian data) into a state_dict. Nothing in the file is executed.
  *
- * @throws ResnetServeError CHECKPOINT_INVALID when the header or any offset is malformed.
+ * @throws ResnetServeError CHECKPOINT_INVALID when the header or any offset is malformed; INVALID_ARGUMENT when
+ *   `bytes` is not a Uint8Array.
  */
 export function readSafetensors(bytes: Uint8Array): StateDict {
+  instanceOf('bytes', bytes, Uint8Array, 'a Uint8Array or Buffer');
   const invalid = (why: string): ResnetServeError => new ResnetServeError('CHECKPOINT_INVALID', `Not a valid .safetensors file: ${why}.`);
   if (bytes.byteLength < 8) throw invalid('shorter than its 8-byte header length');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

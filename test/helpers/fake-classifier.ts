@@ -84,15 +84,15 @@ export class FakeClassifier implements Classifier {
 
   #check(bytes: Uint8Array): void {
     if (this.closed) throw new ResnetServeError('NOT_READY', 'closed');
-    if (bytes.length === 0) throw new ResnetServeError('FILE_EMPTY', 'The file is empty.');
+    if (bytes.length === 0) throw new ResnetServeError('FILE_EMPTY', { subject: 'The file' });
     const starts = (magic: number[]): boolean => magic.every((b, i) => bytes[i] === b);
     if (!starts(PNG) && !starts(JPEG)) throw new ResnetServeError('UNSUPPORTED_MEDIA_TYPE', 'Not an image.');
-    if (bytes.length < 16) throw new ResnetServeError('IMAGE_CORRUPT', 'Truncated.');
+    if (bytes.length < 16) throw new ResnetServeError('IMAGE_CORRUPT', { format: 'png', part: 'data' });
   }
 
   async #run<T>(answer: () => T): Promise<T> {
     if (this.closed) throw new ResnetServeError('NOT_READY', 'closed');
-    if (this.#depth >= (this.#options.maxQueue ?? 64)) throw new ResnetServeError('QUEUE_FULL', 'Queue full.');
+    if (this.#depth >= (this.#options.maxQueue ?? 64)) throw new ResnetServeError('QUEUE_FULL', { maxQueue: this.#options.maxQueue ?? 64 });
     this.#depth += 1;
     this.#options.observer?.onQueueDepth?.(this.#depth);
     try {

@@ -239,7 +239,7 @@ describe('OIP inference', () => {
     const big = new FakeClassifier();
     big.infer = async () => {
       const { ResnetServeError } = await import('../../src/errors.js');
-      throw new ResnetServeError('IMAGE_TOO_LARGE', 'The image has more pixels than the limit.');
+      throw new ResnetServeError('IMAGE_TOO_LARGE', { width: 8000, height: 6000, maxPixels: 40_000_000 });
     };
     const server = await readyApp({}, big);
     const res = await infer(server, tritonInferRequest([{ name: 'image', shape: [1], datatype: 'BYTES', data: [PNG] }]));
@@ -338,6 +338,39 @@ describe('TorchServe', () => {
     expect((await server.inject({ method: 'POST', url: '/predictions/resnet18', payload: TEXT })).json().code).toBe(
       'UNSUPPORTED_MEDIA_TYPE',
     );
+  });
+});
+
+describe('one wording per refusal, on every route', () => {
+  test('FILE_TOO_LARGE reads alike from /predict, TorchServe (raw and multipart) and an OIP element', async () => {
+    const server = await readyApp({ maxUploadBytes: 1024 });
+    const big = Buffer.concat([PNG, Buffer.alloc(2000)]);
+    const answers = [
+      await server.inject({ method: 'POST', url: '/predict', ...multipartBody([{ name: 'file', filename: 'k.png', data: big }]) }),
+      await server.inject({ method: 'POST', url: '/predictions/resnet18', payload: big }),
+      await server.inject({
+        method: 'POST',
+        url: '/predictions/resnet18',
+        ...multipartBody([{ name: 'data', filename: 'k.png', data: big }]),
+      }),
+      await infer(server, json({ inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [big.toString('base64')] }] })),
+    ];
+    for (const answer of answers) {
+      expect(answer.json()).toMatchObject({ code: 'FILE_TOO_LARGE', details: { limitBytes: 1024 } });
+      expect(answer.json().error).toMatch(/^(The upload|Input "image" element 0) is larger than the 1 KiB limit \(--max-upload\)\.$/);
+    }
+  });
+
+  test('FILE_MISSING names the route that was called and the part it reads', async () => {
+    const server = await readyApp();
+    const noPart = multipartBody([{ name: 'other', filename: 'k.png', data: PNG }]);
+    const torchserve = await server.inject({ method: 'POST', url: '/predictions/resnet18?x=1', ...noPart });
+    expect(torchserve.json()).toMatchObject({ code: 'FILE_MISSING' });
+    expect(torchserve.json().error).toContain('POST /predictions/resnet18 expects');
+    expect(torchserve.json().error).toContain('a part named `data`');
+    const predict = await server.inject({ method: 'POST', url: '/predict', ...noPart });
+    expect(predict.json().error).toContain('POST /predict expects');
+    expect(predict.json().error).toContain('a part named `file`');
   });
 });
 

@@ -138,7 +138,7 @@ describe('POST /predict', () => {
   test.each(['QUEUE_FULL', 'TIMEOUT'] as const)('%s is 503 with Retry-After', async (code) => {
     const classifier = new FakeClassifier();
     classifier.classify = async () => {
-      throw new ResnetServeError(code, 'Try again shortly.');
+      throw code === 'QUEUE_FULL' ? new ResnetServeError(code, { maxQueue: 64 }) : new ResnetServeError(code, { timeoutMs: 30_000 });
     };
     const server = await readyApp(classifier);
     const res = await server.inject({ method: 'POST', url: '/predict', ...fileUpload(PNG) });

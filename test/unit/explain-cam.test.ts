@@ -5,6 +5,7 @@ import { CAM_CELLS, normaliseCam, rawCam } from '../../src/explain/cam.js';
 import { convertToOnnx } from '../../src/model/architectures/resnet.js';
 import { type ClassifierHead, readClassifierHead } from '../../src/model/classifier-head.js';
 import { quantizeToOnnx } from '../../src/model/quantize/quantize.js';
+import { thrownError } from '../helpers/errors.js';
 import { fixtureInput } from '../helpers/fixture-input.js';
 import { loadShapesFixture, loadShapesImages, loadShapesStateDict } from '../helpers/int8-fixture.js';
 import { syntheticResNet18StateDict } from '../helpers/synthetic-weights.js';
@@ -180,9 +181,15 @@ describe('rawCam argument checks', () => {
     const features = Float32Array.from({ length: CAM_CELLS }, (_, i) => i);
     expect(rawCam(features, head, 1)[5]).toBe(-5);
   });
-  it('refuses a class outside the head and features that are too short', () => {
-    expect(() => rawCam(new Float32Array(CAM_CELLS), head, 2)).toThrow(RangeError);
-    expect(() => rawCam(new Float32Array(CAM_CELLS - 1), head, 0)).toThrow(RangeError);
+  it('refuses a class outside the head and features that are too short, with INVALID_ARGUMENT', () => {
+    expect(thrownError(() => rawCam(new Float32Array(CAM_CELLS), head, 2))).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      details: { parameter: 'classIndex' },
+    });
+    expect(thrownError(() => rawCam(new Float32Array(CAM_CELLS - 1), head, 0))).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      details: { parameter: 'features' },
+    });
   });
 });
 

@@ -1,3 +1,4 @@
+import { instanceOf } from '../../guards.js';
 import { IMAGENET_RECIPE } from '../../image/recipe.js';
 import type { StateDict } from '../../weights/types.js';
 import { FEATURE_GRID } from '../features.js';
@@ -53,8 +54,10 @@ export function buildResNetGraph(stateDict: StateDict): OnnxGraph {
  * @example
  * const bytes = convertToOnnx(readSafetensors(readFileSync('resnet18.safetensors')));
  * const session = await InferenceSession.create(bytes); // session.outputNames → ['logits', 'features']
- * @throws ResnetServeError STATE_DICT_MISMATCH when the state_dict is not a ResNet-18.
+ * @throws ResnetServeError STATE_DICT_MISMATCH when the state_dict is not a ResNet-18; INVALID_ARGUMENT when it is
+ *   not a Map.
  */
 export function convertToOnnx(stateDict: StateDict): Uint8Array {
+  instanceOf('stateDict', stateDict, Map, 'a Map of tensors (readStateDict gives one)');
   return encodeModel(buildResNetGraph(stateDict));
 }

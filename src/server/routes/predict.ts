@@ -1,8 +1,6 @@
 import { finished } from 'node:stream/promises';
-import multipart from '@fastify/multipart';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Explanation } from '../../classifier/index.js';
-import { ResnetServeError } from '../../errors.js';
 import { CAM_CELLS } from '../../explain/cam.js';
 import { DECODABLE_LIST } from '../../image/formats.js';
 import type { CropBox } from '../../image/recipe-geometry.js';
@@ -11,7 +9,8 @@ import { FEATURE_GRID } from '../../model/features.js';
 import type { ClassifierSlot } from '../classifier-slot.js';
 import { errorResponses, missingFile } from '../errors.js';
 import type { ServerMetrics } from '../metrics.js';
-import { MULTIPART_FILE_HIGH_WATER_MARK, parsingMultipart, readUpload } from '../upload.js';
+import { takeClassifier } from '../take-classifier.js';
+import { acceptMultipart, parsingMultipart, readFilePart } from '../upload.js';
 
 export interface PredictRouteOptions {
   slot: ClassifierSlot;
@@ -20,12 +19,6 @@ export interface PredictRouteOptions {
   topK: number;
   maxTopK: number;
 }
-
-/**
- * Room for the multipart envelope around the file: boundaries, part headers and a few small fields.
- * A Content-Length above `maxUploadBytes` plus this can only hold an oversized file.
- */
-export const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 
 const boxSchema = {
   type: 'object',
@@ -108,18 +101,7 @@ interface PredictQuery {
  */
 export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app, options) => {
   const { slot, metrics, maxUploadBytes, topK, maxTopK } = options;
-  await app.register(multipart, {
-    fileHwm: MULTIPART_FILE_HIGH_WATER_MARK,
-    limits: {
-      fileSize: maxUploadBytes,
-      files: 1,
-      fields: 8,
-      parts: 10,
-      fieldNameSize: 100,
-      fieldSize: 1024,
-      headerPairs: 32,
-    },
-  });
+  await acceptMultipart(app, maxUploadBytes);
 
   app.post<{ Querystring: PredictQuery }>(
     '/predict',
@@ -156,15 +138,14 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
       config: {
         // API key, rate limit and cross-origin policy apply (src/server/access.ts).
         inference: true,
+        upload: { part: 'file', maxBytes: maxUploadBytes },
         // Documents the multipart body without asking Fastify to validate it (the body is a stream, not JSON).
         swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, body: uploadBodySchema }, url }),
       },
     },
     async (request) => {
-      // Taken before the body is read: a request that began before shutdown finishes even if the
-      // upload completes after the slot went not-ready (the classifier is closed only after draining).
-      const classifier = slot.current();
-      if (!request.isMultipart()) throw missingFile();
+      const classifier = takeClassifier(slot, metrics, request);
+      if (!request.isMultipart()) throw missingFile(request);
       const bytes = await parsingMultipart(async () => {
         const part = await request.file();
         if (part === undefined || part.fieldname !== 'file' || part.filename === '') {
@@ -174,14 +155,11 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
             part.file.resume();
             await finished(part.file);
           }
-          throw missingFile();
+          throw missingFile(request);
         }
-        return readUpload(part.file, Number(request.headers['content-length']), maxUploadBytes);
+        return readFilePart(request, part.file, maxUploadBytes);
       });
-      if (bytes === undefined) throw tooLarge(maxUploadBytes, request.bodyBytesReceived);
       const result = await classifier.classify(bytes, { topK: request.query.top, explain: request.query.explain });
-      request.classifyTimings = result.timings_ms;
-      metrics.observeTimings(result.timings_ms);
       const { explanation } = result;
       return {
         predictions:
@@ -194,14 +172,6 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
     },
   );
 };
-
-/** The file part passed the upload limit; `received` is what the request had delivered by then. */
-function tooLarge(limit: number, received: number): ResnetServeError {
-  const mib = (limit / (1024 * 1024)).toFixed(limit % (1024 * 1024) === 0 ? 0 : 1);
-  return new ResnetServeError('FILE_TOO_LARGE', `The upload is larger than the ${mib} MiB limit.`, {
-    details: { limitBytes: limit, receivedBytes: received },
-  });
-}
 
 /** Prediction `j`'s map as 7 rows of 7 and the shared crop box, rounded for JSON. */
 function explained(explanation: Explanation, j: number): { cam: number[][]; crop: CropBox } {

@@ -4,9 +4,9 @@
  */
 import { describe, expect, test } from 'vitest';
 import { INPUT_ELEMENTS } from '../../../src/image/recipe.js';
-import { readBytesElements, splitInferBody, writeBytesElements } from '../../../src/server/protocols/oip/binary-data.js';
+import { readBytesElements, writeBytesElements } from '../../../src/server/protocols/oip/binary-data.js';
 import { type InferLimits, planInference, type WireInput } from '../../../src/server/protocols/oip/infer-request.js';
-import { readRestRequest } from '../../../src/server/protocols/oip/rest/request.js';
+import { readRestRequest, splitInferBody } from '../../../src/server/protocols/oip/rest/request.js';
 import { thrownError } from '../../helpers/errors.js';
 import { serializeByteTensor, tritonInferRequest } from '../../helpers/tritonclient.js';
 

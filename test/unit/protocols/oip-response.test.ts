@@ -7,7 +7,8 @@ import { describe, expect, test } from 'vitest';
 import { IMAGENET_LABELS } from '../../../src/labels/label-set.js';
 import { postprocess } from '../../../src/labels/postprocess.js';
 import { classificationStrings } from '../../../src/server/protocols/oip/classification.js';
-import { encodeRestAnswer, inferOutputs } from '../../../src/server/protocols/oip/infer-response.js';
+import { inferOutputs } from '../../../src/server/protocols/oip/infer-response.js';
+import { encodeRestAnswer } from '../../../src/server/protocols/oip/rest/response.js';
 import { deserializeBytesTensor, splitTritonResponse } from '../../helpers/tritonclient.js';
 
 describe('classification extension', () => {

@@ -1,40 +1,7 @@
-import { invalidArgument, ResnetServeError } from '../../../errors.js';
+import { ResnetServeError } from '../../../errors.js';
 
 /** Bytes of the little-endian length that precedes every BYTES element in binary form. */
 const LENGTH_PREFIX_BYTES = 4;
-
-export interface SplitBody {
-  /** The inference request or response object, parsed. */
-  header: unknown;
-  /** Everything after the JSON object: the tensors sent as binary data, in the order of the JSON's tensors. */
-  binary: Buffer;
-}
-
-/**
- * Splits an HTTP body under Triton's binary tensor data extension (docs/protocol/extension_binary_data.md):
- * the first `Inference-Header-Content-Length` bytes are the JSON object, the rest is binary tensor data.
- * Without the header the whole body is JSON, as in the base protocol.
- *
- * @param body - The whole request body.
- * @param headerLength - The `Inference-Header-Content-Length` header's value, if any.
- * @throws ResnetServeError INVALID_ARGUMENT when the length is not an integer within the body, or the JSON does not parse.
- */
-export function splitInferBody(body: Buffer, headerLength: string | undefined): SplitBody {
-  let jsonBytes = body.length;
-  if (headerLength !== undefined) {
-    jsonBytes = Number(headerLength);
-    if (!/^\d+$/.test(headerLength.trim()) || jsonBytes > body.length) {
-      throw invalidArgument('Inference-Header-Content-Length', `an integer from 0 to the body's ${body.length} bytes`, headerLength);
-    }
-  }
-  let header: unknown;
-  try {
-    header = JSON.parse(body.toString('utf8', 0, jsonBytes));
-  } catch (cause) {
-    throw new ResnetServeError('INVALID_ARGUMENT', `The inference request is not valid JSON: ${(cause as Error).message}`, { cause });
-  }
-  return { header, binary: body.subarray(jsonBytes) };
-}
 
 /**
  * The elements of a BYTES tensor in binary form: each is a 4-byte little-endian unsigned length followed by

@@ -29,6 +29,17 @@ export interface WireOutput {
   parameters: Parameters;
 }
 
+/** One inference request as either binding reads it off the wire, before it is checked. */
+export interface InferRequest {
+  /** Echoed in the answer. */
+  id: string | undefined;
+  inputs: readonly WireInput[];
+  /** `undefined`: every output the model has. */
+  outputs: readonly WireOutput[] | undefined;
+  /** Outputs without their own `binary_data` parameter are returned as binary data (REST's `binary_data_output`). */
+  binaryOutput: boolean;
+}
+
 /** What a checked request asks for: N encoded images or N preprocessed tensors. */
 export type PlannedInput = { kind: 'images'; images: readonly Uint8Array[] } | { kind: 'tensors'; count: number; data: Float32Array };
 
@@ -106,16 +117,15 @@ function planImages(wire: WireInput, limits: InferLimits): PlannedInput {
     });
   }
   images.forEach((image, index) => {
+    const subject = `Input "${wire.name}" element ${index}`;
     if (image.length === 0) {
-      throw new ResnetServeError('FILE_EMPTY', `Input "${wire.name}" element ${index} is empty.`, { details: { input: wire.name, index } });
+      throw new ResnetServeError('FILE_EMPTY', { subject }, { details: { input: wire.name, index } });
     }
     if (image.length > limits.maxImageBytes) {
       throw new ResnetServeError(
         'FILE_TOO_LARGE',
-        `Input "${wire.name}" element ${index} is larger than the ${mebibytes(limits.maxImageBytes)} MiB limit.`,
-        {
-          details: { input: wire.name, index, limitBytes: limits.maxImageBytes, receivedBytes: image.length },
-        },
+        { subject, limitBytes: limits.maxImageBytes },
+        { details: { input: wire.name, index, limitBytes: limits.maxImageBytes, receivedBytes: image.length } },
       );
     }
   });
@@ -285,10 +295,6 @@ function badShape(wire: WireInput, expected: string): ResnetServeError {
   return new ResnetServeError('INVALID_ARGUMENT', `Input "${wire.name}" must have shape ${expected}, not [${wire.shape.join(', ')}].`, {
     details: { input: wire.name, shape: [...wire.shape] },
   });
-}
-
-function mebibytes(bytes: number): string {
-  return (bytes / (1024 * 1024)).toFixed(bytes % (1024 * 1024) === 0 ? 0 : 1);
 }
 
 /** The request named the `cam` output: the elements are run with explanations. */

@@ -56,36 +56,10 @@ export interface InferAnswer {
   outputs: readonly OutputTensor[];
 }
 
-export interface EncodedBody {
-  body: Buffer;
-  /** The JSON's length when binary data follows it: the `Inference-Header-Content-Length` to send. */
-  headerLength: number | undefined;
-  contentType: string;
-}
-
 /**
- * The REST body of an answer: the response JSON object, then the binary data of every output that asked
- * for it, in output order (extension_binary_data.md). BYTES elements in JSON are UTF-8 strings.
+ * An output's values as raw little-endian bytes: FP32 as they are, BYTES elements each behind its 4-byte length
+ * (UTF-8). Both bindings send tensors this way: REST as binary data after the JSON, gRPC in `raw_output_contents`.
  */
-export function encodeRestAnswer(answer: InferAnswer): EncodedBody {
-  const tails: Buffer[] = [];
-  const outputs = answer.outputs.map((output) => {
-    const described = { name: output.name, datatype: output.datatype, shape: output.shape };
-    if (!output.binary) return { ...described, data: output.datatype === 'FP32' ? Array.from(output.values) : output.values };
-    const bytes =
-      output.datatype === 'FP32' ? float32Bytes(output.values) : writeBytesElements(output.values.map((s) => Buffer.from(s, 'utf8')));
-    tails.push(bytes);
-    return { ...described, parameters: { binary_data_size: bytes.length } };
-  });
-  const json = Buffer.from(
-    JSON.stringify({
-      model_name: answer.model_name,
-      model_version: answer.model_version,
-      ...(answer.id === undefined ? {} : { id: answer.id }),
-      outputs,
-    }),
-    'utf8',
-  );
-  if (tails.length === 0) return { body: json, headerLength: undefined, contentType: 'application/json; charset=utf-8' };
-  return { body: Buffer.concat([json, ...tails]), headerLength: json.length, contentType: 'application/octet-stream' };
+export function tensorBytes(output: OutputTensor): Buffer {
+  return output.datatype === 'FP32' ? float32Bytes(output.values) : writeBytesElements(output.values.map((s) => Buffer.from(s, 'utf8')));
 }

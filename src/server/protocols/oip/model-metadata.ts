@@ -1,7 +1,7 @@
-import { ResnetServeError } from '../../../errors.js';
 import { IMAGENET_RECIPE } from '../../../image/recipe.js';
 import { IMAGENET_LABELS } from '../../../labels/index.js';
 import { FEATURE_GRID } from '../../../model/features.js';
+import { MODEL_VERSION } from '../served-model.js';
 
 /** A tensor as the Open Inference Protocol describes it; -1 marks the batch dimension. */
 export interface TensorMetadata {
@@ -37,9 +37,6 @@ export const OUTPUTS: readonly TensorMetadata[] = Object.freeze([
   Object.freeze({ name: CAM_OUTPUT_NAME, datatype: 'FP32', shape: Object.freeze([-1, FEATURE_GRID, FEATURE_GRID]) }),
 ]);
 
-/** The one version of the one model: the protocol lets a server without versioning ignore them, but clients may name it. */
-export const MODEL_VERSION = '1';
-
 /** The platform name the spec gives ONNX Runtime models ("Platforms", inference_grpc.md). */
 export const PLATFORM = 'onnx_onnxv1';
 
@@ -56,25 +53,4 @@ export interface ModelMetadata {
 
 export function modelMetadata(name: string): ModelMetadata {
   return { name, versions: [MODEL_VERSION], platform: PLATFORM, inputs: [IMAGE_INPUT, TENSOR_INPUT], outputs: [...OUTPUTS] };
-}
-
-/**
- * Checks that a request names the model this server serves (and, if it names one, its version).
- *
- * @param served - The model name setting (`--model-name`).
- * @throws ResnetServeError MODEL_NOT_FOUND for another model or version.
- */
-export function checkModel(served: string, name: string, version: string | undefined): void {
-  if (name !== served) {
-    throw new ResnetServeError('MODEL_NOT_FOUND', `Unknown model "${name}": this server serves "${served}".`, { details: { model: name } });
-  }
-  if (version !== undefined && version !== '' && version !== MODEL_VERSION) {
-    throw new ResnetServeError(
-      'MODEL_NOT_FOUND',
-      `Unknown version "${version}" of model "${name}": the only version is "${MODEL_VERSION}".`,
-      {
-        details: { model: name, version },
-      },
-    );
-  }
 }

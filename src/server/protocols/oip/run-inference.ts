@@ -1,5 +1,5 @@
 import type { Classifier, InferResult, Timings } from '../../../classifier/types.js';
-import { isResnetServeError, ResnetServeError } from '../../../errors.js';
+import { inContext, isResnetServeError } from '../../../errors.js';
 import { INPUT_ELEMENTS } from '../../../image/recipe.js';
 import type { PlannedInput } from './infer-request.js';
 
@@ -49,8 +49,5 @@ export async function inferAll(
 
 function elementFailed(reason: unknown, inputName: string, index: number): unknown {
   if (!isResnetServeError(reason)) return reason;
-  return new ResnetServeError(reason.code, `Input "${inputName}" element ${index}: ${reason.message}`, {
-    cause: reason,
-    details: { ...reason.details, input: inputName, index },
-  });
+  return inContext(reason, `Input "${inputName}" element ${index}`, { input: inputName, index });
 }

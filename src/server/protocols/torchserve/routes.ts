@@ -1,11 +1,11 @@
-import multipart from '@fastify/multipart';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ResnetServeError } from '../../../errors.js';
 import type { ClassifierSlot } from '../../classifier-slot.js';
-import { errorResponses } from '../../errors.js';
+import { errorResponses, missingFile } from '../../errors.js';
 import type { ServerMetrics } from '../../metrics.js';
-import { MULTIPART_FILE_HIGH_WATER_MARK, parsingMultipart, readUpload } from '../../upload.js';
-import { checkModel, MODEL_VERSION } from '../oip/model-metadata.js';
+import { takeClassifier } from '../../take-classifier.js';
+import { acceptMultipart, MULTIPART_OVERHEAD_BYTES, parsingMultipart, readFilePart, uploadTooLarge } from '../../upload.js';
+import { checkModel, MODEL_VERSION } from '../served-model.js';
 import { TORCHSERVE_TOP_K, torchserveAnswer } from './answer.js';
 
 export interface TorchServeOptions {
@@ -15,8 +15,6 @@ export interface TorchServeOptions {
   modelName: string;
   /** Largest image (`--max-upload`), as for /predict. */
   maxUploadBytes: number;
-  /** Room for the multipart envelope around the image. */
-  multipartOverheadBytes: number;
 }
 
 /**
@@ -29,6 +27,8 @@ const TORCHSERVE_EXAMPLE_VERSION = '1.0';
 
 /** Multipart fields TorchServe's handlers read the image from (`row.get("data") or row.get("body")`, vision_handler.py). */
 const IMAGE_FIELDS = new Set(['data', 'body']);
+/** The field TorchServe's documentation sends the image in, and FILE_MISSING names. */
+const IMAGE_FIELD = 'data';
 
 interface PredictionParams {
   model: string;
@@ -56,14 +56,13 @@ const paramsSchema = {
  * `GET /ping`. Answers in the format of TorchServe's image_classifier handler.
  */
 export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (app, options) => {
-  const { slot, metrics, modelName, maxUploadBytes, multipartOverheadBytes } = options;
+  const { slot, metrics, modelName, maxUploadBytes } = options;
+  // The route's body limit leaves room for a multipart envelope; a raw body is the image alone, checked below.
+  const bodyLimit = maxUploadBytes + MULTIPART_OVERHEAD_BYTES;
   // The image is the body whatever its type (`curl --data-binary` sends form-urlencoded): no JSON or text parsing.
   app.removeAllContentTypeParsers();
-  await app.register(multipart, {
-    fileHwm: MULTIPART_FILE_HIGH_WATER_MARK,
-    limits: { fileSize: maxUploadBytes, files: 1, fields: 8, parts: 10, fieldNameSize: 100, fieldSize: 1024, headerPairs: 32 },
-  });
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxUploadBytes }, (_request, body, done) => done(null, body));
+  await acceptMultipart(app, maxUploadBytes);
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
 
   app.get(
     '/ping',
@@ -86,21 +85,18 @@ export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (ap
       model === TORCHSERVE_EXAMPLE_MODEL ? modelName : model,
       version === TORCHSERVE_EXAMPLE_VERSION ? MODEL_VERSION : version,
     );
-    const classifier = slot.current();
+    const classifier = takeClassifier(slot, metrics, request);
     const image = request.isMultipart()
       ? await parsingMultipart(() => multipartImage(request, maxUploadBytes))
       : (request.body as Buffer | undefined);
-    // The route's body limit leaves room for a multipart envelope; a raw body is the image alone.
-    if (image !== undefined && image.length > maxUploadBytes) throw tooLarge(maxUploadBytes);
+    if (image !== undefined && image.length > maxUploadBytes) throw uploadTooLarge(maxUploadBytes, image.length);
     if (image === undefined || image.length === 0) {
-      throw new ResnetServeError(
-        'FILE_EMPTY',
-        'The request has no image: send it as the body (curl -T kitten.jpg) or in a multipart field `data`.',
-      );
+      throw new ResnetServeError('FILE_EMPTY', {
+        subject: 'The image',
+        hint: `send it as the body (curl -T kitten.jpg) or in a multipart part named \`${IMAGE_FIELD}\``,
+      });
     }
     const result = await classifier.classify(image, { topK: TORCHSERVE_TOP_K });
-    request.classifyTimings = result.timings_ms;
-    metrics.observeTimings(result.timings_ms);
     return reply.type('application/json; charset=utf-8').send(torchserveAnswer(result.predictions));
   };
   const route = {
@@ -113,9 +109,9 @@ export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (ap
         ...errorResponses(400, 404, 413, 415, 422, 500, 503),
       },
     },
-    bodyLimit: maxUploadBytes + multipartOverheadBytes,
+    bodyLimit,
     // API key, rate limit and cross-origin policy apply (src/server/access.ts).
-    config: { inference: true },
+    config: { inference: true, upload: { part: IMAGE_FIELD, maxBytes: maxUploadBytes } },
   };
   for (const url of ['/predictions/:model', '/predictions/:model/:version']) {
     app.post(url, route, predict);
@@ -125,22 +121,8 @@ export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (ap
 
 async function multipartImage(request: FastifyRequest, maxUploadBytes: number): Promise<Buffer> {
   for await (const part of request.parts()) {
-    if (part.type === 'file' && IMAGE_FIELDS.has(part.fieldname)) {
-      const bytes = await readUpload(part.file, Number(request.headers['content-length']), maxUploadBytes);
-      if (bytes === undefined) {
-        throw new ResnetServeError('FILE_TOO_LARGE', `The image is larger than the ${maxUploadBytes} byte limit.`, {
-          details: { limitBytes: maxUploadBytes },
-        });
-      }
-      return bytes;
-    }
+    if (part.type === 'file' && IMAGE_FIELDS.has(part.fieldname)) return readFilePart(request, part.file, maxUploadBytes);
     if (part.type === 'file') part.file.resume();
   }
-  throw new ResnetServeError('FILE_MISSING', 'The multipart request has no file in a field named `data`.');
-}
-
-function tooLarge(limitBytes: number): ResnetServeError {
-  return new ResnetServeError('FILE_TOO_LARGE', `The image is larger than the ${limitBytes}-byte limit (--max-upload).`, {
-    details: { limitBytes },
-  });
+  throw missingFile(request);
 }

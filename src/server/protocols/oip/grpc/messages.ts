@@ -1,7 +1,13 @@
 import { status } from '@grpc/grpc-js';
-import { float32Bytes, writeBytesElements } from '../binary-data.js';
-import type { Parameters, ParameterValue, WireInput, WireOutput } from '../infer-request.js';
-import type { InferAnswer } from '../infer-response.js';
+import {
+  type InferAnswer,
+  type InferRequest,
+  type ModelRef,
+  type Parameters,
+  type ParameterValue,
+  tensorBytes,
+  type WireInput,
+} from '../handler.js';
 
 /**
  * Messages as @grpc/proto-loader hands them over with the options in {@link PROTO_LOADER_OPTIONS}:
@@ -39,6 +45,16 @@ export interface ModelInferRequestMessage {
   raw_input_contents: Buffer[];
 }
 
+/** ModelReadyRequest and ModelMetadataRequest. */
+export interface ModelRequestMessage {
+  name: string;
+  version: string;
+}
+
+export function modelOf(request: ModelRequestMessage): ModelRef {
+  return { name: request.name, version: request.version };
+}
+
 export const PROTO_LOADER_OPTIONS = Object.freeze({ keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
 
 /** InferParameter's set member as a plain value, so REST and gRPC parameters read alike. */
@@ -53,10 +69,11 @@ export function parametersFromGrpc(parameters: Record<string, InferParameterMess
 }
 
 /**
- * A ModelInferRequest's inputs and outputs in the form {@link planInference} checks. `raw_input_contents`,
- * when present, holds every input's data in input order; otherwise each input's typed `contents` does.
+ * A ModelInferRequest as the handler reads requests. `raw_input_contents`, when present, holds every input's
+ * data in input order; otherwise each input's typed `contents` does. Outputs are always raw contents, so every
+ * output is "binary".
  */
-export function wireFromGrpc(request: ModelInferRequestMessage): { inputs: WireInput[]; outputs: WireOutput[] | undefined } {
+export function wireFromGrpc(request: ModelInferRequestMessage): InferRequest {
   const raw = request.raw_input_contents.length > 0;
   const inputs = request.inputs.map((input, i): WireInput => {
     const base = { name: input.name, datatype: input.datatype, shape: input.shape, parameters: parametersFromGrpc(input.parameters) };
@@ -68,7 +85,7 @@ export function wireFromGrpc(request: ModelInferRequestMessage): { inputs: WireI
   });
   const outputs =
     request.outputs.length === 0 ? undefined : request.outputs.map((o) => ({ name: o.name, parameters: parametersFromGrpc(o.parameters) }));
-  return { inputs, outputs };
+  return { id: request.id === '' ? undefined : request.id, inputs, outputs, binaryOutput: true };
 }
 
 /** A ModelInferResponse with every output in `raw_output_contents`, as Triton's server answers. */
@@ -78,9 +95,7 @@ export function grpcInferResponse(answer: InferAnswer): Record<string, unknown> 
     model_version: answer.model_version,
     id: answer.id ?? '',
     outputs: answer.outputs.map((o) => ({ name: o.name, datatype: o.datatype, shape: o.shape })),
-    raw_output_contents: answer.outputs.map((o) =>
-      o.datatype === 'FP32' ? float32Bytes(o.values) : writeBytesElements(o.values.map((s) => Buffer.from(s, 'utf8'))),
-    ),
+    raw_output_contents: answer.outputs.map(tensorBytes),
   };
 }
 

@@ -10,14 +10,18 @@ import {
 import { loadSync } from '@grpc/proto-loader';
 import type { FastifyBaseLogger } from 'fastify';
 import { isResnetServeError, ResnetServeError } from '../../../../errors.js';
-import { IMAGENET_LABELS } from '../../../../labels/label-set.js';
 import { apiKeyCheck, unauthorized } from '../../../access.js';
-import { planInference, wantsCam } from '../infer-request.js';
-import { inferOutputs } from '../infer-response.js';
-import { checkModel, EXTENSIONS, MODEL_VERSION, modelMetadata } from '../model-metadata.js';
-import type { OipRestOptions } from '../rest/routes.js';
-import { inferAll } from '../run-inference.js';
-import { grpcInferResponse, grpcStatusOf, type ModelInferRequestMessage, PROTO_LOADER_OPTIONS, wireFromGrpc } from './messages.js';
+import { unexpected } from '../../../errors.js';
+import { createOipHandler, type OipOptions } from '../handler.js';
+import {
+  grpcInferResponse,
+  grpcStatusOf,
+  type ModelInferRequestMessage,
+  type ModelRequestMessage,
+  modelOf,
+  PROTO_LOADER_OPTIONS,
+  wireFromGrpc,
+} from './messages.js';
 
 /** The same depth from src/server/protocols/oip/grpc and dist/server/protocols/oip/grpc. */
 export const PROTO_PATH = fileURLToPath(new URL('../../../../../proto/open_inference_grpc.proto', import.meta.url));
@@ -25,7 +29,7 @@ export const PROTO_PATH = fileURLToPath(new URL('../../../../../proto/open_infer
 const SERVICE = 'inference.GRPCInferenceService';
 
 /** The REST routes' options (the same model, limits and metrics), plus where the service listens. */
-export interface GrpcOptions extends OipRestOptions {
+export interface GrpcOptions extends OipOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;
@@ -53,11 +57,11 @@ const MESSAGE_OVERHEAD_BYTES = 64 * 1024;
  * @throws when the port cannot be bound.
  */
 export async function startGrpcService(options: GrpcOptions): Promise<GrpcService> {
-  const { slot, metrics, modelName, serverVersion, maxInferImages, maxUploadBytes } = options;
+  const { metrics, maxInferImages, maxUploadBytes } = options;
+  const oip = createOipHandler(options);
   const definition = loadSync(PROTO_PATH, PROTO_LOADER_OPTIONS);
   const service = definition[SERVICE];
   if (service === undefined || 'format' in service) throw new ResnetServeError('INTERNAL', `${PROTO_PATH} does not define ${SERVICE}.`);
-  const limits = { maxImages: maxInferImages, maxImageBytes: maxUploadBytes, classes: IMAGENET_LABELS.en.length };
   const maxMessageBytes = maxInferImages * (maxUploadBytes + 4) + MESSAGE_OVERHEAD_BYTES;
   const server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': maxMessageBytes });
 
@@ -73,9 +77,7 @@ export async function startGrpcService(options: GrpcOptions): Promise<GrpcServic
           },
           (error: unknown) => {
             if (!isResnetServeError(error)) options.log.error({ err: error, method }, 'unexpected gRPC error');
-            const mapped = isResnetServeError(error)
-              ? error
-              : new ResnetServeError('INTERNAL', 'An unexpected error occurred.', { cause: error });
+            const mapped = isResnetServeError(error) ? error : unexpected(error);
             metrics.countRequest(`/${SERVICE}/${method}`, 'GRPC', mapped.statusCode);
             const trailer = new Metadata();
             trailer.set('resnet-serve-code', mapped.code);
@@ -85,34 +87,16 @@ export async function startGrpcService(options: GrpcOptions): Promise<GrpcServic
     };
 
   const keyMatches = apiKeyCheck(options.apiKey);
-  const ready = (): boolean => slot.state === 'ready';
   const implementation: UntypedServiceImplementation = {
     ServerLive: unary('ServerLive', () => ({ live: true })),
-    ServerReady: unary('ServerReady', () => ({ ready: ready() })),
-    ModelReady: unary('ModelReady', (request: { name: string; version: string }) => {
-      checkModel(modelName, request.name, request.version);
-      return { ready: ready() };
-    }),
-    ServerMetadata: unary('ServerMetadata', () => ({ name: 'resnet-serve', version: serverVersion, extensions: [...EXTENSIONS] })),
-    ModelMetadata: unary('ModelMetadata', (request: { name: string; version: string }) => {
-      checkModel(modelName, request.name, request.version);
-      return modelMetadata(modelName);
-    }),
+    ServerReady: unary('ServerReady', () => ({ ready: oip.serverReady().ready })),
+    ModelReady: unary('ModelReady', (request: ModelRequestMessage) => ({ ready: oip.modelReady(modelOf(request)).ready })),
+    ServerMetadata: unary('ServerMetadata', () => oip.serverMetadata()),
+    ModelMetadata: unary('ModelMetadata', (request: ModelRequestMessage) => oip.modelMetadata(modelOf(request))),
     ModelInfer: unary('ModelInfer', async (request: ModelInferRequestMessage, call) => {
       if (keyMatches !== undefined && !keyMatches(call.metadata.get('authorization')[0]?.toString())) throw unauthorized();
-      checkModel(modelName, request.model_name, request.model_version);
-      const classifier = slot.current();
-      const wire = wireFromGrpc(request);
-      const plan = planInference(wire.inputs, wire.outputs, true, limits);
-      const inferred = await inferAll(classifier, plan.input, wire.inputs[0]?.name ?? '', wantsCam(plan.outputs));
-      for (const timings of inferred.timings) metrics.observeTimings(timings);
-      const outputs = inferOutputs(plan.outputs, inferred.logits, inferred.count, inferred.classes, IMAGENET_LABELS, inferred.cams);
-      return grpcInferResponse({
-        model_name: modelName,
-        model_version: MODEL_VERSION,
-        id: request.id === '' ? undefined : request.id,
-        outputs,
-      });
+      const model = { name: request.model_name, version: request.model_version };
+      return grpcInferResponse(await oip.infer(model, () => wireFromGrpc(request)));
     }),
   };
   server.addService(service as never, implementation);

@@ -1,25 +1,50 @@
-import { invalidArgument, ResnetServeError } from '../../../../errors.js';
-import type { Parameters, ParameterValue, WireInput, WireOutput } from '../infer-request.js';
+import { invalidArgument, messageOf, ResnetServeError } from '../../../../errors.js';
+import type { InferRequest, Parameters, ParameterValue, WireInput, WireOutput } from '../handler.js';
 
-/** An inference request's JSON object with its binary tensor data attached to the inputs that declared it. */
-export interface RestRequest {
-  id: string | undefined;
-  inputs: WireInput[];
-  outputs: WireOutput[] | undefined;
-  /** The `binary_data_output` request parameter. */
-  binaryOutput: boolean;
+export interface SplitBody {
+  /** The inference request or response object, parsed. */
+  header: unknown;
+  /** Everything after the JSON object: the tensors sent as binary data, in the order of the JSON's tensors. */
+  binary: Buffer;
+}
+
+/**
+ * Splits an HTTP body under Triton's binary tensor data extension (docs/protocol/extension_binary_data.md):
+ * the first `Inference-Header-Content-Length` bytes are the JSON object, the rest is binary tensor data.
+ * Without the header the whole body is JSON, as in the base protocol.
+ *
+ * @param body - The whole request body.
+ * @param headerLength - The `Inference-Header-Content-Length` header's value, if any.
+ * @throws ResnetServeError INVALID_ARGUMENT when the length is not an integer within the body, or the JSON does not parse.
+ */
+export function splitInferBody(body: Buffer, headerLength: string | undefined): SplitBody {
+  let jsonBytes = body.length;
+  if (headerLength !== undefined) {
+    jsonBytes = Number(headerLength);
+    if (!/^\d+$/.test(headerLength.trim()) || jsonBytes > body.length) {
+      throw invalidArgument('Inference-Header-Content-Length', `an integer from 0 to the body's ${body.length} bytes`, headerLength);
+    }
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(body.toString('utf8', 0, jsonBytes));
+  } catch (cause) {
+    throw new ResnetServeError('INVALID_ARGUMENT', `The inference request is not valid JSON: ${messageOf(cause)}`, { cause });
+  }
+  return { header, binary: body.subarray(jsonBytes) };
 }
 
 type JsonObject = Record<string, unknown>;
 
 /**
- * Reads `$inference_request` (inference_rest.md): `id`, `parameters`, `inputs`, `outputs`. An input with a
+ * Reads `$inference_request` (inference_rest.md) into the handler's request: `id`, `parameters` (its
+ * `binary_data_output`), `inputs`, `outputs`. An input with a
  * `binary_data_size` parameter takes the next that many bytes after the JSON, in input order; every byte of
  * the binary data must belong to an input.
  *
  * @throws ResnetServeError INVALID_ARGUMENT naming the field that is missing or of the wrong type.
  */
-export function readRestRequest(header: unknown, binary: Buffer): RestRequest {
+export function readRestRequest(header: unknown, binary: Buffer): InferRequest {
   const request = object(header, 'the inference request');
   const id = request.id;
   if (id !== undefined && typeof id !== 'string') throw invalidArgument('id', 'a string', id);

@@ -1,0 +1,46 @@
+import type { Classifier, Timings } from '../classifier/index.js';
+import type { ClassifierSlot } from './classifier-slot.js';
+import type { ServerMetrics } from './metrics.js';
+
+/** Where a request's log line finds its timings; request-log.ts gives every Fastify request this field. */
+export interface TimingsRecord {
+  classifyTimings: Timings | null;
+}
+
+/** The classifier as a request uses it: every image it classifies or infers is recorded. */
+export type RequestClassifier = Pick<Classifier, 'modelName' | 'precision' | 'classify' | 'infer'>;
+
+/**
+ * The slot's classifier for one request, in the one place where every route and protocol records what it ran:
+ * each image's timings go to the /metrics histograms as it finishes, and onto the request's log line (a
+ * request of several images logs its slowest).
+ *
+ * Take it when the request begins, before its body is read: a request that began before shutdown then finishes
+ * even if its upload completes after the slot went not-ready (the classifier is closed only after draining).
+ *
+ * @param record - the request whose log line carries the timings; gRPC calls have no log line.
+ * @throws ResnetServeError NOT_READY while the model loads, after a failed load, or once shutdown began.
+ */
+export function takeClassifier(slot: ClassifierSlot, metrics: ServerMetrics, record?: TimingsRecord): RequestClassifier {
+  const classifier = slot.current();
+  const observe = (timings: Timings): void => {
+    metrics.observeTimings(timings);
+    if (record !== undefined && (record.classifyTimings === null || timings.total > record.classifyTimings.total)) {
+      record.classifyTimings = timings;
+    }
+  };
+  return {
+    modelName: classifier.modelName,
+    precision: classifier.precision,
+    async classify(bytes, options) {
+      const result = await classifier.classify(bytes, options);
+      observe(result.timings_ms);
+      return result;
+    },
+    async infer(input, options) {
+      const result = await classifier.infer(input, options);
+      observe(result.timings_ms);
+      return result;
+    },
+  };
+}
