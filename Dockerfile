@@ -12,7 +12,10 @@
 # ---- build: compile the TypeScript and the page (dev dependencies stay in this stage)
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
+# package.json's allowScripts refuses ONNX Runtime's install script (a CUDA download); the variable, which the
+# script reads itself, refuses it too where the base image's npm predates allowScripts.
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/build-web.mjs scripts/build-wasm.mjs scripts/
@@ -22,7 +25,8 @@ RUN npm run build && find dist -name '*.d.ts' -delete -o -name '*.map' -delete
 # ---- deps: production dependencies only
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 # onnxruntime-node ships its native library for every platform (~290 MB); only this one's is ever loaded.
 RUN npm ci --omit=dev --no-audit --no-fund \
  && find node_modules/onnxruntime-node/bin -mindepth 2 -maxdepth 3 -type d \
