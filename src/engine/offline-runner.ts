@@ -1,6 +1,7 @@
 import ort from 'onnxruntime-node';
 import { onnxRuntimeFailed, ResnetServeError } from '../errors.js';
 import { DEFAULTS } from '../settings.js';
+import { disableOnnxRuntimeTelemetry } from './ort-environment.js';
 
 /**
  * Runs a model over many images, several outputs at a time, in the calling thread: for offline tools. Calibration
@@ -38,6 +39,7 @@ export async function withRunner<T>(
   use: (runner: OfflineRunner) => Promise<T>,
 ): Promise<T> {
   let session: ort.InferenceSession;
+  disableOnnxRuntimeTelemetry();
   try {
     session = await ort.InferenceSession.create(model, {
       executionProviders: ['cpu'],
