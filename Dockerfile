@@ -4,6 +4,7 @@
 #
 #   docker build -t resnet-serve .
 #   docker build --network host -t resnet-serve .      # where only the host's own network reaches the npm registry
+#   scripts/build-base-image.sh                        # first, where node:24-bookworm-slim cannot be pulled
 #   docker build --build-arg WEIGHTS_URL=https://download.pytorch.org/models/resnet18-f37072fd.pth -t resnet-serve:baked .
 #
 # The build needs the npm registry (`npm ci`); where it cannot reach it, it stops within a minute and says so.
@@ -17,7 +18,8 @@ WORKDIR /src
 # Where the build's network reached no registry, `npm ci` sat for ten minutes without a word: npm waits 5 minutes
 # for an answer, has no connect timeout (the OS gives up after ~2 minutes) and retries twice, 10 to 60 s apart.
 # scripts/check-npm-registry.sh now stops such a build within a minute, saying why; past it, a request waits 30 s
-# for an answer or 30 s of silence (a tarball that keeps arriving is not cut) and is retried twice, 2-10 s apart.
+# for an answer or 30 s of silence (a tarball that keeps arriving is not cut) and is retried twice, 2-10 s apart;
+# npm's update check, one more request to the registry, is off.
 # package.json's allowScripts refuses ONNX Runtime's install script (a CUDA download); ONNXRUNTIME_NODE_INSTALL,
 # which that script reads itself, refuses it too where the base image's npm predates allowScripts.
 ENV npm_config_fetch_timeout=30000 \
