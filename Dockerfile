@@ -2,29 +2,50 @@
 # setting from its environment variable (RESNET_SERVE_*, see the README's settings table), the caches in
 # $RESNET_SERVE_HOME, so the root file system can be read-only.
 #
-#   docker build --network host -t resnet-serve .
-#   docker build --network host --build-arg WEIGHTS_URL=https://download.pytorch.org/models/resnet18-f37072fd.pth -t resnet-serve:baked .
+#   docker build -t resnet-serve .
+#   docker build --network host -t resnet-serve .      # where only the host's own network reaches the npm registry
+#   scripts/build-base-image.sh                        # first, where node:24-bookworm-slim cannot be pulled
+#   docker build --build-arg WEIGHTS_URL=https://download.pytorch.org/models/resnet18-f37072fd.pth -t resnet-serve:baked .
 #
+# The build needs the npm registry (`npm ci`); where it cannot reach it, it stops within a minute and says so.
 # With WEIGHTS_URL the checkpoint is downloaded, checked and converted to ONNX while building, so a start does
 # no conversion; without it, mount the weights (-v DIR:/models:ro -e RESNET_SERVE_WEIGHTS=/models/FILE) or let
 # the first start download them into $RESNET_SERVE_HOME.
 
-# ---- build: compile the TypeScript and the page (dev dependencies stay in this stage)
-FROM node:20-bookworm-slim AS build
+# ---- install: every dependency, from the lock file, in the one step that needs the network
+FROM node:24-bookworm-slim AS install
 WORKDIR /src
-COPY package.json package-lock.json .npmrc ./
-RUN npm ci --no-audit --no-fund
+# Where the build's network reached no registry, `npm ci` sat for ten minutes without a word: npm waits 5 minutes
+# for an answer, has no connect timeout (the OS gives up after ~2 minutes) and retries twice, 10 to 60 s apart.
+# scripts/check-npm-registry.sh now stops such a build within a minute, saying why; past it, a request waits 30 s
+# for an answer or 30 s of silence (a tarball that keeps arriving is not cut) and is retried twice, 2-10 s apart;
+# npm's update check, one more request to the registry, is off.
+# package.json's allowScripts refuses ONNX Runtime's install script (a CUDA download); ONNXRUNTIME_NODE_INSTALL,
+# which that script reads itself, refuses it too where the base image's npm predates allowScripts.
+ENV npm_config_fetch_timeout=30000 \
+    npm_config_fetch_retries=2 \
+    npm_config_fetch_retry_mintimeout=2000 \
+    npm_config_fetch_retry_maxtimeout=10000 \
+    npm_config_update_notifier=false \
+    ONNXRUNTIME_NODE_INSTALL=skip
+COPY scripts/check-npm-registry.sh scripts/
+COPY package.json package-lock.json ./
+# The registry first, in the same step as `npm ci`, so that a cached check never stands in for a fresh install.
+RUN scripts/check-npm-registry.sh 30 \
+ && npm ci --no-audit --no-fund \
+ && rm -rf /root/.npm
+
+# ---- build: compile the TypeScript and the page (dev dependencies stay in this stage)
+FROM install AS build
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/build-web.mjs scripts/build-wasm.mjs scripts/
 COPY src/ src/
 RUN npm run build && find dist -name '*.d.ts' -delete -o -name '*.map' -delete
 
-# ---- deps: production dependencies only
-FROM node:20-bookworm-slim AS deps
-WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
+# ---- deps: production dependencies only, pruned from the same install (no second trip to the registry)
+FROM install AS deps
 # onnxruntime-node ships its native library for every platform (~290 MB); only this one's is ever loaded.
-RUN npm ci --omit=dev --no-audit --no-fund \
+RUN npm prune --omit=dev --no-audit --no-fund \
  && find node_modules/onnxruntime-node/bin -mindepth 2 -maxdepth 3 -type d \
       ! -path "*/$(node -p process.platform)" ! -path "*/$(node -p process.platform)/$(node -p process.arch)" \
       -exec rm -rf {} + \
@@ -46,12 +67,12 @@ RUN mkdir -p /opt/resnet-serve \
     fi
 
 # ---- runtime
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ARG WEIGHTS_URL=
 WORKDIR /app
 # Root-owned and read-only to the server's user: only $RESNET_SERVE_HOME is written.
 COPY package.json ./
-COPY --from=deps /app/node_modules node_modules
+COPY --from=deps /src/node_modules node_modules
 COPY --from=build /src/dist dist
 # The Open Inference Protocol's gRPC service definition, read at start when RESNET_SERVE_GRPC_PORT is set.
 COPY proto/ proto/

