@@ -1,8 +1,6 @@
 import { ResnetServeError } from '../../errors.js';
 import type { StateDict, TensorData } from '../../weights/types.js';
 
-/** torchvision's defaults, used only when the tensor a dimension is read from is itself missing or malformed. */
-const FALLBACK_CLASSES = 1000;
 /** Per category; the full lists are in `details`. */
 const MESSAGE_LIST_LIMIT = 8;
 
@@ -56,69 +54,6 @@ export function checkTensorShapes(
   throw new ResnetServeError('STATE_DICT_MISMATCH', `The state_dict is not ${what}: ${parts.join('; ')}.`, {
     details: { first, missing, unexpected, misshaped },
   });
-}
-
-/** Names of the four tensors every BatchNorm2d stores, besides the optional `num_batches_tracked`. */
-export const BATCH_NORM_TENSORS = ['weight', 'bias', 'running_mean', 'running_var'] as const;
-
-/**
- * The tensors an architecture expects, collected in TorchVision's state_dict order (a module's parameters, then
- * its buffers, then its children in the order `__init__` registers them): what {@link checkTensorShapes} checks.
- */
-export class ExpectedTensors {
-  readonly required = new Map<string, readonly number[]>();
-  readonly optional = new Set<string>();
-
-  add(key: string, shape: readonly number[]): this {
-    this.required.set(key, shape);
-    return this;
-  }
-
-  /** nn.Conv2d: weight [out, in / groups, k, k], and bias [out] unless it is followed by a BatchNorm (bias=False). */
-  conv(module: string, shape: { in: number; out: number; kernel: number; groups?: number; bias?: boolean }): this {
-    this.add(`${module}.weight`, [shape.out, shape.in / (shape.groups ?? 1), shape.kernel, shape.kernel]);
-    return shape.bias === true ? this.add(`${module}.bias`, [shape.out]) : this;
-  }
-
-  /**
-   * nn.BatchNorm2d's four float tensors; `num_batches_tracked` is allowed but not required: checkpoints saved
-   * before PyTorch 0.4.1 lack it and torchvision still loads those (BatchNorm `_load_from_state_dict`, version < 2).
-   */
-  batchNorm(module: string, channels: number): this {
-    for (const tensor of BATCH_NORM_TENSORS) this.add(`${module}.${tensor}`, [channels]);
-    this.optional.add(`${module}.num_batches_tracked`);
-    return this;
-  }
-
-  /** nn.Linear: weight [out, in], bias [out]. */
-  linear(module: string, inFeatures: number, outFeatures: number): this {
-    return this.add(`${module}.weight`, [outFeatures, inFeatures]).add(`${module}.bias`, [outFeatures]);
-  }
-
-  /** @throws ResnetServeError STATE_DICT_MISMATCH as {@link checkTensorShapes}. */
-  check(stateDict: StateDict, what: string): void {
-    checkTensorShapes(stateDict, this.required, this.optional, what);
-  }
-}
-
-/**
- * A dimension the architecture reads from the state_dict rather than its configuration — the class count from
- * `fc.weight` [classes, in], a stem's width — or `fallback` when that tensor is missing or malformed (the check
- * then names it).
- */
-export function inferredDimension(stateDict: StateDict, key: string, rank: number, axis: number, fallback: number): number {
-  const shape = stateDict.get(key)?.shape;
-  const n = shape?.length === rank ? shape[axis] : undefined;
-  return isPositive(n) ? n : fallback;
-}
-
-/** The outputs of the classifier `module` (an nn.Linear): its weight's first dimension, 1000 if unreadable. */
-export function inferredClasses(stateDict: StateDict, module = 'fc'): number {
-  return inferredDimension(stateDict, `${module}.weight`, 2, 0, FALLBACK_CLASSES);
-}
-
-function isPositive(n: number | undefined): n is number {
-  return n !== undefined && Number.isSafeInteger(n) && n > 0;
 }
 
 /** Half and double tensors arrive widened to Float32Array (weights/safetensors.ts `toTensor`). */

@@ -268,14 +268,3 @@ function convAttributes(spec: ConvSpec, dims: readonly number[]): Record<string,
     ...(dilation !== 1 ? { dilations: attr.ints([dilation, dilation]) } : {}),
   };
 }
-
-/**
- * The side of a map after `times` layers of stride `stride` padded as TorchVision pads odd kernels ((k − 1) / 2,
- * for convolutions and max-pools alike): each gives ⌊(s − 1) / stride⌋ + 1 (Conv2d's output-size formula).
- * ResNet and RegNet halve five times: 224 → 7, 64 → 2.
- */
-export function spatialSize(size: number, stride: number, times: number): number {
-  let side = size;
-  for (let i = 0; i < times; i++) side = Math.floor((side - 1) / stride) + 1;
-  return side;
-}

@@ -3,7 +3,7 @@
  * `Bottleneck`, `_make_layer` and the ten builders), shared by the state_dict check, the graph builder, the
  * data-free int8 ranges and the synthetic test weights.
  */
-import { ExpectedTensors } from './check-state-dict.js';
+import { ExpectedTensors } from './expected-tensors.js';
 
 /** One builder's arguments to `ResNet(block, layers, groups=, width_per_group=)`. */
 export interface ResNetConfig {

@@ -3,9 +3,10 @@ import { IMAGENET_RECIPE } from '../../image/recipe.js';
 import type { StateDict } from '../../weights/types.js';
 import { attr, type OnnxGraph } from '../onnx/graph.js';
 import { encodeModel } from '../onnx/proto.js';
-import { inferredClasses, inferredDimension } from './check-state-dict.js';
-import { GraphBuilder, INPUT_NAME, OUTPUT_NAME, spatialSize } from './graph-builder.js';
+import { classesOf } from './expected-tensors.js';
+import { GraphBuilder, INPUT_NAME, OUTPUT_NAME } from './graph-builder.js';
 import { type ConvBnLayout, RESNET_CONFIGS, type ResNetLayout, type ResNetName, resnetLayout, resnetTensors } from './resnet-layout.js';
+import { convOutputSize } from './torchvision-ops.js';
 import type { Architecture, BuildOptions, BuiltArchitecture } from './types.js';
 
 /** torchvision's stem width (`self.inplanes = 64`), used only when `conv1.weight` is itself missing or malformed. */
@@ -19,10 +20,16 @@ const FALLBACK_WIDTH = 64;
  * @throws ResnetServeError STATE_DICT_MISMATCH as `checkTensorShapes`, naming the first key that differs.
  */
 export function checkResNetStateDict(name: ResNetName, stateDict: StateDict): ResNetLayout {
-  const width = inferredDimension(stateDict, 'conv1.weight', 4, 0, FALLBACK_WIDTH);
-  const layout = resnetLayout(RESNET_CONFIGS[name], width, inferredClasses(stateDict));
+  const layout = resnetLayout(RESNET_CONFIGS[name], stemWidth(stateDict), classesOf(stateDict, 'fc'));
   resnetTensors(layout).check(stateDict, `a torchvision ${name} (width ${layout.width}, ${layout.classes} classes)`);
   return layout;
+}
+
+/** Rows of `conv1.weight` [width, 3, 7, 7], or torchvision's 64 when it is malformed (the check then names it). */
+function stemWidth(stateDict: StateDict): number {
+  const shape = stateDict.get('conv1.weight')?.shape;
+  const width = shape?.length === 4 ? shape[0] : undefined;
+  return width !== undefined && Number.isSafeInteger(width) && width > 0 ? width : FALLBACK_WIDTH;
 }
 
 /**
@@ -58,10 +65,16 @@ function buildResNet(name: ResNetName, stateDict: StateDict, options: BuildOptio
   x = g.node('Flatten', 'flatten', [x], { axis: attr.int(1) });
   g.linear('fc', x, OUTPUT_NAME);
   const featureChannels = layout.featureChannels;
-  // conv1, maxpool and the first block of layer2..4 each halve the side: floor((s - 1) / 2) + 1, five times.
-  const grid = spatialSize(options.inputSize, 2, 5);
+  const grid = featureGrid(layout, options.inputSize);
   const graph = g.finish(name, { inputSize: options.inputSize, classes: layout.classes, features: { channels: featureChannels, grid } });
   return { graph, classes: layout.classes, featureChannels };
+}
+
+/** The side of layer4's map: conv1 and maxpool, then every strided convolution (7 at 224 px, 2 at 64). */
+function featureGrid(layout: ResNetLayout, inputSize: number): number {
+  const afterStem = convOutputSize(convOutputSize(inputSize, layout.stem.kernel, layout.stem.stride, layout.stem.pad), 3, 2, 1);
+  const strided = layout.blocks.flatMap((block) => block.convs).filter((unit) => unit.stride !== 1);
+  return strided.reduce((side, unit) => convOutputSize(side, unit.kernel, unit.stride, unit.pad), afterStem);
 }
 
 function resnetArchitecture(name: ResNetName): Architecture {
