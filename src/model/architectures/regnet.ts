@@ -43,15 +43,13 @@ function buildRegNet(name: RegNetName, stateDict: StateDict, options: BuildOptio
   return { graph, classes: layout.classes, featureChannels };
 }
 
-function regnetArchitecture(name: RegNetName): Architecture {
-  return Object.freeze({
-    name,
-    family: 'regnet',
-    build: (stateDict: StateDict, options: BuildOptions) => buildRegNet(name, stateDict, options),
-  });
-}
-
 /** The fifteen torchvision RegNet builders: RegNetY 400MF … 128GF, then RegNetX 400MF … 32GF. */
 export const REGNET_ARCHITECTURES: readonly Architecture[] = Object.freeze(
-  (Object.keys(REGNET_CONFIGS) as RegNetName[]).map(regnetArchitecture),
+  (Object.keys(REGNET_CONFIGS) as RegNetName[]).map(
+    (name): Architecture => ({
+      name,
+      family: 'regnet',
+      build: (stateDict, options) => buildRegNet(name, stateDict, options),
+    }),
+  ),
 );

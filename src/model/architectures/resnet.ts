@@ -13,7 +13,7 @@ import type { Architecture, BuildOptions, BuiltArchitecture } from './types.js';
 const FALLBACK_WIDTH = 64;
 
 /**
- * Checks that `stateDict` is the torchvision ResNet `config` describes, of some stem width and class count, and
+ * Checks that `stateDict` is the torchvision ResNet `name`, of some stem width and class count, and
  * returns its layout. The width comes from `conv1.weight` ([width, 3, 7, 7]) and the class count from `fc.weight`,
  * so narrow test networks pass; every other tensor must then have exactly torchvision's shape and a float dtype.
  *
@@ -77,17 +77,15 @@ function featureGrid(layout: ResNetLayout, inputSize: number): number {
   return strided.reduce((side, unit) => convOutputSize(side, unit.kernel, unit.stride, unit.pad), afterStem);
 }
 
-function resnetArchitecture(name: ResNetName): Architecture {
-  return Object.freeze({
-    name,
-    family: 'resnet',
-    build: (stateDict: StateDict, options: BuildOptions) => buildResNet(name, stateDict, options),
-  });
-}
-
 /** The ten torchvision ResNet builders, ResNet-18 first. */
 export const RESNET_ARCHITECTURES: readonly Architecture[] = Object.freeze(
-  (Object.keys(RESNET_CONFIGS) as ResNetName[]).map(resnetArchitecture),
+  (Object.keys(RESNET_CONFIGS) as ResNetName[]).map(
+    (name): Architecture => ({
+      name,
+      family: 'resnet',
+      build: (stateDict, options) => buildResNet(name, stateDict, options),
+    }),
+  ),
 );
 
 /**
