@@ -5,11 +5,11 @@ import { promisify } from 'node:util';
 
 /**
  * The Python with PyTorch, TorchVision and safetensors that makes reference fixtures at run time: `.cache/venv`
- * of the repository, which .ci/run creates, or the interpreter `RESNET_SERVE_TEST_PYTHON` names.
+ * of the repository, which .ci/run creates, or the interpreter `RESNET_SERVE_PYTHON` names.
  * Undefined when neither exists: tests that need it skip on a developer's machine and fail in CI.
  */
 export const REFERENCE_PYTHON: string | undefined = (() => {
-  const candidate = process.env.RESNET_SERVE_TEST_PYTHON ?? fileURLToPath(new URL('../../.cache/venv/bin/python', import.meta.url));
+  const candidate = process.env.RESNET_SERVE_PYTHON ?? fileURLToPath(new URL('../../.cache/venv/bin/python', import.meta.url));
   return existsSync(candidate) ? candidate : undefined;
 })();
 
