@@ -214,6 +214,13 @@ describe.skipIf(REFERENCE_PYTHON === undefined)(
       }, 900_000);
     });
 
+    // Shown in every run, so the gap is not forgotten.
+    for (const name of LAYOUT_ONLY) {
+      it.todo(
+        `${name} against TorchVision end to end: its fp32 graph (2.6 GB) is over the 2 GiB of one ONNX protobuf (needs ONNX external data) and its .pth over the 2^28 elements the reader accepts`,
+      );
+    }
+
     describe.each([...RESNETS.map(([name]) => name), ...REGNETS.map(([name]) => name), ...LAYOUT_ONLY])('%s state_dict layout', (name) => {
       it("expects TorchVision's keys in TorchVision's order with TorchVision's shapes", async () => {
         const { keys } = await stream.get(name);
