@@ -1,4 +1,4 @@
-import { BATCH_NORM_TENSORS, convBnUnits, requiredTensorShapes, resnet18Layout } from '../../src/model/architectures/resnet-layout.js';
+import { convBnUnits, RESNET_CONFIGS, type ResNetName, resnetLayout } from '../../src/model/architectures/resnet-layout.js';
 import type { StateDict } from '../../src/weights/types.js';
 import { mulberry32 } from './random.js';
 
@@ -9,31 +9,35 @@ export interface SyntheticResNetOptions {
   classes?: number;
 }
 
+/** {@link syntheticResNetStateDict} of a ResNet-18. */
+export function syntheticResNet18StateDict(seed: number, options: SyntheticResNetOptions = {}): StateDict {
+  return syntheticResNetStateDict('resnet18', seed, options);
+}
+
 /**
- * A deterministic ResNet-18 state_dict with torchvision's keys, order, shapes and dtypes (including the int64
+ * A deterministic torchvision ResNet state_dict with torchvision's keys, order, shapes and dtypes (including the int64
  * `num_batches_tracked` scalars), for plumbing tests that need a real-sized model without the 46 MB download.
  * Values are random but well-scaled (He-uniform convs, torch's Linear init for fc, BN statistics near 1/0),
  * so logits stay finite and of order 1. The same seed always gives the same tensors.
  */
-export function syntheticResNet18StateDict(seed: number, options: SyntheticResNetOptions = {}): StateDict {
-  const layout = resnet18Layout(options.width ?? 64, options.classes ?? 1000);
-  const shapes = requiredTensorShapes(layout);
+export function syntheticResNetStateDict(name: ResNetName, seed: number, options: SyntheticResNetOptions = {}): StateDict {
+  const layout = resnetLayout(RESNET_CONFIGS[name], options.width ?? 64, options.classes ?? 1000);
   const random = mulberry32(seed);
   const uniform = (count: number, low: number, high: number): Float32Array => {
     const out = new Float32Array(count);
     for (let i = 0; i < count; i++) out[i] = low + (high - low) * random();
     return out;
   };
-  const bnRanges: Record<(typeof BATCH_NORM_TENSORS)[number], [number, number]> = {
+  // A BatchNorm2d's four float tensors, in torchvision's order.
+  const bnRanges = {
     weight: [0.8, 1.2],
     bias: [-0.1, 0.1],
     running_mean: [-0.1, 0.1],
     running_var: [0.5, 1.5],
-  };
+  } as const;
 
   const stateDict: StateDict = new Map();
-  const put = (key: string, low: number, high: number): void => {
-    const shape = shapes.get(key) ?? [];
+  const put = (key: string, shape: readonly number[], low: number, high: number): void => {
     stateDict.set(key, {
       dtype: 'float32',
       shape,
@@ -45,13 +49,13 @@ export function syntheticResNet18StateDict(seed: number, options: SyntheticResNe
     });
   };
   for (const unit of convBnUnits(layout)) {
-    const bound = Math.sqrt(6 / (unit.inChannels * unit.kernel * unit.kernel));
-    put(`${unit.conv}.weight`, -bound, bound);
-    for (const tensor of BATCH_NORM_TENSORS) put(`${unit.bn}.${tensor}`, ...bnRanges[tensor]);
+    const bound = Math.sqrt(6 / ((unit.inChannels / unit.groups) * unit.kernel * unit.kernel));
+    put(`${unit.conv}.weight`, [unit.outChannels, unit.inChannels / unit.groups, unit.kernel, unit.kernel], -bound, bound);
+    for (const [tensor, [low, high]] of Object.entries(bnRanges)) put(`${unit.bn}.${tensor}`, [unit.outChannels], low, high);
     stateDict.set(`${unit.bn}.num_batches_tracked`, { dtype: 'int64', shape: [], data: new BigInt64Array([0n]) });
   }
-  const fcBound = 1 / Math.sqrt(layout.width * 8);
-  put('fc.weight', -fcBound, fcBound);
-  put('fc.bias', -fcBound, fcBound);
+  const fcBound = 1 / Math.sqrt(layout.featureChannels);
+  put('fc.weight', [layout.classes, layout.featureChannels], -fcBound, fcBound);
+  put('fc.bias', [layout.classes], -fcBound, fcBound);
   return stateDict;
 }

@@ -1,10 +1,6 @@
 import { ResnetServeError } from '../../errors.js';
 import type { StateDict, TensorData } from '../../weights/types.js';
-import { optionalKeys, type ResNet18Layout, requiredTensorShapes, resnet18Layout } from './resnet-layout.js';
 
-/** torchvision defaults, used only when the tensors we infer widths from are themselves missing or malformed. */
-const FALLBACK_WIDTH = 64;
-const FALLBACK_CLASSES = 1000;
 /** Per category; the full lists are in `details`. */
 const MESSAGE_LIST_LIMIT = 8;
 
@@ -15,24 +11,6 @@ export interface MisshapedKey {
   dtype: string;
   /** Elements actually held; differs from the product of `received` only when a reader is broken. */
   elements: number;
-}
-
-/**
- * Checks that `stateDict` is a torchvision ResNet-18 of some width and class count, and returns its layout.
- * Widths come from `conv1.weight` ([width, 3, 7, 7]) and the class count from `fc.weight` ([classes, 8·width]),
- * so narrow test networks pass; every other tensor must then have exactly torchvision's shape and a float dtype.
- *
- * @throws ResnetServeError STATE_DICT_MISMATCH as {@link checkTensorShapes}.
- */
-export function checkResNet18StateDict(stateDict: StateDict): ResNet18Layout {
-  const layout = resnet18Layout(inferWidth(stateDict), inferClasses(stateDict));
-  checkTensorShapes(
-    stateDict,
-    requiredTensorShapes(layout),
-    optionalKeys(layout),
-    `a torchvision ResNet-18 (width ${layout.width}, ${layout.classes} classes)`,
-  );
-  return layout;
 }
 
 /**
@@ -76,20 +54,6 @@ export function checkTensorShapes(
   throw new ResnetServeError('STATE_DICT_MISMATCH', `The state_dict is not ${what}: ${parts.join('; ')}.`, {
     details: { first, missing, unexpected, misshaped },
   });
-}
-
-function inferWidth(stateDict: StateDict): number {
-  const shape = stateDict.get('conv1.weight')?.shape;
-  return shape?.length === 4 && isPositive(shape[0]) ? shape[0] : FALLBACK_WIDTH;
-}
-
-function inferClasses(stateDict: StateDict): number {
-  const shape = stateDict.get('fc.weight')?.shape;
-  return shape?.length === 2 && isPositive(shape[0]) ? shape[0] : FALLBACK_CLASSES;
-}
-
-function isPositive(n: number | undefined): n is number {
-  return n !== undefined && Number.isSafeInteger(n) && n > 0;
 }
 
 /** Half and double tensors arrive widened to Float32Array (weights/safetensors.ts `toTensor`). */

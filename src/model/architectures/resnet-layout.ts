@@ -1,7 +1,38 @@
 /**
- * The torchvision ResNet-18 topology as data (torchvision/models/resnet.py: `ResNet(BasicBlock, [2, 2, 2, 2])`),
- * shared by the state_dict check, the graph builder and the synthetic test weights.
+ * The torchvision ResNet family's topology as data (torchvision/models/resnet.py: `ResNet`, `BasicBlock`,
+ * `Bottleneck`, `_make_layer` and the ten builders), shared by the state_dict check, the graph builder, the
+ * data-free int8 ranges and the synthetic test weights.
  */
+import { ExpectedTensors } from './expected-tensors.js';
+
+/** One builder's arguments to `ResNet(block, layers, groups=, width_per_group=)`. */
+export interface ResNetConfig {
+  readonly block: 'basic' | 'bottleneck';
+  /** Blocks in layer1..layer4. */
+  readonly layers: readonly [number, number, number, number];
+  readonly groups: number;
+  /** `width_per_group` (64 unless ResNeXt or Wide ResNet): a Bottleneck's 3×3 width is planes × it / 64 × groups. */
+  readonly widthPerGroup: number;
+}
+
+const resnet = (block: ResNetConfig['block'], layers: ResNetConfig['layers'], groups = 1, widthPerGroup = 64): ResNetConfig =>
+  Object.freeze({ block, layers, groups, widthPerGroup });
+
+/** Every torchvision ResNet builder, by its name (torchvision 0.29 resnet.py `resnet18` … `wide_resnet101_2`). */
+export const RESNET_CONFIGS = Object.freeze({
+  resnet18: resnet('basic', [2, 2, 2, 2]),
+  resnet34: resnet('basic', [3, 4, 6, 3]),
+  resnet50: resnet('bottleneck', [3, 4, 6, 3]),
+  resnet101: resnet('bottleneck', [3, 4, 23, 3]),
+  resnet152: resnet('bottleneck', [3, 8, 36, 3]),
+  resnext50_32x4d: resnet('bottleneck', [3, 4, 6, 3], 32, 4),
+  resnext101_32x8d: resnet('bottleneck', [3, 4, 23, 3], 32, 8),
+  resnext101_64x4d: resnet('bottleneck', [3, 4, 23, 3], 64, 4),
+  wide_resnet50_2: resnet('bottleneck', [3, 4, 6, 3], 1, 128),
+  wide_resnet101_2: resnet('bottleneck', [3, 4, 23, 3], 1, 128),
+} satisfies Record<string, ResNetConfig>);
+
+export type ResNetName = keyof typeof RESNET_CONFIGS;
 
 /** One convolution (bias=False in torchvision) followed by the BatchNorm2d that the converter folds into it. */
 export interface ConvBnLayout {
@@ -14,101 +45,100 @@ export interface ConvBnLayout {
   readonly kernel: number;
   readonly stride: number;
   readonly pad: number;
+  readonly groups: number;
 }
 
-/** torchvision `BasicBlock`: conv1 → bn1 → relu → conv2 → bn2, plus identity (or downsample), then relu. */
-export interface BasicBlockLayout {
+/**
+ * A `BasicBlock` (conv1, conv2) or `Bottleneck` (conv1, conv2, conv3): each conv → bn → relu except the last,
+ * whose output is added to the identity (or the downsample's), then relu.
+ */
+export interface BlockLayout {
   /** Module path, e.g. 'layer3.1'. */
   readonly name: string;
-  readonly conv1: ConvBnLayout;
-  readonly conv2: ConvBnLayout;
+  readonly convs: readonly ConvBnLayout[];
   readonly downsample: ConvBnLayout | undefined;
 }
 
-export interface ResNet18Layout {
-  /** Channels of conv1 and layer1 (64 in torchvision); layer2..4 use 2×, 4×, 8×. */
+export interface ResNetLayout {
+  /** Channels of conv1 and layer1's planes (64 in torchvision); layer2..4 plan 2×, 4×, 8×. */
   readonly width: number;
   readonly classes: number;
   readonly stem: ConvBnLayout;
-  readonly blocks: readonly BasicBlockLayout[];
+  readonly blocks: readonly BlockLayout[];
+  /** Channels of layer4's output, which `avgpool` reads and `fc` takes: 8 × width × the block's expansion. */
+  readonly featureChannels: number;
 }
 
-const BLOCKS_PER_LAYER = [2, 2, 2, 2] as const;
-
-/** Names of the four tensors every BatchNorm2d stores, besides the optional `num_batches_tracked`. */
-export const BATCH_NORM_TENSORS = ['weight', 'bias', 'running_mean', 'running_var'] as const;
+/** `BasicBlock.expansion` and `Bottleneck.expansion`. */
+const EXPANSION = { basic: 1, bottleneck: 4 } as const;
 
 /**
- * @param width - channels of the stem (torchvision: 64).
+ * @param width - channels of the stem (torchvision: 64; narrower for test networks).
  * @param classes - outputs of `fc` (ImageNet: 1000).
  */
-export function resnet18Layout(width: number, classes: number): ResNet18Layout {
-  const convBn = (conv: string, bn: string, inChannels: number, outChannels: number, kernel: number, stride: number): ConvBnLayout => ({
-    conv,
-    bn,
-    inChannels,
-    outChannels,
-    kernel,
-    stride,
-    pad: (kernel - 1) / 2,
-  });
-  const blocks: BasicBlockLayout[] = [];
+export function resnetLayout(config: ResNetConfig, width: number, classes: number): ResNetLayout {
+  const expansion = EXPANSION[config.block];
+  const blocks: BlockLayout[] = [];
   let inChannels = width;
-  BLOCKS_PER_LAYER.forEach((count, layerIndex) => {
+  config.layers.forEach((count, layerIndex) => {
     const planes = width * 2 ** layerIndex;
-    const layerStride = layerIndex === 0 ? 1 : 2;
+    const outChannels = planes * expansion;
     for (let b = 0; b < count; b++) {
       const name = `layer${layerIndex + 1}.${b}`;
-      const stride = b === 0 ? layerStride : 1;
-      // torchvision _make_layer: downsample when stride != 1 or inplanes != planes * expansion.
-      const needsDownsample = stride !== 1 || inChannels !== planes;
-      blocks.push({
-        name,
-        conv1: convBn(`${name}.conv1`, `${name}.bn1`, inChannels, planes, 3, stride),
-        conv2: convBn(`${name}.conv2`, `${name}.bn2`, planes, planes, 3, 1),
-        downsample: needsDownsample ? convBn(`${name}.downsample.0`, `${name}.downsample.1`, inChannels, planes, 1, stride) : undefined,
-      });
-      inChannels = planes;
+      const stride = b === 0 && layerIndex > 0 ? 2 : 1;
+      const unit = (i: number, from: number, to: number, kernel: number, s = 1, groups = 1): ConvBnLayout =>
+        convBn(`${name}.conv${i}`, `${name}.bn${i}`, from, to, kernel, s, groups);
+      // Bottleneck: width = int(planes * (base_width / 64.0)) * groups; the stride sits on the 3×3 (ResNet v1.5).
+      const bottleneckWidth = Math.trunc(planes * (config.widthPerGroup / 64)) * config.groups;
+      const convs =
+        config.block === 'basic'
+          ? [unit(1, inChannels, planes, 3, stride), unit(2, planes, planes, 3)]
+          : [
+              unit(1, inChannels, bottleneckWidth, 1),
+              unit(2, bottleneckWidth, bottleneckWidth, 3, stride, config.groups),
+              unit(3, bottleneckWidth, outChannels, 1),
+            ];
+      // _make_layer: a downsample when stride != 1 or inplanes != planes * expansion.
+      const needsDownsample = stride !== 1 || inChannels !== outChannels;
+      const downsample = needsDownsample
+        ? convBn(`${name}.downsample.0`, `${name}.downsample.1`, inChannels, outChannels, 1, stride)
+        : undefined;
+      blocks.push({ name, convs, downsample });
+      inChannels = outChannels;
     }
   });
   // The stem is 7×7 stride 2 pad 3 (torchvision: nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3)).
-  return { width, classes, stem: convBn('conv1', 'bn1', 3, width, 7, 2), blocks };
+  return { width, classes, stem: convBn('conv1', 'bn1', 3, width, 7, 2), blocks, featureChannels: inChannels };
 }
 
-/** Every ConvBn of the network in forward order. */
-export function convBnUnits(layout: ResNet18Layout): ConvBnLayout[] {
+function convBn(
+  conv: string,
+  bn: string,
+  inChannels: number,
+  outChannels: number,
+  kernel: number,
+  stride: number,
+  groups = 1,
+): ConvBnLayout {
+  return { conv, bn, inChannels, outChannels, kernel, stride, pad: (kernel - 1) / 2, groups };
+}
+
+/** Every ConvBn of the network in forward order (the order of torchvision's state_dict). */
+export function convBnUnits(layout: ResNetLayout): ConvBnLayout[] {
   const units = [layout.stem];
   for (const block of layout.blocks) {
-    units.push(block.conv1, block.conv2);
+    units.push(...block.convs);
     if (block.downsample !== undefined) units.push(block.downsample);
   }
   return units;
 }
 
-/** Channels entering `fc`: the last block's width (8 × width). */
-export function fcInFeatures(layout: ResNet18Layout): number {
-  return layout.width * 8;
-}
-
-/**
- * The float tensors a torchvision ResNet-18 state_dict must hold, with their shapes, in torchvision's order.
- * `num_batches_tracked` buffers are not listed: they are optional and ignored (see `optionalKeys`).
- */
-export function requiredTensorShapes(layout: ResNet18Layout): Map<string, readonly number[]> {
-  const shapes = new Map<string, readonly number[]>();
+/** The tensors of a torchvision ResNet state_dict with their shapes, in torchvision's order. */
+export function resnetTensors(layout: ResNetLayout): ExpectedTensors {
+  const tensors = new ExpectedTensors();
   for (const unit of convBnUnits(layout)) {
-    shapes.set(`${unit.conv}.weight`, [unit.outChannels, unit.inChannels, unit.kernel, unit.kernel]);
-    for (const tensor of BATCH_NORM_TENSORS) shapes.set(`${unit.bn}.${tensor}`, [unit.outChannels]);
+    tensors.conv(unit.conv, { in: unit.inChannels, out: unit.outChannels, kernel: unit.kernel, groups: unit.groups });
+    tensors.batchNorm(unit.bn, unit.outChannels);
   }
-  shapes.set('fc.weight', [layout.classes, fcInFeatures(layout)]);
-  shapes.set('fc.bias', [layout.classes]);
-  return shapes;
-}
-
-/**
- * `<bn>.num_batches_tracked` for every BatchNorm2d. Allowed but not required: checkpoints saved before
- * PyTorch 0.4.1 lack them and torchvision still loads those (BatchNorm `_load_from_state_dict`, version < 2).
- */
-export function optionalKeys(layout: ResNet18Layout): Set<string> {
-  return new Set(convBnUnits(layout).map((unit) => `${unit.bn}.num_batches_tracked`));
+  return tensors.linear('fc', layout.featureChannels, layout.classes);
 }

@@ -1,13 +1,18 @@
 import { ResnetServeError } from '../../errors.js';
 import { IMAGENET_RECIPE } from '../../image/recipe.js';
 import type { StateDict } from '../../weights/types.js';
-import { checkResNet18StateDict } from '../architectures/check-state-dict.js';
+import { checkResNetStateDict, resnetName } from '../architectures/resnet.js';
 import { convBnUnits } from '../architectures/resnet-layout.js';
 import type { OnnxGraph } from '../onnx/graph.js';
 import { planQuantization } from './graph.js';
 import type { ActivationRanges, TensorRange } from './params.js';
 
 export interface DataFreeOptions {
+  /**
+   * The torchvision ResNet builder the graph was built as (`resnet50`, `resnext50_32x4d`…), whose Conv nodes are
+   * named by its modules; default 'resnet18'. Every ResNet has only the ops this estimate follows.
+   */
+  architecture?: string;
   /**
    * Half-width of each range in standard deviations: a channel N(μ, σ²) is given [μ − kσ, μ + kσ]. Default 16:
    * real activations are heavy-tailed, their observed maxima being 3–5 × the 4σ estimate. On test/fixtures/int8
@@ -40,15 +45,16 @@ interface ChannelStats {
  * std (a max of correlated neighbours), GlobalAveragePool → per-channel mean of the rectified input.
  * The graph input uses the range of a normalised [0, 1] pixel under IMAGENET_RECIPE.
  *
- * @param graph - `buildResNetGraph(stateDict)` (its Conv nodes carry the torchvision conv names).
+ * @param graph - a ResNet's graph (`resnet.ts`; its Conv nodes carry the torchvision conv names).
  * @param stateDict - the same checkpoint, with its BatchNorm tensors (they are folded away in the graph).
- * @throws ResnetServeError STATE_DICT_MISMATCH when the state_dict is not a ResNet-18;
- *   INTERNAL when the graph holds an op this estimate does not model.
+ * @throws ResnetServeError INVALID_ARGUMENT when `options.architecture` is not a ResNet; STATE_DICT_MISMATCH when
+ *   the state_dict is not that ResNet; INTERNAL when the graph holds an op this estimate does not model.
  */
 export function dataFreeRanges(graph: OnnxGraph, stateDict: StateDict, options: DataFreeOptions = {}): ActivationRanges {
   const k = options.k ?? DATA_FREE_K;
   const poolK = options.poolK ?? DATA_FREE_POOL_K;
-  const bnOfConv = new Map(convBnUnits(checkResNet18StateDict(stateDict)).map((unit) => [unit.conv, unit.bn]));
+  const architecture = resnetName('architecture', options.architecture ?? 'resnet18');
+  const bnOfConv = new Map(convBnUnits(checkResNetStateDict(architecture, stateDict)).map((unit) => [unit.conv, unit.bn]));
   const stats = new Map<string, ChannelStats>();
   const ranges = new Map<string, TensorRange>();
   for (const input of graph.inputs) ranges.set(input.name, normalisedPixelRange());

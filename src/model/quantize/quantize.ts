@@ -3,7 +3,7 @@ import { ResnetServeError } from '../../errors.js';
 import { exactLength, nonEmpty } from '../../guards.js';
 import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../../image/recipe.js';
 import type { StateDict } from '../../weights/types.js';
-import { buildResNetGraph } from '../architectures/resnet.js';
+import { buildResNetGraph, resnetName } from '../architectures/resnet.js';
 import { encodeModel } from '../onnx/proto.js';
 import { type Agreement, agreement } from './agreement.js';
 import { type CalibrationOptions, calibrateRanges } from './calibrate.js';
@@ -19,19 +19,20 @@ export interface QuantizeOptions extends CalibrationOptions, DataFreeOptions {
 }
 
 /**
- * Converts a torchvision ResNet-18 state_dict to an int8 QDQ ONNX model (opset 17) that ONNX Runtime's CPU provider
- * runs with QLinearConv/QLinearAdd/QGemm kernels; same contract as `convertToOnnx`: input `input`
- * float32 [N,3,224,224], outputs `logits` float32 [N,classes] and `features` float32 [N,512,7,7] (dequantised).
+ * Converts a torchvision ResNet state_dict (ResNet-18 unless `options.architecture` names another) to an int8 QDQ
+ * ONNX model (opset 17) that ONNX Runtime's CPU provider runs with QLinearConv/QLinearAdd/QGemm kernels; same
+ * contract as `convertToOnnx`: input `input` float32 [N,3,224,224], outputs `logits` float32 [N,classes] and
+ * `features` float32 [N,channels,7,7] (dequantised).
  *
  * @param options.calibration - images for calibrated ranges; omitted or empty: data-free ranges.
  * @param options.method - 'minmax' (default) or 'percentile', for calibrated ranges.
  * @example const int8 = await quantizeToOnnx(readStateDict(bytes), { calibration: await Promise.all(files.map(preprocess)) });
- * @throws ResnetServeError STATE_DICT_MISMATCH when the state_dict is not a ResNet-18; INVALID_ARGUMENT when a
- *   calibration image has the wrong length; MODEL_INVALID / INFERENCE_FAILED when ORT cannot load or run the float
- *   graph for calibration.
+ * @throws ResnetServeError STATE_DICT_MISMATCH when the state_dict is not that ResNet; INVALID_ARGUMENT when
+ *   `options.architecture` is not a ResNet or a calibration image has the wrong length; MODEL_INVALID /
+ *   INFERENCE_FAILED when ORT cannot load or run the float graph for calibration.
  */
 export async function quantizeToOnnx(stateDict: StateDict, options: QuantizeOptions = {}): Promise<Uint8Array> {
-  const graph = buildResNetGraph(stateDict);
+  const graph = buildResNetGraph(stateDict, resnetName('architecture', options.architecture ?? 'resnet18'));
   const calibration = options.calibration ?? [];
   const ranges = calibration.length > 0 ? await calibrateRanges(graph, calibration, options) : dataFreeRanges(graph, stateDict, options);
   return encodeModel(quantizeGraph(graph, ranges));
