@@ -22,6 +22,23 @@ export interface ConvSpec {
   readonly dilation?: number;
 }
 
+/**
+ * Activations as TorchVision's modules name them, each written with the ONNX operators ORT runs fastest:
+ * nn.Hardswish → HardSwish (opset 14), nn.Hardsigmoid → HardSigmoid(α = 1/6, β = 1/2), nn.SiLU → Sigmoid · x
+ * (the pattern torch.onnx exports), nn.GELU → the exact erf form (ORT's GeluFusion makes it one Gelu kernel).
+ */
+export type Activation = 'relu' | 'hardswish' | 'hardsigmoid' | 'sigmoid' | 'silu' | 'gelu';
+
+/** torchvision.ops.SqueezeExcitation: avgpool → fc1 (1×1 conv) → activation → fc2 → scale activation → × input. */
+export interface SqueezeExcitationSpec {
+  /** Module path, e.g. `features.4.block.2`; its convolutions are `<module>.fc1` and `<module>.fc2`. */
+  readonly module: string;
+  /** torchvision's `activation` (default nn.ReLU; EfficientNet passes nn.SiLU). */
+  readonly activation: Activation;
+  /** torchvision's `scale_activation` (default nn.Sigmoid; MobileNetV3 passes nn.Hardsigmoid). */
+  readonly gate: Activation;
+}
+
 /** A convolution followed by the BatchNorm2d folded into it. */
 export interface ConvBnSpec extends ConvSpec {
   /** Module path of the BatchNorm2d, e.g. `features.1.block.0.1`. */
@@ -109,6 +126,92 @@ export class GraphBuilder {
     return this.node('Conv', spec.conv, inputs, convAttributes(spec, dims));
   }
 
+  /** Appends `kind` applied to `input`; `name` is the activation's module path (`features.0.2`). */
+  activation(kind: Activation, name: string, input: string): string {
+    switch (kind) {
+      case 'relu':
+        return this.node('Relu', name, [input]);
+      case 'hardswish':
+        return this.node('HardSwish', name, [input]);
+      case 'hardsigmoid':
+        // nn.Hardsigmoid is relu6(x + 3) / 6; ONNX's default slope is 0.2, Keras's.
+        return this.node('HardSigmoid', name, [input], { alpha: attr.float(1 / 6), beta: attr.float(0.5) });
+      case 'sigmoid':
+        return this.node('Sigmoid', name, [input]);
+      case 'silu':
+        return this.node('Mul', name, [input, this.node('Sigmoid', `${name}.sigmoid`, [input])]);
+      case 'gelu': {
+        // nn.GELU() (approximate='none'): x · ½(1 + erf(x / √2)), in the order GeluFusion matches.
+        const erf = this.node('Erf', `${name}.erf`, [this.node('Div', `${name}.div`, [input, this.scalar('gelu.sqrt2', Math.SQRT2)])]);
+        const half = this.node('Mul', `${name}.mul`, [input, this.node('Add', `${name}.add`, [erf, this.scalar('gelu.one', 1)])]);
+        return this.node('Mul', name, [half, this.scalar('gelu.half', 0.5)]);
+      }
+    }
+  }
+
+  /** torchvision.ops.SqueezeExcitation on an NCHW `input`. */
+  squeezeExcitation(spec: SqueezeExcitationSpec, input: string): string {
+    const { module } = spec;
+    let scale = this.node('GlobalAveragePool', `${module}.avgpool`, [input]);
+    scale = this.activation(spec.activation, `${module}.activation`, this.conv({ conv: `${module}.fc1` }, scale));
+    scale = this.activation(spec.gate, `${module}.scale_activation`, this.conv({ conv: `${module}.fc2` }, scale));
+    return this.node('Mul', module, [input, scale]);
+  }
+
+  /**
+   * nn.LayerNorm over the last axis (LayerNormalization, opset 17), with the state_dict's `weight` and `bias`.
+   * @param eps - TorchVision's ConvNeXt uses 1e-6.
+   */
+  layerNorm(module: string, input: string, eps: number): string {
+    return this.node('LayerNormalization', module, [input, this.constant(`${module}.weight`), this.constant(`${module}.bias`)], {
+      axis: attr.int(-1),
+      epsilon: attr.float(eps),
+    });
+  }
+
+  /** ConvNeXt's LayerNorm2d: permute NCHW → NHWC, LayerNorm over channels, permute back. */
+  layerNorm2d(module: string, input: string, eps: number): string {
+    const channelsLast = this.transpose(`${module}.permute`, input, CHANNELS_LAST);
+    return this.transpose(`${module}.unpermute`, this.layerNorm(module, channelsLast, eps), CHANNELS_FIRST);
+  }
+
+  /** torch.permute. */
+  transpose(name: string, input: string, perm: readonly number[]): string {
+    return this.node('Transpose', name, [input], { perm: attr.ints(perm) });
+  }
+
+  /**
+   * nn.Linear on the last axis of an N-d tensor (ConvNeXt's blocks, on NHWC): MatMul by the transposed weight, then
+   * Add the bias. `scale` (per output feature) multiplies both, folding a following per-channel product such as
+   * ConvNeXt's layer_scale into the weights as BatchNorm is folded (float64, rounded once).
+   */
+  linearLastAxis(module: string, input: string, scale?: Float32Array): string {
+    const [outFeatures = 0, inFeatures = 0] = this.shape(`${module}.weight`);
+    const weight = this.float(`${module}.weight`);
+    const bias = this.float(`${module}.bias`);
+    const transposed = new Float32Array(weight.length);
+    for (let o = 0; o < outFeatures; o++) {
+      const s = scale === undefined ? 1 : (scale[o] as number);
+      for (let i = 0; i < inFeatures; i++) transposed[i * outFeatures + o] = (weight[o * inFeatures + i] as number) * s;
+    }
+    const scaledBias = scale === undefined ? bias : bias.map((b, o) => b * (scale[o] as number));
+    const product = this.node('MatMul', `${module}.matmul`, [
+      input,
+      this.initializer(`${module}.weight`, [inFeatures, outFeatures], transposed),
+    ]);
+    return this.node('Add', module, [product, this.initializer(`${module}.bias`, [outFeatures], scaledBias)]);
+  }
+
+  /** nn.AdaptiveAvgPool2d(1) then torch.flatten(x, 1): NCHW → [N, C], named as TorchVision's `avgpool`. */
+  globalAveragePool(input: string): string {
+    return this.node('Flatten', 'flatten', [this.node('GlobalAveragePool', 'avgpool', [input])], { axis: attr.int(1) });
+  }
+
+  /** A float32 scalar constant, shared by every node that names it. */
+  scalar(name: string, value: number): string {
+    return this.initializer(name, [], Float32Array.of(value));
+  }
+
   /** nn.Linear on [N, in]: Gemm with transB, sharing the state_dict's arrays. */
   linear(module: string, input: string, output?: string): string {
     return this.node(
@@ -148,6 +251,9 @@ export class GraphBuilder {
     };
   }
 }
+
+const CHANNELS_LAST = [0, 2, 3, 1] as const;
+const CHANNELS_FIRST = [0, 3, 1, 2] as const;
 
 function convAttributes(spec: ConvSpec, dims: readonly number[]): Record<string, OnnxAttribute> {
   const kernel = dims[2] as number;
