@@ -1,0 +1,7 @@
+import { MOBILENET_V3 } from './mobilenet-v3.js';
+import type { Architecture } from './types.js';
+
+/** Every architecture resnet-serve builds, by TorchVision's builder name (`torchvision.models.get_model`). */
+export const ARCHITECTURES: ReadonlyMap<string, Architecture> = new Map(
+  [...MOBILENET_V3].map((architecture) => [architecture.name, architecture]),
+);
