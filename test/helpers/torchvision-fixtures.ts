@@ -36,6 +36,16 @@ export interface ArchFixture {
   readonly inputSums: number[];
   readonly logits: number[][];
   readonly probabilities: number[][];
+  /** With `photos`: the DEFAULT weights' transforms() and each photo's outputs through them (PIL). */
+  readonly transforms?: {
+    resizeSize: number[];
+    cropSize: number[];
+    interpolation: string;
+    antialias: boolean;
+    mean: number[];
+    std: number[];
+  };
+  readonly photos?: { file: string; logits: number[]; probabilities: number[] }[];
 }
 
 /** One architecture to make, at the input side the test runs it. */
@@ -44,11 +54,21 @@ export interface ArchCase {
   readonly size: number;
 }
 
-/** Runs the script for `cases` into `dir` (test/.tmp/…); returns its wall time in seconds. */
-export async function makeArchFixtures(cases: readonly ArchCase[], dir: string): Promise<number> {
+/**
+ * Runs the script for `cases` into `dir` (test/.tmp/…); returns its wall time in seconds.
+ * @param options.photos - also the photos through each architecture's DEFAULT weights' transforms().
+ */
+export async function makeArchFixtures(cases: readonly ArchCase[], dir: string, options: { photos?: boolean } = {}): Promise<number> {
   rmSync(dir, { recursive: true, force: true });
   const start = performance.now();
-  const args = [SCRIPT, '--out', dir, '--arch', ...cases.map((c) => `${c.arch}:${c.size}`)];
+  const args = [
+    SCRIPT,
+    '--out',
+    dir,
+    ...(options.photos === true ? ['--photos'] : []),
+    '--arch',
+    ...cases.map((c) => `${c.arch}:${c.size}`),
+  ];
   const { stdout } = await promisify(execFile)(PYTHON, args, { timeout: 900_000, maxBuffer: 1 << 20 });
   console.info(stdout.trim());
   return (performance.now() - start) / 1000;
@@ -117,7 +137,7 @@ export async function expectTorchVisionLogits(
   }
 }
 
-function softmax(logits: readonly number[]): number[] {
+export function softmax(logits: readonly number[]): number[] {
   const max = Math.max(...logits);
   const exps = logits.map((v) => Math.exp(v - max));
   const sum = exps.reduce((a, b) => a + b, 0);

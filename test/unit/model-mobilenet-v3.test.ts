@@ -1,6 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { preprocess } from '../../src/image/index.js';
+import { IMAGENET_RECIPE } from '../../src/image/recipe.js';
 import { MOBILENET_V3 } from '../../src/model/architectures/mobilenet-v3.js';
+import { encodeModel } from '../../src/model/onnx/proto.js';
 import type { StateDict } from '../../src/weights/types.js';
 import { thrownError } from '../helpers/errors.js';
 import { countOpTypes } from '../helpers/onnx-op-types.js';
@@ -12,9 +17,11 @@ import {
   MISSING_PYTHON,
   makeArchFixtures,
   readArchFixture,
+  softmax,
   torchvisionAvailable,
 } from '../helpers/torchvision-fixtures.js';
 
+const IMAGES = fileURLToPath(new URL('../fixtures/images/', import.meta.url));
 const DIR = fileURLToPath(new URL('../.tmp/arch-fixtures/mobilenet_v3', import.meta.url));
 /** Both at the 224 px of their weights' recipe: they are small. */
 const CASES: readonly ArchCase[] = [
@@ -32,7 +39,7 @@ describe.runIf(!torchvisionAvailable && process.env.CI === 'true')('MobileNetV3 
 describe.skipIf(!torchvisionAvailable)('MobileNetV3 against TorchVision (fixtures from make_arch_fixtures.py)', () => {
   const loaded = new Map<string, { fixture: ArchFixture; stateDict: StateDict }>();
   beforeAll(async () => {
-    const seconds = await makeArchFixtures(CASES, DIR);
+    const seconds = await makeArchFixtures(CASES, DIR, { photos: true });
     console.info(`make_arch_fixtures.py ${CASES.map((c) => c.arch).join(' ')}: ${seconds.toFixed(1)} s`);
     for (const { arch } of CASES) loaded.set(arch, readArchFixture(DIR, arch));
   }, 600_000);
@@ -44,6 +51,33 @@ describe.skipIf(!torchvisionAvailable)('MobileNetV3 against TorchVision (fixture
     const built = buildArch(arch, stateDict, size);
     const agreement = await expectTorchVisionLogits(built, fixture, TOLERANCE);
     console.info(`${arch} @ ${size}: ${JSON.stringify(agreement)}, build + run ${(performance.now() - start).toFixed(0)} ms`);
+  });
+
+  it('classifies photos as TorchVision does through mobilenet_v3_small.DEFAULT.transforms() on PIL (|Δp| ≤ 1e-4)', async () => {
+    const { fixture, stateDict } = loaded.get('mobilenet_v3_small')!;
+    // IMAGENET1K_V1's recipe is ResNet-18's: resize 256 bilinear, crop 224, so preprocess() applies as it is.
+    expect(fixture.transforms).toEqual({
+      resizeSize: [IMAGENET_RECIPE.resizeSize],
+      cropSize: [IMAGENET_RECIPE.cropSize],
+      interpolation: IMAGENET_RECIPE.interpolation,
+      antialias: IMAGENET_RECIPE.antialias,
+      mean: [...IMAGENET_RECIPE.mean],
+      std: [...IMAGENET_RECIPE.std],
+    });
+    const session = await InferenceSession.create(encodeModel(buildArch('mobilenet_v3_small', stateDict, 224).graph));
+    try {
+      for (const photo of fixture.photos ?? []) {
+        const input = await preprocess(new Uint8Array(readFileSync(`${IMAGES}${photo.file}`)));
+        const { logits } = await session.run({ input: new Tensor('float32', input, [1, 3, 224, 224]) });
+        const probabilities = softmax(Array.from(logits?.data as Float32Array));
+        const worst = Math.max(...probabilities.map((p, j) => Math.abs(p - (photo.probabilities[j] as number))));
+        console.info(`mobilenet_v3_small on ${photo.file}: max |Δp| ${worst.toExponential(2)}`);
+        expect(worst, photo.file).toBeLessThanOrEqual(1e-4);
+      }
+    } finally {
+      await session.release();
+    }
+    expect(fixture.photos).toHaveLength(5);
   });
 
   it('writes Hardswish, Hardsigmoid squeeze-excitation and a nonlinear head without `features`', () => {
