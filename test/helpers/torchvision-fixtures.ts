@@ -69,7 +69,7 @@ export async function makeArchFixtures(cases: readonly ArchCase[], dir: string, 
     '--arch',
     ...cases.map((c) => `${c.arch}:${c.size}`),
   ];
-  const { stdout } = await promisify(execFile)(PYTHON, args, { timeout: 900_000, maxBuffer: 1 << 20 });
+  const { stdout } = await promisify(execFile)(PYTHON, args, { timeout: 1_800_000, maxBuffer: 1 << 20 });
   console.info(stdout.trim());
   return (performance.now() - start) / 1000;
 }

@@ -42,7 +42,7 @@ describe.skipIf(!torchvisionAvailable)('MobileNetV3 against TorchVision (fixture
     const seconds = await makeArchFixtures(CASES, DIR, { photos: true });
     console.info(`make_arch_fixtures.py ${CASES.map((c) => c.arch).join(' ')}: ${seconds.toFixed(1)} s`);
     for (const { arch } of CASES) loaded.set(arch, readArchFixture(DIR, arch));
-  }, 600_000);
+  }, 1_800_000);
   afterAll(() => loaded.clear());
 
   it.each(CASES)('$arch at $size px equals TorchVision in eval mode', async ({ arch, size }) => {
