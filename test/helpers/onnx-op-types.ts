@@ -57,3 +57,10 @@ function fields(buffer: Uint8Array): { no: number; bytes?: Uint8Array }[] {
   }
   return out;
 }
+
+/** How many times each op type occurs: `{ Conv: 62, HardSwish: 19, … }`. */
+export function countOpTypes(opTypes: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const op of opTypes) counts[op] = (counts[op] ?? 0) + 1;
+  return counts;
+}

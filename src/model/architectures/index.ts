@@ -1,4 +1,7 @@
 import { invalidArgument } from '../../errors.js';
+import { CONVNEXT } from './convnext.js';
+import { EFFICIENTNET } from './efficientnet.js';
+import { MOBILENET_V3 } from './mobilenet-v3.js';
 import { REGNET_ARCHITECTURES } from './regnet.js';
 import { RESNET_ARCHITECTURES } from './resnet.js';
 import type { Architecture } from './types.js';
@@ -9,6 +12,9 @@ export type { Architecture, ArchitectureFamily, BuildOptions, BuiltArchitecture 
 const FAMILIES: readonly (readonly Architecture[])[] = [
   RESNET_ARCHITECTURES, // torchvision/models/resnet.py
   REGNET_ARCHITECTURES, // torchvision/models/regnet.py
+  MOBILENET_V3, // torchvision/models/mobilenetv3.py
+  EFFICIENTNET, // torchvision/models/efficientnet.py
+  CONVNEXT, // torchvision/models/convnext.py
 ];
 
 /** Every architecture resnet-serve builds, by TorchVision's builder name (as `torchvision.models.get_model` takes it). */
