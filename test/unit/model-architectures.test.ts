@@ -9,6 +9,7 @@ import { encodeModel } from '../../src/model/onnx/proto.js';
 import { dataFreeRanges } from '../../src/model/quantize/calibrate-data-free.js';
 import { planQuantization } from '../../src/model/quantize/graph.js';
 import { quantizeToOnnx } from '../../src/model/quantize/quantize.js';
+import { TORCHVISION_WEIGHTS } from '../../src/weights/torchvision-weights.js';
 import { thrownError } from '../helpers/errors.js';
 import { syntheticResNetStateDict } from '../helpers/synthetic-weights.js';
 
@@ -31,12 +32,24 @@ const TORCHVISION_BLOCK_PARAMS = (
 ).builders;
 
 describe('the architecture registry', () => {
-  it('has every ResNet and RegNet builder under its TorchVision name', () => {
-    expect([...ARCHITECTURES.keys()]).toEqual([...Object.keys(RESNET_CONFIGS), ...Object.keys(REGNET_CONFIGS)]);
-    expect(ARCHITECTURES.size).toBe(25);
+  it('has every architecture of the weights table under its TorchVision name, ResNet and RegNet first', () => {
+    const names = [...ARCHITECTURES.keys()];
+    expect(names.slice(0, 25)).toEqual([...Object.keys(RESNET_CONFIGS), ...Object.keys(REGNET_CONFIGS)]);
+    expect(new Set(names)).toEqual(new Set(Object.keys(TORCHVISION_WEIGHTS)));
+    expect(ARCHITECTURES.size).toBe(42);
+    const familyOf = (name: string): string =>
+      name.startsWith('regnet')
+        ? 'regnet'
+        : name.startsWith('mobilenet_v3')
+          ? 'mobilenet_v3'
+          : name.startsWith('efficientnet')
+            ? 'efficientnet'
+            : name.startsWith('convnext')
+              ? 'convnext'
+              : 'resnet';
     for (const [name, architecture] of ARCHITECTURES) {
       expect(architecture.name).toBe(name);
-      expect(architecture.family).toBe(name.startsWith('regnet') ? 'regnet' : 'resnet');
+      expect(architecture.family).toBe(familyOf(name));
     }
   });
 
