@@ -24,7 +24,7 @@ export async function run(settings: Settings): Promise<number> {
   // it needed the room: RSS when ready 273 → 181 MB (fp32) and 209 → 153 MB (int8) with one full GC now.
   globalThis.gc?.();
   // The session starts loading now, on its own thread, while this one imports and builds the HTTP app: start →
-  // ready overlaps the two instead of adding them (measured below in the README's cold-start figures).
+  // ready overlaps the two instead of adding them (measured in docs/deploy.md, "Start-up time").
   const metrics = relayObserver();
   const loading = createClassifier({ ...classifierOptions('serve', settings), model, observer: metrics.observer });
   loading.catch(() => undefined);
