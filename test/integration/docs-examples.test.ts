@@ -6,7 +6,8 @@
  * JSON by its shape (the same keys in the same order, the same types and array lengths, strings with their digits
  * masked, `code` and `error` exactly, probabilities within 1e-4), text line by line with its numbers masked.
  *
- * Two substitutions only: `npx resnet-serve` runs the built `node dist/cli.js` (what npx runs in a clone), and
+ * Two substitutions only: a command line's `resnet-serve` runs the built `node dist/cli.js` (what `npm link` puts on
+ * the PATH as `resnet-serve`), and
  * `http://127.0.0.1:8080` is the test server's address. With RESNET_SERVE_UPDATE_DOCS=1 the test writes the real
  * output into the pages instead of comparing (then review the diff).
  */
@@ -75,7 +76,7 @@ function examplesOf(page: string): Example[] {
 
 function runCommand(command: string, url: string, home: string): Promise<string> {
   const script = command
-    .replaceAll('npx resnet-serve', `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)}`)
+    .replaceAll(/^resnet-serve(?= )/gm, `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)}`)
     .replaceAll(DOCUMENTED_URL, url);
   return new Promise((resolve, reject) => {
     execFile(
