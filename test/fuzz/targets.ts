@@ -276,6 +276,51 @@ const multipartTarget = (): FuzzTarget =>
     ],
   });
 
+/**
+ * The Open Inference Protocol's own example requests, as printed: inference_rest.md's "Inference Request
+ * Examples" (kserve/open-inference-protocol), KServe's v2 sample input (samples/…/input.json: FP32 [2, 4],
+ * nested), and extension_binary_data.md's binary example (16 + 3 bytes after the JSON). Wrong for this model
+ * (names, datatypes, shapes), so they reach every refusal; the mutator turns them into requests that are not.
+ */
+function oipSpecSeeds(): Uint8Array[] {
+  const rest = `{
+  "id" : "42",
+  "inputs" : [
+    { "name" : "input0", "shape" : [ 2, 2 ], "datatype" : "UINT32", "data" : [ 1, 2, 3, 4 ] },
+    { "name" : "input1", "shape" : [ 3 ], "datatype" : "BOOL", "data" : [ true ] }
+  ],
+  "outputs" : [ { "name" : "output0" } ]
+}`;
+  const kserve = `{
+  "inputs": [
+    {
+      "name": "input-0",
+      "shape": [2, 4],
+      "datatype": "FP32",
+      "data": [
+        [6.8, 2.8, 4.8, 1.4],
+        [6.0, 3.4, 4.5, 1.6]
+      ]
+    }
+  ]
+}`;
+  const binaryJson = `{
+  "model_name" : "mymodel",
+  "inputs" : [
+    { "name" : "input0", "shape" : [ 2, 2 ], "datatype" : "UINT32", "parameters" : { "binary_data_size" : 16 } },
+    { "name" : "input1", "shape" : [ 3 ], "datatype" : "BOOL", "parameters" : { "binary_data_size" : 3 } }
+  ],
+  "outputs" : [ { "name" : "output0", "parameters" : { "binary_data" : true } } ]
+}`;
+  const input0 = Buffer.alloc(16);
+  for (const [i, v] of [1, 2, 3, 4].entries()) input0.writeUInt32LE(v, i * 4);
+  return [
+    Buffer.from(`\n${rest}`),
+    Buffer.from(`\n${kserve}`),
+    Buffer.concat([Buffer.from(`${Buffer.byteLength(binaryJson)}\n${binaryJson}`), input0, Buffer.from([1, 0, 1])]),
+  ];
+}
+
 /** POST /v2/models/resnet18/infer: the first line is Inference-Header-Content-Length, the rest the body (JSON, then binary tensors). */
 const oipInferTarget = (): FuzzTarget =>
   routeTarget({
@@ -283,8 +328,9 @@ const oipInferTarget = (): FuzzTarget =>
     url: '/v2/models/resnet18/infer',
     header: 'inference-header-content-length',
     fixedHeaders: { 'content-type': 'application/octet-stream' },
-    seeds: () =>
-      filesIn('images', SEED_IMAGES, 1 << 20).flatMap((image) => {
+    seeds: () => [
+      ...oipSpecSeeds(),
+      ...filesIn('images', SEED_IMAGES, 1 << 20).flatMap((image) => {
         const json = JSON.stringify({
           inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [Buffer.from(image).toString('base64')] }],
         });
@@ -296,6 +342,7 @@ const oipInferTarget = (): FuzzTarget =>
         });
         return [Buffer.from(`\n${json}`), Buffer.concat([Buffer.from(`${header.length}\n${header}`), element])];
       }),
+    ],
     dictionary: [
       '{"inputs":[',
       '"name":"image"',
@@ -311,6 +358,15 @@ const oipInferTarget = (): FuzzTarget =>
       '"name":"cam"',
       '-1',
       '1e999',
+      // The structure bounds of rest/json-bounds.ts, and the shapes of tensor-shape.ts.
+      '[[[[[[[[[[[',
+      '[],[],[],[]',
+      '"shape":[1,1,1,1,1,1,1,1,1]',
+      '"shape":[9007199254740993]',
+      '"shape":[4294967296,4294967296]',
+      '"data":[[[[',
+      '\\"',
+      '"datatype":"UINT32"',
     ],
   });
 
