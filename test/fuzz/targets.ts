@@ -13,6 +13,7 @@ import { findTensorMap, TorchUnpickleContext } from '../../src/weights/torch-pic
 import { openZip } from '../../src/weights/zip.js';
 import { FakeClassifier } from '../helpers/fake-classifier.js';
 import { multipartBody } from '../helpers/multipart.js';
+import { KSERVE_SAMPLE_REQUEST, SPEC_JSON_REQUEST, specBinaryRequest } from '../helpers/oip-spec-examples.js';
 
 /**
  * What the fuzzer runs. A target's `run` resolves for an input it accepts and throws a ResnetServeError
@@ -283,41 +284,11 @@ const multipartTarget = (): FuzzTarget =>
  * (names, datatypes, shapes), so they reach every refusal; the mutator turns them into requests that are not.
  */
 function oipSpecSeeds(): Uint8Array[] {
-  const rest = `{
-  "id" : "42",
-  "inputs" : [
-    { "name" : "input0", "shape" : [ 2, 2 ], "datatype" : "UINT32", "data" : [ 1, 2, 3, 4 ] },
-    { "name" : "input1", "shape" : [ 3 ], "datatype" : "BOOL", "data" : [ true ] }
-  ],
-  "outputs" : [ { "name" : "output0" } ]
-}`;
-  const kserve = `{
-  "inputs": [
-    {
-      "name": "input-0",
-      "shape": [2, 4],
-      "datatype": "FP32",
-      "data": [
-        [6.8, 2.8, 4.8, 1.4],
-        [6.0, 3.4, 4.5, 1.6]
-      ]
-    }
-  ]
-}`;
-  const binaryJson = `{
-  "model_name" : "mymodel",
-  "inputs" : [
-    { "name" : "input0", "shape" : [ 2, 2 ], "datatype" : "UINT32", "parameters" : { "binary_data_size" : 16 } },
-    { "name" : "input1", "shape" : [ 3 ], "datatype" : "BOOL", "parameters" : { "binary_data_size" : 3 } }
-  ],
-  "outputs" : [ { "name" : "output0", "parameters" : { "binary_data" : true } } ]
-}`;
-  const input0 = Buffer.alloc(16);
-  for (const [i, v] of [1, 2, 3, 4].entries()) input0.writeUInt32LE(v, i * 4);
+  const binary = specBinaryRequest();
   return [
-    Buffer.from(`\n${rest}`),
-    Buffer.from(`\n${kserve}`),
-    Buffer.concat([Buffer.from(`${Buffer.byteLength(binaryJson)}\n${binaryJson}`), input0, Buffer.from([1, 0, 1])]),
+    Buffer.from(`\n${SPEC_JSON_REQUEST}`),
+    Buffer.from(`\n${KSERVE_SAMPLE_REQUEST}`),
+    Buffer.concat([Buffer.from(`${binary.headerLength}\n`), binary.body]),
   ];
 }
 

@@ -8,18 +8,9 @@ import { INPUT_ELEMENTS } from '../../../src/image/recipe.js';
 import { inferJsonBounds, JsonBoundsScanner } from '../../../src/server/protocols/oip/rest/json-bounds.js';
 import { checkShape, MAX_DIMS } from '../../../src/server/protocols/oip/tensor-shape.js';
 import { thrownError } from '../../helpers/errors.js';
+import { SPEC_JSON_REQUEST } from '../../helpers/oip-spec-examples.js';
 
 const BOUNDS = inferJsonBounds(8, INPUT_ELEMENTS, 3 * 224);
-
-/** The request of inference_rest.md's "Inference Request Examples", as printed there. */
-const SPEC_JSON_REQUEST = `{
-  "id" : "42",
-  "inputs" : [
-    { "name" : "input0", "shape" : [ 2, 2 ], "datatype" : "UINT32", "data" : [ 1, 2, 3, 4 ] },
-    { "name" : "input1", "shape" : [ 3 ], "datatype" : "BOOL", "data" : [ true ] }
-  ],
-  "outputs" : [ { "name" : "output0" } ]
-}`;
 
 function scan(json: string | Buffer, chunkBytes = Number.POSITIVE_INFINITY): void {
   const bytes = Buffer.from(json);
