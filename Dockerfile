@@ -96,6 +96,8 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s --start-period=60s --retries=3 \
   CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${PORT:-8080} && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && read -r status <&3 && [[ $status == *' 200 '* ]]"]
 # Node itself is PID 1 (no shell in between), so SIGTERM reaches the server's handler: stop accepting, answer
-# the requests in flight, exit 0. --max-semi-space-size=2 as in dist/cli.js's #! line (docs/limits.md).
-ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/cli.js"]
+# the requests in flight, exit 0. --max-semi-space-size=2 as in dist/cli.js's #! line (docs/limits.md);
+# --max-old-space-size=256: V8's heap limit, under deploy/'s 384 MiB memory limit beside the decode budget and
+# the model (src/server/options.ts, PROCESS_OPTIONS); `--heap-limit` / RESNET_SERVE_HEAP_LIMIT change it.
+ENTRYPOINT ["node", "--max-semi-space-size=2", "--max-old-space-size=256", "dist/cli.js"]
 CMD ["serve"]

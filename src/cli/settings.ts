@@ -4,7 +4,7 @@ import { booleanText, type IntegerOption, integerInRange, oneOf, optionalText, r
 import { TOP_K } from '../labels/postprocess.js';
 import { LANGS } from '../labels/types.js';
 import { DEFAULT_PRECISION, PRECISIONS } from '../model/types.js';
-import { SERVER_OPTIONS } from '../server/options.js';
+import { PROCESS_OPTIONS, SERVER_OPTIONS } from '../server/options.js';
 import { DEFAULT_WEIGHTS } from '../weights/default-weights.js';
 
 /**
@@ -440,6 +440,15 @@ export const SETTINGS = {
     ...SERVER_OPTIONS.keepAliveTimeoutMs,
     shownDefault: '5 s',
     limit: { what: 'idle keep-alive connection' },
+  }),
+  heapLimitMb: integer({
+    flag: '--heap-limit',
+    placeholder: 'MIB',
+    commands: ['serve'],
+    group: 'serve',
+    help: "V8's heap limit (--max-old-space-size) in MiB; 0 keeps Node's (the image starts Node with 256). Another value restarts `serve` with it",
+    ...PROCESS_OPTIONS.heapLimitMb,
+    shownDefault: 'as started',
   }),
   maxConnections: integer({
     flag: '--max-connections',

@@ -2,6 +2,7 @@ import { constants as osConstants } from 'node:os';
 import { type ClassifierObserver, createClassifier } from '../../classifier/index.js';
 import { SERVER_OPTIONS } from '../../server/options.js';
 import { resolveModel } from '../../setup/resolve-model.js';
+import { restartWithHeapLimit } from '../heap-limit.js';
 import { type Settings, stageOptions } from '../settings.js';
 import { classifierOptions, modelSource } from './shared.js';
 
@@ -10,6 +11,8 @@ import { classifierOptions, modelSource } from './shared.js';
  * drains on SIGTERM/SIGINT. Resolves never while serving; rejects when the model fails to load.
  */
 export async function run(settings: Settings): Promise<number> {
+  const restarted = await restartWithHeapLimit(settings.heapLimitMb);
+  if (restarted !== undefined) return restarted;
   // As PID 1 in a container, a signal without a handler is ignored: until the server can drain, SIGTERM stops
   // the command as its default action would anywhere else, so a pod deleted while it converts is not left to
   // the kubelet's SIGKILL at the end of the grace period.
