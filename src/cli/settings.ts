@@ -449,6 +449,7 @@ export const SETTINGS = {
     help: "V8's heap limit (--max-old-space-size) in MiB; 0 keeps Node's (the image starts Node with 256). Another value restarts `serve` with it",
     ...PROCESS_OPTIONS.heapLimitMb,
     shownDefault: 'as started',
+    limit: { what: "the server's JavaScript heap", past: 'the process ends (every request body is bounded well under it)' },
   }),
   maxConnections: integer({
     flag: '--max-connections',
