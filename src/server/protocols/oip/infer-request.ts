@@ -2,6 +2,7 @@ import { invalidArgument, ResnetServeError } from '../../../errors.js';
 import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../../../image/recipe.js';
 import { readBytesElements, readFloat32 } from './binary-data.js';
 import { CAM_OUTPUT_NAME, IMAGE_INPUT, OUTPUT_NAMES, type OutputName, TENSOR_INPUT } from './model-metadata.js';
+import { maxElementsOf, type TensorLimits, tensorElements } from './tensor-shape.js';
 
 /** A parameter value as both protocols carry it: JSON scalars over REST, InferParameter's oneof over gRPC. */
 export type ParameterValue = string | number | boolean;
@@ -65,6 +66,11 @@ export interface InferLimits {
   classes: number;
 }
 
+/** The largest tensors a valid request holds: N preprocessed images of FP32, or N encoded images of BYTES. */
+export function tensorLimitsOf(limits: Pick<InferLimits, 'maxImages'>): TensorLimits {
+  return { maxElements: limits.maxImages * INPUT_ELEMENTS, maxBytesElements: limits.maxImages };
+}
+
 /**
  * Checks one inference request and says what to run: one input (`image` BYTES [N] or [N,1], or `input` FP32
  * [N,3,224,224]) and the outputs to return (all of them when none are named). Sizes are checked before any
@@ -89,6 +95,8 @@ export function planInference(
     );
   }
   const [wire] = inputs as [WireInput];
+  // The protocol's checks first (rank, dims, size), so nothing below formats or sizes from an unchecked shape.
+  tensorElements(wire.name, wire.shape, maxElementsOf(wire.datatype, tensorLimitsOf(limits)));
   const input =
     wire.name === IMAGE_INPUT.name ? planImages(wire, limits) : wire.name === TENSOR_INPUT.name ? planTensors(wire, limits) : undefined;
   if (input === undefined) {
