@@ -85,6 +85,7 @@ export async function startServer(options: StartOptions): Promise<ServerHandle> 
 async function startGrpc(app: FastifyInstance): Promise<GrpcService> {
   const { startGrpcService } = await import('./protocols/oip/grpc/server.js');
   const { host, grpcPort: port, modelName, maxInferImages, maxUploadBytes, apiKey } = app.serverOptions;
+  const { grpcMaxReceiveBytes, grpcMaxStreams, grpcMaxCalls, receiveTimeoutMs } = app.serverOptions;
   try {
     return await startGrpcService({
       slot: app.classifierSlot,
@@ -97,6 +98,10 @@ async function startGrpc(app: FastifyInstance): Promise<GrpcService> {
       port,
       log: app.log,
       apiKey,
+      maxMessageBytes: grpcMaxReceiveBytes,
+      maxStreams: grpcMaxStreams,
+      maxCalls: grpcMaxCalls,
+      receiveTimeoutMs,
     });
   } catch (error) {
     await app.close();

@@ -14,6 +14,7 @@ import { apiKeyCheck, unauthorized } from '../../../access.js';
 import { unexpected } from '../../../errors.js';
 import { createOipHandler, type OipOptions } from '../handler.js';
 import { tensorLimitsOf } from '../infer-request.js';
+import { callLimits } from './call-limits.js';
 import {
   grpcInferResponse,
   grpcStatusOf,
@@ -39,6 +40,14 @@ export interface GrpcOptions extends OipOptions {
   log: Pick<FastifyBaseLogger, 'error'>;
   /** When set, ModelInfer needs `authorization: Bearer <apiKey>` metadata, as the HTTP inference routes need the header. */
   apiKey?: string;
+  /** Largest message received and sent (`--grpc-max-receive`, resolved). */
+  maxMessageBytes: number;
+  /** HTTP/2 streams at once on one connection (`--grpc-max-streams`). */
+  maxStreams: number;
+  /** ModelInfer calls in progress at once (`--grpc-max-calls`). */
+  maxCalls: number;
+  /** Longest wait for a call's message after its headers (`--receive-timeout`, as for HTTP). */
+  receiveTimeoutMs: number;
 }
 
 export interface GrpcService {
@@ -48,8 +57,6 @@ export interface GrpcService {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Room for the protobuf framing around the images of one ModelInferRequest. */
-const MESSAGE_OVERHEAD_BYTES = 64 * 1024;
 /**
  * Most inputs, outputs or raw contents in one ModelInferRequest: the model has one input and three outputs, so
  * this is room for a client that names each twice, not a tuning knob; each entry decodes to an object.
@@ -99,18 +106,29 @@ function guardModelInfer(service: ServiceDefinition, limits: WireLimits): Servic
  * @throws when the port cannot be bound.
  */
 export async function startGrpcService(options: GrpcOptions): Promise<GrpcService> {
-  const { metrics, maxInferImages, maxUploadBytes } = options;
+  const { metrics, maxInferImages, maxMessageBytes } = options;
   const oip = createOipHandler(options);
   const definition = loadSync(PROTO_PATH, PROTO_LOADER_OPTIONS);
   const service = definition[SERVICE];
   if (service === undefined || 'format' in service) throw new ResnetServeError('INTERNAL', `${PROTO_PATH} does not define ${SERVICE}.`);
-  const maxMessageBytes = maxInferImages * (maxUploadBytes + 4) + MESSAGE_OVERHEAD_BYTES;
   const limits: WireLimits = {
     ...tensorLimitsOf({ maxImages: maxInferImages }),
     maxTensors: MAX_TENSORS,
     maxParameters: MAX_PARAMETERS,
   };
-  const server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': maxMessageBytes });
+  const server = new Server({
+    'grpc.max_receive_message_length': maxMessageBytes,
+    'grpc.max_send_message_length': maxMessageBytes,
+    'grpc.max_concurrent_streams': options.maxStreams,
+    interceptors: [
+      callLimits({
+        path: `/${SERVICE}/ModelInfer`,
+        maxCalls: options.maxCalls,
+        receiveTimeoutMs: options.receiveTimeoutMs,
+        refused: (httpStatus) => metrics.countRequest(`/${SERVICE}/ModelInfer`, 'GRPC', httpStatus),
+      }),
+    ],
+  });
 
   const unary =
     <Request>(method: string, handle: (request: Request, call: ServerUnaryCall<Request, unknown>) => Promise<unknown> | unknown) =>
