@@ -102,6 +102,8 @@ async function startGrpc(app: FastifyInstance): Promise<GrpcService> {
       maxStreams: grpcMaxStreams,
       maxCalls: grpcMaxCalls,
       receiveTimeoutMs,
+      // Its default until the classifier has loaded, as for the shutdown's drain below.
+      requestTimeoutMs: app.classifierSlot.limits?.requestTimeoutMs ?? CLASSIFIER_OPTIONS.requestTimeoutMs.default,
     });
   } catch (error) {
     await app.close();

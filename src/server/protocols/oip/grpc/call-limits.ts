@@ -16,7 +16,10 @@ export interface CallLimits {
  * A grpc-js server interceptor that bounds ModelInfer: past `maxCalls` in progress, a call is refused at its
  * headers with RESOURCE_EXHAUSTED (`QUEUE_FULL` in the `resnet-serve-code` trailer) before its message is read;
  * a call whose message has not arrived within `receiveTimeoutMs` ends DEADLINE_EXCEEDED (`REQUEST_TIMEOUT`). A
- * call counts from its headers until its status is sent or it is cancelled.
+ * call counts from its headers until grpc-js reports it over (`onCancel`): once its trailers are queued, which
+ * HTTP/2 flow control holds back while the client does not read the response, or when its stream closes. So
+ * calls whose answers are never read stay counted, and `maxCalls` bounds them too; the connection age of
+ * the service closes them in the end.
  */
 export function callLimits(limits: CallLimits): ServerInterceptor {
   let inProgress = 0;
@@ -58,7 +61,7 @@ export function callLimits(limits: CallLimits): ServerInterceptor {
         });
       },
       sendStatus(sent, next) {
-        release();
+        clearTimeout(timer);
         next(sent);
       },
     });

@@ -48,6 +48,8 @@ export interface GrpcOptions extends OipOptions {
   maxCalls: number;
   /** Longest wait for a call's message after its headers (`--receive-timeout`, as for HTTP). */
   receiveTimeoutMs: number;
+  /** The classifier's `--request-timeout`: with `receiveTimeoutMs`, the longest a legitimate call takes. */
+  requestTimeoutMs: number;
 }
 
 export interface GrpcService {
@@ -120,6 +122,11 @@ export async function startGrpcService(options: GrpcOptions): Promise<GrpcServic
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
     'grpc.max_concurrent_streams': options.maxStreams,
+    // A connection is asked to go away (GOAWAY) after the longest legitimate call and closed the same time later,
+    // with whatever it still holds: the only bound grpc-js offers on a call whose response the client never reads
+    // (its stream stays open under HTTP/2 flow control). Clients reconnect on GOAWAY without failing a call.
+    'grpc.max_connection_age_ms': options.receiveTimeoutMs + options.requestTimeoutMs,
+    'grpc.max_connection_age_grace_ms': options.receiveTimeoutMs + options.requestTimeoutMs,
     interceptors: [
       callLimits({
         path: `/${SERVICE}/ModelInfer`,
