@@ -67,8 +67,20 @@ const MAX_TENSORS = 16;
 /** Most entries in one `parameters` map (the spec defines a handful; each entry decodes to an object). */
 const MAX_PARAMETERS = 64;
 
+/** The wire scan's limits for `--max-infer-images`: the largest valid request's tensors, {@link MAX_TENSORS}, {@link MAX_PARAMETERS}. */
+export function wireLimitsOf(maxInferImages: number): WireLimits {
+  return { ...tensorLimitsOf({ maxImages: maxInferImages }), maxTensors: MAX_TENSORS, maxParameters: MAX_PARAMETERS };
+}
+
+/** GRPCInferenceService as proto-loader defines it from {@link PROTO_PATH}. */
+export function loadService(): ServiceDefinition {
+  const service = loadSync(PROTO_PATH, PROTO_LOADER_OPTIONS)[SERVICE];
+  if (service === undefined || 'format' in service) throw new ResnetServeError('INTERNAL', `${PROTO_PATH} does not define ${SERVICE}.`);
+  return service;
+}
+
 /** A ModelInferRequest the wire scan refused: the handler answers with its error, once the caller is authorised. */
-class RefusedRequest {
+export class RefusedRequest {
   constructor(readonly error: ResnetServeError) {}
 }
 
@@ -78,7 +90,7 @@ class RefusedRequest {
  * {@link RefusedRequest} rather than a throw: grpc-js would answer a throwing decoder with INTERNAL and no
  * registry code.
  */
-function guardModelInfer(service: ServiceDefinition, limits: WireLimits): ServiceDefinition {
+export function guardModelInfer(service: ServiceDefinition, limits: WireLimits): ServiceDefinition {
   const method = service.ModelInfer as MethodDefinition<object, object>;
   const decode = method.requestDeserialize;
   const requestDeserialize = (bytes: Buffer): object => {
@@ -110,14 +122,8 @@ function guardModelInfer(service: ServiceDefinition, limits: WireLimits): Servic
 export async function startGrpcService(options: GrpcOptions): Promise<GrpcService> {
   const { metrics, maxInferImages, maxMessageBytes } = options;
   const oip = createOipHandler(options);
-  const definition = loadSync(PROTO_PATH, PROTO_LOADER_OPTIONS);
-  const service = definition[SERVICE];
-  if (service === undefined || 'format' in service) throw new ResnetServeError('INTERNAL', `${PROTO_PATH} does not define ${SERVICE}.`);
-  const limits: WireLimits = {
-    ...tensorLimitsOf({ maxImages: maxInferImages }),
-    maxTensors: MAX_TENSORS,
-    maxParameters: MAX_PARAMETERS,
-  };
+  const limits = wireLimitsOf(maxInferImages);
+  const service = loadService();
   const server = new Server({
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.max_send_message_length': maxMessageBytes,
