@@ -1,5 +1,5 @@
 # resnet-serve as a container image: the HTTP server on 0.0.0.0:$PORT (8080), as a non-root user, every
-# setting from its environment variable (RESNET_SERVE_*, see the README's settings table), the caches in
+# setting from its environment variable (RESNET_SERVE_*, see docs/limits.md), the caches in
 # $RESNET_SERVE_HOME, so the root file system can be read-only.
 #
 #   docker build -t resnet-serve .
@@ -79,7 +79,7 @@ COPY proto/ proto/
 COPY --from=weights /opt/resnet-serve /opt/resnet-serve
 RUN mkdir -p /var/cache/resnet-serve && chown 1000:1000 /var/cache/resnet-serve
 ENV NODE_ENV=production \
-    # glibc gives each decoding thread its own malloc arena otherwise: 25-40 MB more peak RSS (README, Limits).
+    # glibc gives each decoding thread its own malloc arena otherwise: 25-40 MB more peak RSS (docs/limits.md).
     MALLOC_ARENA_MAX=2 \
     PORT=8080 \
     RESNET_SERVE_HOST=0.0.0.0 \
@@ -96,6 +96,8 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s --start-period=60s --retries=3 \
   CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${PORT:-8080} && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && read -r status <&3 && [[ $status == *' 200 '* ]]"]
 # Node itself is PID 1 (no shell in between), so SIGTERM reaches the server's handler: stop accepting, answer
-# the requests in flight, exit 0. --max-semi-space-size=2 as in dist/cli.js's #! line (README, Limits).
-ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/cli.js"]
+# the requests in flight, exit 0. --max-semi-space-size=2 as in dist/cli.js's #! line (docs/limits.md);
+# --max-old-space-size=256: V8's heap limit, under deploy/'s 384 MiB memory limit beside the decode budget and
+# the model (src/server/options.ts, PROCESS_OPTIONS); `--heap-limit` / RESNET_SERVE_HEAP_LIMIT change it.
+ENTRYPOINT ["node", "--max-semi-space-size=2", "--max-old-space-size=256", "dist/cli.js"]
 CMD ["serve"]

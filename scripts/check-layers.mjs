@@ -1,5 +1,5 @@
 // Fails when a relative import in src/ runs against the layering: a module may import only from its own unit
-// or from a lower layer, so the structure stays as the README's layout draws it. Part of `npm run lint`.
+// or from a lower layer, so the structure stays as docs/architecture.md's layout draws it. Part of `npm run lint`.
 // Usage: node scripts/check-layers.mjs [SRC_DIR]   (default: this repository's src/)
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, posix, relative, sep } from 'node:path';

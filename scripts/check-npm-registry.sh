@@ -17,6 +17,6 @@ if grep -qE '^npm error (code E[0-9]{3}$|[0-9]{3} )' "$log"; then exit 0; fi
   echo "The build cannot reach the npm registry $(npm config get registry), which npm ci needs:"
   grep -E '^npm error .*failed, reason: ' "$log" | sed 's/^npm error \(network \)\{0,1\}/  /' | grep . || echo "  no answer within $bound s"
   echo "Build on the host's network (docker build --network host ...) or through a proxy"
-  echo "(docker build --build-arg HTTPS_PROXY=http://HOST:PORT ...); README, \"The image\"."
+  echo "(docker build --build-arg HTTPS_PROXY=http://HOST:PORT ...); docs/deploy.md, \"The image\"."
 } >&2
 exit 1

@@ -1,9 +1,9 @@
 /**
  * The one registry of resnet-serve errors, as Fastify's lib/errors.js keeps its own: each stable code with its
- * HTTP status, the one-line summary the README's table of codes shows, and the template of its message. Every
+ * HTTP status, the one-line summary docs/errors.md's table of codes shows, and the template of its message. Every
  * failure that reaches a user (HTTP body, gRPC status, CLI line, library caller) is a {@link ResnetServeError}
- * built from one of these entries; clients and tests branch on `code`, never on text. `test/unit/errors.test.ts`
- * keeps the README's table equal to this one.
+ * built from one of these entries; clients and tests branch on `code`, never on text. `npm run docs` writes that table
+ * (src/cli/usage.ts) and `test/unit/errors.test.ts` keeps it equal to this one.
  *
  * A code that names one event words it here, from the facts the thrower passes (`FILE_TOO_LARGE` gets a subject
  * and a limit), so that event reads the same on every route. A code that covers a family of events (a bad

@@ -4,7 +4,7 @@ import { booleanText, type IntegerOption, integerInRange, oneOf, optionalText, r
 import { TOP_K } from '../labels/postprocess.js';
 import { LANGS } from '../labels/types.js';
 import { DEFAULT_PRECISION, PRECISIONS } from '../model/types.js';
-import { SERVER_OPTIONS } from '../server/options.js';
+import { PROCESS_OPTIONS, SERVER_OPTIONS } from '../server/options.js';
 import { DEFAULT_WEIGHTS } from '../weights/default-weights.js';
 
 /**
@@ -13,7 +13,7 @@ import { DEFAULT_WEIGHTS } from '../weights/default-weights.js';
  * a stage's option takes its default and range from that stage (classifier/options.ts, server/options.ts,
  * labels/, image/limits.ts, engine/threads.ts, weights/, files/), so the library and the command line cannot
  * disagree; what is the command line's own (`--json`, `--jsonl`, `--out`…) is declared here. Parsing, USAGE and
- * each command's help, `--print-config` and the README's limits table (usage.ts) all come from this table.
+ * each command's help, `--print-config` and docs/limits.md's table (usage.ts) all come from this table.
  *
  * Precedence: flag, then environment variable, then default. An empty environment variable counts as unset.
  */
@@ -36,9 +36,9 @@ interface SettingSpec<T> {
   readonly help: string;
   /** The value when nothing is given; a function for defaults read from the machine. */
   readonly default: T | (() => T);
-  /** The default as people read it (README, USAGE), when the raw value says less. */
+  /** The default as people read it (docs, USAGE), when the raw value says less. */
   readonly shownDefault?: string;
-  /** A row in the README's limits table: what is limited and what happens past it. */
+  /** A row in docs/limits.md's table: what is limited and what happens past it. */
   readonly limit?: { readonly what: string; readonly past?: string };
   /** `--print-config` shows `****` instead of the value. */
   readonly secret?: boolean;
@@ -52,7 +52,7 @@ export interface Setting<T> extends SettingSpec<T> {
   check(name: string, value: unknown): T;
   /** Turns the text of a flag or environment variable into the value {@link check} expects. */
   parse(text: string): unknown;
-  /** The range or choices, for USAGE and the README (`1..64`, `fp32|int8`). */
+  /** The range or choices, for USAGE and docs/limits.md (`1..64`, `fp32|int8`). */
   readonly range?: string;
 }
 
@@ -465,6 +465,15 @@ export const SETTINGS = {
     ...SERVER_OPTIONS.keepAliveTimeoutMs,
     shownDefault: '5 s',
     limit: { what: 'idle keep-alive connection' },
+  }),
+  heapLimitMb: integer({
+    flag: '--heap-limit',
+    placeholder: 'MIB',
+    commands: ['serve'],
+    group: 'serve',
+    help: "V8's heap limit (--max-old-space-size) in MiB; 0 keeps Node's (the image starts Node with 256). Another value restarts `serve` with it",
+    ...PROCESS_OPTIONS.heapLimitMb,
+    shownDefault: 'as started',
   }),
   maxConnections: integer({
     flag: '--max-connections',

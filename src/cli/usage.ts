@@ -1,3 +1,4 @@
+import { ERROR_CODES } from '../errors.js';
 import { argumentRule } from '../guards.js';
 import { type Command, defaultOf, type Group, type ResolvedSettings, SETTINGS, type Setting, type SettingKey } from './settings.js';
 
@@ -133,7 +134,7 @@ export function checkOperands(command: Command, operands: readonly string[], env
   argumentRule(false, `${takes}; it does not take ${listed}. ${hint}`);
 }
 
-/** The README's "Limits and their flags" table, generated: a test keeps the README equal to it. */
+/** docs/limits.md's table, generated: `npm run docs` writes it there and test/unit/settings.test.ts keeps it equal. */
 export function limitsTable(): string {
   const rows = ['| limit | default | flag | environment variable |', '| --- | --- | --- | --- |'];
   for (const [, entry] of entries()) {
@@ -143,6 +144,13 @@ export function limitsTable(): string {
       `| ${entry.limit.what} | ${shownDefault(entry)}${past} | \`${entry.flag} ${entry.placeholder ?? ''}\` | \`${entry.env.join('`, `')}\` |`,
     );
   }
+  return rows.join('\n');
+}
+
+/** docs/errors.md's table of every code in the registry, in its order: written and checked like {@link limitsTable}. */
+export function errorCodesTable(): string {
+  const rows = ['| code | HTTP | meaning |', '| --- | --- | --- |'];
+  for (const [code, spec] of Object.entries(ERROR_CODES)) rows.push(`| \`${code}\` | ${spec.status} | ${spec.summary} |`);
   return rows.join('\n');
 }
 

@@ -15,7 +15,7 @@ export const FORMAT_NAMES: Readonly<Record<ImageFormat, string>> = Object.freeze
 
 /**
  * Formats the bundled sharp (libvips 8.18 prebuilt) decodes from a buffer: the one list of what resnet-serve reads.
- * The sniffer's refusals, the route docs, the page (through scripts/build-web.mjs) and the README are made from it.
+ * The sniffer's refusals, the route docs, the page (through scripts/build-web.mjs) and the docs are made from it (test/unit/image-formats.test.ts checks docs/).
  * BMP has no libvips loader without ImageMagick, and HEIC needs an HEVC decoder the prebuilt libheif leaves out
  * (it only has AV1): both are recognised, so that they are refused by name, but not decoded.
  */

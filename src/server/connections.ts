@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { ResnetServeError } from '../errors.js';
 import type { ServerMetrics } from './metrics.js';
+import { exhaustionCode, openFiles } from './resource-exhaustion.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -68,6 +69,14 @@ export function serverFactory(limits: ConnectionLimits): (handler: RequestListen
 export function installConnectionCap(app: FastifyInstance, maxConnections: number): void {
   let open = 0;
   app.server.maxConnections = maxConnections + OVERFLOW_CONNECTIONS;
+  // accept() fails with EMFILE when every descriptor is taken; Node emits that on the server, where an event
+  // without a listener ends the process. libuv has already dropped the connection (uv__emfile_trick): count it.
+  app.server.on('error', (error: Error) => {
+    const errno = exhaustionCode(error);
+    if (errno !== undefined) app.serverMetrics.reportExhaustion('accept', errno, error);
+    // Any other error is Fastify's to handle while it listens (EADDRINUSE…), else a bug for the last-resort handler.
+    else if (app.server.listenerCount('error') === 1) throw error;
+  });
   app.server.on('connection', (socket: CountedSocket) => {
     open++;
     if (open > maxConnections) socket[OVER_CAPACITY] = true;
@@ -80,6 +89,33 @@ export function installConnectionCap(app: FastifyInstance, maxConnections: numbe
     reply.header('connection', 'close');
     throw new ResnetServeError('TOO_MANY_CONNECTIONS', { maxConnections }, { details: { maxConnections } });
   });
+}
+
+/** Descriptors kept free past the connections: model files, /proc reads, the gRPC port, logs, sharp's temporaries. */
+const SPARE_FILES = 32;
+
+/**
+ * Warns (one JSON log line, `event: "open_files_limit"`) when the connections the server may hold, with the
+ * overflow it accepts only to refuse, could take the process's last descriptors (RLIMIT_NOFILE, as `ulimit -n`
+ * shows it, minus those open now): then accept() fails with EMFILE before the cap is reached. Raise the limit
+ * (`ulimit -n`, the container's `nofile`) or lower `--max-connections`.
+ */
+export function warnIfAboveOpenFiles(log: FastifyInstance['log'], maxConnections: number): void {
+  const files = openFiles();
+  if (files === undefined) return;
+  const room = files.limit - files.open - SPARE_FILES;
+  if (maxConnections + OVERFLOW_CONNECTIONS <= room) return;
+  log.warn(
+    {
+      event: 'open_files_limit',
+      openFilesLimit: files.limit,
+      openFiles: files.open,
+      maxConnections,
+      overflowConnections: OVERFLOW_CONNECTIONS,
+      suggestedMaxConnections: Math.max(1, room - OVERFLOW_CONNECTIONS),
+    },
+    `--max-connections ${maxConnections} (plus ${OVERFLOW_CONNECTIONS} accepted only to be refused) is above the ${room} file descriptors this process has left (ulimit -n ${files.limit}); raise ulimit -n or lower --max-connections`,
+  );
 }
 
 /** What Node's HTTP parser reports (llhttp `HPE_*`, Node's timeouts), as a registry error. */

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ClassifierObserver, Timings } from '../classifier/index.js';
 import { ERROR_CODES } from '../errors.js';
+import { type ExhaustionReport, skipIfExhausted } from './resource-exhaustion.js';
 
 /** Milliseconds; from ~1 ms (a cached small decode) to the 30 s request timeout. */
 const MS_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 30_000];
@@ -15,24 +16,66 @@ export interface ServerMetrics {
   readonly observer: ClassifierObserver;
   observeTimings(timings: Timings): void;
   countRequest(route: string, method: string, status: number): void;
+  /**
+   * Counts (in `resnet_resource_exhausted_total`, process-wide) and logs one sample, timer tick or accept that ran
+   * out of descriptors or memory and was skipped.
+   */
+  readonly reportExhaustion: ExhaustionReport;
+  /** Logs every exhaustion the process reports with `log` until the returned function is called. */
+  logExhaustion(log: ExhaustionLog): () => void;
   /** Drops the app's metrics; the classifier may still call the observer afterwards, harmlessly. */
   clear(): void;
 }
 
-let processRegistry: Registry | undefined;
+interface ProcessMetrics {
+  registry: Registry;
+  /** Counts one exhaustion and tells the listeners. */
+  report: ExhaustionReport;
+  /** Each app's logger, told of every exhaustion while the app lives. */
+  listeners: Set<ExhaustionReport>;
+}
+
+/** The part of a pino logger the exhaustion reports use. */
+export interface ExhaustionLog {
+  warn(facts: object, message: string): void;
+}
+
+let processMetrics: ProcessMetrics | undefined;
 
 /**
  * prom-client 15's `collectDefaultMetrics` starts a `monitorEventLoopDelay` histogram and a GC
  * `PerformanceObserver` on every call and returns no handle to stop them (lib/metrics/eventLoopLag.js:49,
  * lib/metrics/gc.js:55), so calling it per app would leak one of each per app. They describe the
- * process, not the app, so they are collected once per process and merged into each app's registry.
+ * process, not the app, so they are collected once per process and merged into each app's registry; so is the
+ * count of exhaustions, which the process suffers whichever app notices.
  */
-function defaultMetricsRegistry(): Registry {
-  if (processRegistry === undefined) {
-    processRegistry = new Registry();
-    collectDefaultMetrics({ register: processRegistry });
+function defaultMetrics(): ProcessMetrics {
+  if (processMetrics !== undefined) return processMetrics;
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const listeners = new Set<ExhaustionReport>();
+  const exhausted = new Counter({
+    name: 'resnet_resource_exhausted_total',
+    help: 'Samples, timer ticks and accepted connections skipped because the process ran out of file descriptors (EMFILE, ENFILE) or memory (ENOMEM), by source and errno.',
+    labelNames: ['source', 'errno'] as const,
+    registers: [registry],
+  });
+  const report: ExhaustionReport = (source, errno, error) => {
+    exhausted.inc({ source, errno });
+    for (const listener of listeners) listener(source, errno, error);
+  };
+  // A collector that reads /proc under EMFILE must not fail the scrape: that one sample is skipped and counted
+  // (prom-client guards some of its reads, not all: processOpenFileDescriptors, processMaxFileDescriptors).
+  for (const metric of registry.getMetricsAsArray()) {
+    const collectable = metric as { name: string; collect?: () => unknown };
+    const collect = collectable.collect;
+    if (typeof collect !== 'function') continue;
+    collectable.collect = function collectOrSkip(this: unknown) {
+      return skipIfExhausted(collectable.name, report, () => collect.call(this));
+    };
   }
-  return processRegistry;
+  processMetrics = { registry, report, listeners };
+  return processMetrics;
 }
 
 export function createServerMetrics(): ServerMetrics {
@@ -61,8 +104,10 @@ export function createServerMetrics(): ServerMetrics {
     registers,
   });
 
+  const shared = defaultMetrics();
   return {
-    registry: Registry.merge([own, defaultMetricsRegistry()]),
+    registry: Registry.merge([own, shared.registry]),
+    reportExhaustion: shared.report,
     observer: {
       onBatch(size, inferenceMs) {
         batchSize.observe(size);
@@ -79,6 +124,15 @@ export function createServerMetrics(): ServerMetrics {
     },
     countRequest(route, method, status) {
       requests.inc({ route, method, status: String(status) });
+    },
+    logExhaustion(log) {
+      const listener: ExhaustionReport = (source, errno, error) =>
+        log.warn(
+          { event: 'resource_exhausted', source, errno, syscall: error.syscall },
+          `out of ${errno === 'ENOMEM' ? 'memory' : 'file descriptors'} (${errno}); ${source} skipped this time`,
+        );
+      shared.listeners.add(listener);
+      return () => shared.listeners.delete(listener);
     },
     clear() {
       own.clear();
@@ -106,5 +160,9 @@ export function countResponses(app: FastifyInstance, metrics: ServerMetrics): vo
   app.addHook('onRequestAbort', async (request) => {
     metrics.countRequest(request.routeOptions.url ?? 'not_found', request.method, ERROR_CODES.CLIENT_ABORTED.status);
   });
-  app.addHook('onClose', async () => metrics.clear());
+  const stopLogging = metrics.logExhaustion(app.log);
+  app.addHook('onClose', async () => {
+    stopLogging();
+    metrics.clear();
+  });
 }

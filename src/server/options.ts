@@ -102,6 +102,18 @@ const TEXT_OPTIONS = Object.freeze({
   corsOrigins: { default: undefined },
 }) satisfies Record<string, { default: string | undefined }>;
 
+/**
+ * What the server's process is started with, not an option of the app: V8 fixes its heap limit when the process
+ * starts. `heapLimitMb` is V8's `--max-old-space-size` in MiB; 0 (the default) keeps the limit Node was started
+ * with, which the image's ENTRYPOINT sets to 256 MiB for deploy/'s 384 MiB memory limit (Dockerfile): the JS heap
+ * holds small objects only (uploads, tensors and decoded pixels are external memory, bounded by --max-upload, the
+ * JSON bounds and --decode-budget), so a leak or an unforeseen allocation ends as a heap limit the process
+ * reports rather than the kernel's OOM kill of the container. A value Node was not started with restarts `serve`.
+ */
+export const PROCESS_OPTIONS = Object.freeze({
+  heapLimitMb: { default: 0, min: 0, max: 65_536 },
+}) satisfies Record<string, IntegerOption>;
+
 /** The defaults and ranges documented on {@link StartOptions}, keyed by option; the CLI's flags read them too. */
 export const SERVER_OPTIONS = Object.freeze({ ...INTEGER_OPTIONS, ...TEXT_OPTIONS });
 

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { CLASSIFIER_OPTIONS } from '../classifier/options.js';
 import { messageOf, ResnetServeError } from '../errors.js';
 import { buildApp } from './app.js';
+import { warnIfAboveOpenFiles } from './connections.js';
 import { packageJson } from './openapi.js';
 import type { StartOptions } from './options.js';
 import type { GrpcService } from './protocols/oip/grpc/server.js';
@@ -60,6 +61,7 @@ export async function startServer(options: StartOptions): Promise<ServerHandle> 
     }
     throw error;
   }
+  warnIfAboveOpenFiles(app.log, app.serverOptions.maxConnections);
   const grpc = grpcPort === 0 ? undefined : await startGrpc(app);
   const ready = app.classifierSlot.load().then(() => undefined);
   ready.catch(() => undefined);
@@ -137,25 +139,24 @@ export const DRAIN_MARGIN_MS = 5000;
 /**
  * On the first SIGTERM/SIGINT: close the server gracefully (see {@link ServerHandle.close}) and exit 0,
  * or 1 if closing failed or took longer than `forceAfterMs`. A second signal exits 1 at once.
- * Returns a function that removes the handlers.
+ *
+ * Also the last resort for a bug: an uncaught exception or unhandled rejection is logged (fatal), the server
+ * marked not ready at once (/readyz 503, so the load balancer stops sending), the requests in flight drained as
+ * for SIGTERM (within `forceAfterMs`), and the process exits 1, rather than Node's default of dying
+ * mid-request. Failures while draining are logged too. Returns a function that removes every handler.
  */
 export function installShutdownHandlers(handle: Pick<ServerHandle, 'app' | 'close'>, options: ShutdownOptions = {}): () => void {
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
   const exit = options.exit ?? ((code: number) => process.exit(code));
   const log = handle.app.log;
   let shuttingDown = false;
+  /** 0 for a signal; 1 once anything failed, even during a drain a signal began. */
+  let exitCode = 0;
 
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (shuttingDown) {
-      log.warn({ signal }, 'second signal during shutdown; exiting now');
-      exit(1);
-      return;
-    }
-    shuttingDown = true;
+  const drain = (): void => {
     // The longest an admitted request can still wait is the classifier's own timeout, whatever it was set to.
     const requestTimeoutMs = handle.app.classifierSlot.limits?.requestTimeoutMs ?? CLASSIFIER_OPTIONS.requestTimeoutMs.default;
     const forceAfterMs = options.forceAfterMs ?? requestTimeoutMs + DRAIN_MARGIN_MS;
-    log.info({ signal }, 'shutting down: not ready, draining in-flight requests');
     const force = setTimeout(() => {
       log.error({ forceAfterMs }, 'shutdown took too long; exiting');
       exit(1);
@@ -165,7 +166,7 @@ export function installShutdownHandlers(handle: Pick<ServerHandle, 'app' | 'clos
       () => {
         clearTimeout(force);
         log.info('shutdown complete');
-        exit(0);
+        exit(exitCode);
       },
       (error: unknown) => {
         clearTimeout(force);
@@ -175,8 +176,38 @@ export function installShutdownHandlers(handle: Pick<ServerHandle, 'app' | 'clos
     );
   };
 
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (shuttingDown) {
+      log.warn({ signal }, 'second signal during shutdown; exiting now');
+      exit(1);
+      return;
+    }
+    shuttingDown = true;
+    log.info({ signal }, 'shutting down: not ready, draining in-flight requests');
+    drain();
+  };
+
+  let failed = false;
+  const onFatal = (error: unknown, origin: string): void => {
+    log.fatal({ err: error, origin }, 'uncaught failure: not ready, draining in-flight requests, then exiting 1');
+    // Later failures are logged and the drain goes on: a timer that throws every second must not cut it short,
+    // and the drain has its own deadline.
+    if (failed) return;
+    failed = true;
+    exitCode = 1;
+    handle.app.classifierSlot.beginShutdown();
+    if (shuttingDown) return;
+    shuttingDown = true;
+    drain();
+  };
+  const onRejection = (reason: unknown): void => onFatal(reason, 'unhandledRejection');
+
   for (const signal of signals) process.on(signal, onSignal);
+  process.on('uncaughtException', onFatal);
+  process.on('unhandledRejection', onRejection);
   return () => {
     for (const signal of signals) process.off(signal, onSignal);
+    process.off('uncaughtException', onFatal);
+    process.off('unhandledRejection', onRejection);
   };
 }

@@ -36,6 +36,8 @@ const UNKNOWN_SIZE_START_BYTES = 256 * 1024;
  * @param file - the part's stream; busboy sets `truncated` and emits `limit` when the part passes its size limit.
  * @param declaredBytes - the request's Content-Length, or NaN when the body is chunked.
  * @param limitBytes - the part's size limit: no buffer grows past it.
+ * @param inspect - sees each chunk as it arrives; what it throws ends the reading (the rest of the stream is
+ *   read and dropped, so the refusal can be answered) and is thrown on.
  * @returns the part's bytes, or `undefined` as soon as the part passes `limitBytes`: the stream is destroyed then,
  *   without waiting for the part to end (a chunked upload could otherwise go on for gigabytes).
  */
@@ -43,6 +45,7 @@ export async function readUpload(
   file: Readable & { truncated?: boolean },
   declaredBytes: number,
   limitBytes: number,
+  inspect?: (chunk: Buffer) => void,
 ): Promise<Buffer | undefined> {
   let buffer = Buffer.allocUnsafe(
     Number.isFinite(declaredBytes) ? Math.min(declaredBytes, limitBytes) : Math.min(UNKNOWN_SIZE_START_BYTES, limitBytes),
@@ -55,7 +58,16 @@ export async function readUpload(
   };
   file.once('limit', stop);
   try {
-    for await (const chunk of file as AsyncIterable<Buffer>) {
+    // Not destroyed on a refusal by `inspect`: the stream may be a request, whose socket must live to answer it.
+    for await (const chunk of file.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+      if (inspect !== undefined) {
+        try {
+          inspect(chunk);
+        } catch (refusal) {
+          file.resume();
+          throw refusal;
+        }
+      }
       if (length + chunk.length > limitBytes) {
         stop();
         break;

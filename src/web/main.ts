@@ -185,18 +185,23 @@ function show(next: View): void {
   if (next.kind === 'result' || next.kind === 'error') revealAnswer();
 }
 
+/** How long a new answer's card is followed as it grows (its photo loads, the map's toggle and caption appear). */
+const SETTLE_MS = 2000;
+let following: ResizeObserver | undefined;
+
 /**
  * Brings a new answer into view: on a phone (and a short desktop window) the card starts below the drop zone, so
- * the guesses would land at or under the bottom edge. The whole card when it fits, else its top; for a result,
- * once the photo's size (and so the card's) is known — a photo the browser cannot show settles as well.
+ * the guesses would land at or under the bottom edge. The whole card when it fits, else its top. The card keeps
+ * growing after the answer is drawn — the photo decodes, then the map's toggle and caption appear in the photo's
+ * load handler, in no fixed order with this call — so it is followed by its size for a moment, not measured once.
  */
 function revealAnswer(): void {
-  if (view.kind === 'result' && !ui.preview.complete) {
-    void ui.preview
-      .decode()
-      .catch(() => undefined)
-      .then(() => scrollIntoSight(ui.result));
-  } else scrollIntoSight(view.kind === 'error' ? ui.error : ui.result);
+  const target = view.kind === 'error' ? ui.error : ui.result;
+  following?.disconnect();
+  const observer = new ResizeObserver(() => scrollIntoSight(target));
+  following = observer;
+  observer.observe(target);
+  setTimeout(() => observer.disconnect(), SETTLE_MS);
 }
 
 function scrollIntoSight(target: HTMLElement): void {

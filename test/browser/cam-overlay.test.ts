@@ -2,7 +2,7 @@
  * "Show where it looked" in Debian's Chromium (headless) against a real server running the trained shapes fixture:
  * the overlay canvas lies exactly on the crop box of the displayed photo, its hottest cell is viridis yellow, the
  * class rows switch the map (mouse and keyboard), the toggle speaks Chinese, and a model without maps hides it.
- * With RESNET_SERVE_UPDATE_SCREENSHOTS=1 the README's screenshot (docs/explain-page.png) is remade.
+ * With RESNET_SERVE_UPDATE_SCREENSHOTS=1 docs/explain.md's screenshot (docs/explain-page.png) is remade.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -176,9 +176,15 @@ describe.skipIf(!haveChromium)('the page has no broken states', () => {
     expect(geometry.canvas.width).toBeGreaterThan(300);
     expect(geometry.captionLines).toBe(1);
     // Scrolled so that the answer, photo and guesses alike, is on the screen.
+    // Polled as the distance below the window's edge, so a failure says by how much (and the card's height).
     await expect
-      .poll(() => page.evaluate(() => document.getElementById('result')!.getBoundingClientRect().bottom <= innerHeight + 1))
-      .toBe(true);
+      .poll(() =>
+        page.evaluate(() => {
+          const box = document.getElementById('result')!.getBoundingClientRect();
+          return { below: Math.max(0, Math.round(box.bottom - innerHeight)), fits: box.height <= innerHeight, height: box.height };
+        }),
+      )
+      .toMatchObject({ below: 0, fits: true });
     expect(await page.evaluate(() => document.getElementById('result')!.getBoundingClientRect().top)).toBeGreaterThanOrEqual(0);
     expect(problems).toEqual([]);
     await page.screenshot({ path: join(shots, 'page-states-desktop.png') });

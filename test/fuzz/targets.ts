@@ -18,6 +18,7 @@ import { findTensorMap, TorchUnpickleContext } from '../../src/weights/torch-pic
 import { openZip } from '../../src/weights/zip.js';
 import { FakeClassifier } from '../helpers/fake-classifier.js';
 import { multipartBody } from '../helpers/multipart.js';
+import { KSERVE_SAMPLE_REQUEST, SPEC_JSON_REQUEST, specBinaryRequest } from '../helpers/oip-spec-examples.js';
 
 /**
  * What the fuzzer runs. A target's `run` resolves for an input it accepts and throws a ResnetServeError
@@ -281,6 +282,21 @@ const multipartTarget = (): FuzzTarget =>
     ],
   });
 
+/**
+ * The Open Inference Protocol's own example requests, as printed: inference_rest.md's "Inference Request
+ * Examples" (kserve/open-inference-protocol), KServe's v2 sample input (samples/…/input.json: FP32 [2, 4],
+ * nested), and extension_binary_data.md's binary example (16 + 3 bytes after the JSON). Wrong for this model
+ * (names, datatypes, shapes), so they reach every refusal; the mutator turns them into requests that are not.
+ */
+function oipSpecSeeds(): Uint8Array[] {
+  const binary = specBinaryRequest();
+  return [
+    Buffer.from(`\n${SPEC_JSON_REQUEST}`),
+    Buffer.from(`\n${KSERVE_SAMPLE_REQUEST}`),
+    Buffer.concat([Buffer.from(`${binary.headerLength}\n`), binary.body]),
+  ];
+}
+
 /** POST /v2/models/resnet18/infer: the first line is Inference-Header-Content-Length, the rest the body (JSON, then binary tensors). */
 const oipInferTarget = (): FuzzTarget =>
   routeTarget({
@@ -288,8 +304,9 @@ const oipInferTarget = (): FuzzTarget =>
     url: '/v2/models/resnet18/infer',
     header: 'inference-header-content-length',
     fixedHeaders: { 'content-type': 'application/octet-stream' },
-    seeds: () =>
-      filesIn('images', SEED_IMAGES, 1 << 20).flatMap((image) => {
+    seeds: () => [
+      ...oipSpecSeeds(),
+      ...filesIn('images', SEED_IMAGES, 1 << 20).flatMap((image) => {
         const json = JSON.stringify({
           inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [Buffer.from(image).toString('base64')] }],
         });
@@ -301,6 +318,7 @@ const oipInferTarget = (): FuzzTarget =>
         });
         return [Buffer.from(`\n${json}`), Buffer.concat([Buffer.from(`${header.length}\n${header}`), element])];
       }),
+    ],
     dictionary: [
       '{"inputs":[',
       '"name":"image"',
@@ -316,6 +334,15 @@ const oipInferTarget = (): FuzzTarget =>
       '"name":"cam"',
       '-1',
       '1e999',
+      // The structure bounds of rest/json-bounds.ts, and the shapes of tensor-shape.ts.
+      '[[[[[[[[[[[',
+      '[],[],[],[]',
+      '"shape":[1,1,1,1,1,1,1,1,1]',
+      '"shape":[9007199254740993]',
+      '"shape":[4294967296,4294967296]',
+      '"data":[[[[',
+      '\\"',
+      '"datatype":"UINT32"',
     ],
   });
 

@@ -45,9 +45,18 @@ export interface ChildServer {
   kill(): void;
 }
 
+export interface SpawnOptions {
+  /** The child's file-descriptor limit (`ulimit -n`, through sh), to exhaust it on purpose. Default: this process's. */
+  openFiles?: number;
+}
+
 /** Spawns test/helpers/server-process.ts with `env` and waits until it listens. */
-export async function spawnServer(env: Record<string, string> = {}): Promise<ChildServer> {
-  const child = spawn(process.execPath, [childScript()], {
+export async function spawnServer(env: Record<string, string> = {}, options: SpawnOptions = {}): Promise<ChildServer> {
+  const [command, args] =
+    options.openFiles === undefined
+      ? [process.execPath, [childScript()]]
+      : ['sh', ['-c', `ulimit -n ${options.openFiles} && exec "$0" "$@"`, process.execPath, childScript()]];
+  const child = spawn(command, args, {
     cwd: repo,
     env: { ...process.env, RS_WEB_ROOT: join(repo, 'dist', 'web'), ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

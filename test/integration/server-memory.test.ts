@@ -2,13 +2,14 @@
  * Memory and latency under hostile load, on a server in its own process (real classifier, synthetic
  * full-width ResNet-18, the allocator settings of the command's #! line): a burst of decompression bombs stays
  * within the decode budget's memory, a small photo sent meanwhile is answered, RSS comes back after bursts,
- * and 200 slowloris connections do not stop legitimate clients. Figures are printed ("[memory]").
+ * 200 slowloris connections do not stop legitimate clients, and 30 hostile Open Inference Protocol JSON bodies
+ * at once (#19) neither kill it nor hold memory. Figures are printed ("[memory]").
  */
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { postImage } from '../helpers/http.js';
+import { postImage, rawPost } from '../helpers/http.js';
 import { type ChildServer, spawnServer, waitUntilReady } from '../helpers/spawn-server.js';
 import { noiseJpeg } from '../helpers/test-images.js';
 
@@ -126,6 +127,62 @@ describe('a server under hostile load', () => {
     expect(afterAborts.rss - base).toBeLessThanOrEqual(30 * MB);
     expect(afterBurst.rss - base).toBeLessThanOrEqual(30 * MB);
     for (const status of statuses) expect([200, 503]).toContain(status);
+  }, 120_000);
+
+  test("30 hostile OIP JSON bodies of ~10 MB at once (#19's enormous shape, a huge array, and their kin): refused 400, peak RSS within 150 MB of idle, /predict answered within 3 s throughout", async () => {
+    const TEN_MB = 10_000_000;
+    const filler = (unit: string, prefix: string, suffix: string): Buffer =>
+      Buffer.from(prefix + unit.repeat(Math.floor((TEN_MB - prefix.length - suffix.length) / unit.length)).slice(0, -1) + suffix);
+    const bodies: Record<string, Buffer> = {
+      // The issue's: a shape of millions of dimensions (a 1 M-element one answered 400, larger ones took the heap).
+      'enormous shape': filler('1,', '{"inputs":[{"name":"image","datatype":"BYTES","shape":[', ']}]}'),
+      'huge data array': filler('0,', '{"inputs":[{"name":"input","datatype":"FP32","shape":[1,3,224,224],"data":[', ']}]}'),
+      'millions of empty arrays': filler('[],', '{"inputs":[{"name":"input","datatype":"FP32","shape":[1,3,224,224],"data":[', ']}]}'),
+      'deep nesting': filler('[', '', ''),
+      'an object of a million keys': Buffer.from(
+        `{"inputs":[{"name":"image","parameters":{${Array.from({ length: 700_000 }, (_, i) => `"k${i}":1`).join(',')}}}]}`,
+      ),
+    };
+    const url = `${server.url}/v2/models/resnet18/infer`;
+    const hostile = Array.from({ length: 30 }, (_, i) => {
+      const [name, body] = Object.entries(bodies)[i % Object.keys(bodies).length]!;
+      const chunks = function* (): Generator<Buffer> {
+        for (let at = 0; at < body.length; at += 1024 * 1024) yield body.subarray(at, at + 1024 * 1024);
+      };
+      return rawPost(url, { 'content-type': 'application/json', 'content-length': String(body.length) }, chunks()).then(
+        (answer) => ({ name, status: answer.status, code: answer.json?.code }),
+        (error: unknown) => ({ name, status: 0, code: String((error as { code?: string }).code) }),
+      );
+    });
+    let attacking = true;
+    const legitimate: { status: number; ms: number }[] = [];
+    const legit = (async () => {
+      while (attacking) {
+        const t0 = performance.now();
+        const answer = await postImage(server.url, photo);
+        legitimate.push({ status: answer.status, ms: performance.now() - t0 });
+      }
+    })();
+    const attack = Promise.all(hostile).finally(() => {
+      attacking = false;
+    });
+    const peak = await peakDuring(pid, attack);
+    const answers = await attack;
+    await legit;
+    console.log(
+      `[memory] 30 hostile OIP JSON bodies: RSS idle ${(idle / MB).toFixed(0)} MB, peak ${(peak / MB).toFixed(0)} MB (+${((peak - idle) / MB).toFixed(0)}); ` +
+        `${legitimate.length} legitimate /predict meanwhile, slowest ${Math.max(...legitimate.map((l) => l.ms)).toFixed(0)} ms; ` +
+        `answers ${[...new Set(answers.map((a) => `${a.name}: ${a.status} ${a.code ?? ''}`))].join('; ')}`,
+    );
+    expect(server.process.exitCode).toBeNull();
+    for (const answer of answers) expect(answer).toMatchObject({ status: 400, code: 'INVALID_ARGUMENT' });
+    expect(peak - idle).toBeLessThanOrEqual(150 * MB);
+    expect(legitimate.length).toBeGreaterThan(0);
+    for (const answer of legitimate) {
+      expect(answer.status).toBe(200);
+      // The issue's bound for a legitimate client under attack: a behaviour, measured, not a benchmark.
+      expect(answer.ms).toBeLessThan(3000);
+    }
   }, 120_000);
 
   test('200 slowloris connections do not stop legitimate clients', async () => {

@@ -1,6 +1,7 @@
 /**
  * SIGTERM on a real server process (test/helpers/server-process.ts, real classifier): it stops accepting,
- * lets the in-flight upload finish with a real answer, closes the classifier and exits 0.
+ * lets the in-flight upload finish with a real answer, closes the classifier and exits 0. A bug (an uncaught
+ * exception, an unhandled rejection) takes the same path, and exits 1.
  */
 import { request } from 'node:http';
 import { afterEach, expect, test } from 'vitest';
@@ -12,15 +13,19 @@ import { waitFor } from '../helpers/wait.js';
 let server: ChildServer | undefined;
 afterEach(() => server?.kill());
 
-test('SIGTERM during an in-flight upload: the upload gets its 200, new connections are refused, exit code 0', async () => {
-  server = await spawnServer({ RS_LOG_LEVEL: 'info' });
-  await waitUntilReady(server.url);
+/**
+ * Sends the headers and half the body of an upload, so the request is in flight on the server when `stop` sends
+ * its signal; the rest is sent once the listener is closed. Resolves with the answer.
+ */
+async function uploadAcrossShutdown(
+  running: ChildServer,
+  stop: () => void,
+  drainingLine: (line: Record<string, unknown>) => boolean,
+): Promise<{ status: number; connection: string | undefined; body: string }> {
   const body = multipartBody([{ name: 'file', filename: 'cat.jpg', data: await noiseJpeg(42, 320, 240) }]);
   const half = Math.floor(body.payload.length / 2);
-
-  // Send the headers and half the body, so the request is in flight on the server when the signal lands.
   const answer = new Promise<{ status: number; connection: string | undefined; body: string }>((resolve, reject) => {
-    const req = request(`${server!.url}/predict`, { method: 'POST', headers: body.headers }, (res) => {
+    const req = request(`${running.url}/predict`, { method: 'POST', headers: body.headers }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));
@@ -29,20 +34,48 @@ test('SIGTERM during an in-flight upload: the upload gets its 200, new connectio
     req.on('error', reject);
     req.write(body.payload.subarray(0, half));
     void (async () => {
-      await server!.waitForLine((line) => String(line.msg).startsWith('shutting down'));
+      await running.waitForLine(drainingLine);
       // The listener closes right after the signal; the upload in flight must still be answered.
-      await expect(refused(server!.url)).resolves.toBe(true);
+      await expect(refused(running.url)).resolves.toBe(true);
       req.end(body.payload.subarray(half));
     })().catch(reject);
   });
-  await server.waitForLine((line) => line.requestStarted === '/predict');
-  server.process.kill('SIGTERM');
+  await running.waitForLine((line) => line.requestStarted === '/predict');
+  stop();
+  return answer;
+}
 
-  const res = await answer;
+test('SIGTERM during an in-flight upload: the upload gets its 200, new connections are refused, exit code 0', async () => {
+  server = await spawnServer({ RS_LOG_LEVEL: 'info' });
+  await waitUntilReady(server.url);
+  const running = server;
+  const res = await uploadAcrossShutdown(
+    running,
+    () => running.process.kill('SIGTERM'),
+    (line) => String(line.msg).startsWith('shutting down'),
+  );
   expect(res.status).toBe(200);
   expect(JSON.parse(res.body).predictions).toHaveLength(3);
   expect(res.connection).toBe('close');
   expect(await server.exited).toBe(0);
+  expect(server.lines.some((line) => line.msg === 'shutdown complete')).toBe(true);
+});
+
+test('an uncaught exception during an in-flight upload: logged as fatal, the upload gets its 200, then exit code 1', async () => {
+  server = await spawnServer({ RS_LOG_LEVEL: 'info', RS_BUG_ON_SIGUSR2: '1' });
+  await waitUntilReady(server.url);
+  const running = server;
+  const res = await uploadAcrossShutdown(
+    running,
+    () => running.process.kill('SIGUSR2'),
+    (line) => line.level === 60,
+  );
+  expect(res.status).toBe(200);
+  expect(JSON.parse(res.body).predictions).toHaveLength(3);
+  expect(await server.exited).toBe(1);
+  const fatal = server.lines.filter((line) => line.level === 60);
+  // The timer's exception and the promise's rejection, each logged with where it came from.
+  expect(fatal.map((line) => line.origin).sort()).toEqual(['uncaughtException', 'unhandledRejection']);
   expect(server.lines.some((line) => line.msg === 'shutdown complete')).toBe(true);
 });
 

@@ -1,14 +1,25 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { sectionOf } from '../../scripts/doc-sections.mjs';
+import { errorCodesTable } from '../../src/cli/usage.js';
 import { ERROR_CODES, formatBytes, inContext, invalidArgument, ResnetServeError } from '../../src/errors.js';
 import { errorBodySchema } from '../../src/server/errors.js';
 
 describe('error registry', () => {
-  it('the README table lists every code with its HTTP status and summary, and nothing else', () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    const rows = [...readme.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \| (.*) \|$/gm)].map((m) => [m[1], Number(m[2]), m[3]]);
+  it('docs/errors.md’s table lists every code with its HTTP status and summary, and nothing else', () => {
+    const page = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
+    const rows = [...page.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \| (.*) \|$/gm)].map((m) => [m[1], Number(m[2]), m[3]]);
     const registry = Object.entries(ERROR_CODES).map(([code, spec]) => [code, spec.status, spec.summary]);
     expect(rows.sort()).toEqual(registry.sort());
+  });
+
+  it('docs/errors.md’s table is the one generated from the registry, in its order (npm run docs writes it)', () => {
+    const page = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
+    expect(sectionOf(page, 'generated:errors')).toBe(errorCodesTable());
+    expect(errorCodesTable().split('\n').slice(2, 4)).toEqual([
+      '| `INVALID_ARGUMENT` | 400 | A parameter is missing, of the wrong type or out of range. |',
+      '| `FILE_MISSING` | 400 | The request has no file in the multipart part the route reads (`file` for /predict, `data` for TorchServe), or its file name is empty. |',
+    ]);
   });
 
   it('the error body schema (and so the OpenAPI document) offers exactly the registry’s codes', () => {

@@ -1,14 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { sectionOf } from '../../scripts/doc-sections.mjs';
 import { resolveClassifierOptions } from '../../src/classifier/options.js';
 import { DEFAULTS, resolveSettings, SETTINGS } from '../../src/cli/settings.js';
 import { limitsTable } from '../../src/cli/usage.js';
 import { thrownError } from '../helpers/errors.js';
 
 describe('the settings table', () => {
-  it('is the README limits table, generated', () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    expect(readme).toContain(`${limitsTable()}\n`);
+  it('is docs/limits.md’s table, generated (npm run docs writes it)', () => {
+    const page = readFileSync(new URL('../../docs/limits.md', import.meta.url), 'utf8');
+    expect(page).toContain(`${limitsTable()}\n`);
+    expect(sectionOf(page, 'generated:limits')).toBe(limitsTable());
   });
 
   it('gives every setting a flag and RESNET_SERVE_<FLAG>, and the port PORT as well', () => {

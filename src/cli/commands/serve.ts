@@ -2,6 +2,7 @@ import { constants as osConstants } from 'node:os';
 import { type ClassifierObserver, createClassifier } from '../../classifier/index.js';
 import { SERVER_OPTIONS } from '../../server/options.js';
 import { resolveModel } from '../../setup/resolve-model.js';
+import { restartWithHeapLimit } from '../heap-limit.js';
 import { type Settings, stageOptions } from '../settings.js';
 import { classifierOptions, modelSource } from './shared.js';
 
@@ -10,6 +11,8 @@ import { classifierOptions, modelSource } from './shared.js';
  * drains on SIGTERM/SIGINT. Resolves never while serving; rejects when the model fails to load.
  */
 export async function run(settings: Settings): Promise<number> {
+  const restarted = await restartWithHeapLimit(settings.heapLimitMb);
+  if (restarted !== undefined) return restarted;
   // As PID 1 in a container, a signal without a handler is ignored: until the server can drain, SIGTERM stops
   // the command as its default action would anywhere else, so a pod deleted while it converts is not left to
   // the kubelet's SIGKILL at the end of the grace period.
@@ -24,7 +27,7 @@ export async function run(settings: Settings): Promise<number> {
   // it needed the room: RSS when ready 273 → 181 MB (fp32) and 209 → 153 MB (int8) with one full GC now.
   globalThis.gc?.();
   // The session starts loading now, on its own thread, while this one imports and builds the HTTP app: start →
-  // ready overlaps the two instead of adding them (measured below in the README's cold-start figures).
+  // ready overlaps the two instead of adding them (measured in docs/deploy.md, "Start-up time").
   const metrics = relayObserver();
   const loading = createClassifier({ ...classifierOptions('serve', settings), model, observer: metrics.observer });
   loading.catch(() => undefined);

@@ -8,37 +8,12 @@ import { readBytesElements, writeBytesElements } from '../../../src/server/proto
 import { type InferLimits, planInference, type WireInput } from '../../../src/server/protocols/oip/infer-request.js';
 import { readRestRequest, splitInferBody } from '../../../src/server/protocols/oip/rest/request.js';
 import { thrownError } from '../../helpers/errors.js';
+import { SPEC_JSON_REQUEST, specBinaryRequest } from '../../helpers/oip-spec-examples.js';
 import { serializeByteTensor, tritonInferRequest } from '../../helpers/tritonclient.js';
 
 const LIMITS: InferLimits = { maxImages: 8, maxImageBytes: 1024, classes: 1000 };
 const JPEG = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4]);
 const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 9]);
-
-/** The request of inference_rest.md's "Inference Request Examples", as printed there. */
-const SPEC_JSON_REQUEST = `{
-  "id" : "42",
-  "inputs" : [
-    { "name" : "input0", "shape" : [ 2, 2 ], "datatype" : "UINT32", "data" : [ 1, 2, 3, 4 ] },
-    { "name" : "input1", "shape" : [ 3 ], "datatype" : "BOOL", "data" : [ true ] }
-  ],
-  "outputs" : [ { "name" : "output0" } ]
-}`;
-
-/** The request of extension_binary_data.md's example: 16 bytes for input0, 3 for input1. */
-function specBinaryRequest(): { body: Buffer; headerLength: string } {
-  const json = Buffer.from(`{
-  "model_name" : "mymodel",
-  "inputs" : [
-    { "name" : "input0", "shape" : [ 2, 2 ], "datatype" : "UINT32", "parameters" : { "binary_data_size" : 16 } },
-    { "name" : "input1", "shape" : [ 3 ], "datatype" : "BOOL", "parameters" : { "binary_data_size" : 3 } }
-  ],
-  "outputs" : [ { "name" : "output0", "parameters" : { "binary_data" : true } } ]
-}`);
-  const input0 = Buffer.alloc(16);
-  for (const [i, v] of [1, 2, 3, 4].entries()) input0.writeUInt32LE(v, i * 4);
-  const input1 = Buffer.from([1, 0, 1]);
-  return { body: Buffer.concat([json, input0, input1]), headerLength: String(json.length) };
-}
 
 describe('the specs’ example requests', () => {
   test('inference_rest.md’s JSON request: id, two inputs with data, one output', () => {

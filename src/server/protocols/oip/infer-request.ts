@@ -2,7 +2,7 @@ import { invalidArgument, ResnetServeError } from '../../../errors.js';
 import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../../../image/recipe.js';
 import { readBytesElements, readFloat32 } from './binary-data.js';
 import { CAM_OUTPUT_NAME, IMAGE_INPUT, OUTPUT_NAMES, type OutputName, TENSOR_INPUT } from './model-metadata.js';
-import { maxElementsOf, type TensorLimits, tensorElements } from './tensor-shape.js';
+import { checkShape, expectElements, type TensorLimits } from './tensor-shape.js';
 
 /** A parameter value as both protocols carry it: JSON scalars over REST, InferParameter's oneof over gRPC. */
 export type ParameterValue = string | number | boolean;
@@ -95,8 +95,8 @@ export function planInference(
     );
   }
   const [wire] = inputs as [WireInput];
-  // The protocol's checks first (rank, dims, size), so nothing below formats or sizes from an unchecked shape.
-  tensorElements(wire.name, wire.shape, maxElementsOf(wire.datatype, tensorLimitsOf(limits)));
+  // Dimensions and element count first, whatever the input: nothing below allocates more than the shape allows.
+  checkShape(wire.name, wire.shape, limits.maxImages * INPUT_ELEMENTS);
   const input =
     wire.name === IMAGE_INPUT.name ? planImages(wire, limits) : wire.name === TENSOR_INPUT.name ? planTensors(wire, limits) : undefined;
   if (input === undefined) {
@@ -118,12 +118,7 @@ function planImages(wire: WireInput, limits: InferLimits): PlannedInput {
     throw badShape(wire, '[N] or [N, 1]');
   }
   const count = batchSize(wire, limits);
-  const images = imageElements(wire);
-  if (images.length !== count) {
-    throw new ResnetServeError('INVALID_ARGUMENT', `Input "${wire.name}" has shape [${shape.join(', ')}] but ${images.length} elements.`, {
-      details: { input: wire.name },
-    });
-  }
+  const images = imageElements(wire, count);
   images.forEach((image, index) => {
     const subject = `Input "${wire.name}" element ${index}`;
     if (image.length === 0) {
@@ -140,16 +135,21 @@ function planImages(wire: WireInput, limits: InferLimits): PlannedInput {
   return { kind: 'images', images };
 }
 
-function imageElements(wire: WireInput): readonly Uint8Array[] {
+/** The images of an input, as many as its shape says (checked before any is decoded from base64). */
+function imageElements(wire: WireInput, count: number): readonly Uint8Array[] {
+  const counted = <T>(elements: readonly T[]): readonly T[] => {
+    expectElements(wire.name, wire.shape, count, elements.length, 'elements');
+    return elements;
+  };
   switch (wire.data.kind) {
     case 'raw':
-      return readBytesElements(wire.data.bytes, wire.name);
+      return counted(readBytesElements(wire.data.bytes, wire.name));
     case 'elements':
-      return wire.data.values;
+      return counted(wire.data.values);
     case 'json': {
       const values = wire.data.value;
       if (!Array.isArray(values)) throw invalidArgument(`the data of input "${wire.name}"`, 'an array of base64 strings', values);
-      return values.flat(1).map((value: unknown, index) => decodeBase64(wire.name, value, index));
+      return counted(values.flat(1)).map((value: unknown, index) => decodeBase64(wire.name, value, index));
     }
     case 'floats':
       throw invalidArgument(`the contents of input "${wire.name}"`, 'bytes_contents or raw_input_contents', 'fp32_contents');
@@ -183,13 +183,6 @@ function planTensors(wire: WireInput, limits: InferLimits): PlannedInput {
   }
   const count = batchSize(wire, limits);
   const data = tensorValues(wire, count * INPUT_ELEMENTS);
-  if (data.length !== count * INPUT_ELEMENTS) {
-    throw new ResnetServeError(
-      'INVALID_ARGUMENT',
-      `Input "${wire.name}" has shape [${shape.join(', ')}], ${count * INPUT_ELEMENTS} values, but ${data.length} were sent.`,
-      { details: { input: wire.name } },
-    );
-  }
   const bad = data.findIndex((value) => !Number.isFinite(value));
   if (bad !== -1) {
     const index = Math.floor(bad / INPUT_ELEMENTS);
@@ -200,6 +193,7 @@ function planTensors(wire: WireInput, limits: InferLimits): PlannedInput {
   return { kind: 'tensors', count, data };
 }
 
+/** The values of an input, as many as its shape says: counted before any Float32Array is made. */
 function tensorValues(wire: WireInput, expected: number): Float32Array {
   switch (wire.data.kind) {
     case 'raw':
@@ -212,18 +206,20 @@ function tensorValues(wire: WireInput, expected: number): Float32Array {
       }
       return readFloat32(wire.data.bytes);
     case 'floats':
+      expectElements(wire.name, wire.shape, expected, wire.data.values.length);
       return Float32Array.from(wire.data.values);
     case 'json':
-      return jsonFloats(wire.name, wire.data.value);
+      return jsonFloats(wire.name, wire.data.value, wire.shape, expected);
     case 'elements':
       throw invalidArgument(`the contents of input "${wire.name}"`, 'fp32_contents or raw_input_contents', 'bytes_contents');
   }
 }
 
 /** Row-major values of JSON `data`, flat or nested as the spec allows ("Tensor Data"), without recursion. */
-function jsonFloats(name: string, value: unknown): Float32Array {
+function jsonFloats(name: string, value: unknown, shape: readonly number[], expected: number): Float32Array {
   if (!Array.isArray(value)) throw invalidArgument(`the data of input "${name}"`, 'an array of numbers', value);
   const flat = value.flat(3) as unknown[];
+  expectElements(name, shape, expected, flat.length);
   const out = new Float32Array(flat.length);
   for (let i = 0; i < flat.length; i++) {
     const element = flat[i];

@@ -1,14 +1,50 @@
 import { ResnetServeError } from '../../../errors.js';
 
-/**
- * The checks every input tensor passes before anything is sized from its shape, for either binding: the gRPC
- * wire scan runs them on the undecoded bytes, `planInference` on what REST's JSON and gRPC's decoder produced.
- * They know the protocol (shape, datatypes, element counts), not this model; the model's own rules stay in
- * infer-request.ts.
- */
-
-/** Triton's limit on a tensor's rank (`MAX_DIMS`, triton-inference-server/core); ours has at most 4. */
+/** Dimensions a tensor may have on the wire: the model's inputs have 1, 2 or 4; 8 is Triton's own limit. */
 export const MAX_DIMS = 8;
+
+/**
+ * Checks a tensor's `shape` as it came off the wire (REST's JSON, gRPC's `repeated int64`), before anything is
+ * allocated from it: an array of at most {@link MAX_DIMS} non-negative safe integers whose product, the element
+ * count, is at most `maxElements`. The product is checked dimension by dimension, so it never overflows.
+ *
+ * @param input - the input's name, for the message.
+ * @returns the shape, typed, and its element count.
+ * @throws ResnetServeError INVALID_ARGUMENT naming the input, with `details.limit` and what was received.
+ */
+export function checkShape(input: string, shape: unknown, maxElements: number): { shape: readonly number[]; elements: number } {
+  const refuse = (why: string, details: Record<string, unknown>): ResnetServeError =>
+    new ResnetServeError('INVALID_ARGUMENT', `The shape of input "${input}" ${why}.`, {
+      details: { input, parameter: 'shape', ...details },
+    });
+  if (!Array.isArray(shape)) throw refuse('must be an array of non-negative integers', {});
+  if (shape.length > MAX_DIMS)
+    throw refuse(`has ${shape.length} dimensions; at most ${MAX_DIMS} are allowed`, { limit: MAX_DIMS, received: shape.length });
+  let elements = 1;
+  shape.forEach((dim: unknown, index) => {
+    if (typeof dim !== 'number' || !Number.isSafeInteger(dim) || dim < 0) {
+      throw refuse(`has dimension ${index} that is not a non-negative integer`, { index });
+    }
+    elements *= dim;
+    if (elements > maxElements) {
+      throw refuse(`holds more than ${maxElements} elements, the most one request can carry`, { limit: maxElements });
+    }
+  });
+  return { shape: shape as number[], elements };
+}
+
+/**
+ * Checks that a tensor's contents hold as many elements as its shape says, before any array is built from them.
+ * @throws ResnetServeError INVALID_ARGUMENT naming the input.
+ */
+export function expectElements(input: string, shape: readonly number[], expected: number, received: number, unit = 'values'): void {
+  if (received === expected) return;
+  throw new ResnetServeError(
+    'INVALID_ARGUMENT',
+    `Input "${input}" has shape [${shape.join(', ')}], ${expected} ${unit}, but ${received} were sent.`,
+    { details: { input, expected, received } },
+  );
+}
 
 /** Bytes per element of each datatype ("Tensor Data Types", the Open Inference Protocol); BYTES has none fixed. */
 export const DATATYPE_BYTES: Readonly<Record<string, number | undefined>> = Object.freeze({
@@ -38,47 +74,4 @@ export interface TensorLimits {
 /** What a shape may describe: the bound the datatype's elements are held to. */
 export function maxElementsOf(datatype: string, limits: TensorLimits): number {
   return datatype === 'BYTES' ? limits.maxBytesElements : limits.maxElements;
-}
-
-/**
- * The element count `shape` describes, after checking its rank (at most {@link MAX_DIMS}), every dim (a
- * non-negative integer) and the product (at most `maxElements`, so nothing sized from it can be larger).
- *
- * @throws ResnetServeError INVALID_ARGUMENT naming the input.
- */
-export function tensorElements(name: string, shape: readonly number[], maxElements: number): number {
-  if (shape.length > MAX_DIMS) {
-    throw new ResnetServeError('INVALID_ARGUMENT', `Input "${name}" has ${shape.length} dims; a tensor has at most ${MAX_DIMS}.`, {
-      details: { input: name, dims: shape.length, limit: MAX_DIMS },
-    });
-  }
-  let elements = 1;
-  for (const dim of shape) {
-    if (!Number.isSafeInteger(dim) || dim < 0) {
-      throw new ResnetServeError('INVALID_ARGUMENT', `Input "${name}" has the dim ${dim}; every dim is a non-negative integer.`, {
-        details: { input: name, shape: [...shape] },
-      });
-    }
-    // Checked at every step: the product of eight dims can leave the safe integers.
-    elements *= dim;
-    if (elements > maxElements) {
-      throw new ResnetServeError(
-        'INVALID_ARGUMENT',
-        `Input "${name}" has shape [${shape.join(', ')}], more than the ${maxElements} elements the largest valid request holds.`,
-        { details: { input: name, shape: [...shape], limit: maxElements, received: elements } },
-      );
-    }
-  }
-  return elements;
-}
-
-/** @throws ResnetServeError INVALID_ARGUMENT when `received` (elements, or bytes with `unit`) is not what the shape needs. */
-export function expectElements(name: string, shape: readonly number[], expected: number, received: number, unit = 'values'): void {
-  if (received !== expected) {
-    throw new ResnetServeError(
-      'INVALID_ARGUMENT',
-      `Input "${name}" has shape [${shape.join(', ')}], ${expected} ${unit}, but ${received} were sent.`,
-      { details: { input: name, shape: [...shape], expected, received } },
-    );
-  }
 }

@@ -1,5 +1,5 @@
 import { ResnetServeError } from '../../../../errors.js';
-import { DATATYPE_BYTES, expectElements, MAX_DIMS, maxElementsOf, type TensorLimits, tensorElements } from '../tensor-shape.js';
+import { checkShape, DATATYPE_BYTES, expectElements, MAX_DIMS, maxElementsOf, type TensorLimits } from '../tensor-shape.js';
 
 /**
  * A pass over a ModelInferRequest's protobuf bytes (protobuf.dev/programming-guides/encoding) that counts
@@ -172,7 +172,7 @@ function scanOutput(reader: WireReader, limits: WireLimits): void {
 }
 
 function checkInput(input: InputSummary, limits: WireLimits): void {
-  const elements = tensorElements(input.name, input.shape, maxElementsOf(input.datatype, limits));
+  const { elements } = checkShape(input.name, input.shape, maxElementsOf(input.datatype, limits));
   if (input.contents > 0) expectElements(input.name, input.shape, elements, input.contents);
 }
 

@@ -1,5 +1,33 @@
+import type { Readable } from 'node:stream';
+import type { FastifyRequest } from 'fastify';
 import { invalidArgument, messageOf, ResnetServeError } from '../../../../errors.js';
+import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../../../../image/recipe.js';
+import { bodyTooLarge, readUpload } from '../../../upload.js';
 import type { InferRequest, Parameters, ParameterValue, WireInput, WireOutput } from '../handler.js';
+import { checkShape } from '../tensor-shape.js';
+import { inferJsonBounds, JsonBoundsScanner } from './json-bounds.js';
+
+/**
+ * Reads an infer request's body into one buffer, checking the structure of its JSON part as it arrives
+ * ({@link JsonBoundsScanner}, bounded by what `maxImages` preprocessed tensors need): the JSON is the whole body,
+ * or its first `Inference-Header-Content-Length` bytes.
+ *
+ * @throws ResnetServeError INVALID_ARGUMENT at the first structural bound the JSON passes; FILE_TOO_LARGE past
+ *   `bodyLimit`.
+ */
+export async function readInferBody(request: FastifyRequest, payload: Readable, bodyLimit: number, maxImages: number): Promise<Buffer> {
+  const declared = request.headers['inference-header-content-length'];
+  const jsonBytes = typeof declared === 'string' && /^\d+$/.test(declared.trim()) ? Number(declared) : Number.POSITIVE_INFINITY;
+  const { cropSize } = IMAGENET_RECIPE;
+  const scanner = new JsonBoundsScanner(inferJsonBounds(maxImages, INPUT_ELEMENTS, 3 * cropSize));
+  let at = 0;
+  const body = await readUpload(payload, Number(request.headers['content-length']), bodyLimit, (chunk) => {
+    if (at < jsonBytes) scanner.feed(chunk.subarray(0, Math.min(chunk.length, jsonBytes - at)));
+    at += chunk.length;
+  });
+  if (body === undefined) throw bodyTooLarge(bodyLimit, { receivedBytes: request.bodyBytesReceived });
+  return body;
+}
 
 export interface SplitBody {
   /** The inference request or response object, parsed. */
@@ -126,9 +154,6 @@ function parametersOf(value: unknown, name: string): Parameters {
   return parameters as Record<string, ParameterValue>;
 }
 
-function shapeOf(value: unknown, name: string): number[] {
-  if (!Array.isArray(value) || !value.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) {
-    throw invalidArgument(`the shape of input "${name}"`, 'an array of non-negative integers', value);
-  }
-  return value as number[];
+function shapeOf(value: unknown, name: string): readonly number[] {
+  return checkShape(name, value, Number.MAX_SAFE_INTEGER).shape;
 }

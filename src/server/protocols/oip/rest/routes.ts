@@ -1,8 +1,9 @@
+import type { Readable } from 'node:stream';
 import type { FastifyContextConfig, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readiness } from '../../../classifier-slot.js';
 import { errorResponses } from '../../../errors.js';
 import { createOipHandler, type InferRequest, type ModelMetadata, type ModelRef, type OipOptions } from '../handler.js';
-import { readRestRequest, splitInferBody } from './request.js';
+import { readInferBody, readRestRequest, splitInferBody } from './request.js';
 import { encodeRestAnswer } from './response.js';
 
 interface ModelParams {
@@ -112,7 +113,15 @@ export const oipRestRoutes: FastifyPluginAsync<OipOptions> = async (app, options
     version: request.params.version,
   });
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
+  // The JSON's structure is checked as its bytes arrive (json-bounds.ts), so a body refused for it is refused
+  // after its first few MB rather than after 80 MB and a JSON.parse that fills the heap.
+  app.addContentTypeParser(
+    '*',
+    { bodyLimit },
+    (request: FastifyRequest, payload: Readable, done: (error: Error | null, body?: Buffer) => void) => {
+      readInferBody(request, payload, bodyLimit, options.maxInferImages).then((body) => done(null, body), done);
+    },
+  );
 
   app.get(
     '/v2/health/live',
