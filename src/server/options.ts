@@ -64,11 +64,23 @@ export interface StartOptions extends AppOptions {
   port?: number;
   /** Port of the Open Inference Protocol's gRPC service on the same host, 0..65 535; 0 leaves it off. Default 0. */
   grpcPort?: number;
+  /**
+   * Largest gRPC message received, in bytes; grpc-js refuses a larger one with RESOURCE_EXHAUSTED before decoding it.
+   * 0 (the default) derives it from the largest valid ModelInferRequest: {@link grpcReceiveLimit}.
+   */
+  grpcMaxReceiveBytes?: number;
+  /** Concurrent gRPC calls (HTTP/2 streams) on one connection, 1..1 000 (`grpc.max_concurrent_streams`). Default 8. */
+  grpcMaxStreams?: number;
+  /** ModelInfer calls in progress on the whole service, 1..100 000; more get RESOURCE_EXHAUSTED `QUEUE_FULL`. Default 16. */
+  grpcMaxCalls?: number;
 }
 
 const INTEGER_OPTIONS = Object.freeze({
   port: { default: 8080, min: 0, max: 65_535 },
   grpcPort: { default: 0, min: 0, max: 65_535 },
+  grpcMaxReceiveBytes: { default: 0, min: 0 },
+  grpcMaxStreams: { default: 8, min: 1, max: 1_000 },
+  grpcMaxCalls: { default: 16, min: 1, max: 100_000 },
   maxUploadBytes: { default: 10 * 1024 * 1024, min: 1 },
   maxPixels: MAX_PIXELS,
   topK: TOP_K,
@@ -143,6 +155,7 @@ export function resolveServerOptions(options: StartOptions): ResolvedServerOptio
   };
   return Object.freeze({
     ...integers,
+    grpcMaxReceiveBytes: integers.grpcMaxReceiveBytes === 0 ? grpcReceiveLimit(integers) : integers.grpcMaxReceiveBytes,
     loadClassifier: callable<ClassifierLoader>('loadClassifier', options.loadClassifier, 'a function returning a Promise<Classifier>'),
     host: optionalText('host', options.host) ?? TEXT_OPTIONS.host.default,
     modelName: optionalText('modelName', options.modelName) ?? TEXT_OPTIONS.modelName.default,
@@ -157,6 +170,18 @@ export function resolveServerOptions(options: StartOptions): ResolvedServerOptio
     webRoot: options.webRoot ?? defaultWebRoot(),
     onDevice: options.onDevice,
   });
+}
+
+/** Room for the protobuf framing and fields around the images of one ModelInferRequest. */
+const GRPC_MESSAGE_OVERHEAD_BYTES = 64 * 1024;
+
+/**
+ * The largest valid ModelInferRequest: `maxInferImages` uploads of `maxUploadBytes`, each with the 4-byte length
+ * of raw BYTES contents, plus {@link GRPC_MESSAGE_OVERHEAD_BYTES}; 83 951 648 bytes with the defaults. An FP32
+ * tensor request is smaller (N × 602 112 bytes).
+ */
+export function grpcReceiveLimit(options: { maxInferImages: number; maxUploadBytes: number }): number {
+  return options.maxInferImages * (options.maxUploadBytes + 4) + GRPC_MESSAGE_OVERHEAD_BYTES;
 }
 
 /**

@@ -87,6 +87,7 @@ export async function startServer(options: StartOptions): Promise<ServerHandle> 
 async function startGrpc(app: FastifyInstance): Promise<GrpcService> {
   const { startGrpcService } = await import('./protocols/oip/grpc/server.js');
   const { host, grpcPort: port, modelName, maxInferImages, maxUploadBytes, apiKey } = app.serverOptions;
+  const { grpcMaxReceiveBytes, grpcMaxStreams, grpcMaxCalls, receiveTimeoutMs } = app.serverOptions;
   try {
     return await startGrpcService({
       slot: app.classifierSlot,
@@ -99,6 +100,12 @@ async function startGrpc(app: FastifyInstance): Promise<GrpcService> {
       port,
       log: app.log,
       apiKey,
+      maxMessageBytes: grpcMaxReceiveBytes,
+      maxStreams: grpcMaxStreams,
+      maxCalls: grpcMaxCalls,
+      receiveTimeoutMs,
+      // Its default until the classifier has loaded, as for the shutdown's drain below.
+      requestTimeoutMs: app.classifierSlot.limits?.requestTimeoutMs ?? CLASSIFIER_OPTIONS.requestTimeoutMs.default,
     });
   } catch (error) {
     await app.close();

@@ -1,11 +1,16 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import protobuf from 'protobufjs';
 import { ERROR_CODES } from '../../src/errors.js';
 import { decodeImage, readImageHeader } from '../../src/image/decode.js';
 import { gifTransparentColour } from '../../src/image/gif-transparency.js';
 import { detectImageFormat, sniffImageFormat } from '../../src/image/sniff.js';
 import { buildApp } from '../../src/server/app.js';
+import { type ModelInferRequestMessage, wireFromGrpc } from '../../src/server/protocols/oip/grpc/messages.js';
+import { guardModelInfer, loadService, PROTO_PATH, RefusedRequest, wireLimitsOf } from '../../src/server/protocols/oip/grpc/server.js';
+import { planInference } from '../../src/server/protocols/oip/infer-request.js';
+import { MAX_DIMS } from '../../src/server/protocols/oip/tensor-shape.js';
 import { unpickle } from '../../src/weights/pickle.js';
 import { readStateDict } from '../../src/weights/read.js';
 import { readSafetensors } from '../../src/weights/safetensors.js';
@@ -341,6 +346,85 @@ const oipInferTarget = (): FuzzTarget =>
     ],
   });
 
+/**
+ * ModelInferRequest seeds: inference_rest.md's example tensors as typed contents (its BOOL input, [3] with one
+ * value, as printed there), and tritonclient's requests for an image (raw BYTES) and for an FP32 tensor.
+ */
+function modelInferSeeds(): Uint8Array[] {
+  const type = new protobuf.Root().loadSync(PROTO_PATH, { keepCase: true }).lookupType('inference.ModelInferRequest');
+  const encode = (message: Record<string, unknown>): Uint8Array => type.encode(type.fromObject(message)).finish();
+  const images = filesIn('images', SEED_IMAGES, 16 * 1024).map((image) => {
+    const element = Buffer.concat([Buffer.alloc(4), image]);
+    element.writeUInt32LE(image.length, 0);
+    return encode({
+      model_name: 'resnet18',
+      inputs: [{ name: 'image', datatype: 'BYTES', shape: [1], parameters: { binary_data_size: { int64_param: element.length } } }],
+      outputs: [{ name: 'probabilities', parameters: { classification: { int64_param: 3 } } }],
+      raw_input_contents: [element],
+    });
+  });
+  return [
+    encode({
+      id: '42',
+      inputs: [
+        { name: 'input0', shape: [2, 2], datatype: 'UINT32', contents: { uint_contents: [1, 2, 3, 4] } },
+        { name: 'input1', shape: [3], datatype: 'BOOL', contents: { bool_contents: [true] } },
+      ],
+      outputs: [{ name: 'output0' }],
+    }),
+    encode({
+      model_name: 'resnet18',
+      inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3, 2, 2], contents: { fp32_contents: [0, 1, 2, 3] } }],
+    }),
+    ...images,
+  ];
+}
+
+const PROTOBUF_TOKENS = [
+  '\x0a\x08resnet18',
+  '\x2a',
+  '\x1a\x04\x01\x03\xe0\x01',
+  '\x12\x04FP32',
+  '\x12\x05BYTES',
+  '\x32',
+  '\x42',
+  '\x3a',
+  '\xff\xff\xff\xff\x0f',
+  '\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01',
+];
+
+/**
+ * The gRPC service's ModelInfer decoder (wire scan, then protobufjs) and the checks of `planInference`. Besides
+ * refusing with a registry code, it must keep the scan's promise: nothing decoded is larger than the limits.
+ */
+function grpcInferTarget(): FuzzTarget {
+  const limits = wireLimitsOf(8);
+  const inferLimits = { maxImages: 8, maxImageBytes: 10 * 1024 * 1024, classes: 1000 };
+  return {
+    name: 'grpc-infer',
+    seeds: modelInferSeeds,
+    dictionary: PROTOBUF_TOKENS,
+    maxLength: 64 * 1024,
+    async open() {
+      const method = guardModelInfer(loadService(), limits).ModelInfer;
+      if (method === undefined) throw new Error('no ModelInfer in the service');
+      return (bytes: Uint8Array) => {
+        const request = method.requestDeserialize(Buffer.from(bytes)) as ModelInferRequestMessage | RefusedRequest;
+        if (request instanceof RefusedRequest) throw request.error;
+        for (const input of request.inputs) {
+          if (input.shape.length > MAX_DIMS) throw new Error(`the scan passed a shape of ${input.shape.length} dims`);
+          for (const values of Object.values(input.contents ?? {})) {
+            if (values.length > limits.maxElements) throw new Error(`the scan passed ${values.length} contents`);
+          }
+        }
+        const wire = wireFromGrpc(request);
+        planInference(wire.inputs, wire.outputs, wire.binaryOutput, inferLimits);
+      };
+    },
+    close: async () => {},
+  };
+}
+
 export const TARGETS: readonly FuzzTarget[] = [
   sync('pickle', pickleSeeds, PICKLE_TOKENS, 16 * 1024, (bytes) => {
     const context = new TorchUnpickleContext(false);
@@ -391,4 +475,5 @@ export const TARGETS: readonly FuzzTarget[] = [
   },
   multipartTarget(),
   oipInferTarget(),
+  grpcInferTarget(),
 ];

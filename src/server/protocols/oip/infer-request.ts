@@ -2,7 +2,7 @@ import { invalidArgument, ResnetServeError } from '../../../errors.js';
 import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../../../image/recipe.js';
 import { readBytesElements, readFloat32 } from './binary-data.js';
 import { CAM_OUTPUT_NAME, IMAGE_INPUT, OUTPUT_NAMES, type OutputName, TENSOR_INPUT } from './model-metadata.js';
-import { checkShape, expectElements } from './tensor-shape.js';
+import { checkShape, expectElements, type TensorLimits } from './tensor-shape.js';
 
 /** A parameter value as both protocols carry it: JSON scalars over REST, InferParameter's oneof over gRPC. */
 export type ParameterValue = string | number | boolean;
@@ -64,6 +64,11 @@ export interface InferLimits {
   maxImageBytes: number;
   /** Classes the model outputs: the largest `classification` count. */
   classes: number;
+}
+
+/** The largest tensors a valid request holds: N preprocessed images of FP32, or N encoded images of BYTES. */
+export function tensorLimitsOf(limits: Pick<InferLimits, 'maxImages'>): TensorLimits {
+  return { maxElements: limits.maxImages * INPUT_ELEMENTS, maxBytesElements: limits.maxImages };
 }
 
 /**

@@ -45,3 +45,33 @@ export function expectElements(input: string, shape: readonly number[], expected
     { details: { input, expected, received } },
   );
 }
+
+/** Bytes per element of each datatype ("Tensor Data Types", the Open Inference Protocol); BYTES has none fixed. */
+export const DATATYPE_BYTES: Readonly<Record<string, number | undefined>> = Object.freeze({
+  BOOL: 1,
+  UINT8: 1,
+  UINT16: 2,
+  UINT32: 4,
+  UINT64: 8,
+  INT8: 1,
+  INT16: 2,
+  INT32: 4,
+  INT64: 8,
+  FP16: 2,
+  BF16: 2,
+  FP32: 4,
+  FP64: 8,
+  BYTES: undefined,
+});
+
+export interface TensorLimits {
+  /** Largest element count of a fixed-size tensor: the largest valid request's (N × 3 × 224 × 224 here). */
+  readonly maxElements: number;
+  /** Largest element count of a BYTES tensor, each element an object of its own (an image here). */
+  readonly maxBytesElements: number;
+}
+
+/** What a shape may describe: the bound the datatype's elements are held to. */
+export function maxElementsOf(datatype: string, limits: TensorLimits): number {
+  return datatype === 'BYTES' ? limits.maxBytesElements : limits.maxElements;
+}

@@ -7,12 +7,14 @@ import {
   type sendUnaryData,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { loadSync, type MethodDefinition, type ServiceDefinition } from '@grpc/proto-loader';
 import type { FastifyBaseLogger } from 'fastify';
-import { isResnetServeError, ResnetServeError } from '../../../../errors.js';
+import { isResnetServeError, messageOf, ResnetServeError } from '../../../../errors.js';
 import { apiKeyCheck, unauthorized } from '../../../access.js';
 import { unexpected } from '../../../errors.js';
 import { createOipHandler, type OipOptions } from '../handler.js';
+import { tensorLimitsOf } from '../infer-request.js';
+import { callLimits } from './call-limits.js';
 import {
   grpcInferResponse,
   grpcStatusOf,
@@ -22,6 +24,7 @@ import {
   PROTO_LOADER_OPTIONS,
   wireFromGrpc,
 } from './messages.js';
+import { scanModelInferRequest, type WireLimits } from './wire-scan.js';
 
 /** The same depth from src/server/protocols/oip/grpc and dist/server/protocols/oip/grpc. */
 export const PROTO_PATH = fileURLToPath(new URL('../../../../../proto/open_inference_grpc.proto', import.meta.url));
@@ -37,6 +40,16 @@ export interface GrpcOptions extends OipOptions {
   log: Pick<FastifyBaseLogger, 'error'>;
   /** When set, ModelInfer needs `authorization: Bearer <apiKey>` metadata, as the HTTP inference routes need the header. */
   apiKey?: string;
+  /** Largest message received and sent (`--grpc-max-receive`, resolved). */
+  maxMessageBytes: number;
+  /** HTTP/2 streams at once on one connection (`--grpc-max-streams`). */
+  maxStreams: number;
+  /** ModelInfer calls in progress at once (`--grpc-max-calls`). */
+  maxCalls: number;
+  /** Longest wait for a call's message after its headers (`--receive-timeout`, as for HTTP). */
+  receiveTimeoutMs: number;
+  /** The classifier's `--request-timeout`: with `receiveTimeoutMs`, the longest a legitimate call takes. */
+  requestTimeoutMs: number;
 }
 
 export interface GrpcService {
@@ -46,8 +59,58 @@ export interface GrpcService {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Room for the protobuf framing around the images of one ModelInferRequest. */
-const MESSAGE_OVERHEAD_BYTES = 64 * 1024;
+/**
+ * Most inputs, outputs or raw contents in one ModelInferRequest: the model has one input and three outputs, so
+ * this is room for a client that names each twice, not a tuning knob; each entry decodes to an object.
+ */
+const MAX_TENSORS = 16;
+/** Most entries in one `parameters` map (the spec defines a handful; each entry decodes to an object). */
+const MAX_PARAMETERS = 64;
+
+/** The wire scan's limits for `--max-infer-images`: the largest valid request's tensors, {@link MAX_TENSORS}, {@link MAX_PARAMETERS}. */
+export function wireLimitsOf(maxInferImages: number): WireLimits {
+  return { ...tensorLimitsOf({ maxImages: maxInferImages }), maxTensors: MAX_TENSORS, maxParameters: MAX_PARAMETERS };
+}
+
+/** GRPCInferenceService as proto-loader defines it from {@link PROTO_PATH}. */
+export function loadService(): ServiceDefinition {
+  const service = loadSync(PROTO_PATH, PROTO_LOADER_OPTIONS)[SERVICE];
+  if (service === undefined || 'format' in service) throw new ResnetServeError('INTERNAL', `${PROTO_PATH} does not define ${SERVICE}.`);
+  return service;
+}
+
+/** A ModelInferRequest the wire scan refused: the handler answers with its error, once the caller is authorised. */
+export class RefusedRequest {
+  constructor(readonly error: ResnetServeError) {}
+}
+
+/**
+ * The service with ModelInfer's decoder behind {@link scanModelInferRequest}, so sizes are checked on the bytes
+ * before protobufjs builds a single array. A refusal, or bytes protobufjs itself cannot read, becomes a
+ * {@link RefusedRequest} rather than a throw: grpc-js would answer a throwing decoder with INTERNAL and no
+ * registry code.
+ */
+export function guardModelInfer(service: ServiceDefinition, limits: WireLimits): ServiceDefinition {
+  const method = service.ModelInfer as MethodDefinition<object, object>;
+  const decode = method.requestDeserialize;
+  const requestDeserialize = (bytes: Buffer): object => {
+    try {
+      scanModelInferRequest(bytes, limits);
+    } catch (error) {
+      // Anything else the scan throws is a bug, left to grpc-js' INTERNAL (and the fuzzer).
+      if (isResnetServeError(error)) return new RefusedRequest(error);
+      throw error;
+    }
+    try {
+      return decode(bytes);
+    } catch (error) {
+      return new RefusedRequest(
+        new ResnetServeError('INVALID_ARGUMENT', `The ModelInferRequest cannot be decoded: ${messageOf(error)}.`, { cause: error }),
+      );
+    }
+  };
+  return { ...service, ModelInfer: { ...method, requestDeserialize } };
+}
 
 /**
  * The Open Inference Protocol's gRPC service (inference_grpc.md) on a port of its own, over the same
@@ -57,13 +120,28 @@ const MESSAGE_OVERHEAD_BYTES = 64 * 1024;
  * @throws when the port cannot be bound.
  */
 export async function startGrpcService(options: GrpcOptions): Promise<GrpcService> {
-  const { metrics, maxInferImages, maxUploadBytes } = options;
+  const { metrics, maxInferImages, maxMessageBytes } = options;
   const oip = createOipHandler(options);
-  const definition = loadSync(PROTO_PATH, PROTO_LOADER_OPTIONS);
-  const service = definition[SERVICE];
-  if (service === undefined || 'format' in service) throw new ResnetServeError('INTERNAL', `${PROTO_PATH} does not define ${SERVICE}.`);
-  const maxMessageBytes = maxInferImages * (maxUploadBytes + 4) + MESSAGE_OVERHEAD_BYTES;
-  const server = new Server({ 'grpc.max_receive_message_length': maxMessageBytes, 'grpc.max_send_message_length': maxMessageBytes });
+  const limits = wireLimitsOf(maxInferImages);
+  const service = loadService();
+  const server = new Server({
+    'grpc.max_receive_message_length': maxMessageBytes,
+    'grpc.max_send_message_length': maxMessageBytes,
+    'grpc.max_concurrent_streams': options.maxStreams,
+    // A connection is asked to go away (GOAWAY) after the longest legitimate call and closed the same time later,
+    // with whatever it still holds: the only bound grpc-js offers on a call whose response the client never reads
+    // (its stream stays open under HTTP/2 flow control). Clients reconnect on GOAWAY without failing a call.
+    'grpc.max_connection_age_ms': options.receiveTimeoutMs + options.requestTimeoutMs,
+    'grpc.max_connection_age_grace_ms': options.receiveTimeoutMs + options.requestTimeoutMs,
+    interceptors: [
+      callLimits({
+        path: `/${SERVICE}/ModelInfer`,
+        maxCalls: options.maxCalls,
+        receiveTimeoutMs: options.receiveTimeoutMs,
+        refused: (httpStatus) => metrics.countRequest(`/${SERVICE}/ModelInfer`, 'GRPC', httpStatus),
+      }),
+    ],
+  });
 
   const unary =
     <Request>(method: string, handle: (request: Request, call: ServerUnaryCall<Request, unknown>) => Promise<unknown> | unknown) =>
@@ -93,13 +171,14 @@ export async function startGrpcService(options: GrpcOptions): Promise<GrpcServic
     ModelReady: unary('ModelReady', (request: ModelRequestMessage) => ({ ready: oip.modelReady(modelOf(request)).ready })),
     ServerMetadata: unary('ServerMetadata', () => oip.serverMetadata()),
     ModelMetadata: unary('ModelMetadata', (request: ModelRequestMessage) => oip.modelMetadata(modelOf(request))),
-    ModelInfer: unary('ModelInfer', async (request: ModelInferRequestMessage, call) => {
+    ModelInfer: unary('ModelInfer', async (request: ModelInferRequestMessage | RefusedRequest, call) => {
       if (keyMatches !== undefined && !keyMatches(call.metadata.get('authorization')[0]?.toString())) throw unauthorized();
+      if (request instanceof RefusedRequest) throw request.error;
       const model = { name: request.model_name, version: request.model_version };
       return grpcInferResponse(await oip.infer(model, () => wireFromGrpc(request)));
     }),
   };
-  server.addService(service as never, implementation);
+  server.addService(guardModelInfer(service, limits) as never, implementation);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${options.host}:${options.port}`, ServerCredentials.createInsecure(), (error, bound) =>
       error ? reject(error) : resolve(bound),
