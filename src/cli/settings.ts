@@ -317,6 +317,7 @@ export const SETTINGS = {
     help: 'largest gRPC message; larger ones are refused RESOURCE_EXHAUSTED before decoding; 0 derives it from the largest valid request',
     ...SERVER_OPTIONS.grpcMaxReceiveBytes,
     shownDefault: '--max-infer-images × (--max-upload + 4) + 64 KiB',
+    limit: { what: 'gRPC message size', past: 'RESOURCE_EXHAUSTED from grpc-js, before the message is decoded' },
   }),
   grpcMaxStreams: integer({
     flag: '--grpc-max-streams',
@@ -325,6 +326,7 @@ export const SETTINGS = {
     group: 'serve',
     help: 'concurrent gRPC calls on one connection (HTTP/2 streams)',
     ...SERVER_OPTIONS.grpcMaxStreams,
+    limit: { what: 'gRPC streams per connection', past: 'the HTTP/2 setting the client must respect' },
   }),
   grpcMaxCalls: integer({
     flag: '--grpc-max-calls',
@@ -333,6 +335,7 @@ export const SETTINGS = {
     group: 'serve',
     help: 'gRPC ModelInfer calls in progress at once; more are refused RESOURCE_EXHAUSTED (QUEUE_FULL)',
     ...SERVER_OPTIONS.grpcMaxCalls,
+    limit: { what: 'gRPC ModelInfer calls in progress', past: 'RESOURCE_EXHAUSTED `QUEUE_FULL` at the headers' },
   }),
   maxUploadBytes: integer({
     flag: '--max-upload',
