@@ -1,3 +1,8 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+
 /**
  * Lists `domain:op_type` of every node of a serialised ONNX model, reading just enough protobuf
  * (onnx/onnx.proto: ModelProto.graph = 7, GraphProto.node = 1, NodeProto.op_type = 4, NodeProto.domain = 7)
@@ -63,4 +68,21 @@ export function countOpTypes(opTypes: readonly string[]): Record<string, number>
   const counts: Record<string, number> = {};
   for (const op of opTypes) counts[op] = (counts[op] ?? 0) + 1;
   return counts;
+}
+
+/** The `domain:op_type` of every node ONNX Runtime runs for `model` after all its graph optimisations (fusions). */
+export async function optimisedOpTypes(model: Uint8Array, threads: number): Promise<string[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'optimised-'));
+  try {
+    const optimised = join(dir, 'optimised.onnx');
+    const session = await ort.InferenceSession.create(model, {
+      graphOptimizationLevel: 'all',
+      intraOpNumThreads: threads,
+      optimizedModelFilePath: optimised,
+    });
+    await session.release();
+    return nodeOpTypes(new Uint8Array(readFileSync(optimised)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -1,19 +1,17 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONVNEXT } from '../../src/model/architectures/convnext.js';
-import type { StateDict } from '../../src/weights/types.js';
-import { thrownError } from '../helpers/errors.js';
-import { countOpTypes } from '../helpers/onnx-op-types.js';
 import {
   type ArchCase,
-  type ArchFixture,
   buildArch,
   expectTorchVisionLogits,
-  MISSING_PYTHON,
+  type LoadedArchFixture,
   makeArchFixtures,
   readArchFixture,
-  torchvisionAvailable,
-} from '../helpers/torchvision-fixtures.js';
+} from '../helpers/arch-fixtures.js';
+import { thrownError } from '../helpers/errors.js';
+import { countOpTypes } from '../helpers/onnx-op-types.js';
+import { IN_CI, REFERENCE_PYTHON } from '../helpers/reference-python.js';
 
 const DIR = fileURLToPath(new URL('../.tmp/arch-fixtures/convnext', import.meta.url));
 /** convnext_tiny at its recipe's 224 px; the deeper ones (27 blocks in stage 3) small. 100 px floors in the stem. */
@@ -25,14 +23,14 @@ const CASES: readonly ArchCase[] = [
 ];
 const TOLERANCE = { relative: 1e-4, probability: 1e-4 };
 
-describe.runIf(!torchvisionAvailable && process.env.CI === 'true')('ConvNeXt fixtures in CI', () => {
+describe.runIf(REFERENCE_PYTHON === undefined && IN_CI)('ConvNeXt fixtures in CI', () => {
   it('can be made with TorchVision', () => {
-    expect.fail(MISSING_PYTHON);
+    expect.fail('.cache/venv/bin/python is missing: .ci/run must install torch, torchvision and safetensors into it');
   });
 });
 
-describe.skipIf(!torchvisionAvailable)('ConvNeXt against TorchVision (fixtures from make_arch_fixtures.py)', () => {
-  let tiny: { fixture: ArchFixture; stateDict: StateDict };
+describe.skipIf(REFERENCE_PYTHON === undefined)('ConvNeXt against TorchVision (fixtures from make_arch_fixtures.py)', () => {
+  let tiny: LoadedArchFixture;
   beforeAll(async () => {
     const seconds = await makeArchFixtures(CASES, DIR);
     console.info(`make_arch_fixtures.py ${CASES.map((c) => c.arch).join(' ')}: ${seconds.toFixed(1)} s`);
@@ -46,11 +44,12 @@ describe.skipIf(!torchvisionAvailable)('ConvNeXt against TorchVision (fixtures f
     '$arch at $size px equals TorchVision in eval mode',
     async ({ arch, size }) => {
       const start = performance.now();
-      const { fixture, stateDict } = arch === 'convnext_tiny' ? tiny : readArchFixture(DIR, arch);
+      const loadedFixture = arch === 'convnext_tiny' ? tiny : readArchFixture(DIR, arch);
+      const { fixture, stateDict } = loadedFixture;
       const read = performance.now();
-      const agreement = await expectTorchVisionLogits(buildArch(arch, stateDict, size), fixture, TOLERANCE);
+      const agreement = await expectTorchVisionLogits(buildArch(arch, stateDict, size), loadedFixture, TOLERANCE);
       console.info(
-        `${arch} @ ${size} (${(fixture.parameters / 1e6).toFixed(1)}M parameters): ${JSON.stringify(agreement)}, ` +
+        `${arch} @ ${size} (${((fixture.parameters ?? 0) / 1e6).toFixed(1)}M parameters): ${JSON.stringify(agreement)}, ` +
           `read ${(read - start).toFixed(0)} ms, build + run ${(performance.now() - read).toFixed(0)} ms`,
       );
     },

@@ -3,20 +3,18 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EFFICIENTNET } from '../../src/model/architectures/efficientnet.js';
 import { encodeModel } from '../../src/model/onnx/proto.js';
-import type { StateDict } from '../../src/weights/types.js';
+import {
+  type ArchCase,
+  buildArch,
+  expectTorchVisionLogits,
+  type LoadedArchFixture,
+  makeArchFixtures,
+  readArchFixture,
+} from '../helpers/arch-fixtures.js';
 import { thrownError } from '../helpers/errors.js';
 import { fixtureInput } from '../helpers/fixture-input.js';
 import { countOpTypes } from '../helpers/onnx-op-types.js';
-import {
-  type ArchCase,
-  type ArchFixture,
-  buildArch,
-  expectTorchVisionLogits,
-  MISSING_PYTHON,
-  makeArchFixtures,
-  readArchFixture,
-  torchvisionAvailable,
-} from '../helpers/torchvision-fixtures.js';
+import { IN_CI, REFERENCE_PYTHON } from '../helpers/reference-python.js';
 
 const DIR = fileURLToPath(new URL('../.tmp/arch-fixtures/efficientnet', import.meta.url));
 /**
@@ -38,15 +36,15 @@ const CASES: readonly ArchCase[] = [
 ];
 const TOLERANCE = { relative: 1e-4, probability: 1e-4 };
 
-describe.runIf(!torchvisionAvailable && process.env.CI === 'true')('EfficientNet fixtures in CI', () => {
+describe.runIf(REFERENCE_PYTHON === undefined && IN_CI)('EfficientNet fixtures in CI', () => {
   it('can be made with TorchVision', () => {
-    expect.fail(MISSING_PYTHON);
+    expect.fail('.cache/venv/bin/python is missing: .ci/run must install torch, torchvision and safetensors into it');
   });
 });
 
-describe.skipIf(!torchvisionAvailable)('EfficientNet against TorchVision (fixtures from make_arch_fixtures.py)', () => {
-  const loaded = new Map<string, { fixture: ArchFixture; stateDict: StateDict }>();
-  const load = (arch: string): { fixture: ArchFixture; stateDict: StateDict } => {
+describe.skipIf(REFERENCE_PYTHON === undefined)('EfficientNet against TorchVision (fixtures from make_arch_fixtures.py)', () => {
+  const loaded = new Map<string, LoadedArchFixture>();
+  const load = (arch: string): LoadedArchFixture => {
     const entry = loaded.get(arch) ?? readArchFixture(DIR, arch);
     loaded.set(arch, entry);
     return entry;
@@ -62,12 +60,13 @@ describe.skipIf(!torchvisionAvailable)('EfficientNet against TorchVision (fixtur
     async ({ arch, size }) => {
       const start = performance.now();
       // Only b0 and b1 are kept for the tests below: the big state_dicts are let go as soon as they are checked.
-      const { fixture, stateDict } = arch === 'efficientnet_b0' || arch === 'efficientnet_b1' ? load(arch) : readArchFixture(DIR, arch);
+      const loadedFixture = arch === 'efficientnet_b0' || arch === 'efficientnet_b1' ? load(arch) : readArchFixture(DIR, arch);
+      const { fixture, stateDict } = loadedFixture;
       const read = performance.now();
       const built = buildArch(arch, stateDict, size);
-      const agreement = await expectTorchVisionLogits(built, fixture, TOLERANCE);
+      const agreement = await expectTorchVisionLogits(built, loadedFixture, TOLERANCE);
       console.info(
-        `${arch} @ ${size} (${(fixture.parameters / 1e6).toFixed(1)}M parameters): ${JSON.stringify(agreement)}, ` +
+        `${arch} @ ${size} (${((fixture.parameters ?? 0) / 1e6).toFixed(1)}M parameters): ${JSON.stringify(agreement)}, ` +
           `read ${(read - start).toFixed(0)} ms, build + run ${(performance.now() - read).toFixed(0)} ms`,
       );
     },

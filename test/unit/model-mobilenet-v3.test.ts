@@ -4,22 +4,21 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { preprocess } from '../../src/image/index.js';
 import { IMAGENET_RECIPE } from '../../src/image/recipe.js';
+import { softmax } from '../../src/labels/postprocess.js';
 import { MOBILENET_V3 } from '../../src/model/architectures/mobilenet-v3.js';
 import { encodeModel } from '../../src/model/onnx/proto.js';
-import type { StateDict } from '../../src/weights/types.js';
-import { thrownError } from '../helpers/errors.js';
-import { countOpTypes } from '../helpers/onnx-op-types.js';
 import {
   type ArchCase,
-  type ArchFixture,
   buildArch,
   expectTorchVisionLogits,
-  MISSING_PYTHON,
+  type LoadedArchFixture,
   makeArchFixtures,
   readArchFixture,
-  softmax,
-  torchvisionAvailable,
-} from '../helpers/torchvision-fixtures.js';
+  referenceTensor,
+} from '../helpers/arch-fixtures.js';
+import { thrownError } from '../helpers/errors.js';
+import { countOpTypes } from '../helpers/onnx-op-types.js';
+import { IN_CI, REFERENCE_PYTHON } from '../helpers/reference-python.js';
 
 const IMAGES = fileURLToPath(new URL('../fixtures/images/', import.meta.url));
 const DIR = fileURLToPath(new URL('../.tmp/arch-fixtures/mobilenet_v3', import.meta.url));
@@ -30,14 +29,14 @@ const CASES: readonly ArchCase[] = [
 ];
 const TOLERANCE = { relative: 1e-4, probability: 1e-4 };
 
-describe.runIf(!torchvisionAvailable && process.env.CI === 'true')('MobileNetV3 fixtures in CI', () => {
+describe.runIf(REFERENCE_PYTHON === undefined && IN_CI)('MobileNetV3 fixtures in CI', () => {
   it('can be made with TorchVision', () => {
-    expect.fail(MISSING_PYTHON);
+    expect.fail('.cache/venv/bin/python is missing: .ci/run must install torch, torchvision and safetensors into it');
   });
 });
 
-describe.skipIf(!torchvisionAvailable)('MobileNetV3 against TorchVision (fixtures from make_arch_fixtures.py)', () => {
-  const loaded = new Map<string, { fixture: ArchFixture; stateDict: StateDict }>();
+describe.skipIf(REFERENCE_PYTHON === undefined)('MobileNetV3 against TorchVision (fixtures from make_arch_fixtures.py)', () => {
+  const loaded = new Map<string, LoadedArchFixture>();
   beforeAll(async () => {
     const seconds = await makeArchFixtures(CASES, DIR, { photos: true });
     console.info(`make_arch_fixtures.py ${CASES.map((c) => c.arch).join(' ')}: ${seconds.toFixed(1)} s`);
@@ -46,15 +45,17 @@ describe.skipIf(!torchvisionAvailable)('MobileNetV3 against TorchVision (fixture
   afterAll(() => loaded.clear());
 
   it.each(CASES)('$arch at $size px equals TorchVision in eval mode', async ({ arch, size }) => {
-    const { fixture, stateDict } = loaded.get(arch)!;
+    const loadedFixture = loaded.get(arch)!;
+    const { stateDict } = loadedFixture;
     const start = performance.now();
     const built = buildArch(arch, stateDict, size);
-    const agreement = await expectTorchVisionLogits(built, fixture, TOLERANCE);
+    const agreement = await expectTorchVisionLogits(built, loadedFixture, TOLERANCE);
     console.info(`${arch} @ ${size}: ${JSON.stringify(agreement)}, build + run ${(performance.now() - start).toFixed(0)} ms`);
   });
 
   it('classifies photos as TorchVision does through mobilenet_v3_small.DEFAULT.transforms() on PIL (|Δp| ≤ 1e-4)', async () => {
-    const { fixture, stateDict } = loaded.get('mobilenet_v3_small')!;
+    const { fixture, stateDict, reference } = loaded.get('mobilenet_v3_small')!;
+    const expected = referenceTensor(reference, 'photo_probabilities').data;
     // IMAGENET1K_V1's recipe is ResNet-18's: resize 256 bilinear, crop 224, so preprocess() applies as it is.
     expect(fixture.transforms).toEqual({
       resizeSize: [IMAGENET_RECIPE.resizeSize],
@@ -66,13 +67,13 @@ describe.skipIf(!torchvisionAvailable)('MobileNetV3 against TorchVision (fixture
     });
     const session = await InferenceSession.create(encodeModel(buildArch('mobilenet_v3_small', stateDict, 224).graph));
     try {
-      for (const photo of fixture.photos ?? []) {
-        const input = await preprocess(new Uint8Array(readFileSync(`${IMAGES}${photo.file}`)));
+      for (const [i, photo] of (fixture.photos ?? []).entries()) {
+        const input = await preprocess(new Uint8Array(readFileSync(`${IMAGES}${photo}`)));
         const { logits } = await session.run({ input: new Tensor('float32', input, [1, 3, 224, 224]) });
-        const probabilities = softmax(Array.from(logits?.data as Float32Array));
-        const worst = Math.max(...probabilities.map((p, j) => Math.abs(p - (photo.probabilities[j] as number))));
-        console.info(`mobilenet_v3_small on ${photo.file}: max |Δp| ${worst.toExponential(2)}`);
-        expect(worst, photo.file).toBeLessThanOrEqual(1e-4);
+        const probabilities = softmax(logits?.data as Float32Array);
+        const worst = probabilities.reduce((w, p, j) => Math.max(w, Math.abs(p - (expected[i * 1000 + j] as number))), 0);
+        console.info(`mobilenet_v3_small on ${photo}: max |Δp| ${worst.toExponential(2)}`);
+        expect(worst, photo).toBeLessThanOrEqual(1e-4);
       }
     } finally {
       await session.release();

@@ -10,7 +10,7 @@ import { encodeModel } from '../../src/model/onnx/proto.js';
 import { readStateDict } from '../../src/weights/read.js';
 import { readSafetensors } from '../../src/weights/safetensors.js';
 import type { StateDict } from '../../src/weights/types.js';
-import { type ArchFixture, ArchFixtureStream } from '../helpers/arch-fixtures.js';
+import { type ArchFixture, ArchFixtureStream, referenceTensor } from '../helpers/arch-fixtures.js';
 import { thrownError } from '../helpers/errors.js';
 import { IN_CI, REFERENCE_PYTHON } from '../helpers/reference-python.js';
 
@@ -93,12 +93,6 @@ function compare(actual: Float32Array | Float64Array, reference: Float32Array, w
   return { ...result, within: worst <= tolerance };
 }
 
-function tensor(reference: StateDict, key: string): { data: Float32Array; dims: readonly number[] } {
-  const value = reference.get(key);
-  if (value === undefined || !(value.data instanceof Float32Array)) throw new Error(`the reference has no float tensor ${key}`);
-  return { data: value.data, dims: value.shape };
-}
-
 function softmaxRows(logits: Float32Array, width: number): Float64Array {
   const out = new Float64Array(logits.length);
   for (let offset = 0; offset < logits.length; offset += width) out.set(softmax(logits, offset, width), offset);
@@ -154,7 +148,7 @@ describe.skipIf(REFERENCE_PYTHON === undefined)(
         const buildMs = performance.now() - start;
         if (KEPT.has(name)) kept.set(name, stateDict);
 
-        const features = tensor(reference, 'features');
+        const features = referenceTensor(reference, 'features');
         expect(built.classes).toBe(1000);
         expect(built.featureChannels).toBe(features.dims[1]);
         expect(built.graph.inputs[0]?.shape).toEqual(['N', 3, size, size]);
@@ -169,24 +163,36 @@ describe.skipIf(REFERENCE_PYTHON === undefined)(
         try {
           start = performance.now();
           const run = async (inputKey: string) => {
-            const input = tensor(reference, inputKey);
+            const input = referenceTensor(reference, inputKey);
             return session.run({ input: new Tensor('float32', input.data, [...input.dims]) });
           };
           const outputs = await run('inputs');
           const runMs = performance.now() - start;
           const logits = outputs.logits?.data as Float32Array;
-          const logitAgreement = compare(logits, tensor(reference, 'logits').data, 1000, true, LOGIT_TOLERANCE);
+          const logitAgreement = compare(logits, referenceTensor(reference, 'logits').data, 1000, true, LOGIT_TOLERANCE);
           const featureWidth = (features.dims[1] as number) * (features.dims[2] as number) * (features.dims[3] as number);
           const featureAgreement = compare(outputs.features?.data as Float32Array, features.data, featureWidth, true, LOGIT_TOLERANCE);
           const probabilities = softmaxRows(logits, 1000);
-          const probabilityAgreement = compare(probabilities, tensor(reference, 'probabilities').data, 1000, false, PROBABILITY_TOLERANCE);
+          const probabilityAgreement = compare(
+            probabilities,
+            referenceTensor(reference, 'probabilities').data,
+            1000,
+            false,
+            PROBABILITY_TOLERANCE,
+          );
 
           let photoAgreement: Agreement & { within: boolean } = { maxAbs: 0, maxRel: 0, within: true };
           if ((fixture.photos ?? []).length > 0) {
             const photoLogits = (await run('photo_inputs')).logits?.data as Float32Array;
             const photoProbabilities = softmaxRows(photoLogits, 1000);
-            const logitsOk = compare(photoLogits, tensor(reference, 'photo_logits').data, 1000, true, LOGIT_TOLERANCE);
-            photoAgreement = compare(photoProbabilities, tensor(reference, 'photo_probabilities').data, 1000, false, PROBABILITY_TOLERANCE);
+            const logitsOk = compare(photoLogits, referenceTensor(reference, 'photo_logits').data, 1000, true, LOGIT_TOLERANCE);
+            photoAgreement = compare(
+              photoProbabilities,
+              referenceTensor(reference, 'photo_probabilities').data,
+              1000,
+              false,
+              PROBABILITY_TOLERANCE,
+            );
             photoAgreement.within &&= logitsOk.within;
           }
           rows.push({

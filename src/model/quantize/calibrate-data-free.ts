@@ -3,6 +3,7 @@ import { IMAGENET_RECIPE } from '../../image/recipe.js';
 import type { StateDict } from '../../weights/types.js';
 import { checkResNetStateDict, resnetName } from '../architectures/resnet.js';
 import { convBnUnits } from '../architectures/resnet-layout.js';
+import type { Architecture, ArchitectureFamily } from '../architectures/types.js';
 import type { OnnxGraph } from '../onnx/graph.js';
 import { planQuantization } from './graph.js';
 import type { ActivationRanges, TensorRange } from './params.js';
@@ -160,6 +161,34 @@ function normalisedPixelRange(): TensorRange {
   const lows = mean.map((m, c) => (0 - m) / (std[c] as number));
   const highs = mean.map((m, c) => (1 - m) / (std[c] as number));
   return { min: Math.min(...lows), max: Math.max(...highs) };
+}
+
+/**
+ * Why each family other than ResNet has no data-free estimate: a range propagated from BatchNorm statistics would
+ * need the distribution after each of these ops, and a wrong guess there clips every later layer.
+ */
+const NO_DATA_FREE_ESTIMATE: Readonly<Record<Exclude<ArchitectureFamily, 'resnet'>, string>> = {
+  regnet:
+    "RegNetY's squeeze-excitation gates (Sigmoid, Mul) scale each channel by a value no BatchNorm statistic predicts, and RegNetX's BatchNorms are not mapped for the estimate",
+  mobilenet_v3:
+    "MobileNetV3's Hardswish and its squeeze-excitation gates (HardSigmoid, Mul) change ranges in ways no BatchNorm statistic predicts",
+  efficientnet:
+    "EfficientNet's SiLU (x · sigmoid(x)) and its squeeze-excitation gates (Sigmoid, Mul) change ranges in ways no BatchNorm statistic predicts",
+  convnext: 'ConvNeXt has LayerNorms, not BatchNorms: there are no statistics to estimate ranges from',
+};
+
+/**
+ * Refuses int8 without calibration images for an architecture the data-free estimate cannot follow.
+ * @throws ResnetServeError INVALID_ARGUMENT with `details` { parameter: 'calibration', architecture, reason }.
+ */
+export function refuseDataFree(architecture: Architecture): void {
+  if (architecture.family === 'resnet') return;
+  const reason = NO_DATA_FREE_ESTIMATE[architecture.family];
+  throw new ResnetServeError(
+    'INVALID_ARGUMENT',
+    `int8 for ${architecture.name} needs calibration images: ${reason}. Calibrate with images (convert --precision int8 --calibration DIR, a few dozen photos like those it will see).`,
+    { details: { parameter: 'calibration', architecture: architecture.name, reason: `data-free-${architecture.family}` } },
+  );
 }
 
 function floats(stateDict: StateDict, key: string): Float32Array {

@@ -5,7 +5,11 @@ import { type ActivationRanges, quantizeBias, quantizePerChannel, type UInt8Para
 /**
  * Which tensors of a float graph get quantised, mirroring what onnxruntime.quantization.quantize_static
  * (QuantFormat.QDQ, per_channel=True, QUInt8 activations, QInt8 weights) emits for a ResNet
- * (onnxruntime/python/tools/quantization/registry.py `QDQRegistry`, operators/activation.py, operators/maxpool.py).
+ * (onnxruntime/python/tools/quantization/registry.py `QDQRegistry`, operators/activation.py, operators/maxpool.py),
+ * and, for the other families, what it emits with `op_types_to_quantize` limited to the ops below: the
+ * convolutions and matrix products run in int8, while Sigmoid, HardSigmoid, HardSwish, SiLU's Mul, the
+ * squeeze-excitation Mul, LayerNormalization and GELU's Erf stay float between a DequantizeLinear and the next
+ * QuantizeLinear.
  */
 export interface QuantizationPlan {
   /**
@@ -17,18 +21,23 @@ export interface QuantizationPlan {
   readonly foldedOutputs: ReadonlyMap<string, string>;
   /** Tensors with their own uint8 scale/zero point, by their name in the float graph: the ones to calibrate. */
   readonly rangeTensors: readonly string[];
-  /** MaxPool/Flatten outputs, which reuse their input's parameters so ORT runs them directly on uint8. */
+  /** MaxPool/Flatten/Transpose outputs, which reuse their input's parameters so ORT runs them directly on uint8. */
   readonly sharedTensors: ReadonlyMap<string, string>;
 }
 
-const WEIGHTED_OPS = new Set(['Conv', 'Gemm']);
+/** Ops with int8 weights; their activation input is always quantised. */
+const WEIGHTED_OPS = new Set(['Conv', 'Gemm', 'MatMul']);
 const FOLDABLE_INTO_RELU = new Set(['Conv', 'Add']);
-/** Ops whose output keeps the input's uint8 encoding (max and reshape do not change values). */
-const PASS_THROUGH_OPS = new Set(['MaxPool', 'Flatten']);
-/** Ops whose float output gets its own Q/DQ pair. Gemm's output (the logits) stays float: QGemm still fuses. */
-const QUANTISED_OUTPUT_OPS = new Set(['Conv', 'Add', 'Relu', 'GlobalAveragePool']);
+/** Ops whose output keeps the input's uint8 encoding (max, reshape and permutation do not change values). */
+const PASS_THROUGH_OPS = new Set(['MaxPool', 'Flatten', 'Transpose']);
+/**
+ * Ops whose float output gets its own Q/DQ pair, so that ORT fuses them into QLinearConv, QLinearMatMul,
+ * QLinearAdd and QLinearGlobalAveragePool. Gemm's output (the logits) stays float: QGemm still fuses. An Add of a
+ * constant (ConvNeXt's Linear bias after MatMul, GELU's 1 + erf) is not among them: it stays float.
+ */
+const QUANTISED_OUTPUT_OPS = new Set(['Conv', 'MatMul', 'Add', 'Relu', 'GlobalAveragePool']);
 
-/** Decides the QDQ placement for `graph` (the ResNet graph of resnet.ts, or any graph of the same ops). */
+/** Decides the QDQ placement for `graph` (any graph of the architectures/ builders, in topological order). */
 export function planQuantization(graph: OnnxGraph): QuantizationPlan {
   const consumers = countConsumers(graph);
   const producers = new Map<string, OnnxNode>();
@@ -49,12 +58,22 @@ export function planQuantization(graph: OnnxGraph): QuantizationPlan {
 
   const rangeTensors = graph.inputs.filter((input) => input.elemType === 'float32').map((input) => input.name);
   const sharedTensors = new Map<string, string>();
+  const quantised = new Set(rangeTensors);
+  const quantiseOwn = (tensor: string): void => {
+    rangeTensors.push(tensor);
+    quantised.add(tensor);
+  };
   for (const node of graph.nodes) {
     if (droppedRelus.has(node.name)) continue;
-    if (QUANTISED_OUTPUT_OPS.has(node.opType)) rangeTensors.push(foldedOutputs.get(node.name) ?? outputOf(node));
-    if (PASS_THROUGH_OPS.has(node.opType)) {
-      const input = node.inputs[0] ?? '';
-      sharedTensors.set(outputOf(node), sharedTensors.get(input) ?? input);
+    const input = node.inputs[0] ?? '';
+    // A float op (HardSwish, SE's Mul, LayerNorm…) feeding a Conv/MatMul/Gemm: its output is quantised there.
+    if (WEIGHTED_OPS.has(node.opType) && !quantised.has(input)) quantiseOwn(input);
+    const output = foldedOutputs.get(node.name) ?? outputOf(node);
+    if (PASS_THROUGH_OPS.has(node.opType) && quantised.has(input)) {
+      sharedTensors.set(output, sharedTensors.get(input) ?? input);
+      quantised.add(output);
+    } else if (QUANTISED_OUTPUT_OPS.has(node.opType) && !(node.opType === 'Add' && node.inputs.some((i) => graph.initializers.has(i)))) {
+      quantiseOwn(output);
     }
   }
   return { droppedRelus, foldedOutputs, rangeTensors, sharedTensors };
@@ -62,10 +81,12 @@ export function planQuantization(graph: OnnxGraph): QuantizationPlan {
 
 /**
  * Rewrites a float graph into ONNX QDQ form that ONNX Runtime's CPU provider fuses into QLinearConv, QLinearAdd,
- * QLinearGlobalAveragePool, uint8 MaxPool and QGemm (onnxruntime/core/optimizer/qdq_transformer/selectors_actions):
+ * QLinearMatMul, QLinearGlobalAveragePool, uint8 MaxPool and QGemm
+ * (onnxruntime/core/optimizer/qdq_transformer/selectors_actions):
  * - activations: QuantizeLinear → DequantizeLinear (uint8, per tensor) on the graph input and on every tensor
- *   of `plan.rangeTensors`; MaxPool/Flatten outputs reuse their input's parameters;
- * - Conv/Gemm weights: int8 per output channel (DequantizeLinear axis 0, zero points 0);
+ *   of `plan.rangeTensors`; MaxPool/Flatten/Transpose outputs reuse their input's parameters;
+ * - Conv/Gemm/MatMul weights: int8 per output channel (DequantizeLinear axis 0, MatMul's [in, out] axis 1, zero
+ *   points 0);
  * - Conv/Gemm biases: int32, scale = input scale × weight scale, zero points 0.
  * The input graph is not modified; untouched initializers are shared, not copied.
  *
@@ -125,7 +146,7 @@ export function quantizeGraph(graph: OnnxGraph, ranges: ActivationRanges): OnnxG
   return { ...graph, name: `${graph.name}-int8-qdq`, initializers, nodes };
 }
 
-/** Replaces a Conv/Gemm's float weight and bias initializers by int8/int32 ones behind DequantizeLinear nodes. */
+/** Replaces a Conv/Gemm/MatMul's float weight and bias initializers by int8/int32 ones behind DequantizeLinear nodes. */
 function quantizeWeights(
   node: OnnxNode,
   inputs: string[],
@@ -147,8 +168,9 @@ function quantizeWeights(
       `Cannot quantise Gemm ${node.name}: per-channel weights need transB=1 (output channels on axis 0).`,
     );
   }
-  const channels = weight.dims[0] ?? 1;
-  const q = quantizePerChannel(weight.data, channels);
+  const axis = node.opType === 'MatMul' ? 1 : 0;
+  const channels = weight.dims[axis] ?? 1;
+  const q = quantizePerChannel(weight.data, channels, axis);
   const dequantize = (name: string, tensor: OnnxTensor, scales: Float32Array, zeroPoint: OnnxTensor): string => {
     initializers.delete(name);
     initializers.set(`${name}.quantized`, tensor);
@@ -159,7 +181,7 @@ function quantizeWeights(
       name: `${name}.dequantize`,
       inputs: [`${name}.quantized`, `${name}.scale`, `${name}.zero_point`],
       outputs: [`${name}.dq`],
-      attributes: { axis: attr.int(0) },
+      attributes: { axis: attr.int(name === weightName ? axis : 0) },
     });
     return `${name}.dq`;
   };

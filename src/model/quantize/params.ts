@@ -38,25 +38,28 @@ export function uint8Params(range: TensorRange): UInt8Params {
 
 export interface PerChannelInt8 {
   readonly data: Int8Array;
-  /** One scale per output channel (axis 0); the zero points are all 0. */
+  /** One scale per output channel; the zero points are all 0. */
   readonly scales: Float32Array;
 }
 
 /**
- * Symmetric per-channel int8 for a weight whose axis 0 is the output channel (Conv [O,I,kh,kw], Gemm B with transB=1 [O,I]).
- * A channel of zeros gets scale 1 (ORT does the same) so no scale is 0 and the bias scale stays usable.
+ * Symmetric per-channel int8 for a weight whose output channel is axis 0 (Conv [O,I,kh,kw], Gemm B with transB=1
+ * [O,I]) or axis 1 (MatMul B [I,O]). A channel of zeros gets scale 1 (ORT does the same) so no scale is 0 and the
+ * bias scale stays usable.
  */
-export function quantizePerChannel(weight: Float32Array, channels: number): PerChannelInt8 {
+export function quantizePerChannel(weight: Float32Array, channels: number, axis: 0 | 1 = 0): PerChannelInt8 {
   const perChannel = weight.length / channels;
+  // Element j of channel c: axis 0 keeps each channel contiguous, axis 1 interleaves them (row-major [I, O]).
+  const index = axis === 0 ? (c: number, j: number) => c * perChannel + j : (c: number, j: number) => j * channels + c;
   const data = new Int8Array(weight.length);
   const scales = new Float32Array(channels);
   for (let c = 0; c < channels; c++) {
-    const start = c * perChannel;
     let absMax = 0;
-    for (let i = start; i < start + perChannel; i++) absMax = Math.max(absMax, Math.abs(weight[i] as number));
+    for (let j = 0; j < perChannel; j++) absMax = Math.max(absMax, Math.abs(weight[index(c, j)] as number));
     const scale = absMax > 0 ? Math.fround(absMax / INT8_SYMMETRIC_MAX) : 1;
     scales[c] = scale;
-    for (let i = start; i < start + perChannel; i++) {
+    for (let j = 0; j < perChannel; j++) {
+      const i = index(c, j);
       data[i] = clamp(Math.round((weight[i] as number) / scale), -INT8_SYMMETRIC_MAX, INT8_SYMMETRIC_MAX);
     }
   }

@@ -1,41 +1,60 @@
 import { type RunnerOptions, withRunner } from '../../engine/offline-runner.js';
 import { ResnetServeError } from '../../errors.js';
 import { exactLength, nonEmpty } from '../../guards.js';
-import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../../image/recipe.js';
+import { IMAGENET_RECIPE } from '../../image/recipe.js';
 import type { StateDict } from '../../weights/types.js';
-import { buildResNetGraph, resnetName } from '../architectures/resnet.js';
+import { architectureOf } from '../architectures/index.js';
+import type { OnnxGraph } from '../onnx/graph.js';
 import { encodeModel } from '../onnx/proto.js';
 import { type Agreement, agreement } from './agreement.js';
 import { type CalibrationOptions, calibrateRanges } from './calibrate.js';
-import { type DataFreeOptions, dataFreeRanges } from './calibrate-data-free.js';
+import { type DataFreeOptions, dataFreeRanges, refuseDataFree } from './calibrate-data-free.js';
 import { quantizeGraph } from './graph.js';
 
 export interface QuantizeOptions extends CalibrationOptions, DataFreeOptions {
   /**
-   * Preprocessed images (each INPUT_ELEMENTS floats, as `preprocess` returns) to measure activation ranges on.
-   * Without them the ranges are estimated from the checkpoint's BatchNorm statistics (`dataFreeRanges`).
+   * Preprocessed images (each 3 × S × S floats, as `preprocess` returns) to measure activation ranges on.
+   * Without them the ranges are estimated from the checkpoint's BatchNorm statistics (`dataFreeRanges`, ResNet only).
    */
   calibration?: readonly Float32Array[];
+  /** Side of the graph's square input: the weights' crop size. Default 224. */
+  inputSize?: number;
+}
+
+/** Input side of the graph when `options.inputSize` is not given: ResNet-18 IMAGENET1K_V1's crop. */
+const DEFAULT_INPUT_SIZE = IMAGENET_RECIPE.cropSize;
+
+/**
+ * The int8 QDQ graph of a TorchVision state_dict (ResNet-18 unless `options.architecture` names another builder):
+ * what {@link quantizeToOnnx} encodes. Data-free ranges (no `options.calibration`) are for the ResNet family only.
+ * @throws as {@link quantizeToOnnx}.
+ */
+export async function quantizedGraph(stateDict: StateDict, options: QuantizeOptions = {}): Promise<OnnxGraph> {
+  const architecture = architectureOf(options.architecture ?? 'resnet18');
+  const calibration = options.calibration ?? [];
+  if (calibration.length === 0) refuseDataFree(architecture);
+  const { graph } = architecture.build(stateDict, { inputSize: options.inputSize ?? DEFAULT_INPUT_SIZE });
+  const ranges = calibration.length > 0 ? await calibrateRanges(graph, calibration, options) : dataFreeRanges(graph, stateDict, options);
+  return quantizeGraph(graph, ranges);
 }
 
 /**
- * Converts a torchvision ResNet state_dict (ResNet-18 unless `options.architecture` names another) to an int8 QDQ
- * ONNX model (opset 17) that ONNX Runtime's CPU provider runs with QLinearConv/QLinearAdd/QGemm kernels; same
- * contract as `convertToOnnx`: input `input` float32 [N,3,224,224], outputs `logits` float32 [N,classes] and
- * `features` float32 [N,channels,7,7] (dequantised).
+ * Converts a TorchVision state_dict (ResNet-18 unless `options.architecture` names another builder) to an int8
+ * QDQ ONNX model (opset 17) that ONNX Runtime's CPU provider runs with QLinearConv/QLinearMatMul/QLinearAdd/QGemm
+ * kernels, the float ops between them (squeeze-excitation, Hardswish, SiLU, LayerNorm, GELU) kept float; same
+ * contract as the float graph: input `input` float32 [N,3,S,S] (S = `options.inputSize`, default 224), outputs
+ * `logits` float32 [N,classes] and, where the architecture has it, `features` (dequantised).
  *
- * @param options.calibration - images for calibrated ranges; omitted or empty: data-free ranges.
+ * @param options.calibration - images for calibrated ranges; omitted or empty: data-free ranges (ResNet only).
  * @param options.method - 'minmax' (default) or 'percentile', for calibrated ranges.
  * @example const int8 = await quantizeToOnnx(readStateDict(bytes), { calibration: await Promise.all(files.map(preprocess)) });
- * @throws ResnetServeError STATE_DICT_MISMATCH when the state_dict is not that ResNet; INVALID_ARGUMENT when
- *   `options.architecture` is not a ResNet or a calibration image has the wrong length; MODEL_INVALID /
- *   INFERENCE_FAILED when ORT cannot load or run the float graph for calibration.
+ * @throws ResnetServeError STATE_DICT_MISMATCH when the state_dict is not that architecture; INVALID_ARGUMENT when
+ *   `options.architecture` is not a TorchVision builder, a calibration image has the wrong length, or no images
+ *   are given for a family without a data-free estimate (`details.parameter` 'calibration', `details.reason`);
+ *   MODEL_INVALID / INFERENCE_FAILED when ORT cannot load or run the float graph for calibration.
  */
 export async function quantizeToOnnx(stateDict: StateDict, options: QuantizeOptions = {}): Promise<Uint8Array> {
-  const graph = buildResNetGraph(stateDict, resnetName('architecture', options.architecture ?? 'resnet18'));
-  const calibration = options.calibration ?? [];
-  const ranges = calibration.length > 0 ? await calibrateRanges(graph, calibration, options) : dataFreeRanges(graph, stateDict, options);
-  return encodeModel(quantizeGraph(graph, ranges));
+  return encodeModel(await quantizedGraph(stateDict, options));
 }
 
 export interface AgreementReport extends Agreement {
@@ -48,8 +67,8 @@ export interface AgreementReport extends Agreement {
  * Runs the fp32 and the int8 model on the same preprocessed images and reports how often they agree
  * (for `convert --precision int8 --validate DIR`).
  *
- * @param images - each INPUT_ELEMENTS floats (3×224×224, normalised).
- * @throws ResnetServeError INVALID_ARGUMENT when there are no images or one has the wrong length;
+ * @param images - each 3 × S × S floats (normalised), S the models' input side.
+ * @throws ResnetServeError INVALID_ARGUMENT when there are no images or they differ in length;
  *   MODEL_INVALID when ORT cannot load either model or their class counts differ; INFERENCE_FAILED when a run fails.
  */
 export async function validateAgreement(
@@ -59,7 +78,8 @@ export async function validateAgreement(
   options: RunnerOptions = {},
 ): Promise<AgreementReport> {
   nonEmpty('validation images', images, 'image');
-  for (const [i, image] of images.entries()) exactLength(`validation image ${i}`, image.length, INPUT_ELEMENTS, 'floats (3×224×224)');
+  for (const [i, image] of images.entries())
+    exactLength(`validation image ${i}`, image.length, images[0]?.length ?? 0, 'floats, as image 0');
   const fp32 = await logitsOf(fp32Model, images, options);
   const int8 = await logitsOf(int8Model, images, options);
   const classes = fp32.length / images.length;
@@ -72,9 +92,9 @@ export async function validateAgreement(
   return { images: images.length, classes, ...agreement(fp32, int8, images.length, classes) };
 }
 
-/** All logits of `model` on `images`, row-major. */
+/** All logits of `model` on `images` (square 3 × S × S tensors, S read from their length), row-major. */
 export async function logitsOf(model: Uint8Array, images: readonly Float32Array[], options: RunnerOptions = {}): Promise<Float32Array> {
-  const size = IMAGENET_RECIPE.cropSize;
+  const size = Math.round(Math.sqrt((images[0]?.length ?? 0) / 3));
   const rows: Float32Array[] = [];
   await withRunner(model, [3, size, size], options, (runner) =>
     runner.run(images, (outputs) => {
