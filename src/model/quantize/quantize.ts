@@ -1,9 +1,11 @@
 import { type RunnerOptions, withRunner } from '../../engine/offline-runner.js';
 import { ResnetServeError } from '../../errors.js';
 import { exactLength, nonEmpty } from '../../guards.js';
-import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../../image/recipe.js';
+import { IMAGENET_RECIPE } from '../../image/recipe.js';
 import type { StateDict } from '../../weights/types.js';
-import { buildResNetGraph, resnetName } from '../architectures/resnet.js';
+import { architectureOf } from '../architectures/index.js';
+import { resnetName } from '../architectures/resnet.js';
+import type { OnnxGraph } from '../onnx/graph.js';
 import { encodeModel } from '../onnx/proto.js';
 import { type Agreement, agreement } from './agreement.js';
 import { type CalibrationOptions, calibrateRanges } from './calibrate.js';
@@ -12,17 +14,31 @@ import { quantizeGraph } from './graph.js';
 
 export interface QuantizeOptions extends CalibrationOptions, DataFreeOptions {
   /**
-   * Preprocessed images (each INPUT_ELEMENTS floats, as `preprocess` returns) to measure activation ranges on.
-   * Without them the ranges are estimated from the checkpoint's BatchNorm statistics (`dataFreeRanges`).
+   * Preprocessed images (each `inputElements(recipe)` floats, as `preprocess` returns) to measure activation ranges
+   * on. Without them the ranges are estimated from the checkpoint's BatchNorm statistics (`dataFreeRanges`).
    */
   calibration?: readonly Float32Array[];
 }
 
 /**
+ * The int8 QDQ graph of a torchvision ResNet state_dict (ResNet-18 unless `options.architecture` names another) at
+ * the recipe's crop size (default ResNet-18 IMAGENET1K_V1's, 224): what {@link quantizeToOnnx} encodes.
+ * @throws as {@link quantizeToOnnx}.
+ */
+export async function quantizedGraph(stateDict: StateDict, options: QuantizeOptions = {}): Promise<OnnxGraph> {
+  const architecture = resnetName('architecture', options.architecture ?? 'resnet18');
+  const inputSize = (options.recipe ?? IMAGENET_RECIPE).cropSize;
+  const { graph } = architectureOf(architecture).build(stateDict, { inputSize });
+  const calibration = options.calibration ?? [];
+  const ranges = calibration.length > 0 ? await calibrateRanges(graph, calibration, options) : dataFreeRanges(graph, stateDict, options);
+  return quantizeGraph(graph, ranges);
+}
+
+/**
  * Converts a torchvision ResNet state_dict (ResNet-18 unless `options.architecture` names another) to an int8 QDQ
  * ONNX model (opset 17) that ONNX Runtime's CPU provider runs with QLinearConv/QLinearAdd/QGemm kernels; same
- * contract as `convertToOnnx`: input `input` float32 [N,3,224,224], outputs `logits` float32 [N,classes] and
- * `features` float32 [N,channels,7,7] (dequantised).
+ * contract as `convertToOnnx`: input `input` float32 [N,3,S,S] (S the recipe's crop size, 224 by default), outputs
+ * `logits` float32 [N,classes] and `features` float32 [N,channels,g,g] (dequantised).
  *
  * @param options.calibration - images for calibrated ranges; omitted or empty: data-free ranges.
  * @param options.method - 'minmax' (default) or 'percentile', for calibrated ranges.
@@ -32,10 +48,7 @@ export interface QuantizeOptions extends CalibrationOptions, DataFreeOptions {
  *   INFERENCE_FAILED when ORT cannot load or run the float graph for calibration.
  */
 export async function quantizeToOnnx(stateDict: StateDict, options: QuantizeOptions = {}): Promise<Uint8Array> {
-  const graph = buildResNetGraph(stateDict, resnetName('architecture', options.architecture ?? 'resnet18'));
-  const calibration = options.calibration ?? [];
-  const ranges = calibration.length > 0 ? await calibrateRanges(graph, calibration, options) : dataFreeRanges(graph, stateDict, options);
-  return encodeModel(quantizeGraph(graph, ranges));
+  return encodeModel(await quantizedGraph(stateDict, options));
 }
 
 export interface AgreementReport extends Agreement {
@@ -48,8 +61,8 @@ export interface AgreementReport extends Agreement {
  * Runs the fp32 and the int8 model on the same preprocessed images and reports how often they agree
  * (for `convert --precision int8 --validate DIR`).
  *
- * @param images - each INPUT_ELEMENTS floats (3×224×224, normalised).
- * @throws ResnetServeError INVALID_ARGUMENT when there are no images or one has the wrong length;
+ * @param images - each 3 × S × S floats (normalised), S the models' input side.
+ * @throws ResnetServeError INVALID_ARGUMENT when there are no images or they differ in length;
  *   MODEL_INVALID when ORT cannot load either model or their class counts differ; INFERENCE_FAILED when a run fails.
  */
 export async function validateAgreement(
@@ -59,7 +72,8 @@ export async function validateAgreement(
   options: RunnerOptions = {},
 ): Promise<AgreementReport> {
   nonEmpty('validation images', images, 'image');
-  for (const [i, image] of images.entries()) exactLength(`validation image ${i}`, image.length, INPUT_ELEMENTS, 'floats (3×224×224)');
+  for (const [i, image] of images.entries())
+    exactLength(`validation image ${i}`, image.length, images[0]?.length ?? 0, 'floats, as image 0');
   const fp32 = await logitsOf(fp32Model, images, options);
   const int8 = await logitsOf(int8Model, images, options);
   const classes = fp32.length / images.length;
@@ -72,9 +86,9 @@ export async function validateAgreement(
   return { images: images.length, classes, ...agreement(fp32, int8, images.length, classes) };
 }
 
-/** All logits of `model` on `images`, row-major. */
+/** All logits of `model` on `images` (square 3 × S × S tensors, S read from their length), row-major. */
 export async function logitsOf(model: Uint8Array, images: readonly Float32Array[], options: RunnerOptions = {}): Promise<Float32Array> {
-  const size = IMAGENET_RECIPE.cropSize;
+  const size = Math.round(Math.sqrt((images[0]?.length ?? 0) / 3));
   const rows: Float32Array[] = [];
   await withRunner(model, [3, size, size], options, (runner) =>
     runner.run(images, (outputs) => {

@@ -1,5 +1,4 @@
 import { invalidArgument, ResnetServeError } from '../../../errors.js';
-import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../../../image/recipe.js';
 import { readBytesElements, readFloat32 } from './binary-data.js';
 import { CAM_OUTPUT_NAME, IMAGE_INPUT, OUTPUT_NAMES, type OutputName, TENSOR_INPUT } from './model-metadata.js';
 
@@ -63,11 +62,13 @@ export interface InferLimits {
   maxImageBytes: number;
   /** Classes the model outputs: the largest `classification` count. */
   classes: number;
+  /** Side of the model's square input (its recipe's crop size): an `input` tensor is FP32 [N, 3, side, side]. */
+  inputSize: number;
 }
 
 /**
  * Checks one inference request and says what to run: one input (`image` BYTES [N] or [N,1], or `input` FP32
- * [N,3,224,224]) and the outputs to return (all of them when none are named). Sizes are checked before any
+ * [N,3,S,S], S the model's input size) and the outputs to return (all of them when none are named). Sizes are checked before any
  * image is decoded: each element like an upload to /predict, N against `maxImages`.
  *
  * @param defaultBinary - REST's `binary_data_output` request parameter: outputs without their own
@@ -168,23 +169,24 @@ function decodeBase64(name: string, value: unknown, index: number): Uint8Array {
 
 function planTensors(wire: WireInput, limits: InferLimits): PlannedInput {
   expectDatatype(wire, TENSOR_INPUT.datatype);
-  const { cropSize } = IMAGENET_RECIPE;
+  const size = limits.inputSize;
+  const perImage = 3 * size * size;
   const shape = wire.shape;
-  if (shape.length !== 4 || shape[1] !== 3 || shape[2] !== cropSize || shape[3] !== cropSize) {
-    throw badShape(wire, `[N, 3, ${cropSize}, ${cropSize}]`);
+  if (shape.length !== 4 || shape[1] !== 3 || shape[2] !== size || shape[3] !== size) {
+    throw badShape(wire, `[N, 3, ${size}, ${size}]`);
   }
   const count = batchSize(wire, limits);
-  const data = tensorValues(wire, count * INPUT_ELEMENTS);
-  if (data.length !== count * INPUT_ELEMENTS) {
+  const data = tensorValues(wire, count * perImage, perImage);
+  if (data.length !== count * perImage) {
     throw new ResnetServeError(
       'INVALID_ARGUMENT',
-      `Input "${wire.name}" has shape [${shape.join(', ')}], ${count * INPUT_ELEMENTS} values, but ${data.length} were sent.`,
+      `Input "${wire.name}" has shape [${shape.join(', ')}], ${count * perImage} values, but ${data.length} were sent.`,
       { details: { input: wire.name } },
     );
   }
   const bad = data.findIndex((value) => !Number.isFinite(value));
   if (bad !== -1) {
-    const index = Math.floor(bad / INPUT_ELEMENTS);
+    const index = Math.floor(bad / perImage);
     throw new ResnetServeError('INVALID_ARGUMENT', `Input "${wire.name}" element ${index} has a value that is not a finite number.`, {
       details: { input: wire.name, index },
     });
@@ -192,7 +194,7 @@ function planTensors(wire: WireInput, limits: InferLimits): PlannedInput {
   return { kind: 'tensors', count, data };
 }
 
-function tensorValues(wire: WireInput, expected: number): Float32Array {
+function tensorValues(wire: WireInput, expected: number, perImage: number): Float32Array {
   switch (wire.data.kind) {
     case 'raw':
       if (wire.data.bytes.length !== expected * Float32Array.BYTES_PER_ELEMENT) {
@@ -206,14 +208,14 @@ function tensorValues(wire: WireInput, expected: number): Float32Array {
     case 'floats':
       return Float32Array.from(wire.data.values);
     case 'json':
-      return jsonFloats(wire.name, wire.data.value);
+      return jsonFloats(wire.name, wire.data.value, perImage);
     case 'elements':
       throw invalidArgument(`the contents of input "${wire.name}"`, 'fp32_contents or raw_input_contents', 'bytes_contents');
   }
 }
 
 /** Row-major values of JSON `data`, flat or nested as the spec allows ("Tensor Data"), without recursion. */
-function jsonFloats(name: string, value: unknown): Float32Array {
+function jsonFloats(name: string, value: unknown, perImage: number): Float32Array {
   if (!Array.isArray(value)) throw invalidArgument(`the data of input "${name}"`, 'an array of numbers', value);
   const flat = value.flat(3) as unknown[];
   const out = new Float32Array(flat.length);
@@ -221,7 +223,7 @@ function jsonFloats(name: string, value: unknown): Float32Array {
     const element = flat[i];
     if (typeof element !== 'number') {
       throw new ResnetServeError('INVALID_ARGUMENT', `Input "${name}" value ${i} is not a number.`, {
-        details: { input: name, index: Math.floor(i / INPUT_ELEMENTS) },
+        details: { input: name, index: Math.floor(i / perImage) },
       });
     }
     out[i] = element;
