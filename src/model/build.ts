@@ -2,7 +2,7 @@ import { ResnetServeError } from '../errors.js';
 import type { PreprocessRecipe } from '../image/recipe.js';
 import type { StateDict } from '../weights/types.js';
 import { ARCHITECTURES, type Architecture, architectureOf } from './architectures/index.js';
-import { contractMetadata, type LabelSetName } from './contract.js';
+import { contractMetadata, labelsFor } from './contract.js';
 import { encodeModel } from './onnx/proto.js';
 import { quantizedGraph } from './quantize/quantize.js';
 import type { Precision } from './types.js';
@@ -21,8 +21,6 @@ export interface BuildOptions {
 
 /** The families `--precision int8` quantises: their graphs hold only Conv, Add, Relu, MaxPool, pooling and Gemm. */
 const INT8_FAMILIES: ReadonlySet<string> = new Set(['resnet']);
-/** The ImageNet-1k head: its classes take torchvision's names (labels/). */
-const IMAGENET_CLASSES = 1000;
 
 /**
  * The ONNX model for a TorchVision state_dict at the requested precision, with the model contract (architecture,
@@ -41,7 +39,7 @@ export async function buildModel(stateDict: StateDict, options: BuildOptions): P
       ? await quantizedGraph(stateDict, { architecture: architecture.name, calibration: options.calibration, recipe })
       : architecture.build(stateDict, { inputSize: recipe.cropSize }).graph;
   const classes = graph.outputs[0]?.shape[1];
-  const labels: LabelSetName | undefined = classes === IMAGENET_CLASSES ? 'imagenet-1k' : undefined;
+  const labels = typeof classes === 'number' ? labelsFor(classes) : undefined;
   return encodeModel(graph, contractMetadata({ architecture: architecture.name, weights: options.weights, precision, recipe, labels }));
 }
 

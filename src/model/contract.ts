@@ -3,7 +3,7 @@ import { checkRecipe, IMAGENET_RECIPE, type PreprocessRecipe } from '../image/re
 import { ARCHITECTURES, type ArchitectureFamily } from './architectures/index.js';
 import { FEATURES_NAME } from './features.js';
 import { type ModelOutline, ONNX_TYPE, type ValueInfo } from './onnx/model-reader.js';
-import type { Precision } from './types.js';
+import { IMAGENET_1K_CLASSES, type Precision } from './types.js';
 
 /**
  * The one description of a served model that every layer reads: the engine checks its session against it, the
@@ -44,7 +44,11 @@ export interface ModelContract {
 
 /** The label sets resnet-serve has names for (labels/): torchvision's `_IMAGENET_CATEGORIES` and their Chinese. */
 export type LabelSetName = 'imagenet-1k';
-const IMAGENET_1K_CLASSES = 1000;
+
+/** The label set of a model with `classes` outputs: ImageNet-1k's names for 1000, none (numbered) otherwise. */
+export function labelsFor(classes: number): LabelSetName | undefined {
+  return classes === IMAGENET_1K_CLASSES ? 'imagenet-1k' : undefined;
+}
 
 /** The `metadata_props` keys of the contract, as the converter writes them. */
 export const CONTRACT_KEYS = Object.freeze({
@@ -132,8 +136,7 @@ export function contractOf(outline: ModelOutline, foreign: ForeignModel): ModelC
   }
   const labelsText = meta.get(CONTRACT_KEYS.labels);
   if (labelsText !== undefined && labelsText !== 'imagenet-1k') invalid(`its label set ${JSON.stringify(labelsText)} is not imagenet-1k`);
-  const labels: LabelSetName | undefined =
-    (labelsText !== undefined || !ours) && io.classes === IMAGENET_1K_CLASSES ? 'imagenet-1k' : undefined;
+  const labels: LabelSetName | undefined = labelsText !== undefined || !ours ? labelsFor(io.classes) : undefined;
   const name = ours ? architecture : foreign.stem;
   const version = (ours ? sha256 : foreign.sha256).slice(0, VERSION_DIGITS);
   const precisionText = meta.get(CONTRACT_KEYS.precision);
