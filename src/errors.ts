@@ -173,6 +173,12 @@ export const ERROR_CODES = {
     message: ({ url, sha256, expectedPrefix }: { url: string; sha256: string; expectedPrefix: string }) =>
       `The file downloaded from ${url} has SHA-256 ${sha256}, which does not start with the expected ${expectedPrefix}; it was discarded.`,
   },
+  WEIGHTS_INVALID: {
+    status: 500,
+    summary: 'A weights file named as TorchVision publishes it (`resnet18-f37072fd.pth`) does not have the SHA-256 its name promises.',
+    message: ({ path, sha256, expectedPrefix }: { path: string; sha256: string; expectedPrefix: string }) =>
+      `The weights file ${path} has SHA-256 ${sha256}, which does not start with the ${expectedPrefix} its name promises: it is not the file TorchVision publishes under that name. Delete it (resnet-serve downloads the real one) or rename it.`,
+  },
   CHECKPOINT_INVALID: {
     status: 500,
     summary: 'The checkpoint file is malformed or not a state_dict.',
@@ -201,9 +207,9 @@ export const ERROR_CODES = {
   },
   EXPLAIN_UNAVAILABLE: {
     status: 501,
-    summary: 'The model cannot explain its answers: it has no `features` output (a `--model` made elsewhere) or no readable fc layer.',
-    message: ({ reason }: { reason: string }) =>
-      `This model cannot show where it looked: ${reason}. Models that resnet-serve converts have it.`,
+    summary:
+      'The model cannot explain its answers: its head is not global-average-pool → linear (ConvNeXt, MobileNetV3), or it has no `features` output (a `--model` made elsewhere).',
+    message: ({ reason }: { reason: string }) => `This model cannot show where it looked: ${reason}.`,
   },
   FILESYSTEM_ERROR: {
     status: 500,

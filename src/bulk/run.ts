@@ -5,10 +5,16 @@ import { renderCamOverlay } from '../explain/cam-overlay.js';
 import { writeFileAtomic } from '../files/files.js';
 import { looksLikeImage } from '../image/folder-walk.js';
 import type { Prediction } from '../labels/types.js';
+import type { Precision } from '../model/types.js';
 import type { Input } from './inputs.js';
 
-/** What `classify` reports for one file: its classes (and where its class-activation overlay went), or why it has none. */
-export type FileResult = { file: string; predictions: Prediction[]; overlay?: string } | { file: string; error: string };
+/**
+ * What `classify` reports for one file: the model that answered (its id and precision, as /predict names them), its
+ * classes (and where its class-activation overlay went), or why it has none.
+ */
+export type FileResult =
+  | { file: string; model: string; precision: Precision; predictions: Prediction[]; overlay?: string }
+  | { file: string; error: string };
 
 export interface ClassifyInputsOptions {
   topK: number;
@@ -64,13 +70,14 @@ async function classifyInput(
       throw new ResnetServeError('INPUT_NOT_FOUND', `Cannot read ${file}: ${messageOf(cause)}`, { cause });
     });
     const { predictions, explanation } = await classifier.classify(bytes, { topK, explain: explain !== undefined });
-    if (explain === undefined || explanation === undefined) return { file, predictions };
+    const answered = { file, model: classifier.model.id, precision: classifier.model.precision, predictions };
+    if (explain === undefined || explanation === undefined) return answered;
     const overlay = explain.overlayFor(index);
     const png = await renderCamOverlay(bytes, explanation.crop, explanation.maps[0] ?? new Float32Array(), explain.maxPixels);
     await writeFileAtomic(overlay, png).catch((cause: unknown) => {
       throw fileSystemFailed(`Writing ${overlay}`, cause);
     });
-    return { file, predictions, overlay };
+    return { ...answered, overlay };
   } catch (error) {
     if (!isResnetServeError(error)) {
       // A folder member that vanished or cannot be opened while sniffing is reported like any unreadable file.

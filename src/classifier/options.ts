@@ -1,9 +1,8 @@
 import { THREADS } from '../engine/threads.js';
 import { cacheDir } from '../files/cache-dir.js';
-import { type IntegerOption, integerOption, oneOf } from '../guards.js';
+import { type IntegerOption, integerOption } from '../guards.js';
 import { MAX_PIXELS } from '../image/limits.js';
-import { DEFAULT_PRECISION, PRECISIONS, type Precision } from '../model/types.js';
-import { DEFAULT_WEIGHTS } from '../weights/default-weights.js';
+import type { ModelContract } from '../model/contract.js';
 import type { ClassifierObserver } from './types.js';
 
 /**
@@ -17,10 +16,11 @@ export interface ClassifierOptions {
    * session thread and optimised at every load.
    */
   model: string | Uint8Array;
-  /** Reported in HTTP answers. Default `resnet18-imagenet1k-v1`. */
-  modelName?: string;
-  /** What the model computes in: `fp32` or `int8`; reported, not applied. Default `fp32`. */
-  precision?: Precision;
+  /**
+   * What the model is: its id, precision, recipe, classes and outputs (model/contract.ts). Default: read from the
+   * model (`readModelContract`), which a caller that already read it passes here to save the reading.
+   */
+  contract?: ModelContract;
   /** ONNX Runtime intra-op threads, 1..256. Default: the machine's cores (`THREADS`). */
   threads?: number;
   /** Images per ONNX Runtime run, 1..64. Default 4. */
@@ -64,7 +64,7 @@ type IntegerKey = keyof typeof CLASSIFIER_OPTIONS;
 
 /** The options with every default filled in and every value checked. */
 export type ResolvedClassifierOptions = Readonly<
-  Record<IntegerKey, number> & Required<Pick<ClassifierOptions, 'model' | 'modelName' | 'precision' | 'cacheDir' | 'observer'>>
+  Record<IntegerKey, number> & Required<Pick<ClassifierOptions, 'model' | 'cacheDir' | 'observer'>> & Pick<ClassifierOptions, 'contract'>
 >;
 
 /**
@@ -81,8 +81,7 @@ export function resolveClassifierOptions(options: ClassifierOptions): ResolvedCl
   return Object.freeze({
     ...integers,
     model: options.model,
-    modelName: options.modelName ?? DEFAULT_WEIGHTS.modelName,
-    precision: oneOf('precision', options.precision ?? DEFAULT_PRECISION, PRECISIONS),
+    contract: options.contract,
     cacheDir: options.cacheDir ?? cacheDir(),
     observer: options.observer ?? {},
   });

@@ -1,13 +1,13 @@
 import type { CropBox } from '../image/recipe-geometry.js';
 import type { Prediction } from '../labels/types.js';
-import type { Precision } from '../model/types.js';
+import type { ModelContract } from '../model/contract.js';
 
 export interface ClassifyOptions {
   /** How many classes to return, 1..20 (`TOP_K`, and at most the model's classes). Default 3. */
   topK?: number;
   /**
    * Also say where the model looked: a class activation map per returned class (src/explain/cam.ts). Costs one
-   * more output of the batch's run and 512 × 49 multiply-adds per class. Default false.
+   * more output of the batch's run and channels × cells multiply-adds per class (512 × 49 for ResNet-18). Default false.
    */
   explain?: boolean;
 }
@@ -16,11 +16,13 @@ export interface ClassifyOptions {
 export interface Explanation {
   /** The image's size after EXIF orientation (as it is displayed), in pixels: the space `crop` is in. */
   image: { width: number; height: number };
-  /** The part of the image the model saw (Resize 256 + CenterCrop 224, mapped back), which the maps cover. */
+  /** The part of the image the model saw (the recipe's Resize + CenterCrop, mapped back), which the maps cover. */
   crop: CropBox;
+  /** Side of each map: the model's `features` grid (7 for ResNet-18 at 224 px). */
+  grid: number;
   /**
-   * One map per prediction, in the same order: 7 × 7 values row-major (first row at the top of `crop`), each the
-   * class's evidence in that cell, ReLU'd and divided by the map's maximum (0..1; all 0 when nothing is positive).
+   * One map per prediction, in the same order: grid × grid values row-major (first row at the top of `crop`), each
+   * the class's evidence in that cell, ReLU'd and divided by the map's maximum (0..1; all 0 when nothing is positive).
    */
   maps: Float32Array[];
 }
@@ -47,8 +49,8 @@ export interface InferResult {
   logits: Float32Array;
   timings_ms: Timings;
   /**
-   * Only with `explain: true`: the map of the top class (7 × 7, row-major, normalised as in `Explanation.maps`),
-   * over the centre crop the model saw (for a tensor, the whole 224 × 224 input).
+   * Only with `explain: true`: the map of the top class (grid × grid, row-major, normalised as in
+   * `Explanation.maps`), over the centre crop the model saw (for a tensor, the whole input).
    */
   cam?: Float32Array;
 }
@@ -81,8 +83,8 @@ export interface ClassifierLimits {
 
 /** What `server/`, `cli/` and library users see: one image in, top-k classes out. */
 export interface Classifier {
-  readonly modelName: string;
-  readonly precision: Precision;
+  /** The model answering: its id (`resnet50-11ad3fa6`), precision, recipe, classes and outputs. */
+  readonly model: ModelContract;
   readonly limits: ClassifierLimits;
   /**
    * @throws ResnetServeError FILE_EMPTY, UNSUPPORTED_MEDIA_TYPE, IMAGE_CORRUPT, IMAGE_TOO_LARGE,
@@ -90,11 +92,9 @@ export interface Classifier {
    *   with a model that cannot explain.
    */
   classify(bytes: Uint8Array, options?: ClassifyOptions): Promise<ClassifyResult>;
-  /** Classes the model outputs (1000 for ImageNet). */
-  readonly classes: number;
   /**
    * The logits of one encoded image (checked and decoded as by `classify`), or of one tensor already
-   * preprocessed with the ImageNet recipe (3×224×224 floats, CHW), through the same admission and batching
+   * preprocessed with the model's recipe (3 × crop × crop floats, CHW), through the same admission and batching
    * queue. `classify` is `infer` followed by `postprocess`.
    *
    * @throws ResnetServeError as `classify`; INVALID_ARGUMENT for a tensor of another length.

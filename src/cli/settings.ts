@@ -5,7 +5,7 @@ import { TOP_K } from '../labels/postprocess.js';
 import { LANGS } from '../labels/types.js';
 import { DEFAULT_PRECISION, PRECISIONS } from '../model/types.js';
 import { PROCESS_OPTIONS, SERVER_OPTIONS } from '../server/options.js';
-import { DEFAULT_WEIGHTS } from '../weights/default-weights.js';
+import { DEFAULT_ARCHITECTURE } from '../weights/default-weights.js';
 
 /**
  * The command line's table of settings. Every setting of the five commands (`classify`, `serve`, `convert`,
@@ -181,10 +181,19 @@ export const SETTINGS = {
   }),
   compare: text({
     flag: '--compare',
-    placeholder: 'int8|MODEL',
+    placeholder: 'int8|MODEL|WEIGHTS',
     commands: ['eval'],
     group: 'eval',
-    help: 'a second model side by side: int8 (the same weights quantised) or an .onnx file',
+    help: 'a second model side by side: int8 (the same weights quantised), an .onnx file, or a .pth/.safetensors state_dict',
+    default: undefined,
+    shownDefault: 'none',
+  }),
+  compareArch: text({
+    flag: '--compare-arch',
+    placeholder: 'NAME',
+    commands: ['eval'],
+    group: 'eval',
+    help: "the second model's TorchVision architecture: its DEFAULT weights, or those --compare names",
     default: undefined,
     shownDefault: 'none',
   }),
@@ -193,9 +202,18 @@ export const SETTINGS = {
     placeholder: 'PATH',
     commands: SERVING,
     group: 'model',
-    help: 'a ready .onnx model (input [N,3,224,224] → logits [N,C])',
+    help: 'a ready .onnx model (input [N,3,S,S] → logits [N,C]); a <stem>.json beside it may give its recipe',
     default: undefined,
     shownDefault: 'none',
+  }),
+  arch: text({
+    flag: '--arch',
+    placeholder: 'NAME',
+    commands: ['classify', 'serve', 'convert', 'fetch', 'eval'],
+    group: 'model',
+    help: "TorchVision's builder name (resnet50, regnet_y_400mf…); without --weights, its DEFAULT weights are downloaded",
+    default: undefined,
+    shownDefault: `what the weights' file name says, else ${DEFAULT_ARCHITECTURE}`,
   }),
   weights: text({
     flag: '--weights',
@@ -206,13 +224,14 @@ export const SETTINGS = {
     default: undefined,
     shownDefault: 'the cached TorchVision weights',
   }),
-  weightsUrl: requiredText({
+  weightsUrl: text({
     flag: '--weights-url',
     placeholder: 'URL',
     commands: ['classify', 'serve', 'fetch', 'eval'],
     group: 'model',
-    help: 'where to download the default weights',
-    default: DEFAULT_WEIGHTS.url,
+    help: 'where to download the weights (a mirror)',
+    default: undefined,
+    shownDefault: "the architecture's DEFAULT weights at download.pytorch.org",
   }),
   precision: choice({
     flag: '--precision',
@@ -292,13 +311,14 @@ export const SETTINGS = {
     help: 'port to listen on; 0 picks a free one',
     ...SERVER_OPTIONS.port,
   }),
-  modelName: requiredText({
+  modelName: text({
     flag: '--model-name',
     placeholder: 'NAME',
     commands: ['serve'],
     group: 'serve',
     help: 'the model name in Open Inference Protocol, gRPC and TorchServe URLs and answers',
-    default: SERVER_OPTIONS.modelName.default,
+    default: undefined,
+    shownDefault: "the architecture (resnet18), or the .onnx file's stem",
   }),
   grpcPort: integer({
     flag: '--grpc-port',

@@ -1,8 +1,9 @@
 import { Worker } from 'node:worker_threads';
 import type ort from 'onnxruntime-node';
 import { onnxRuntimeFailed, ResnetServeError } from '../errors.js';
-import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../image/recipe.js';
-import { FEATURE_GRID, FEATURES_NAME } from '../model/features.js';
+import { inputElements } from '../image/recipe.js';
+import type { ModelContract } from '../model/contract.js';
+import { FEATURES_NAME } from '../model/features.js';
 import { compileForThisCpu } from './compile.js';
 import { onnxRuntimePath, SESSION_THREAD_SOURCE } from './inference-thread.js';
 import { disableOnnxRuntimeTelemetry } from './ort-environment.js';
@@ -16,6 +17,8 @@ export interface EngineOptions {
    * every load.
    */
   cacheDir?: string;
+  /** What the model is (model/contract.ts): the session is checked against it and fed tensors of its input size. */
+  contract: ModelContract;
 }
 
 type Metadata = readonly ort.InferenceSession.ValueMetadata[];
@@ -27,38 +30,32 @@ type ThreadMessage =
   | { type: 'error'; id: number; error: unknown }
   | { type: 'released' };
 
-/** What one run returns: the logits and, when asked for, layer4's features. */
+/** What one run returns: the logits and, when asked for, the features. */
 export interface EngineOutputs {
   /** `count × classes` floats, row-major. */
   logits: Float32Array;
-  /** `count × featureChannels × 7 × 7` floats, only from {@link InferenceEngine.infer} with `withFeatures`. */
+  /** `count × channels × grid × grid` floats, only from {@link InferenceEngine.infer} with `withFeatures`. */
   features?: Float32Array;
 }
 
 /**
  * The one ONNX Runtime session of a process: `infer(batch) → logits`, run on a thread of its own
  * (inference-thread.ts) so the event loop stays free. Only this folder imports onnxruntime-node. The session
- * is created once, checked against the model contract (`input` float32 [N,3,224,224] → `logits` float32
- * [N,C], optionally `features` float32 [N,K,7,7]) and warmed up before it is handed out.
+ * is created once, checked against the model contract (its input float32 [N,3,S,S] with S the recipe's crop size,
+ * its logits float32 [N,classes], and its `features` [N,K,g,g] when the contract has them) and warmed up before it
+ * is handed out.
  */
 export class InferenceEngine {
   readonly #thread: Worker;
   readonly #pending = new Map<number, { resolve(outputs: EngineOutputs): void; reject(error: unknown): void }>();
   #nextId = 0;
   #stopped: ResnetServeError | undefined;
-  readonly inputName: string;
-  readonly outputName: string;
-  /** Classes per image: the second dimension of the output. */
-  readonly classes: number;
-  /** Channels of the `features` output, or undefined when the model has none (it then cannot explain). */
-  readonly featureChannels: number | undefined;
+  /** The model this session runs, as checked against it. */
+  readonly contract: ModelContract;
 
-  private constructor(thread: Worker, contract: Contract) {
+  private constructor(thread: Worker, contract: ModelContract) {
     this.#thread = thread;
-    this.inputName = contract.inputName;
-    this.outputName = contract.outputName;
-    this.classes = contract.classes;
-    this.featureChannels = contract.featureChannels;
+    this.contract = contract;
     thread.on('message', (message: ThreadMessage) => {
       if (message.type !== 'result' && message.type !== 'error') return;
       const call = this.#pending.get(message.id);
@@ -81,7 +78,7 @@ export class InferenceEngine {
    * @throws ResnetServeError MODEL_INVALID when ORT cannot load the model or its inputs/outputs differ from the contract.
    */
   static async create(model: string | Uint8Array, options: EngineOptions): Promise<InferenceEngine> {
-    const { cacheDir } = options;
+    const { cacheDir, contract } = options;
     disableOnnxRuntimeTelemetry();
     const compiled = typeof model === 'string' && cacheDir !== undefined;
     const source = compiled ? await compileForThisCpu(model, cacheDir) : model;
@@ -99,8 +96,9 @@ export class InferenceEngine {
       if (ready.type !== 'ready') {
         throw onnxRuntimeFailed('load', ready.type === 'failed' ? ready.error : ready.type);
       }
-      const engine = new InferenceEngine(thread, checkContract(ready.inputs, ready.outputs));
-      await engine.infer(new Float32Array(INPUT_ELEMENTS), 1);
+      checkSession(ready.inputs, ready.outputs, contract);
+      const engine = new InferenceEngine(thread, contract);
+      await engine.infer(new Float32Array(inputElements(contract.recipe)), 1);
       return engine;
     } catch (error) {
       await thread.terminate();
@@ -111,16 +109,17 @@ export class InferenceEngine {
   /**
    * Runs `count` images laid out back to back in `batch` (CHW, normalised). A batch on a SharedArrayBuffer
    * reaches the session thread without a copy. Only the logits are fetched unless `withFeatures` asks for
-   * layer4's output too (ORT's `run(feeds, fetches)`), so plain requests do not copy the features.
+   * the features too (ORT's `run(feeds, fetches)`), so plain requests do not copy them.
    * @throws ResnetServeError INFERENCE_FAILED when ORT fails, INTERNAL when the session thread has stopped or
    *   `withFeatures` is asked of a model without `features`.
    */
   infer(batch: Float32Array, count: number, withFeatures = false): Promise<EngineOutputs> {
     if (this.#stopped !== undefined) return Promise.reject(this.#stopped);
-    if (withFeatures && this.featureChannels === undefined) {
+    const { contract } = this;
+    if (withFeatures && contract.features === undefined) {
       return Promise.reject(new ResnetServeError('INTERNAL', `The model has no ${FEATURES_NAME} output to fetch.`));
     }
-    const size = IMAGENET_RECIPE.cropSize;
+    const size = contract.recipe.cropSize;
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
@@ -128,10 +127,10 @@ export class InferenceEngine {
         type: 'run',
         id,
         batch,
-        elements: count * INPUT_ELEMENTS,
+        elements: count * inputElements(contract.recipe),
         dims: [count, 3, size, size],
-        inputName: this.inputName,
-        outputNames: withFeatures ? [this.outputName, FEATURES_NAME] : [this.outputName],
+        inputName: contract.input,
+        outputNames: withFeatures ? [contract.output, FEATURES_NAME] : [contract.output],
       });
     });
   }
@@ -167,50 +166,40 @@ export function engineSessionOptions(threads: number, compiled: boolean): ort.In
   };
 }
 
-interface Contract {
-  inputName: string;
-  outputName: string;
-  classes: number;
-  featureChannels: number | undefined;
-}
-
-function checkContract(inputs: Metadata, outputs: Metadata): Contract {
-  const size = IMAGENET_RECIPE.cropSize;
-  const [input] = inputs;
-  // `features` (model/features.ts) is optional and only fetched for explanations.
-  const others = outputs.filter((o) => o.name !== FEATURES_NAME);
-  const [output] = others;
-  const fail = (why: string): never => {
+/**
+ * Checks what ONNX Runtime made of the model against its contract (read from the same file by model/contract.ts):
+ * the contract's input [N,3,S,S] (S fixed or symbolic), its logits [N,classes] and, when it has them, its features.
+ * @throws ResnetServeError MODEL_INVALID naming the first difference.
+ */
+function checkSession(inputs: Metadata, outputs: Metadata, contract: ModelContract): void {
+  const size = contract.recipe.cropSize;
+  function fail(why: string): never {
     throw new ResnetServeError(
       'MODEL_INVALID',
-      `The ONNX model does not fit resnet-serve: ${why}. Expected one input float32 [N,3,${size},${size}] and one output float32 [N,classes] (plus, optionally, ${FEATURES_NAME}).`,
+      `The ONNX model does not fit resnet-serve: ${why}. Expected one input float32 [N,3,${size},${size}] and one output float32 [N,${contract.classes}] (plus, optionally, ${FEATURES_NAME}).`,
     );
+  }
+  const tensor = (list: Metadata, name: string) => {
+    const found = list.find((value) => value.name === name);
+    return found?.isTensor === true && found.type === 'float32' ? found : undefined;
   };
-  if (inputs.length !== 1 || input === undefined || !input.isTensor) return fail(`it has ${inputs.length} inputs`);
-  if (others.length !== 1 || output === undefined || !output.isTensor) return fail(`it has ${outputs.length} outputs`);
-  if (input.type !== 'float32') return fail(`input ${input.name} is ${input.type}`);
-  if (output.type !== 'float32') return fail(`output ${output.name} is ${output.type}`);
+  const input = tensor(inputs, contract.input);
+  const output = tensor(outputs, contract.output);
+  if (inputs.length !== 1 || input === undefined)
+    fail(`its inputs are ${inputs.map((i) => i.name).join(', ')}, not float32 ${contract.input}`);
+  if (output === undefined) fail(`it has no float32 output ${contract.output}`);
   const [, channels, height, width] = input.shape;
-  if (input.shape.length !== 4 || channels !== 3 || height !== size || width !== size) {
-    return fail(`input ${input.name} has shape [${input.shape.join(',')}]`);
+  const side = (dim: number | string | undefined): boolean => dim === size || typeof dim === 'string';
+  if (input.shape.length !== 4 || channels !== 3 || !side(height) || !side(width)) {
+    fail(`input ${input.name} has shape [${input.shape.join(',')}]`);
   }
-  const classes = output.shape[1];
-  if (output.shape.length !== 2 || typeof classes !== 'number' || classes < 1) {
-    return fail(`output ${output.name} has shape [${output.shape.join(',')}]`);
+  if (output.shape.length !== 2 || output.shape[1] !== contract.classes)
+    fail(`output ${output.name} has shape [${output.shape.join(',')}]`);
+  const { features } = contract;
+  if (features === undefined) return;
+  const found = tensor(outputs, FEATURES_NAME);
+  const grid = features.grid;
+  if (found?.shape.length !== 4 || found.shape[1] !== features.channels || found.shape[2] !== grid || found.shape[3] !== grid) {
+    fail(`its ${FEATURES_NAME} output is not float32 [N,${features.channels},${grid},${grid}]`);
   }
-  return {
-    inputName: input.name,
-    outputName: output.name,
-    classes,
-    featureChannels: featureChannels(outputs.find((o) => o.name === FEATURES_NAME)),
-  };
-}
-
-/** Channels of a `features` output of shape [N, K, 7, 7]; undefined when there is none or it has another shape. */
-function featureChannels(output: Metadata[number] | undefined): number | undefined {
-  if (output === undefined || !output.isTensor || output.type !== 'float32') return undefined;
-  const [, channels, height, width] = output.shape;
-  const fits =
-    output.shape.length === 4 && typeof channels === 'number' && channels > 0 && height === FEATURE_GRID && width === FEATURE_GRID;
-  return fits ? channels : undefined;
 }

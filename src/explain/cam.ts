@@ -1,26 +1,28 @@
 import { ResnetServeError } from '../errors.js';
 import { instanceOf, integerInRange } from '../guards.js';
 import type { ClassifierHead } from '../model/classifier-head.js';
-import { FEATURE_GRID } from '../model/features.js';
 
-/** Cells of one map: layer4's 7 × 7 grid. */
-export const CAM_CELLS = FEATURE_GRID * FEATURE_GRID;
+/** Cells of one map: the `features` grid, g × g (49 for a ResNet at 224 px). */
+export function camCells(head: Pick<ClassifierHead, 'grid'>): number {
+  return head.grid * head.grid;
+}
 
 /**
  * The class activation map of Zhou et al. 2016 ("Learning Deep Features for Discriminative Localization", eq. 2):
- * `CAM_c(i, j) = Σ_k w_ck · A_k(i, j)`, with A layer4's output (the graph output `features`, [channels, g, g] for
- * one image) and w the fc weights. For ResNet-18 this is 49 × Grad-CAM on layer4 (Selvaraju et al. 2017): global
- * average pooling makes ∂logit_c / ∂A_k(i, j) = w_ck / 49 everywhere. The mean of the map plus `fc.bias[c]` is the
- * logit, so the map shows how each cell of the crop adds to the class's score.
+ * `CAM_c(i, j) = Σ_k w_ck · A_k(i, j)`, with A what the global average pool reads (the graph output `features`,
+ * [channels, g, g] for one image) and w the fc weights. For every head that is global-average-pool → linear (ResNet,
+ * RegNet, EfficientNet) this is g² × Grad-CAM on A (Selvaraju et al. 2017): the pool makes
+ * ∂logit_c / ∂A_k(i, j) = w_ck / g² everywhere. The mean of the map plus `fc.bias[c]` is the logit, so the map shows
+ * how each cell of the crop adds to the class's score.
  *
- * @param features - one image's layer4 output, `channels × 7 × 7` floats (or a batch of them, with `offset`).
+ * @param features - one image's `features`, `channels × g × g` floats (or a batch of them, with `offset`).
  * @param offset - where this image's features start in `features`.
- * @returns 7 × 7 raw values, row-major (row 0 is the top of the crop), before any ReLU or normalisation.
+ * @returns g × g raw values, row-major (row 0 is the top of the crop), before any ReLU or normalisation.
  * @throws ResnetServeError INVALID_ARGUMENT when `features` is not a Float32Array, or `classIndex` or `offset` is
  *   outside the head or the features.
  */
 export function rawCam(features: Float32Array, head: ClassifierHead, classIndex: number, offset = 0): Float32Array {
-  const cells = CAM_CELLS;
+  const cells = camCells(head);
   instanceOf('features', features, Float32Array, 'a Float32Array');
   integerInRange('classIndex', classIndex, 0, head.classes - 1);
   integerInRange('offset', offset, 0);

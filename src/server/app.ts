@@ -67,7 +67,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return sendError(request, reply, mapped);
     },
   });
-  const slot = new ClassifierSlot(opts.loadClassifier, { observer: metrics.observer, maxPixels: opts.maxPixels });
+  const slot = new ClassifierSlot(opts.loadClassifier, { observer: metrics.observer, maxPixels: opts.maxPixels, model: opts.model });
   app.decorate('classifierSlot', slot);
   app.decorate('serverMetrics', metrics);
   app.decorate('serverOptions', opts);
@@ -92,7 +92,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(healthRoutes, { slot });
   await app.register(configRoute, {
-    config: { maxUploadBytes: opts.maxUploadBytes, maxPixels: opts.maxPixels, topK: opts.topK, maxTopK: TOP_K.max },
+    slot,
+    limits: { maxUploadBytes: opts.maxUploadBytes, maxPixels: opts.maxPixels, topK: opts.topK, maxTopK: TOP_K.max },
   });
   await app.register(predictRoute, { slot, metrics, maxUploadBytes: opts.maxUploadBytes, topK: opts.topK, maxTopK: TOP_K.max });
   await app.register(oipRestRoutes, {
@@ -110,12 +111,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     maxUploadBytes: opts.maxUploadBytes,
   });
   if (opts.metricsPath !== undefined) await app.register(metricsPlugin, { metrics, path: opts.metricsPath });
-  if (opts.onDevice !== undefined) await app.register(onDeviceRoutes, { onDevice: opts.onDevice });
+  if (opts.onDevice !== undefined) await app.register(onDeviceRoutes, { onDevice: opts.onDevice, contract: opts.model });
   await app.register(staticFiles, { root: opts.webRoot });
 
   app.addHook('onReady', async () => {
     slot.load().then(
-      (classifier) => app.log.info({ model: classifier.modelName, precision: classifier.precision }, 'model ready'),
+      (classifier) => app.log.info({ model: classifier.model.id, precision: classifier.model.precision }, 'model ready'),
       (error: unknown) => app.log.error({ err: error }, 'model failed to load'),
     );
   });

@@ -1,5 +1,6 @@
 import type { Classifier, ClassifierLimits, ClassifierObserver } from '../classifier/index.js';
 import { notReady, ResnetServeError } from '../errors.js';
+import type { ModelContract } from '../model/contract.js';
 
 /** What the app hands its loader: the observer that feeds /metrics, and the limits the app publishes at /config. */
 export interface LoaderContext {
@@ -9,6 +10,11 @@ export interface LoaderContext {
    * `createClassifier`); the slot refuses a classifier whose `limits.maxPixels` differs.
    */
   readonly maxPixels: number;
+  /**
+   * The model the app publishes (OIP metadata, /config, the page) before it is loaded, when the app was told: the
+   * slot refuses a classifier of another model (another `model.id`).
+   */
+  readonly model?: ModelContract;
 }
 
 /** Produces the classifier once the model is loaded and warmed up; a loader may ignore the observer. */
@@ -43,6 +49,11 @@ export class ClassifierSlot {
     return this.#classifier?.limits;
   }
 
+  /** The model served: the one the app was told of, else the loaded classifier's; `undefined` until one is known. */
+  get model(): ModelContract | undefined {
+    return this.#context.model ?? this.#classifier?.model;
+  }
+
   /**
    * Starts loading (idempotent). The returned promise settles with the loader; it is already handled,
    * so callers that ignore it cause no unhandled rejection.
@@ -59,7 +70,17 @@ export class ClassifierSlot {
             await classifier.close();
             throw notReady('The server shut down before the model finished loading.');
           }
-          const { maxPixels } = this.#context;
+          const { maxPixels, model } = this.#context;
+          if (model !== undefined && classifier.model.id !== model.id) {
+            // The protocols would describe one model and the routes answer with another.
+            this.#state = 'failed';
+            await classifier.close();
+            throw new ResnetServeError(
+              'INVALID_ARGUMENT',
+              `The classifier runs ${classifier.model.id} but the app publishes ${model.id}: load the model the app was given.`,
+              { details: { parameter: 'model', classifier: classifier.model.id, app: model.id } },
+            );
+          }
           if (classifier.limits.maxPixels !== maxPixels) {
             // /config would promise one limit and /predict enforce another.
             this.#state = 'failed';

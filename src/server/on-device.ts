@@ -5,8 +5,10 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { fileKey } from '../files/files.js';
-import { IMAGENET_RECIPE, INTERPOLATIONS, type PreprocessRecipe } from '../image/recipe.js';
-import type { Precision } from '../model/types.js';
+import { INTERPOLATIONS, type PreprocessRecipe } from '../image/recipe.js';
+import type { ModelContract } from '../model/contract.js';
+import { readModelContract } from '../model/read-contract.js';
+import { type PublicModel, publicModel, publicModelSchema } from './routes/config.js';
 
 /**
  * The server half of the page's on-device mode (issue #11): the model file and onnxruntime-web's runtime,
@@ -19,14 +21,17 @@ import type { Precision } from '../model/types.js';
 export interface OnDeviceModel {
   /** A path to the .onnx file, or its bytes (tests build the model in memory). */
   readonly model: string | Uint8Array;
-  readonly precision: Precision;
-  /** The model's preprocessing, which the page repeats exactly. Default {@link IMAGENET_RECIPE}. */
-  readonly recipe?: PreprocessRecipe;
+  /**
+   * What it is (its id, precision, recipe, whether it explains). Default: the app's `model`, else read from the file
+   * (`readModelContract`).
+   */
+  readonly contract?: ModelContract;
 }
 
 /** GET /on-device: what the page needs to start the mode. */
 export interface OnDeviceManifest {
-  model: { url: string; bytes: number; precision: Precision };
+  /** Where to download the model and its size, and the model as /config describes it. */
+  model: { url: string; bytes: number } & PublicModel;
   /** Directory URL of onnxruntime-web's files, relative to the page; versioned, so immutable. */
   runtime: string;
   /** How the page turns a photo into the model's input: the server's own recipe. */
@@ -80,22 +85,29 @@ export function isolateCrossOrigin(app: FastifyInstance): void {
   });
 }
 
-/** The routes of the mode: GET /on-device, the model file and the runtime files. */
-export const onDeviceRoutes: FastifyPluginAsync<{ onDevice: OnDeviceModel }> = async (app, { onDevice }) => {
+/**
+ * The routes of the mode: GET /on-device, the model file and the runtime files.
+ * @param contract - the app's model, when the app was told it; else the file's is read.
+ */
+export const onDeviceRoutes: FastifyPluginAsync<{ onDevice: OnDeviceModel; contract: ModelContract | undefined }> = async (
+  app,
+  { onDevice, contract },
+) => {
   const { key, bytes } = await modelIdentity(onDevice.model);
+  const model = onDevice.contract ?? contract ?? (await readModelContract(onDevice.model));
   const runtime = runtimeDir();
   const modelFile = `${key}.onnx`;
   const manifest: OnDeviceManifest = {
-    model: { url: `on-device/model/${modelFile}`, bytes, precision: onDevice.precision },
+    model: { url: `on-device/model/${modelFile}`, bytes, ...publicModel(model) },
     runtime: `on-device/ort/${runtime.version}/`,
-    recipe: onDevice.recipe ?? IMAGENET_RECIPE,
+    recipe: model.recipe,
   };
 
   app.get(
     '/on-device',
     {
       schema: {
-        summary: "What the page's on-device mode downloads: the model (URL, size, precision), the runtime directory, the recipe",
+        summary: "What the page's on-device mode downloads: the model (URL, size, id, precision), the runtime directory, the recipe",
         response: {
           200: {
             type: 'object',
@@ -103,8 +115,8 @@ export const onDeviceRoutes: FastifyPluginAsync<{ onDevice: OnDeviceModel }> = a
             properties: {
               model: {
                 type: 'object',
-                required: ['url', 'bytes', 'precision'],
-                properties: { url: { type: 'string' }, bytes: { type: 'integer' }, precision: { type: 'string' } },
+                required: ['url', 'bytes', ...publicModelSchema.required],
+                properties: { url: { type: 'string' }, bytes: { type: 'integer' }, ...publicModelSchema.properties },
               },
               runtime: { type: 'string' },
               recipe: {

@@ -5,6 +5,7 @@ import type { FastifyServerOptions } from 'fastify';
 import { argumentRule, callable, type IntegerOption, integerOption, optionalText, routePathOrOff } from '../guards.js';
 import { MAX_PIXELS } from '../image/limits.js';
 import { TOP_K } from '../labels/postprocess.js';
+import type { ModelContract } from '../model/contract.js';
 import type { ClassifierLoader } from './classifier-slot.js';
 import type { OnDeviceModel } from './on-device.js';
 
@@ -23,7 +24,15 @@ export interface AppOptions {
   topK?: number;
   /** Images in one Open Inference Protocol request, 1..64. Default 8. */
   maxInferImages?: number;
-  /** The model's name in Open Inference Protocol, gRPC and TorchServe URLs and answers. Default `resnet18`. */
+  /**
+   * The model served (`readModelContract(path)`), so the protocols describe it (OIP metadata, /config, the page) from
+   * the start; the loaded classifier must run it. Default: learnt from the classifier once it is loaded.
+   */
+  model?: ModelContract;
+  /**
+   * The model's name in Open Inference Protocol, gRPC and TorchServe URLs and answers. Default: `model.name` (the
+   * architecture, or the `.onnx` file's stem), else `resnet18`.
+   */
   modelName?: string;
   /** Longest silence inside a request body before 408 UPLOAD_TIMEOUT, in ms, 100..3 600 000. Default 10 s. */
   bodyTimeoutMs?: number;
@@ -124,6 +133,7 @@ export interface ResolvedServerOptions extends Readonly<Record<IntegerKey, numbe
   readonly loadClassifier: ClassifierLoader;
   readonly host: string;
   readonly modelName: string;
+  readonly model: ModelContract | undefined;
   readonly apiKey: string | undefined;
   /** The allowed origins, split and trimmed; empty for same origin only. */
   readonly corsOrigins: readonly string[];
@@ -158,7 +168,8 @@ export function resolveServerOptions(options: StartOptions): ResolvedServerOptio
     grpcMaxReceiveBytes: integers.grpcMaxReceiveBytes === 0 ? grpcReceiveLimit(integers) : integers.grpcMaxReceiveBytes,
     loadClassifier: callable<ClassifierLoader>('loadClassifier', options.loadClassifier, 'a function returning a Promise<Classifier>'),
     host: optionalText('host', options.host) ?? TEXT_OPTIONS.host.default,
-    modelName: optionalText('modelName', options.modelName) ?? TEXT_OPTIONS.modelName.default,
+    modelName: optionalText('modelName', options.modelName) ?? options.model?.name ?? TEXT_OPTIONS.modelName.default,
+    model: options.model,
     apiKey: optionalText('apiKey', options.apiKey),
     corsOrigins: (optionalText('corsOrigins', options.corsOrigins) ?? '')
       .split(',')

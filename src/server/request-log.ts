@@ -6,6 +6,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by POST /predict so the request's log line carries the classifier's timings. */
     classifyTimings: Timings | null;
+    /** Set by every inference route so the request's log line names the model that answered. */
+    modelId: string | null;
     /** Set by the error handler so the request's log line carries the stable code. */
     errorCode: ErrorCode | null;
   }
@@ -20,7 +22,7 @@ const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/v2/health/liv
 /**
  * One log line per request, written by Fastify's own "request completed" hook point: request id
  * (`reqId`, bound by Fastify's child logger), method, URL, status, response time and, when present,
- * the error code and the classifier's decode / inference / total timings.
+ * the error code, the model that answered (its id) and the classifier's decode / inference / total timings.
  */
 export class RequestLogController extends LogController {
   override incomingRequest(): void {
@@ -38,6 +40,7 @@ export class RequestLogController extends LogController {
       statusCode: reply.statusCode,
       responseTimeMs: Math.round(reply.elapsedTime * 100) / 100,
       ...(request.errorCode === null ? {} : { code: request.errorCode }),
+      ...(request.modelId === null ? {} : { model: request.modelId }),
       ...(request.classifyTimings === null ? {} : { timings_ms: request.classifyTimings }),
       ...(error ? { err: error } : {}),
     };
@@ -50,6 +53,7 @@ export class RequestLogController extends LogController {
 /** Declares the request fields the log line reads, and logs requests whose client left before the answer. */
 export function installRequestLog(app: FastifyInstance): void {
   app.decorateRequest('classifyTimings', null);
+  app.decorateRequest('modelId', null);
   app.decorateRequest('errorCode', null);
   // A client hanging up is ordinary (a closed tab, a cancelled upload): one info line, no stack.
   app.addHook('onRequestAbort', async (request) => {

@@ -162,9 +162,12 @@ export class CamOverlay {
       this.#place(answer.image, prediction.crop, prediction.cam);
     this.#canvas.hidden = !placed;
     // The caption keeps its place while the map is off, so turning it on moves nothing on the page.
-    this.#caption.hidden = !explained;
-    this.#caption.classList.toggle('cam-caption-off', !placed);
-    if (explained && prediction !== undefined) {
+    // A model that cannot explain says so under its answer, instead of the toggle silently missing.
+    const unavailable = !this.#available && answer !== undefined && !this.#media.hidden;
+    this.#caption.hidden = !explained && !unavailable;
+    this.#caption.classList.toggle('cam-caption-off', !placed && !unavailable);
+    if (unavailable) this.#caption.textContent = t(this.#lang, 'camUnavailable');
+    else if (explained && prediction !== undefined) {
       this.#caption.textContent = t(this.#lang, 'camCaption', { label: this.#lang === 'zh' ? prediction.label_zh : prediction.label });
     }
   }

@@ -39,6 +39,7 @@ const en = {
   camToggle: 'Show where it looked',
   camPick: 'Show where it looked for {label}',
   camCaption: 'Yellow: the strongest evidence for “{label}”. Dimmed: cropped away before the model looked.',
+  camUnavailable: 'This model cannot show where it looked: its last layers do not map back onto the photo.',
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -80,6 +81,7 @@ const zh: Record<MessageKey, string> = {
   camToggle: '显示关注区域',
   camPick: '显示“{label}”的关注区域',
   camCaption: '黄色：“{label}”的最强证据。变暗部分：模型查看之前已被裁掉。',
+  camUnavailable: '此模型无法显示关注区域：它的最后几层无法对应回照片。',
 };
 
 const MESSAGES: Record<Lang, Record<MessageKey, string>> = { en, zh };

@@ -23,6 +23,8 @@ interface PredictResponse {
 interface PageConfig {
   maxUploadBytes: number;
   topK: number;
+  /** The model served (GET /config): whether it can show where it looked. Absent until it is known. */
+  model?: { id: string; explain: { available: boolean } };
 }
 
 /** What the page last showed, so a language switch can redraw it without a new request. */
@@ -382,6 +384,8 @@ async function loadConfig(): Promise<void> {
   try {
     const response = await fetch('config');
     if (response.ok) config = { ...FALLBACK_CONFIG, ...((await response.json()) as Partial<PageConfig>) };
+    // A model whose head is not average-pool → linear (ConvNeXt, MobileNetV3): say so, and never ask for maps.
+    if (config.model?.explain.available === false) cam.markUnavailable();
   } catch {
     // Keep the defaults; the server enforces its limits regardless.
   }

@@ -13,7 +13,7 @@ import { cropBox } from '../image/recipe-geometry.js';
 import type { SimdResampler } from '../image/simd-resample.js';
 import { postprocess } from '../labels/postprocess.js';
 import { type ClassifierHead, readClassifierHead } from '../model/classifier-head.js';
-import { FEATURE_GRID, FEATURES_NAME } from '../model/features.js';
+import { FEATURES_NAME } from '../model/features.js';
 import { loadResampler, OnDeviceError, preprocessOnDevice } from './on-device-preprocess.js';
 import type { FromWorker, ToWorker } from './on-device-protocol.js';
 
@@ -105,7 +105,7 @@ async function classify(image: Blob, topK: number, explain: boolean): Promise<Ex
   const t = performance.now();
   const input = new ort.Tensor('float32', tensor, [1, 3, recipe.cropSize, recipe.cropSize]);
   const logitsName = session.outputNames.find((name) => name !== FEATURES_NAME) ?? session.outputNames[0]!;
-  // layer4's `features` only when maps are asked for and the model can give them, as on the server.
+  // The `features` only when maps are asked for and the model can give them, as on the server.
   const explainWith = explain ? head : undefined;
   const outputs = await session.run(
     { [session.inputNames[0]!]: input },
@@ -122,14 +122,18 @@ async function classify(image: Blob, topK: number, explain: boolean): Promise<Ex
     return { type: 'result', id: 0, predictions: top, timings, threads };
   // The server's maps (classifier.ts): the same rawCam, normaliseCam and crop box, from the same fc weights.
   const crop = cropBox(width, height, recipe);
-  const predictions = top.map((p) => ({ ...p, cam: gridRows(normaliseCam(rawCam(features, explainWith, p.index))), crop }));
+  const predictions = top.map((p) => ({
+    ...p,
+    cam: gridRows(normaliseCam(rawCam(features, explainWith, p.index)), explainWith.grid),
+    crop,
+  }));
   timings.total = performance.now() - started;
   return { type: 'result', id: 0, predictions, image: { width, height }, timings, threads };
 }
 
-/** A map as /predict's JSON has it: FEATURE_GRID rows of FEATURE_GRID values, top row first. */
-function gridRows(map: Float32Array): number[][] {
-  return Array.from({ length: FEATURE_GRID }, (_, row) => Array.from(map.subarray(row * FEATURE_GRID, (row + 1) * FEATURE_GRID)));
+/** A map as /predict's JSON has it: `grid` rows of `grid` values (the head's features grid), top row first. */
+function gridRows(map: Float32Array, grid: number): number[][] {
+  return Array.from({ length: grid }, (_, row) => Array.from(map.subarray(row * grid, (row + 1) * grid)));
 }
 
 /** The error message for `error`: its problem, and the image's format where the sentence names it. */

@@ -4,8 +4,10 @@ import { dirname, join } from 'node:path';
 import { invalidArgument, isResnetServeError, ResnetServeError, systemMessageOf } from '../errors.js';
 import { cacheDir } from '../files/cache-dir.js';
 import { isFile } from '../files/files.js';
+import { rememberSha256 } from '../files/sha256.js';
 import { optionsObject } from '../guards.js';
-import { DEFAULT_WEIGHTS } from './default-weights.js';
+import { DEFAULT_ARCHITECTURE } from './default-weights.js';
+import { defaultWeightsOf } from './official-weights.js';
 
 /** Download progress as `downloadWeights` reports it after every chunk and once more at the end. */
 export interface DownloadProgress {
@@ -172,7 +174,12 @@ function causeText(error: unknown): string {
 export interface ResolveWeightsOptions {
   /** `--weights PATH`: a local checkpoint used as is. */
   weightsPath?: string;
-  /** `--weights-url URL`: where to download from. Default DEFAULT_WEIGHTS.url (torchvision IMAGENET1K_V1). */
+  /**
+   * `--arch NAME`: the TorchVision builder whose DEFAULT weights are downloaded when neither `weightsPath` nor
+   * `weightsUrl` is given. Default `resnet18` (IMAGENET1K_V1).
+   */
+  architecture?: string;
+  /** `--weights-url URL`: where to download from. Default: the architecture's DEFAULT weights (weights/torchvision-weights.ts). */
   weightsUrl?: string;
   /** Cache directory. Default `cacheDir()` ($RESNET_SERVE_HOME or ~/.cache/resnet-serve). */
   home?: string;
@@ -185,7 +192,7 @@ export interface ResolveWeightsOptions {
 
 /**
  * The path of the weights to load: `weightsPath` if given, else `<home>/<file name of the URL>` — downloaded
- * and hash-checked first when it is not there yet.
+ * and hash-checked first when it is not there yet (the hash is then remembered, see files/sha256.ts).
  *
  * @example await resolveWeights() // '/home/me/.cache/resnet-serve/resnet18-f37072fd.pth'
  * @throws ResnetServeError INPUT_NOT_FOUND when `weightsPath` is not a readable file; INVALID_ARGUMENT when
@@ -207,9 +214,10 @@ export async function resolveWeights(options: ResolveWeightsOptions = {}): Promi
     }
     return options.weightsPath;
   }
-  const url = options.weightsUrl ?? DEFAULT_WEIGHTS.url;
+  const url = options.weightsUrl ?? defaultWeightsOf(options.architecture ?? DEFAULT_ARCHITECTURE).url;
   const fileName = weightsFileName(url);
-  const destination = join(options.home ?? cacheDir(), fileName);
+  const home = options.home ?? cacheDir();
+  const destination = join(home, fileName);
   if (await isFile(destination)) return destination;
   const unavailable = (why: string, cause?: unknown): ResnetServeError =>
     new ResnetServeError('WEIGHTS_UNAVAILABLE', offlineHelp(url, destination, why), { cause, details: { url, path: destination } });
@@ -217,13 +225,15 @@ export async function resolveWeights(options: ResolveWeightsOptions = {}): Promi
   const sha256Prefix = expectedHashPrefix(url);
   const { onProgress } = options;
   try {
-    await downloadWeights({
+    const { sha256 } = await downloadWeights({
       url,
       destination,
       ...(sha256Prefix === undefined ? {} : { sha256Prefix }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(onProgress === undefined ? {} : { onProgress }),
     });
+    // Hashed on the way in: its first use need not read it again.
+    await rememberSha256(home, destination, sha256);
   } catch (error) {
     if (isResnetServeError(error) && error.code === 'DOWNLOAD_FAILED' && OFFLINE_REASONS.has(String(error.details?.reason))) {
       throw unavailable(String(error.details?.why), error);
@@ -246,15 +256,9 @@ function offlineHelp(url: string, destination: string, why: string): string {
 /** torch.hub names files `<name>-<first hex digits of the SHA-256>.pth` (hub.py HASH_REGEX). */
 const HASH_IN_NAME = /-([0-9a-f]{8,})\.pth$/;
 
-/**
- * The SHA-256 prefix a download from `url` must have: the hex digits in its file name, like torch.hub's
- * `check_hash`; else the default file's prefix when the name is the default one; else none.
- */
+/** The SHA-256 prefix a download from `url` must have: the hex digits in its file name, as torch.hub's `check_hash` reads them. */
 export function expectedHashPrefix(url: string): string | undefined {
-  const fileName = weightsFileName(url);
-  const match = HASH_IN_NAME.exec(fileName);
-  if (match !== null) return match[1];
-  return fileName === DEFAULT_WEIGHTS.fileName ? DEFAULT_WEIGHTS.sha256Prefix : undefined;
+  return HASH_IN_NAME.exec(weightsFileName(url))?.[1];
 }
 
 /**

@@ -32,15 +32,33 @@ export function defaultWeightsOf(architecture: string): TorchvisionWeights {
  * @example architectureOfWeightsFile('regnet_y_16gf_lc_swag-f3ec0043.pth') // → 'regnet_y_16gf'
  */
 export function architectureOfWeightsFile(fileName: string): string | undefined {
+  return torchvisionName(fileName)?.architecture;
+}
+
+/**
+ * The SHA-256 prefix a `.pth` named as TorchVision names its files promises (`resnet50-11ad3fa6.pth` → `11ad3fa6`):
+ * torch.hub checks it when it downloads the file, and resnet-serve checks it before it first uses a file under such
+ * a name, wherever it came from. Other names (and `.safetensors`, which TorchVision does not publish) promise none.
+ *
+ * @example claimedSha256Prefix('resnet18-f37072fd.pth') // → 'f37072fd'
+ * @example claimedSha256Prefix('my-model-20250117.pth') // → undefined (no builder name before the hex)
+ */
+export function claimedSha256Prefix(fileName: string): string | undefined {
+  return fileName.endsWith('.pth') ? torchvisionName(fileName)?.hash : undefined;
+}
+
+/** The builder and hash prefix of a file named as TorchVision names its files, or undefined. */
+function torchvisionName(fileName: string): { architecture: string; hash: string | undefined } | undefined {
   const extension = EXTENSIONS.find((ext) => fileName.endsWith(ext));
   if (extension === undefined) return undefined;
   const stem = fileName.slice(0, -extension.length);
-  const name = HASHED_STEM.exec(stem)?.groups?.name ?? stem;
+  const hashed = HASHED_STEM.exec(stem)?.groups;
+  const name = hashed?.name ?? stem;
   // The longest builder that is the whole name or its prefix before a `_` suffix (none is another's prefix today).
   let match: string | undefined;
   for (const architecture of Object.keys(TORCHVISION_WEIGHTS)) {
     const fits = name === architecture || (name !== stem && name.startsWith(`${architecture}_`));
     if (fits && architecture.length > (match?.length ?? 0)) match = architecture;
   }
-  return match;
+  return match === undefined ? undefined : { architecture: match, hash: hashed?.hash };
 }

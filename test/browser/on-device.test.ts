@@ -106,7 +106,7 @@ describe.skipIf(!haveChromium)('on-device mode', () => {
       port: 0,
       loadClassifier: realLoader(),
       logger: false,
-      onDevice: { model: syntheticModel(), precision: 'fp32' },
+      onDevice: { model: syntheticModel() },
     });
     await server.ready;
     browser = await launchChromium();

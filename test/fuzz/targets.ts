@@ -399,7 +399,7 @@ const PROTOBUF_TOKENS = [
  */
 function grpcInferTarget(): FuzzTarget {
   const limits = wireLimitsOf(8);
-  const inferLimits = { maxImages: 8, maxImageBytes: 10 * 1024 * 1024, classes: 1000 };
+  const inferLimits = { maxImages: 8, maxImageBytes: 10 * 1024 * 1024, classes: 1000, inputSize: 224 };
   return {
     name: 'grpc-infer',
     seeds: modelInferSeeds,

@@ -9,7 +9,9 @@ import {
   type InferResult,
 } from '../../src/classifier/index.js';
 import { ResnetServeError } from '../../src/errors.js';
+import { IMAGENET_RECIPE } from '../../src/image/recipe.js';
 import { TOP_K } from '../../src/labels/postprocess.js';
+import { type ModelContract, modelId } from '../../src/model/contract.js';
 
 export interface FakeClassifierOptions {
   /** Requests allowed to wait at once before QUEUE_FULL. Default 64. */
@@ -23,6 +25,36 @@ export interface FakeClassifierOptions {
   maxPixels?: number;
   /** The request timeout it reports (shutdown waits for it). Default: the classifier's default. */
   requestTimeoutMs?: number;
+  /** What it says it runs. Default {@link fakeContract}(). */
+  model?: ModelContract;
+}
+
+/** The hash a fake model is named by: any 64 hex digits do, these are sha256('fake'). */
+const FAKE_SHA256 = createHash('sha256').update('fake').digest('hex');
+
+/**
+ * A ResNet-18-shaped contract (1000 ImageNet classes, 224 px, a 512 × 7 × 7 `features`) for a model that does not
+ * exist; `overrides` change what a test is about.
+ */
+export function fakeContract(overrides: Partial<ModelContract> = {}): ModelContract {
+  const name = overrides.name ?? 'fake';
+  const version = overrides.version ?? FAKE_SHA256.slice(0, 8);
+  return Object.freeze({
+    id: modelId(name, version),
+    name,
+    version,
+    architecture: undefined,
+    source: { file: 'fake.onnx', sha256: FAKE_SHA256 },
+    precision: 'fp32',
+    recipe: IMAGENET_RECIPE,
+    classes: 1000,
+    labels: 'imagenet-1k',
+    input: 'input',
+    output: 'logits',
+    features: { channels: 512, grid: 7 },
+    unexplainable: undefined,
+    ...overrides,
+  } satisfies ModelContract);
 }
 
 const PNG = [0x89, 0x50, 0x4e, 0x47];
@@ -34,9 +66,7 @@ const JPEG = [0xff, 0xd8, 0xff];
  * derived from the bytes' hash so tests can tell answers apart.
  */
 export class FakeClassifier implements Classifier {
-  readonly modelName = 'fake-model';
-  readonly precision = 'fp32' as const;
-  readonly classes = 1000;
+  readonly model: ModelContract;
   readonly limits: ClassifierLimits;
   closed = false;
   closeCalls = 0;
@@ -45,6 +75,7 @@ export class FakeClassifier implements Classifier {
 
   constructor(options: FakeClassifierOptions = {}) {
     this.#options = options;
+    this.model = options.model ?? fakeContract();
     this.limits = {
       maxPixels: options.maxPixels ?? CLASSIFIER_OPTIONS.maxPixels.default,
       maxTopK: TOP_K.max,
@@ -62,7 +93,7 @@ export class FakeClassifier implements Classifier {
       const digest = createHash('sha256').update(bytes).digest();
       const topK = options.topK ?? 3;
       const predictions = Array.from({ length: topK }, (_, i) => ({
-        index: (digest[i % digest.length]! * 4 + i) % 1000,
+        index: (digest[i % digest.length]! * 4 + i) % this.model.classes,
         label: `class ${i}`,
         label_zh: `类别 ${i}`,
         probability: 1 / (i + 2),
@@ -77,7 +108,7 @@ export class FakeClassifier implements Classifier {
     if (!(input instanceof Float32Array)) this.#check(bytes);
     return this.#run(() => {
       const digest = createHash('sha256').update(bytes).digest();
-      const logits = Float32Array.from({ length: this.classes }, (_, i) => ((digest[i % digest.length]! ^ i) % 97) / 10);
+      const logits = Float32Array.from({ length: this.model.classes }, (_, i) => ((digest[i % digest.length]! ^ i) % 97) / 10);
       return { logits, timings_ms: { decode: 1, inference: 2, total: 3 } };
     });
   }

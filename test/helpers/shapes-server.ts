@@ -14,7 +14,7 @@ export async function startShapesServer(options: { onDevice?: boolean } = {}): P
     port: 0,
     logger: false,
     loadClassifier: ({ observer }) => createClassifier({ model, threads: 2, observer }),
-    ...(options.onDevice === true ? { onDevice: { model, precision: 'fp32' as const } } : {}),
+    ...(options.onDevice === true ? { onDevice: { model } } : {}),
   });
   await server.ready;
   return server;

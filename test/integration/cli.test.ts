@@ -1,4 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -55,13 +56,19 @@ afterAll(async () => {
 });
 
 describe('resnet-serve classify', () => {
-  it('--json prints exactly the documented shape, one entry per file in order', async () => {
+  it('--json prints exactly the documented shape, one entry per file in order, each naming the model', async () => {
     const { code, stdout } = await run(['classify', '--model', fullModel, '--json', cat, dog]);
     expect(code).toBe(0);
-    const results = JSON.parse(stdout) as { file: string; predictions: Record<string, unknown>[] }[];
+    const results = JSON.parse(stdout) as { file: string; model: string; predictions: Record<string, unknown>[] }[];
     expect(results.map((r) => r.file)).toEqual([cat, dog]);
+    // An .onnx made elsewhere (no contract in its metadata) is named by its file's stem and its own SHA-256.
+    const id = `synthetic-resnet18-${createHash('sha256')
+      .update(await readFile(fullModel))
+      .digest('hex')
+      .slice(0, 8)}`;
     for (const result of results) {
-      expect(Object.keys(result)).toEqual(['file', 'predictions']);
+      expect(Object.keys(result)).toEqual(['file', 'model', 'precision', 'predictions']);
+      expect(result).toMatchObject({ model: id, precision: 'fp32' });
       expect(result.predictions).toHaveLength(3);
       for (const p of result.predictions) {
         expect(Object.keys(p)).toEqual(['index', 'label', 'label_zh', 'probability']);
@@ -275,7 +282,12 @@ describe('settings from flags, environment variables and defaults', () => {
         child.once('exit', (exitCode) => reject(new Error(`serve exited with ${exitCode}`)));
       });
       // The server publishes what it enforces: the variable's upload limit, the flag's pixel limit, the default top-k.
-      expect(await (await fetch(`${url}/config`)).json()).toEqual({ maxUploadBytes: 300_000, maxPixels: 50_000, topK: 3, maxTopK: 20 });
+      expect(await (await fetch(`${url}/config`)).json()).toMatchObject({
+        maxUploadBytes: 300_000,
+        maxPixels: 50_000,
+        topK: 3,
+        maxTopK: 20,
+      });
       await waitUntilReady(url);
       // And the classifier enforces the flag's pixel limit: 320 × 240 = 76 800 pixels.
       const form = new FormData();

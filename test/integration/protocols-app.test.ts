@@ -7,7 +7,11 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, test } from 'vitest';
 import { type AppOptions, buildApp } from '../../src/server/app.js';
-import { FakeClassifier, manualLoader } from '../helpers/fake-classifier.js';
+import { FakeClassifier, fakeContract, manualLoader } from '../helpers/fake-classifier.js';
+
+/** The served model's version: its weights' (here its file's) SHA-256 prefix, as its id ends. */
+const VERSION = fakeContract().version;
+
 import { multipartBody } from '../helpers/multipart.js';
 import { splitTritonResponse, tritonInferRequest } from '../helpers/tritonclient.js';
 import { waitFor } from '../helpers/wait.js';
@@ -44,14 +48,15 @@ describe('OIP health and metadata', () => {
     expect((await server.inject({ url: '/v2/health/live' })).json()).toEqual({ live: true });
     expect((await server.inject({ url: '/v2/health/ready' })).json()).toEqual({ ready: true });
     expect((await server.inject({ url: '/v2/models/resnet18/ready' })).json()).toEqual({ name: 'resnet18', ready: true });
-    expect((await server.inject({ url: '/v2/models/resnet18/versions/1/ready' })).statusCode).toBe(200);
+    expect((await server.inject({ url: `/v2/models/resnet18/versions/${VERSION}/ready` })).statusCode).toBe(200);
+    expect((await server.inject({ url: '/v2/models/resnet18/versions/1/ready' })).statusCode).toBe(404);
     const metadata = (await server.inject({ url: '/v2' })).json();
     expect(metadata).toMatchObject({ name: 'resnet-serve', extensions: ['binary_tensor_data', 'classification'] });
     expect(typeof metadata.version).toBe('string');
-    const model = (await server.inject({ url: '/v2/models/resnet18/versions/1' })).json();
+    const model = (await server.inject({ url: `/v2/models/resnet18/versions/${VERSION}` })).json();
     expect(model).toEqual({
       name: 'resnet18',
-      versions: ['1'],
+      versions: [VERSION],
       platform: 'onnx_onnxv1',
       inputs: [
         { name: 'image', datatype: 'BYTES', shape: [-1] },
@@ -136,7 +141,7 @@ describe('OIP inference', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['inference-header-content-length']).toBeUndefined();
     const body = res.json();
-    expect(body).toMatchObject({ model_name: 'resnet18', model_version: '1', id: '42' });
+    expect(body).toMatchObject({ model_name: 'resnet18', model_version: VERSION, id: '42' });
     expect(body.outputs[0]).toMatchObject({ name: 'logits', datatype: 'FP32', shape: [1, 1000] });
     expect(body.outputs[0].data).toHaveLength(1000);
   });
@@ -147,7 +152,7 @@ describe('OIP inference', () => {
       parameters: { priority: 1, note: 'x' },
       inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [PNG.toString('base64')] }],
     });
-    expect((await infer(server, request, '/v2/models/resnet18/versions/1/infer')).statusCode).toBe(200);
+    expect((await infer(server, request, `/v2/models/resnet18/versions/${VERSION}/infer`)).statusCode).toBe(200);
   });
 
   test('a batch of 8 mixed images answers 8 rows, each as that image alone', async () => {
@@ -308,7 +313,7 @@ describe('TorchServe', () => {
     const raw = (await server.inject({ method: 'POST', url: '/predictions/resnet-18', payload: PNG })).json();
     const res = await server.inject({
       method: 'POST',
-      url: '/predictions/resnet-18/1',
+      url: '/predictions/resnet-18/1.0',
       ...multipartBody([{ name: 'data', filename: 'kitten.png', data: PNG }]),
     });
     expect(res.statusCode).toBe(200);

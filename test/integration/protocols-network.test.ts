@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createClassifier } from '../../src/classifier/index.js';
 import { preprocess } from '../../src/image/index.js';
 import { softmax } from '../../src/labels/postprocess.js';
+import { readModelContract } from '../../src/model/read-contract.js';
 import { TORCHSERVE_LABELS } from '../../src/server/protocols/torchserve/labels.js';
 import { type ServerHandle, startServer } from '../../src/server/start.js';
 import { codeOf, type GrpcClient, grpcClient } from '../helpers/grpc-client.js';
@@ -247,9 +248,10 @@ describe('gRPC service', () => {
     expect(await grpc.call('ServerReady')).toEqual({ ready: true });
     expect(await grpc.call('ModelReady', { name: 'resnet18' })).toEqual({ ready: true });
     expect(await grpc.call('ServerMetadata')).toMatchObject({ name: 'resnet-serve', extensions: ['binary_tensor_data', 'classification'] });
-    expect(await grpc.call('ModelMetadata', { name: 'resnet18', version: '1' })).toMatchObject({
+    const { version } = await readModelContract(syntheticModel());
+    expect(await grpc.call('ModelMetadata', { name: 'resnet18', version })).toMatchObject({
       name: 'resnet18',
-      versions: ['1'],
+      versions: [version],
       platform: 'onnx_onnxv1',
       inputs: [
         { name: 'image', datatype: 'BYTES', shape: [-1] },

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, test } from 'vitest';
 import { ResnetServeError } from '../../src/errors.js';
 import { type AppOptions, buildApp } from '../../src/server/app.js';
-import { FakeClassifier, manualLoader } from '../helpers/fake-classifier.js';
+import { FakeClassifier, fakeContract, manualLoader } from '../helpers/fake-classifier.js';
 import { fileUpload, multipartBody } from '../helpers/multipart.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -33,7 +33,7 @@ describe('POST /predict', () => {
     expect(res.statusCode).toBe(200);
     const body = res.json();
     expect(Object.keys(body).sort()).toEqual(['model', 'precision', 'predictions', 'timings_ms']);
-    expect(body.model).toBe('fake-model');
+    expect(body.model).toBe(fakeContract().id);
     expect(body.precision).toBe('fp32');
     expect(body.predictions).toHaveLength(3);
     expect(Object.keys(body.predictions[0]).sort()).toEqual(['index', 'label', 'label_zh', 'probability']);
@@ -248,9 +248,27 @@ describe('other routes', () => {
     expect(res.json()).toEqual({ error: expect.any(String), code: 'NOT_FOUND' });
   });
 
-  test('/config publishes the limits', async () => {
+  test('/config publishes the limits and the model served', async () => {
     const server = await readyApp(new FakeClassifier({ maxPixels: 1_000_000 }), { maxUploadBytes: 5000, maxPixels: 1_000_000, topK: 5 });
-    expect((await server.inject('/config')).json()).toEqual({ maxUploadBytes: 5000, maxPixels: 1_000_000, topK: 5, maxTopK: 20 });
+    expect((await server.inject('/config')).json()).toEqual({
+      maxUploadBytes: 5000,
+      maxPixels: 1_000_000,
+      topK: 5,
+      maxTopK: 20,
+      model: { id: fakeContract().id, precision: 'fp32', classes: 1000, inputSize: 224, explain: { available: true } },
+    });
+  });
+
+  test('/config says when the model cannot explain, and why', async () => {
+    const unexplainable =
+      "ConvNeXt's head normalises the pooled features (LayerNorm2d) before its linear layer, so no map adds up to its logits";
+    const model = fakeContract({ name: 'convnext_tiny', architecture: 'convnext_tiny', features: undefined, unexplainable });
+    const server = await readyApp(new FakeClassifier({ model }));
+    expect((await server.inject('/config')).json().model).toMatchObject({
+      id: model.id,
+      architecture: 'convnext_tiny',
+      explain: { available: false, reason: unexplainable },
+    });
   });
 
   test('/metrics counts requests by route and status and reports the classifier’s timings', async () => {

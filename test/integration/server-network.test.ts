@@ -2,11 +2,13 @@
  * The real classifier (full-width ResNet-18 graph, synthetic weights) behind a real socket on
  * 127.0.0.1: every status code with real bad files, upload limits, readiness, metrics and OpenAPI.
  */
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { modelId } from '../../src/model/contract.js';
 import { type ServerHandle, startServer } from '../../src/server/start.js';
 import { postImage, rawPost } from '../helpers/http.js';
 import { multipartBody } from '../helpers/multipart.js';
-import { realLoader } from '../helpers/synthetic-model.js';
+import { realLoader, syntheticModel } from '../helpers/synthetic-model.js';
 import { bigJpegLike, noiseJpeg, noisePng, pngDeclaring, truncatedJpeg } from '../helpers/test-images.js';
 
 const MiB = 1024 * 1024;
@@ -19,10 +21,12 @@ beforeAll(async () => {
 afterAll(async () => server?.close());
 
 describe('POST /predict on a real socket', () => {
-  test('a JPEG gets 200 with the top-3, model name and fp32', async () => {
+  test('a JPEG gets 200 with the top-3, the model id and fp32', async () => {
     const res = await postImage(server.url, await noiseJpeg(1));
     expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({ model: 'resnet18-imagenet1k-v1', precision: 'fp32' });
+    // A model given as bytes, without the converter's contract, is named `model` and by its own SHA-256.
+    const id = modelId('model', createHash('sha256').update(syntheticModel()).digest('hex'));
+    expect(res.json).toMatchObject({ model: id, precision: 'fp32' });
     const predictions = res.json?.predictions as { index: number; label: string; label_zh: string; probability: number }[];
     expect(predictions).toHaveLength(3);
     for (const p of predictions) {

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IMAGENET_RECIPE, type PreprocessRecipe } from '../../src/image/recipe.js';
 import { buildApp } from '../../src/server/app.js';
 import type { OnDeviceManifest } from '../../src/server/on-device.js';
-import { FakeClassifier } from '../helpers/fake-classifier.js';
+import { publicModel } from '../../src/server/routes/config.js';
+import { FakeClassifier, fakeContract } from '../helpers/fake-classifier.js';
 
 const MODEL = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7) & 0xff);
 
@@ -15,7 +16,10 @@ describe('on-device routes', () => {
   let manifest: OnDeviceManifest;
 
   beforeAll(async () => {
-    app = await buildApp({ loadClassifier: async () => new FakeClassifier(), onDevice: { model: MODEL, precision: 'int8' } });
+    app = await buildApp({
+      loadClassifier: async () => new FakeClassifier(),
+      onDevice: { model: MODEL, contract: fakeContract({ precision: 'int8' }) },
+    });
     manifest = (await app.inject({ method: 'GET', url: '/on-device' })).json<OnDeviceManifest>();
   });
   afterAll(async () => app.close());
@@ -24,7 +28,7 @@ describe('on-device routes', () => {
     expect(manifest.model).toEqual({
       url: expect.stringMatching(/^on-device\/model\/[0-9a-f]{16}\.onnx$/),
       bytes: 4096,
-      precision: 'int8',
+      ...publicModel(fakeContract({ precision: 'int8' })),
     });
     expect(manifest.runtime).toMatch(/^on-device\/ort\/\d+\.\d+\.\d+\/$/);
   });
@@ -35,7 +39,7 @@ describe('on-device routes', () => {
     const recipe: PreprocessRecipe = { ...IMAGENET_RECIPE, resizeSize: 256, cropSize: 224, interpolation: 'bicubic' };
     const bicubic = await buildApp({
       loadClassifier: async () => new FakeClassifier(),
-      onDevice: { model: MODEL, precision: 'fp32', recipe },
+      onDevice: { model: MODEL, contract: fakeContract({ recipe }) },
     });
     expect((await bicubic.inject({ method: 'GET', url: '/on-device' })).json<OnDeviceManifest>().recipe).toEqual(recipe);
     await bicubic.close();
@@ -91,7 +95,7 @@ describe('on-device mode off', () => {
     const dir = mkdtempSync(join(tmpdir(), 'on-device-'));
     const path = join(dir, 'model.onnx');
     writeFileSync(path, MODEL);
-    const app = await buildApp({ loadClassifier: async () => new FakeClassifier(), onDevice: { model: path, precision: 'fp32' } });
+    const app = await buildApp({ loadClassifier: async () => new FakeClassifier(), onDevice: { model: path, contract: fakeContract() } });
     const manifest = (await app.inject({ method: 'GET', url: '/on-device' })).json<OnDeviceManifest>();
     const response = await app.inject({ method: 'GET', url: `/${manifest.model.url}` });
     expect(new Uint8Array(response.rawPayload)).toEqual(MODEL);

@@ -4,13 +4,16 @@ import ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Classifier, createClassifier } from '../../src/classifier/index.js';
-import { CAM_CELLS, normaliseCam, rawCam } from '../../src/explain/cam.js';
+import { camCells, normaliseCam, rawCam } from '../../src/explain/cam.js';
 import { preprocess } from '../../src/image/index.js';
 import { cropBox } from '../../src/image/recipe-geometry.js';
 import { buildResNetGraph, convertToOnnx } from '../../src/model/architectures/resnet.js';
 import { readClassifierHead } from '../../src/model/classifier-head.js';
 import { encodeModel } from '../../src/model/onnx/proto.js';
 import { loadShapesFixture, loadShapesStateDict } from '../helpers/int8-fixture.js';
+
+/** A ResNet's map at 224 px: 7 × 7 cells (stride 32). */
+const CAM_CELLS = camCells({ grid: 7 });
 
 const shapes = loadShapesFixture();
 const stateDict = loadShapesStateDict();

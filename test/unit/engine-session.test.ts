@@ -5,6 +5,7 @@ import { INPUT_ELEMENTS } from '../../src/image/recipe.js';
 import { buildResNetGraph, convertToOnnx } from '../../src/model/architectures/resnet.js';
 import { attr, type OnnxGraph } from '../../src/model/onnx/graph.js';
 import { encodeModel } from '../../src/model/onnx/proto.js';
+import { readModelContract } from '../../src/model/read-contract.js';
 import { readSafetensors } from '../../src/weights/safetensors.js';
 
 const tinyModel = convertToOnnx(readSafetensors(readFileSync(new URL('../fixtures/model/tiny-resnet18.safetensors', import.meta.url))));
@@ -24,11 +25,16 @@ function poolingModel(size: number): Uint8Array {
   return encodeModel(graph);
 }
 
+/** The engine as the classifier creates it: with the contract read from the same bytes. */
+async function createEngine(model: Uint8Array): Promise<InferenceEngine> {
+  return InferenceEngine.create(model, { threads: 1, contract: await readModelContract(model) });
+}
+
 describe('InferenceEngine', () => {
   it('loads a model, reads its class count and runs a batch', async () => {
-    const engine = await InferenceEngine.create(tinyModel, { threads: 1 });
+    const engine = await createEngine(tinyModel);
     try {
-      expect(engine.classes).toBe(10);
+      expect(engine.contract.classes).toBe(10);
       const batch = new Float32Array(3 * INPUT_ELEMENTS).map((_, i) => Math.sin(i));
       const { logits } = await engine.infer(batch, 3);
       expect(logits).toHaveLength(30);
@@ -41,10 +47,10 @@ describe('InferenceEngine', () => {
   });
 
   it('fetches the features output only when asked', async () => {
-    const engine = await InferenceEngine.create(tinyModel, { threads: 1 });
+    const engine = await createEngine(tinyModel);
     try {
       // The tiny fixture is 4 wide: 32 channels at layer4.
-      expect(engine.featureChannels).toBe(32);
+      expect(engine.contract.features).toEqual({ channels: 32, grid: 7 });
       const batch = new Float32Array(2 * INPUT_ELEMENTS).map((_, i) => Math.cos(i));
       expect((await engine.infer(batch, 2)).features).toBeUndefined();
       const both = await engine.infer(batch, 2, true);
@@ -57,9 +63,9 @@ describe('InferenceEngine', () => {
 
   it('accepts a model without features, which then cannot be asked for them', async () => {
     const graph = buildResNetGraph(readSafetensors(readFileSync(new URL('../fixtures/model/tiny-resnet18.safetensors', import.meta.url))));
-    const engine = await InferenceEngine.create(encodeModel({ ...graph, outputs: graph.outputs.slice(0, 1) }), { threads: 1 });
+    const engine = await createEngine(encodeModel({ ...graph, outputs: graph.outputs.slice(0, 1) }));
     try {
-      expect(engine.featureChannels).toBeUndefined();
+      expect(engine.contract.features).toBeUndefined();
       await expect(engine.infer(new Float32Array(INPUT_ELEMENTS), 1, true)).rejects.toMatchObject({ code: 'INTERNAL' });
     } finally {
       await engine.release();
@@ -67,13 +73,16 @@ describe('InferenceEngine', () => {
   });
 
   it('rejects bytes that are not ONNX with MODEL_INVALID', async () => {
-    await expect(InferenceEngine.create(new TextEncoder().encode('not a model'), { threads: 1 })).rejects.toMatchObject({
+    const contract = await readModelContract(tinyModel);
+    await expect(InferenceEngine.create(new TextEncoder().encode('not a model'), { threads: 1, contract })).rejects.toMatchObject({
       code: 'MODEL_INVALID',
     });
   });
 
-  it('rejects a model whose input is not [N,3,224,224] with MODEL_INVALID naming the shape', async () => {
-    await expect(InferenceEngine.create(poolingModel(32), { threads: 1 })).rejects.toMatchObject({
+  it("rejects a session whose input is not the contract's [N,3,224,224] with MODEL_INVALID naming the shape", async () => {
+    // A contract that names the pooling model's input and output, as a stale or edited file's metadata could.
+    const contract = { ...(await readModelContract(tinyModel)), input: 'x', output: 'y', classes: 3 };
+    await expect(InferenceEngine.create(poolingModel(32), { threads: 1, contract })).rejects.toMatchObject({
       code: 'MODEL_INVALID',
       message: expect.stringContaining('[N,3,32,32]'),
     });

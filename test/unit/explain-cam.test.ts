@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CAM_CELLS, normaliseCam, rawCam } from '../../src/explain/cam.js';
+import { camCells, normaliseCam, rawCam } from '../../src/explain/cam.js';
 import { convertToOnnx } from '../../src/model/architectures/resnet.js';
 import { type ClassifierHead, readClassifierHead } from '../../src/model/classifier-head.js';
 import { quantizeToOnnx } from '../../src/model/quantize/quantize.js';
@@ -9,6 +9,9 @@ import { thrownError } from '../helpers/errors.js';
 import { fixtureInput } from '../helpers/fixture-input.js';
 import { loadShapesFixture, loadShapesImages, loadShapesStateDict } from '../helpers/int8-fixture.js';
 import { syntheticResNet18StateDict } from '../helpers/synthetic-weights.js';
+
+/** A ResNet's map at 224 px: 7 × 7 cells (stride 32). */
+const CAM_CELLS = camCells({ grid: 7 });
 
 interface GradCamFixture {
   classes: number[][];
@@ -176,7 +179,7 @@ describe('normaliseCam', () => {
 });
 
 describe('rawCam argument checks', () => {
-  const head: ClassifierHead = { classes: 2, channels: 1, weight: Float32Array.from([1, -1]) };
+  const head: ClassifierHead = { classes: 2, channels: 1, grid: 7, weight: Float32Array.from([1, -1]) };
   it('maps one channel through its weight', () => {
     const features = Float32Array.from({ length: CAM_CELLS }, (_, i) => i);
     expect(rawCam(features, head, 1)[5]).toBe(-5);

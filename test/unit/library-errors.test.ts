@@ -19,7 +19,7 @@ import {
 } from '../../src/index.js';
 import { rejectedError, thrownError } from '../helpers/errors.js';
 
-const head = { classes: 2, channels: 1, weight: new Float32Array(2) };
+const head = { classes: 2, channels: 1, grid: 7, weight: new Float32Array(2) };
 const notBytes = 'cat.jpg' as unknown as Uint8Array;
 
 describe('a bad argument to the library is INVALID_ARGUMENT naming it', () => {

@@ -54,10 +54,10 @@ describe('the TorchVision weights table', () => {
   it('is what DEFAULT_WEIGHTS and IMAGENET_RECIPE say for resnet18', () => {
     const resnet18 = defaultWeightsOf('resnet18');
     expect(DEFAULT_WEIGHTS).toEqual({
+      architecture: 'resnet18',
       url: resnet18.url,
       fileName: 'resnet18-f37072fd.pth',
       sha256Prefix: 'f37072fd',
-      modelName: 'resnet18-imagenet1k-v1',
     });
     expect(expectedHashPrefix(resnet18.url)).toBe(resnet18.sha256Prefix);
     expect(resnet18.recipe).toEqual({ ...IMAGENET_RECIPE });

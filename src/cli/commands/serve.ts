@@ -1,5 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import { type ClassifierObserver, createClassifier } from '../../classifier/index.js';
+import { readModelContract } from '../../model/read-contract.js';
 import { SERVER_OPTIONS } from '../../server/options.js';
 import { resolveModel } from '../../setup/resolve-model.js';
 import { restartWithHeapLimit } from '../heap-limit.js';
@@ -23,19 +24,24 @@ export async function run(settings: Settings): Promise<number> {
   // exits with the one-paragraph explanation rather than answering 503 forever. /readyz still covers the
   // session load and warm-up that follow.
   const model = await resolveModel(source);
+  // What the model is, read once from its file: the classifier, the protocols and the page all describe it so.
+  const contract = await readModelContract(model, { cacheDir: settings.home });
   // A first start converts (and maybe quantises) the checkpoint right here; V8 would keep that garbage until
   // it needed the room: RSS when ready 273 → 181 MB (fp32) and 209 → 153 MB (int8) with one full GC now.
   globalThis.gc?.();
   // The session starts loading now, on its own thread, while this one imports and builds the HTTP app: start →
   // ready overlaps the two instead of adding them (measured in docs/deploy.md, "Start-up time").
   const metrics = relayObserver();
-  const loading = createClassifier({ ...classifierOptions('serve', settings), model, observer: metrics.observer });
+  const loading = createClassifier({ ...classifierOptions('serve', settings), model, contract, observer: metrics.observer });
   loading.catch(() => undefined);
   const { installShutdownHandlers, startServer } = await import('../../server/start.js');
   const handle = await startServer({
     ...stageOptions('serve', settings, SERVER_OPTIONS),
+    // Clients name the model by its architecture (or its file's stem) unless --model-name says otherwise.
+    modelName: settings.modelName ?? contract.name,
+    model: contract,
     // The page's on-device mode downloads the very model this server runs, so both give the same answers.
-    onDevice: settings.serverOnly ? undefined : { model, precision: settings.precision },
+    onDevice: settings.serverOnly ? undefined : { model },
     // The app's pixel limit and the classifier's are both settings.maxPixels (the app checks they agree); the
     // app's observer gets the metrics.
     loadClassifier: ({ observer }) => {

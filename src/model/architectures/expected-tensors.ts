@@ -1,4 +1,5 @@
 import type { StateDict } from '../../weights/types.js';
+import { IMAGENET_1K_CLASSES } from '../types.js';
 import { checkTensorShapes } from './check-state-dict.js';
 
 /** The four float tensors of a BatchNorm2d, in the order TorchVision's state_dict lists them. */
@@ -57,7 +58,5 @@ export class ExpectedTensors {
 export function classesOf(stateDict: StateDict, linear: string): number {
   const shape = stateDict.get(`${linear}.weight`)?.shape;
   const rows = shape?.length === 2 ? shape[0] : undefined;
-  return rows !== undefined && Number.isSafeInteger(rows) && rows > 0 ? rows : IMAGENET_CLASSES;
+  return rows !== undefined && Number.isSafeInteger(rows) && rows > 0 ? rows : IMAGENET_1K_CLASSES;
 }
-
-const IMAGENET_CLASSES = 1000;

@@ -7,7 +7,8 @@ export const ONNX_OPSET = 17;
 export const ONNX_PRODUCER_NAME = 'resnet-serve';
 
 // Field numbers from onnx/onnx.proto (onnx 1.23, proto2 syntax; repeated scalars are therefore written unpacked).
-const MODEL = { irVersion: 1, producerName: 2, graph: 7, opsetImport: 8 } as const;
+const MODEL = { irVersion: 1, producerName: 2, graph: 7, opsetImport: 8, metadataProps: 14 } as const;
+const STRING_STRING_ENTRY = { key: 1, value: 2 } as const;
 const OPSET_ID = { version: 2 } as const;
 const GRAPH = { node: 1, name: 2, initializer: 5, input: 11, output: 12 } as const;
 const NODE = { input: 1, output: 2, name: 3, opType: 4, attribute: 5 } as const;
@@ -225,10 +226,12 @@ function nodeMessage(node: OnnxNode): ProtoMessage {
  * staged, so peak memory is the graph plus the output (about 2 × 46 MB for ResNet-18).
  *
  * @param graph - nodes in topological order; every initializer's data length must match its dims.
+ * @param metadata - the ModelProto's `metadata_props`, in this order (resnet-serve writes the model contract
+ *   there, model/contract.ts). Default none.
  * @returns the `.onnx` file bytes, accepted by `InferenceSession.create(bytes)`.
  * @throws ResnetServeError INTERNAL when an initializer's length disagrees with its dims or an INT is not an integer.
  */
-export function encodeModel(graph: OnnxGraph): Uint8Array {
+export function encodeModel(graph: OnnxGraph, metadata: Readonly<Record<string, string>> = {}): Uint8Array {
   const graphMessage = new ProtoMessage();
   for (const node of graph.nodes) graphMessage.message(GRAPH.node, nodeMessage(node));
   graphMessage.string(GRAPH.name, graph.name);
@@ -241,6 +244,9 @@ export function encodeModel(graph: OnnxGraph): Uint8Array {
     .string(MODEL.producerName, ONNX_PRODUCER_NAME)
     .message(MODEL.graph, graphMessage)
     .message(MODEL.opsetImport, new ProtoMessage().varint(OPSET_ID.version, ONNX_OPSET));
+  for (const [key, value] of Object.entries(metadata)) {
+    model.message(MODEL.metadataProps, new ProtoMessage().string(STRING_STRING_ENTRY.key, key).string(STRING_STRING_ENTRY.value, value));
+  }
 
   const writer = new ProtoWriter(model.size);
   model.writeTo(writer);

@@ -1,5 +1,5 @@
 import { ResnetServeError } from '../../errors.js';
-import { IMAGENET_RECIPE } from '../../image/recipe.js';
+import { IMAGENET_RECIPE, type PreprocessRecipe } from '../../image/recipe.js';
 import type { StateDict } from '../../weights/types.js';
 import { checkResNetStateDict, resnetName } from '../architectures/resnet.js';
 import { convBnUnits } from '../architectures/resnet-layout.js';
@@ -14,6 +14,8 @@ export interface DataFreeOptions {
    * named by its modules; default 'resnet18'. Every ResNet has only the ops this estimate follows.
    */
   architecture?: string;
+  /** The preprocessing of the graph's input, whose mean and std bound a normalised pixel. Default ResNet-18 IMAGENET1K_V1's. */
+  recipe?: PreprocessRecipe;
   /**
    * Half-width of each range in standard deviations: a channel N(μ, σ²) is given [μ − kσ, μ + kσ]. Default 16:
    * real activations are heavy-tailed, their observed maxima being 3–5 × the 4σ estimate. On test/fixtures/int8
@@ -44,7 +46,7 @@ interface ChannelStats {
  * N(β, γ²). The estimate is propagated through the ResNet: ReLU → rectified Gaussian (its exact mean/variance),
  * residual Add → sum of means and of variances (branches taken as independent), MaxPool 3×3 → mean raised by one
  * std (a max of correlated neighbours), GlobalAveragePool → per-channel mean of the rectified input.
- * The graph input uses the range of a normalised [0, 1] pixel under IMAGENET_RECIPE.
+ * The graph input uses the range of a normalised [0, 1] pixel under the recipe.
  *
  * @param graph - a ResNet's graph (`resnet.ts`; its Conv nodes carry the torchvision conv names).
  * @param stateDict - the same checkpoint, with its BatchNorm tensors (they are folded away in the graph).
@@ -58,7 +60,7 @@ export function dataFreeRanges(graph: OnnxGraph, stateDict: StateDict, options: 
   const bnOfConv = new Map(convBnUnits(checkResNetStateDict(architecture, stateDict)).map((unit) => [unit.conv, unit.bn]));
   const stats = new Map<string, ChannelStats>();
   const ranges = new Map<string, TensorRange>();
-  for (const input of graph.inputs) ranges.set(input.name, normalisedPixelRange());
+  for (const input of graph.inputs) ranges.set(input.name, normalisedPixelRange(options.recipe ?? IMAGENET_RECIPE));
 
   for (const node of graph.nodes) {
     const input = stats.get(node.inputs[0] ?? '');
@@ -156,8 +158,7 @@ function normalCdf(x: number): number {
 }
 
 /** The extremes of (pixel − mean) / std over the three channels for pixels in [0, 1]. */
-function normalisedPixelRange(): TensorRange {
-  const { mean, std } = IMAGENET_RECIPE;
+function normalisedPixelRange({ mean, std }: Pick<PreprocessRecipe, 'mean' | 'std'>): TensorRange {
   const lows = mean.map((m, c) => (0 - m) / (std[c] as number));
   const highs = mean.map((m, c) => (1 - m) / (std[c] as number));
   return { min: Math.min(...lows), max: Math.max(...highs) };

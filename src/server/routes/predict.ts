@@ -1,11 +1,9 @@
 import { finished } from 'node:stream/promises';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Explanation } from '../../classifier/index.js';
-import { CAM_CELLS } from '../../explain/cam.js';
 import { DECODABLE_LIST } from '../../image/formats.js';
 import type { CropBox } from '../../image/recipe-geometry.js';
 import type { Lang } from '../../labels/types.js';
-import { FEATURE_GRID } from '../../model/features.js';
 import type { ClassifierSlot } from '../classifier-slot.js';
 import { errorResponses, missingFile } from '../errors.js';
 import type { ServerMetrics } from '../metrics.js';
@@ -24,29 +22,28 @@ const boxSchema = {
   type: 'object',
   required: ['left', 'top', 'width', 'height'],
   description:
-    "The part of the image the model saw, in pixels of the image as displayed (after EXIF orientation): torchvision's " +
-    'Resize(256) + CenterCrop(224) mapped back to the original. The `cam` grid covers exactly this box, each cell a ' +
-    'seventh of its width and height. Edges are real numbers (rounded to 0.01 px).',
+    "The part of the image the model saw, in pixels of the image as displayed (after EXIF orientation): the weights' " +
+    'Resize + CenterCrop (256 and 224 for ResNet-18) mapped back to the original. The `cam` grid covers exactly this ' +
+    'box, each of its g cells a g-th of its width and height. Edges are real numbers (rounded to 0.01 px).',
   properties: { left: { type: 'number' }, top: { type: 'number' }, width: { type: 'number' }, height: { type: 'number' } },
 } as const;
 
 const camSchema = {
   type: 'array',
-  minItems: 7,
-  maxItems: 7,
-  items: { type: 'array', minItems: 7, maxItems: 7, items: { type: 'number', minimum: 0, maximum: 1 } },
+  items: { type: 'array', items: { type: 'number', minimum: 0, maximum: 1 } },
   description:
-    'Only with `explain=true`: the class activation map of this class, 7 rows (top to bottom of `crop`) of 7 values ' +
-    "(left to right). Rule: CAM_c = Σ_k w_ck · A_k over the 512 channels of layer4's output A (after its final ReLU) " +
-    'and the fc weights w (Zhou et al. 2016; equal to 49 × Grad-CAM on layer4 for ResNet-18), then ReLU, then ' +
-    "divided by the map's maximum, so the strongest cell is 1; a map with no positive cell is all 0. Rounded to 4 decimals.",
+    'Only with `explain=true`: the class activation map of this class, g rows (top to bottom of `crop`) of g values ' +
+    "(left to right); g is the model's features grid, 7 for ResNet-18 and RegNet at 224 px. Rule: CAM_c = Σ_k w_ck · A_k " +
+    "over the channels of what the global average pool reads (A: layer4's output after its final ReLU for a ResNet) " +
+    "and the fc weights w (Zhou et al. 2016; equal to g² × Grad-CAM on A), then ReLU, then divided by the map's " +
+    'maximum, so the strongest cell is 1; a map with no positive cell is all 0. Rounded to 4 decimals.',
 } as const;
 
 const predictionSchema = {
   type: 'object',
   required: ['index', 'label', 'label_zh', 'probability'],
   properties: {
-    index: { type: 'integer', minimum: 0, maximum: 999, description: 'ImageNet-1k class index.' },
+    index: { type: 'integer', minimum: 0, description: 'Class index (ImageNet-1k: 0..999).' },
     label: { type: 'string', description: 'English class name.' },
     label_zh: { type: 'string', description: 'Chinese class name.' },
     probability: { type: 'number', minimum: 0, maximum: 1 },
@@ -60,7 +57,12 @@ const predictResponseSchema = {
   required: ['predictions', 'model', 'precision', 'timings_ms'],
   properties: {
     predictions: { type: 'array', items: predictionSchema },
-    model: { type: 'string', examples: ['resnet18-imagenet1k-v1'] },
+    model: {
+      type: 'string',
+      description:
+        "The model that answered: its architecture and its weights' SHA-256 prefix (an .onnx made elsewhere: its file's stem and hash).",
+      examples: ['resnet18-f37072fd'],
+    },
     precision: { type: 'string', enum: ['fp32', 'int8'] },
     image: {
       type: 'object',
@@ -124,9 +126,10 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
               type: 'boolean',
               default: false,
               description:
-                'Also say where the model looked: a 7 × 7 `cam` and its `crop` box per class, and the `image` size. ' +
-                'Costs one more model output and 512 × 49 multiply-adds per class. 501 `EXPLAIN_UNAVAILABLE` when the ' +
-                'served `--model` has no `features` output.',
+                'Also say where the model looked: a g × g `cam` (7 × 7 for ResNet-18) and its `crop` box per class, and ' +
+                'the `image` size. Costs one more model output and channels × g² multiply-adds per class. 501 ' +
+                '`EXPLAIN_UNAVAILABLE` when the model cannot explain (its head is not average-pool → linear, as ' +
+                "ConvNeXt's and MobileNetV3's, or a `--model` made elsewhere has no `features` output).",
             },
           },
         },
@@ -164,8 +167,8 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
       return {
         predictions:
           explanation === undefined ? result.predictions : result.predictions.map((p, j) => ({ ...p, ...explained(explanation, j) })),
-        model: classifier.modelName,
-        precision: classifier.precision,
+        model: classifier.model.id,
+        precision: classifier.model.precision,
         ...(explanation === undefined ? {} : { image: explanation.image }),
         timings_ms: result.timings_ms,
       };
@@ -173,11 +176,12 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
   );
 };
 
-/** Prediction `j`'s map as 7 rows of 7 and the shared crop box, rounded for JSON. */
+/** Prediction `j`'s map as g rows of g and the shared crop box, rounded for JSON. */
 function explained(explanation: Explanation, j: number): { cam: number[][]; crop: CropBox } {
-  const map = explanation.maps[j] ?? new Float32Array(CAM_CELLS);
-  const cam = Array.from({ length: FEATURE_GRID }, (_, row) =>
-    Array.from(map.subarray(row * FEATURE_GRID, (row + 1) * FEATURE_GRID), (v) => Math.round(v * 1e4) / 1e4),
+  const { grid } = explanation;
+  const map = explanation.maps[j] ?? new Float32Array(grid * grid);
+  const cam = Array.from({ length: grid }, (_, row) =>
+    Array.from(map.subarray(row * grid, (row + 1) * grid), (v) => Math.round(v * 1e4) / 1e4),
   );
   const { left, top, width, height } = explanation.crop;
   const px = (v: number): number => Math.round(v * 100) / 100;

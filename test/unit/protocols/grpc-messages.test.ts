@@ -37,7 +37,7 @@ function roundTrip<T>(name: string, value: Record<string, unknown>): T {
 }
 
 const JPEG = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]);
-const LIMITS = { maxImages: 8, maxImageBytes: 1024, classes: 1000 };
+const LIMITS = { maxImages: 8, maxImageBytes: 1024, classes: 1000, inputSize: 224 };
 
 describe('the gRPC messages', () => {
   test('the classification extension’s gRPC request reads like its REST form', () => {

@@ -3,12 +3,12 @@
  * checks before it reads a request, and that it records each element once.
  */
 import { describe, expect, test } from 'vitest';
-import type { Timings } from '../../../src/classifier/index.js';
 import { ClassifierSlot } from '../../../src/server/classifier-slot.js';
 import { createServerMetrics } from '../../../src/server/metrics.js';
 import { createOipHandler, type InferRequest } from '../../../src/server/protocols/oip/handler.js';
+import type { TimingsRecord } from '../../../src/server/take-classifier.js';
 import { rejectedError, thrownError } from '../../helpers/errors.js';
-import { FakeClassifier, manualLoader } from '../../helpers/fake-classifier.js';
+import { FakeClassifier, fakeContract, manualLoader } from '../../helpers/fake-classifier.js';
 
 const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(64, 1)]);
 
@@ -44,8 +44,11 @@ async function handler(loaded = true) {
 describe('the OIP handler core', () => {
   test('infer answers the requested outputs for the named model, with the request id', async () => {
     const { oip } = await handler();
-    const answer = await oip.infer({ name: 'resnet18', version: '1' }, () => images(2));
-    expect(answer).toMatchObject({ model_name: 'resnet18', model_version: '1', id: 'r1' });
+    // The version is the model's own: its weights' (here its file's) SHA-256 prefix.
+    const { version } = fakeContract();
+    const answer = await oip.infer({ name: 'resnet18', version }, () => images(2));
+    expect(answer).toMatchObject({ model_name: 'resnet18', model_version: version, id: 'r1' });
+    await expect(oip.infer({ name: 'resnet18', version: '1' }, () => images(2))).rejects.toMatchObject({ code: 'MODEL_NOT_FOUND' });
     expect(answer.outputs.map((o) => [o.name, o.datatype, o.shape])).toEqual([['logits', 'FP32', [2, 1000]]]);
   });
 
@@ -64,10 +67,11 @@ describe('the OIP handler core', () => {
 
   test('each element is observed once in /metrics, and the request log gets the slowest', async () => {
     const { oip, metrics } = await handler();
-    const record: { classifyTimings: Timings | null } = { classifyTimings: null };
+    const record: TimingsRecord = { classifyTimings: null, modelId: null };
     await oip.infer({ name: 'resnet18', version: undefined }, () => images(3), record);
     expect(await metrics.registry.getSingleMetricAsString('resnet_classify_total_ms')).toContain('resnet_classify_total_ms_count 3');
     expect(record.classifyTimings).toEqual({ decode: 1, inference: 2, total: 3 });
+    expect(record.modelId).toBe(fakeContract().id);
   });
 
   test('readiness says why it is not ready; model routes check the model first', async () => {
@@ -78,6 +82,6 @@ describe('the OIP handler core', () => {
     expect(thrownError(() => loading.oip.modelReady({ name: 'resnet50', version: undefined })).code).toBe('MODEL_NOT_FOUND');
     const ready = await handler();
     expect(ready.oip.serverReady()).toEqual({ ready: true });
-    expect(ready.oip.modelMetadata({ name: 'resnet18', version: '1' }).name).toBe('resnet18');
+    expect(ready.oip.modelMetadata({ name: 'resnet18', version: fakeContract().version }).name).toBe('resnet18');
   });
 });

@@ -11,7 +11,7 @@ import { thrownError } from '../../helpers/errors.js';
 import { SPEC_JSON_REQUEST, specBinaryRequest } from '../../helpers/oip-spec-examples.js';
 import { serializeByteTensor, tritonInferRequest } from '../../helpers/tritonclient.js';
 
-const LIMITS: InferLimits = { maxImages: 8, maxImageBytes: 1024, classes: 1000 };
+const LIMITS: InferLimits = { maxImages: 8, maxImageBytes: 1024, classes: 1000, inputSize: 224 };
 const JPEG = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4]);
 const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 9]);
 

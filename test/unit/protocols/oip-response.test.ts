@@ -94,10 +94,9 @@ describe('inferOutputs', () => {
   test('probabilities are /predict’s softmax, row by row, to float32 precision', () => {
     const [probabilities] = inferOutputs(
       [{ name: 'probabilities', binary: false, classification: undefined }],
-      logits,
-      2,
-      classes,
+      { logits, count: 2, classes },
       IMAGENET_LABELS,
+      7,
     );
     expect(probabilities?.shape).toEqual([2, classes]);
     for (const row of [0, 1]) {
@@ -108,12 +107,22 @@ describe('inferOutputs', () => {
   });
 
   test('logits are passed through untouched', () => {
-    const [out] = inferOutputs([{ name: 'logits', binary: true, classification: undefined }], logits, 2, classes, IMAGENET_LABELS);
+    const [out] = inferOutputs(
+      [{ name: 'logits', binary: true, classification: undefined }],
+      { logits, count: 2, classes },
+      IMAGENET_LABELS,
+      7,
+    );
     expect(out?.values).toBe(logits);
   });
 
   test('classification K gives BYTES [N, K] in /predict’s order, with torchvision’s names', () => {
-    const [out] = inferOutputs([{ name: 'probabilities', binary: false, classification: 3 }], logits, 2, classes, IMAGENET_LABELS);
+    const [out] = inferOutputs(
+      [{ name: 'probabilities', binary: false, classification: 3 }],
+      { logits, count: 2, classes },
+      IMAGENET_LABELS,
+      7,
+    );
     expect(out?.datatype).toBe('BYTES');
     expect(out?.shape).toEqual([2, 3]);
     const expected = [0, 1].flatMap((row) =>

@@ -1,8 +1,9 @@
+import { notReady } from '../../../errors.js';
 import { IMAGENET_LABELS } from '../../../labels/label-set.js';
 import type { ClassifierSlot, Readiness } from '../../classifier-slot.js';
 import type { ServerMetrics } from '../../metrics.js';
 import { type TimingsRecord, takeClassifier } from '../../take-classifier.js';
-import { checkModel, MODEL_VERSION } from '../served-model.js';
+import { checkModel, servedModel } from '../served-model.js';
 import { type InferLimits, type InferRequest, planInference, wantsCam } from './infer-request.js';
 import { type InferAnswer, inferOutputs } from './infer-response.js';
 import { EXTENSIONS, type ModelMetadata, modelMetadata } from './model-metadata.js';
@@ -45,14 +46,12 @@ export interface ModelRef {
  * and the gRPC service are bindings of it: they translate their wire formats and statuses, and nothing else.
  */
 export interface OipHandler {
-  /** The served model's metadata, for the bindings' own documentation. */
-  readonly metadata: ModelMetadata;
   serverMetadata(): ServerMetadata;
   /** ServerReady: REST answers "not ready" with its reason (503), gRPC with `ready: false`. */
   serverReady(): Readiness;
   /** @throws ResnetServeError MODEL_NOT_FOUND */
   modelReady(model: ModelRef): Readiness;
-  /** @throws ResnetServeError MODEL_NOT_FOUND */
+  /** @throws ResnetServeError MODEL_NOT_FOUND; NOT_READY while the model it describes is not known yet. */
   modelMetadata(model: ModelRef): ModelMetadata;
   /**
    * ModelInfer: checks the model, takes the classifier, reads the request, checks it (sizes before any
@@ -69,15 +68,9 @@ export interface OipHandler {
 
 export function createOipHandler(options: OipOptions): OipHandler {
   const { slot, metrics, modelName, serverVersion } = options;
-  const limits: InferLimits = {
-    maxImages: options.maxInferImages,
-    maxImageBytes: options.maxUploadBytes,
-    classes: IMAGENET_LABELS.en.length,
-  };
-  const metadata = modelMetadata(modelName);
-  const check = (model: ModelRef): void => checkModel(modelName, model.name, model.version);
+  const served = servedModel(modelName, slot);
+  const check = (model: ModelRef): void => checkModel(served, model.name, model.version);
   return {
-    metadata,
     serverMetadata: () => ({ name: 'resnet-serve', version: serverVersion, extensions: [...EXTENSIONS] }),
     serverReady: () => slot.readiness(),
     modelReady(model) {
@@ -86,17 +79,27 @@ export function createOipHandler(options: OipOptions): OipHandler {
     },
     modelMetadata(model) {
       check(model);
-      return metadata;
+      const contract = slot.model;
+      if (contract === undefined) throw notReady('The model is still loading; its metadata follows from it.');
+      return modelMetadata(modelName, contract);
     },
     async infer(model, read, record) {
       check(model);
       const classifier = takeClassifier(slot, metrics, record);
+      const contract = classifier.model;
       const request = read();
+      const limits: InferLimits = {
+        maxImages: options.maxInferImages,
+        maxImageBytes: options.maxUploadBytes,
+        classes: contract.classes,
+        inputSize: contract.recipe.cropSize,
+      };
       const plan = planInference(request.inputs, request.outputs, request.binaryOutput, limits);
       const inputName = request.inputs[0]?.name ?? '';
       const inferred = await inferAll(classifier, plan.input, inputName, wantsCam(plan.outputs));
-      const outputs = inferOutputs(plan.outputs, inferred.logits, inferred.count, inferred.classes, IMAGENET_LABELS, inferred.cams);
-      return { model_name: modelName, model_version: MODEL_VERSION, id: request.id, outputs };
+      // Class names only for ImageNet's classes (classification.ts numbers others).
+      const outputs = inferOutputs(plan.outputs, inferred, IMAGENET_LABELS, contract.features?.grid ?? 0);
+      return { model_name: modelName, model_version: contract.version, id: request.id, outputs };
     },
   };
 }

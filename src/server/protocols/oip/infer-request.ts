@@ -1,5 +1,4 @@
 import { invalidArgument, ResnetServeError } from '../../../errors.js';
-import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../../../image/recipe.js';
 import { readBytesElements, readFloat32 } from './binary-data.js';
 import { CAM_OUTPUT_NAME, IMAGE_INPUT, OUTPUT_NAMES, type OutputName, TENSOR_INPUT } from './model-metadata.js';
 import { checkShape, expectElements, type TensorLimits } from './tensor-shape.js';
@@ -64,11 +63,18 @@ export interface InferLimits {
   maxImageBytes: number;
   /** Classes the model outputs: the largest `classification` count. */
   classes: number;
+  /** Side of the model's square input (its recipe's crop size): an `input` tensor is FP32 [N, 3, side, side]. */
+  inputSize: number;
+}
+
+/** Values of one preprocessed image for a model whose input is `side` × `side`. */
+function elementsPerImage(side: number): number {
+  return 3 * side * side;
 }
 
 /** The largest tensors a valid request holds: N preprocessed images of FP32, or N encoded images of BYTES. */
-export function tensorLimitsOf(limits: Pick<InferLimits, 'maxImages'>): TensorLimits {
-  return { maxElements: limits.maxImages * INPUT_ELEMENTS, maxBytesElements: limits.maxImages };
+export function tensorLimitsOf(limits: Pick<InferLimits, 'maxImages' | 'inputSize'>): TensorLimits {
+  return { maxElements: limits.maxImages * elementsPerImage(limits.inputSize), maxBytesElements: limits.maxImages };
 }
 
 /**
@@ -96,7 +102,7 @@ export function planInference(
   }
   const [wire] = inputs as [WireInput];
   // Dimensions and element count first, whatever the input: nothing below allocates more than the shape allows.
-  checkShape(wire.name, wire.shape, limits.maxImages * INPUT_ELEMENTS);
+  checkShape(wire.name, wire.shape, limits.maxImages * elementsPerImage(limits.inputSize));
   const input =
     wire.name === IMAGE_INPUT.name ? planImages(wire, limits) : wire.name === TENSOR_INPUT.name ? planTensors(wire, limits) : undefined;
   if (input === undefined) {
@@ -176,16 +182,17 @@ function decodeBase64(name: string, value: unknown, index: number): Uint8Array {
 
 function planTensors(wire: WireInput, limits: InferLimits): PlannedInput {
   expectDatatype(wire, TENSOR_INPUT.datatype);
-  const { cropSize } = IMAGENET_RECIPE;
+  const cropSize = limits.inputSize;
+  const perImage = elementsPerImage(cropSize);
   const shape = wire.shape;
   if (shape.length !== 4 || shape[1] !== 3 || shape[2] !== cropSize || shape[3] !== cropSize) {
     throw badShape(wire, `[N, 3, ${cropSize}, ${cropSize}]`);
   }
   const count = batchSize(wire, limits);
-  const data = tensorValues(wire, count * INPUT_ELEMENTS);
+  const data = tensorValues(wire, count * perImage);
   const bad = data.findIndex((value) => !Number.isFinite(value));
   if (bad !== -1) {
-    const index = Math.floor(bad / INPUT_ELEMENTS);
+    const index = Math.floor(bad / perImage);
     throw new ResnetServeError('INVALID_ARGUMENT', `Input "${wire.name}" element ${index} has a value that is not a finite number.`, {
       details: { input: wire.name, index },
     });
@@ -220,12 +227,13 @@ function jsonFloats(name: string, value: unknown, shape: readonly number[], expe
   if (!Array.isArray(value)) throw invalidArgument(`the data of input "${name}"`, 'an array of numbers', value);
   const flat = value.flat(3) as unknown[];
   expectElements(name, shape, expected, flat.length);
+  const perImage = expected / Math.max(1, shape[0] ?? 1);
   const out = new Float32Array(flat.length);
   for (let i = 0; i < flat.length; i++) {
     const element = flat[i];
     if (typeof element !== 'number') {
       throw new ResnetServeError('INVALID_ARGUMENT', `Input "${name}" value ${i} is not a number.`, {
-        details: { input: name, index: Math.floor(i / INPUT_ELEMENTS) },
+        details: { input: name, index: Math.floor(i / perImage) },
       });
     }
     out[i] = element;

@@ -1,10 +1,10 @@
 import type { LabelSet } from '../../../labels/label-set.js';
 import { softmax } from '../../../labels/postprocess.js';
-import { FEATURE_GRID } from '../../../model/features.js';
 import { float32Bytes, writeBytesElements } from './binary-data.js';
 import { classificationStrings } from './classification.js';
 import type { PlannedOutput } from './infer-request.js';
 import { CAM_OUTPUT_NAME, type OutputName } from './model-metadata.js';
+import type { InferredBatch } from './run-inference.js';
 
 /** One output tensor of an answer, before it is put on the wire. */
 export type OutputTensor = {
@@ -17,15 +17,13 @@ export type OutputTensor = {
  * The requested outputs of N images from their logits (`count × classes`, row-major): `logits` as the model
  * gives them, `probabilities` their softmax per row (the same float64 softmax /predict uses, stored as FP32),
  * and for an output with `classification` K, BYTES [N, K] strings instead of the tensor; `cam` is `cams`
- * (from `inferAll` with `explain`) as FP32 [N, 7, 7].
+ * (from `inferAll` with `explain`) as FP32 [N, grid, grid].
  */
 export function inferOutputs(
   plan: readonly PlannedOutput[],
-  logits: Float32Array,
-  count: number,
-  classes: number,
+  { logits, count, classes, cams }: Pick<InferredBatch, 'logits' | 'count' | 'classes' | 'cams'>,
   labels: LabelSet,
-  cams?: Float32Array,
+  grid: number,
 ): OutputTensor[] {
   let probabilities: Float32Array | undefined;
   const tensor = (name: Exclude<OutputName, typeof CAM_OUTPUT_NAME>): Float32Array => {
@@ -38,7 +36,7 @@ export function inferOutputs(
   };
   return plan.map(({ name, binary, classification }) => {
     if (name === CAM_OUTPUT_NAME) {
-      return { name, shape: [count, FEATURE_GRID, FEATURE_GRID], binary, datatype: 'FP32', values: cams ?? new Float32Array(0) };
+      return { name, shape: [count, grid, grid], binary, datatype: 'FP32', values: cams ?? new Float32Array(0) };
     }
     const values = tensor(name);
     if (classification === undefined) return { name, shape: [count, classes], binary, datatype: 'FP32', values };

@@ -1,6 +1,5 @@
 import type { Classifier, InferResult, Timings } from '../../../classifier/types.js';
 import { inContext, isResnetServeError } from '../../../errors.js';
-import { INPUT_ELEMENTS } from '../../../image/recipe.js';
 import type { PlannedInput } from './infer-request.js';
 
 export interface InferredBatch {
@@ -9,7 +8,7 @@ export interface InferredBatch {
   count: number;
   classes: number;
   timings: Timings[];
-  /** With `explain`: each element's top-class map, `count × 7 × 7`, row-major. */
+  /** With `explain`: each element's top-class map, `count × grid × grid`, row-major. */
   cams?: Float32Array;
 }
 
@@ -28,10 +27,11 @@ export async function inferAll(
   inputName: string,
   explain = false,
 ): Promise<InferredBatch> {
+  const per = input.kind === 'tensors' ? input.data.length / input.count : 0;
   const elements: (Uint8Array | Float32Array)[] =
     input.kind === 'images'
       ? [...input.images]
-      : Array.from({ length: input.count }, (_, i) => input.data.subarray(i * INPUT_ELEMENTS, (i + 1) * INPUT_ELEMENTS));
+      : Array.from({ length: input.count }, (_, i) => input.data.subarray(i * per, (i + 1) * per));
   const settled = await Promise.allSettled(elements.map((element) => classifier.infer(element, { explain })));
   const failed = settled.findIndex((s) => s.status === 'rejected');
   if (failed !== -1) throw elementFailed((settled[failed] as PromiseRejectedResult).reason, inputName, failed);

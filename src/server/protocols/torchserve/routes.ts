@@ -5,7 +5,7 @@ import { errorResponses, missingFile } from '../../errors.js';
 import type { ServerMetrics } from '../../metrics.js';
 import { takeClassifier } from '../../take-classifier.js';
 import { acceptMultipart, MULTIPART_OVERHEAD_BYTES, parsingMultipart, readFilePart, uploadTooLarge } from '../../upload.js';
-import { checkModel, MODEL_VERSION } from '../served-model.js';
+import { checkModel, servedModel } from '../served-model.js';
 import { TORCHSERVE_TOP_K, torchserveAnswer } from './answer.js';
 
 export interface TorchServeOptions {
@@ -20,7 +20,8 @@ export interface TorchServeOptions {
 /**
  * The name and version TorchServe's own ResNet-18 example archives the model under
  * (`torch-model-archiver --model-name resnet-18 --version 1.0`, examples/image_classifier/resnet_18), so its
- * curl lines work unchanged.
+ * curl lines work unchanged: they name the served model, whatever it is, and its only version. The model's own
+ * version (its weights' hash prefix) is accepted as well.
  */
 export const TORCHSERVE_EXAMPLE_MODEL = 'resnet-18';
 const TORCHSERVE_EXAMPLE_VERSION = '1.0';
@@ -46,7 +47,7 @@ const paramsSchema = {
   required: ['model'],
   properties: {
     model: { type: 'string', description: `The model name (\`--model-name\`) or \`${TORCHSERVE_EXAMPLE_MODEL}\`.` },
-    version: { type: 'string' },
+    version: { type: 'string', description: "The weights' SHA-256 prefix (the OIP model metadata's version), or `1.0`." },
   },
 } as const;
 
@@ -57,6 +58,7 @@ const paramsSchema = {
  */
 export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (app, options) => {
   const { slot, metrics, modelName, maxUploadBytes } = options;
+  const served = servedModel(modelName, slot);
   // The route's body limit leaves room for a multipart envelope; a raw body is the image alone, checked below.
   const bodyLimit = maxUploadBytes + MULTIPART_OVERHEAD_BYTES;
   // The image is the body whatever its type (`curl --data-binary` sends form-urlencoded): no JSON or text parsing.
@@ -81,9 +83,9 @@ export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (ap
   const predict = async (request: FastifyRequest<{ Params: PredictionParams }>, reply: FastifyReply) => {
     const { model, version } = request.params;
     checkModel(
-      modelName,
+      served,
       model === TORCHSERVE_EXAMPLE_MODEL ? modelName : model,
-      version === TORCHSERVE_EXAMPLE_VERSION ? MODEL_VERSION : version,
+      version === TORCHSERVE_EXAMPLE_VERSION ? undefined : version,
     );
     const classifier = takeClassifier(slot, metrics, request);
     const image = request.isMultipart()

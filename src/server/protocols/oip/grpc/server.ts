@@ -10,6 +10,7 @@ import {
 import { loadSync, type MethodDefinition, type ServiceDefinition } from '@grpc/proto-loader';
 import type { FastifyBaseLogger } from 'fastify';
 import { isResnetServeError, messageOf, ResnetServeError } from '../../../../errors.js';
+import { TORCHVISION_WEIGHTS } from '../../../../weights/torchvision-weights.js';
 import { apiKeyCheck, unauthorized } from '../../../access.js';
 import { unexpected } from '../../../errors.js';
 import { createOipHandler, type OipOptions } from '../handler.js';
@@ -67,9 +68,16 @@ const MAX_TENSORS = 16;
 /** Most entries in one `parameters` map (the spec defines a handful; each entry decodes to an object). */
 const MAX_PARAMETERS = 64;
 
+/**
+ * The largest input side of any TorchVision recipe (EfficientNet-B7's 600 px). The service is bound before its
+ * model loads, so the wire scan bounds tensors for the largest model it could serve; the model's own size is
+ * checked once the request is decoded (`planInference`), within that bound.
+ */
+const LARGEST_INPUT_SIZE = Math.max(...Object.values(TORCHVISION_WEIGHTS).map((weights) => weights.recipe.cropSize));
+
 /** The wire scan's limits for `--max-infer-images`: the largest valid request's tensors, {@link MAX_TENSORS}, {@link MAX_PARAMETERS}. */
-export function wireLimitsOf(maxInferImages: number): WireLimits {
-  return { ...tensorLimitsOf({ maxImages: maxInferImages }), maxTensors: MAX_TENSORS, maxParameters: MAX_PARAMETERS };
+export function wireLimitsOf(maxInferImages: number, inputSize = LARGEST_INPUT_SIZE): WireLimits {
+  return { ...tensorLimitsOf({ maxImages: maxInferImages, inputSize }), maxTensors: MAX_TENSORS, maxParameters: MAX_PARAMETERS };
 }
 
 /** GRPCInferenceService as proto-loader defines it from {@link PROTO_PATH}. */

@@ -2,7 +2,8 @@ import type { Readable } from 'node:stream';
 import type { FastifyContextConfig, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readiness } from '../../../classifier-slot.js';
 import { errorResponses } from '../../../errors.js';
-import { createOipHandler, type InferRequest, type ModelMetadata, type ModelRef, type OipOptions } from '../handler.js';
+import { createOipHandler, type InferRequest, type ModelRef, type OipOptions } from '../handler.js';
+import { CAM_OUTPUT_NAME, IMAGE_INPUT, OUTPUT_NAMES, TENSOR_INPUT } from '../model-metadata.js';
 import { readInferBody, readRestRequest, splitInferBody } from './request.js';
 import { encodeRestAnswer } from './response.js';
 
@@ -26,19 +27,23 @@ const tensorMetadataSchema = {
   properties: { name: { type: 'string' }, datatype: { type: 'string' }, shape: { type: 'array', items: { type: 'integer' } } },
 } as const;
 /** The model's path parameters, documented with its one version. */
-function modelParamsSchema(metadata: ModelMetadata) {
-  return {
-    type: 'object',
-    required: ['model'],
-    properties: {
-      model: { type: 'string', description: 'The model name (`--model-name`).' },
-      version: { type: 'string', description: `The only version is "${metadata.versions.join('", "')}".` },
+const modelParams = {
+  type: 'object',
+  required: ['model'],
+  properties: {
+    model: { type: 'string', description: 'The model name (`--model-name`; by default the architecture, e.g. `resnet18`).' },
+    version: {
+      type: 'string',
+      description: "The only version: the weights' SHA-256 prefix, as the model metadata's `versions` says (e.g. `f37072fd`).",
     },
-  } as const;
-}
+  },
+} as const;
+
+const INPUTS = [IMAGE_INPUT, TENSOR_INPUT];
+const OUTPUTS = [...OUTPUT_NAMES, CAM_OUTPUT_NAME];
 
 /** Documentation only: the body is read as bytes and parsed here, JSON object first, then any binary data. */
-const inferBodySchema = ({ inputs, outputs }: ModelMetadata) => ({
+const inferBody = {
   content: {
     'application/json': {
       schema: {
@@ -59,8 +64,8 @@ const inferBodySchema = ({ inputs, outputs }: ModelMetadata) => ({
               type: 'object',
               required: ['name', 'datatype', 'shape'],
               properties: {
-                name: { type: 'string', enum: inputs.map((input) => input.name) },
-                datatype: { type: 'string', enum: inputs.map((input) => input.datatype) },
+                name: { type: 'string', enum: INPUTS.map((input) => input.name) },
+                datatype: { type: 'string', enum: INPUTS.map((input) => input.datatype) },
                 shape: { type: 'array', items: { type: 'integer', minimum: 0 } },
                 parameters: {
                   type: 'object',
@@ -77,7 +82,7 @@ const inferBodySchema = ({ inputs, outputs }: ModelMetadata) => ({
               type: 'object',
               required: ['name'],
               properties: {
-                name: { type: 'string', enum: outputs.map((output) => output.name) },
+                name: { type: 'string', enum: OUTPUTS },
                 parameters: {
                   type: 'object',
                   additionalProperties: true,
@@ -97,7 +102,7 @@ const inferBodySchema = ({ inputs, outputs }: ModelMetadata) => ({
       },
     },
   },
-});
+};
 
 /**
  * The Open Inference Protocol's REST API (kserve/open-inference-protocol inference_rest.md) with Triton's
@@ -107,7 +112,6 @@ const inferBodySchema = ({ inputs, outputs }: ModelMetadata) => ({
 export const oipRestRoutes: FastifyPluginAsync<OipOptions> = async (app, options) => {
   const oip = createOipHandler(options);
   const bodyLimit = options.maxInferImages * options.maxUploadBytes + JSON_OVERHEAD_BYTES;
-  const modelParams = modelParamsSchema(oip.metadata);
   const model = (request: FastifyRequest<{ Params: ModelParams }>): ModelRef => ({
     name: request.params.model,
     version: request.params.version,
@@ -193,7 +197,7 @@ export const oipRestRoutes: FastifyPluginAsync<OipOptions> = async (app, options
   const inferSchema = {
     summary: 'OIP: inference',
     description:
-      'Open Inference Protocol inference with the binary tensor data and classification extensions. Input `image` (BYTES [N] or [N,1]: encoded images, base64 in JSON) or `input` (FP32 [N,3,224,224]); outputs `logits`, `probabilities` (FP32 [N,1000]).',
+      'Open Inference Protocol inference with the binary tensor data and classification extensions. Input `image` (BYTES [N] or [N,1]: encoded images, base64 in JSON) or `input` (FP32 [N,3,S,S], S the crop size of the model metadata); outputs `logits`, `probabilities` (FP32 [N,classes]) and, when named, `cam`.',
     params: modelParams,
     headers: {
       type: 'object',
@@ -214,7 +218,6 @@ export const oipRestRoutes: FastifyPluginAsync<OipOptions> = async (app, options
     if (encoded.headerLength !== undefined) reply.header('inference-header-content-length', String(encoded.headerLength));
     return reply.type(encoded.contentType).send(encoded.body);
   };
-  const inferBody = inferBodySchema(oip.metadata);
   const inferConfig: FastifyContextConfig = {
     // API key, rate limit and cross-origin policy apply (src/server/access.ts).
     inference: true,
