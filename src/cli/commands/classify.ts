@@ -10,6 +10,7 @@ import { fileSystemFailed } from '../../errors.js';
 import { argumentRule } from '../../guards.js';
 import type { Lang } from '../../labels/types.js';
 import { resolveModel } from '../../setup/resolve-model.js';
+import { catchInterrupts, signalExitCode } from '../interrupt.js';
 import type { Settings } from '../settings.js';
 import { bulkProgressBar, counted } from '../tty.js';
 import { classifierOptions, modelSource, note } from './shared.js';
@@ -46,30 +47,64 @@ export async function run(settings: Settings, operands: readonly string[]): Prom
   // Results for stdout keep the order of the command line (and of each folder's sorted files).
   const results: FileResult[] = [];
   let failed = 0;
+  let written = 0;
+  let finished = 0;
+  // Interrupted, a --jsonl run finishes the files in flight and says where it stopped; a run printing to stdout
+  // has nothing to keep, and stops at once rather than print half an answer.
+  const interruption = catchInterrupts({
+    onFirst:
+      sink === undefined
+        ? (signal) => {
+            note(
+              `Interrupted by ${signal} with ${finished} of ${counted(inputs.length, 'file')} done; nothing printed (--jsonl FILE keeps each result as it is done).`,
+            );
+            process.exit(signalExitCode(signal));
+          }
+        : undefined,
+  });
   try {
-    const { skipped } = await classifyInputs(classifier, inputs, {
+    const run = await classifyInputs(classifier, inputs, {
       topK,
       concurrency,
+      signal: interruption.signal,
       explain: overlays === undefined ? undefined : { overlayFor: (index) => overlays[index]!, maxPixels: settings.maxPixels },
       async onResult(result, index) {
         if ('error' in result) failed++;
         if (sink === undefined) results[index] = result;
-        else await sink.write(result);
+        else {
+          await sink.write(result);
+          written++;
+        }
       },
-      onProgress: progress,
+      onProgress(count) {
+        finished = count;
+        progress?.(count);
+      },
     });
-    progress?.(inputs.length, true);
+    // The bar's line ends before any note, interrupted or not.
+    progress?.(run.finished, true);
+    // A signal that came once every file was done interrupted nothing.
+    const stopped = run.finished < inputs.length ? interruption.received : undefined;
+    if (sink !== undefined && stopped !== undefined) {
+      note(
+        `Interrupted by ${stopped}: ${counted(written, 'line')} written to ${jsonl}, ${counted(inputs.length - run.finished, 'file')} left; run again with --resume to continue.`,
+      );
+      return signalExitCode(stopped);
+    }
     if (sink !== undefined) {
       const resumed = done.size > 0 ? `, ${done.size} already there` : '';
       note(
-        `${jsonl}: ${counted(inputs.length - skipped, 'line')} written (${counted(failed, 'error')}${resumed}); ${counted(skipped, 'file')} skipped, not images`,
+        `${jsonl}: ${counted(written, 'line')} written (${counted(failed, 'error')}${resumed}); ${counted(run.skipped, 'file')} skipped, not images`,
       );
     } else {
+      // From here the answer is complete: a signal takes its default action, as for any command printing to a pipe.
+      interruption.dispose();
       const ordered = results.filter((r) => r !== undefined);
       process.stdout.write(settings.json ? `${JSON.stringify(ordered)}\n` : formatTable(ordered, lang));
     }
     return failed > 0 ? 1 : 0;
   } finally {
+    interruption.dispose();
     await sink?.close();
     await classifier.close();
   }

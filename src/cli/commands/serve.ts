@@ -1,7 +1,7 @@
-import { constants as osConstants } from 'node:os';
 import { type ClassifierObserver, createClassifier } from '../../classifier/index.js';
 import { SERVER_OPTIONS } from '../../server/options.js';
 import { resolveModel } from '../../setup/resolve-model.js';
+import { signalExitCode } from '../interrupt.js';
 import { type Settings, stageOptions } from '../settings.js';
 import { classifierOptions, modelSource } from './shared.js';
 
@@ -13,7 +13,7 @@ export async function run(settings: Settings): Promise<number> {
   // As PID 1 in a container, a signal without a handler is ignored: until the server can drain, SIGTERM stops
   // the command as its default action would anywhere else, so a pod deleted while it converts is not left to
   // the kubelet's SIGKILL at the end of the grace period.
-  const stopEarly = (signal: NodeJS.Signals): void => process.exit(128 + osConstants.signals[signal]);
+  const stopEarly = (signal: NodeJS.Signals): void => process.exit(signalExitCode(signal));
   process.once('SIGTERM', stopEarly).once('SIGINT', stopEarly);
   const source = modelSource(settings);
   // Weights are found, downloaded and converted before listening: offline with nothing cached, `serve`
