@@ -133,6 +133,27 @@ export function checkOperands(command: Command, operands: readonly string[], env
   argumentRule(false, `${takes}; it does not take ${listed}. ${hint}`);
 }
 
+/** The switches every command takes, beside its settings. */
+const COMMON_FLAGS: ReadonlySet<string> = new Set(['--print-config', '--help', '--version']);
+
+/**
+ * Refuses flags `command` does not take, naming them: `classify --port 1` is a mistake to say, not a setting to
+ * ignore. Checked before any value, so a flag that is not taken is reported as such whatever its value.
+ * @param given - the flags parsed from the command line, by name without the leading `--`.
+ * @throws ResnetServeError INVALID_ARGUMENT.
+ */
+export function checkFlags(command: Command, given: Readonly<Record<string, unknown>>): void {
+  const taken = new Set([...COMMON_FLAGS, ...entries().flatMap(([, entry]) => (entry.commands.includes(command) ? [entry.flag] : []))]);
+  const refused = Object.keys(given)
+    .filter((name) => given[name] !== undefined)
+    .map((name) => `--${name}`)
+    .filter((flag) => !taken.has(flag));
+  argumentRule(
+    refused.length === 0,
+    `${command} does not take ${refused.join(', ')}; \`resnet-serve ${command} --help\` lists the flags it takes.`,
+  );
+}
+
 /** The README's "Limits and their flags" table, generated: a test keeps the README equal to it. */
 export function limitsTable(): string {
   const rows = ['| limit | default | flag | environment variable |', '| --- | --- | --- | --- |'];
