@@ -1,4 +1,5 @@
 import { argumentRule } from '../guards.js';
+import { maxColumns, padEndColumns } from './display-width.js';
 import { type Command, defaultOf, type Group, type ResolvedSettings, SETTINGS, type Setting, type SettingKey } from './settings.js';
 
 interface CommandSpec {
@@ -75,7 +76,7 @@ function flagLine(entry: Setting<unknown>): string {
   const value =
     entry.kind === 'integer' && entry.shownDefault !== undefined ? `${String(raw)} = ${entry.shownDefault}` : shownDefault(entry);
   const facts = entry.kind === 'boolean' ? '' : ` (default ${value}${entry.kind === 'integer' ? `; ${entry.range}` : ''})`;
-  return `${left.padEnd(FLAG_COLUMN)}${entry.help}${facts}; env ${entry.env.join(' or ')}`;
+  return `${padEndColumns(left, FLAG_COLUMN)}${entry.help}${facts}; env ${entry.env.join(' or ')}`;
 }
 
 /** Every flag line, grouped as USAGE shows them. */
@@ -89,7 +90,7 @@ export function usageLines(): string {
 export const USAGE = `resnet-serve — ImageNet top-k classes from TorchVision's ResNet-18, on the CPU, offline after set-up.
 
 Usage:
-${ORDER.map((name) => `  resnet-serve ${name.padEnd(8)} ${COMMANDS[name].synopsis}`).join('\n')}
+${ORDER.map((name) => `  resnet-serve ${padEndColumns(name, 8)} ${COMMANDS[name].synopsis}`).join('\n')}
 
 ${PRECEDENCE}
 \`resnet-serve COMMAND --help\` lists that command's flags only.
@@ -110,8 +111,8 @@ Flags:
 ${entries()
   .flatMap(([, entry]) => (entry.commands.includes(command) ? [flagLine(entry)] : []))
   .join('\n')}
-${'  --print-config'.padEnd(FLAG_COLUMN)}print every setting of ${command}, its value and where it came from (with --json: as JSON), and exit
-${'  -h, --help'.padEnd(FLAG_COLUMN)}this help`;
+${padEndColumns('  --print-config', FLAG_COLUMN)}print every setting of ${command}, its value and where it came from (with --json: as JSON), and exit
+${padEndColumns('  -h, --help', FLAG_COLUMN)}this help`;
 }
 
 /**
@@ -187,7 +188,8 @@ export function formatSettings(command: Command, resolved: ResolvedSettings, jso
     return `${JSON.stringify(Object.fromEntries(keys.map((key) => [key, { value: shown(key) ?? null, source: resolved.sources[key] }])))}\n`;
   }
   const rows = keys.map((key) => [SETTINGS[key].flag, String(shown(key) ?? '(none)'), resolved.sources[key]] as const);
-  const width = Math.max(...rows.map(([flag]) => flag.length));
-  const valueWidth = Math.max(...rows.map(([, value]) => value.length));
-  return `${rows.map(([flag, value, source]) => `${flag.padEnd(width)}  ${value.padEnd(valueWidth)}  ${source}`).join('\n')}\n`;
+  // By display width: a value may be a path with CJK characters in it.
+  const width = maxColumns(rows.map(([flag]) => flag));
+  const valueWidth = maxColumns(rows.map(([, value]) => value));
+  return `${rows.map(([flag, value, source]) => `${padEndColumns(flag, width)}  ${padEndColumns(value, valueWidth)}  ${source}`).join('\n')}\n`;
 }

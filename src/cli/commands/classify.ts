@@ -8,8 +8,8 @@ import { createClassifier } from '../../classifier/index.js';
 import { CLASSIFIER_OPTIONS } from '../../classifier/options.js';
 import { fileSystemFailed } from '../../errors.js';
 import { argumentRule } from '../../guards.js';
-import type { Lang } from '../../labels/types.js';
 import { resolveModel } from '../../setup/resolve-model.js';
+import { formatTable } from '../classify-table.js';
 import { catchInterrupts, signalExitCode } from '../interrupt.js';
 import type { Settings } from '../settings.js';
 import { bulkProgressBar, counted } from '../tty.js';
@@ -126,32 +126,4 @@ async function overlayPaths(dir: string, files: readonly string[]): Promise<stri
     taken.add(name);
     return join(dir, name);
   });
-}
-
-function formatTable(results: FileResult[], lang: Lang): string {
-  const lines: string[] = [];
-  for (const result of results) {
-    lines.push(result.file);
-    if ('error' in result) {
-      lines.push(`  error: ${result.error}`);
-      continue;
-    }
-    const names = result.predictions.map((p) => (lang === 'zh' ? p.label_zh : p.label));
-    const width = Math.max(...names.map(displayWidth));
-    result.predictions.forEach((p, i) => {
-      const name = names[i] ?? '';
-      const pad = ' '.repeat(width - displayWidth(name));
-      lines.push(`  ${i + 1}. ${name}${pad}  ${(p.probability * 100).toFixed(1).padStart(5)}%  (${p.index})`);
-    });
-    if (result.overlay !== undefined) lines.push(`  where it looked (class 1): ${result.overlay}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-/** CJK characters take two terminal columns. */
-function displayWidth(text: string): number {
-  let width = 0;
-  for (const ch of text)
-    width += /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]/u.test(ch) ? 2 : 1;
-  return width;
 }
