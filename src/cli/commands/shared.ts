@@ -10,8 +10,14 @@ export function note(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
-/** Where the model comes from, for every command that loads one; downloads draw a bar on a terminal. */
-export function modelSource(settings: Settings, onStep: (message: string) => void = note): ModelSource {
+/** How a command reports the one-time steps of finding its model: a download's progress, a conversion. */
+export type SetupReport = Pick<ModelSource, 'onStep' | 'onProgress'>;
+
+/**
+ * Where the model comes from, for every command that loads one. By default each step is a {@link note} and a
+ * download draws a bar on a terminal; `serve` logs them instead.
+ */
+export function modelSource(settings: Settings, report?: SetupReport): ModelSource {
   argumentRule(settings.model === undefined || settings.weights === undefined, 'Give either --model or --weights, not both.');
   return {
     model: settings.model,
@@ -20,8 +26,7 @@ export function modelSource(settings: Settings, onStep: (message: string) => voi
     precision: settings.precision,
     calibration: settings.calibration,
     home: settings.home,
-    onStep,
-    onProgress: downloadProgressBar(weightsFileName(settings.weightsUrl)),
+    ...(report ?? { onStep: note, onProgress: downloadProgressBar(weightsFileName(settings.weightsUrl)) }),
   };
 }
 
