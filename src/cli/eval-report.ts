@@ -19,7 +19,7 @@ export function formatEvalReport(report: EvalReport, name: (index: number) => st
   const seconds = report.elapsedMs / 1000;
   lines.push(
     `${counted(report.evaluated, 'image')} evaluated (${report.layout}) in ${seconds.toFixed(1)} s, ${(report.evaluated / Math.max(seconds, 1e-9)).toFixed(1)} images/s` +
-      (report.unreadable.length > 0 ? `; ${report.unreadable.length} of ${report.files} files unreadable` : ''),
+      (report.unreadable.length > 0 ? `; ${report.unreadable.length} of ${counted(report.files, 'file')} unreadable` : ''),
     '',
   );
   // Columns by display width: a model's name is its file's, which may be in Chinese.
