@@ -12,7 +12,7 @@ import { inspect, type ParseArgsConfig, parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { type Command, resolveSettings, SETTINGS, type Settings } from './cli/settings.js';
-import { COMMANDS, checkOperands, commandUsage, formatSettings, USAGE } from './cli/usage.js';
+import { COMMANDS, checkFlags, checkOperands, commandUsage, formatSettings, USAGE } from './cli/usage.js';
 import { isResnetServeError, messageOf } from './errors.js';
 
 /** The CLI's flags: one per setting, plus the commands' own switches. */
@@ -94,6 +94,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   let debug = false;
   try {
+    checkFlags(command, flags);
     const resolved = resolveSettings(command, flags);
     debug = resolved.values.debug;
     if (flags['print-config'] === true) {

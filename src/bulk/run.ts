@@ -26,24 +26,27 @@ export interface ClassifyInputsOptions {
   onProgress?(finished: number): void;
   /** `--explain`: where input `index`'s overlay goes, and the pixel limit its rendering keeps to. */
   explain?: { overlayFor(index: number): string; maxPixels: number };
+  /** Once aborted, no new file is started; the files in flight finish and are reported. */
+  signal?: AbortSignal;
 }
 
 /**
  * Classifies `inputs` through one classifier, `concurrency` at a time. A file found in a folder whose bytes are
  * not an image is skipped (no result); anything else that fails gets an error result in its place.
  *
- * @returns how many files were skipped.
+ * @returns how many files were finished (skipped ones included) and how many of them were skipped: every file
+ *   unless `signal` stopped the run early.
  */
 export async function classifyInputs(
   classifier: Classifier,
   inputs: readonly Input[],
   options: ClassifyInputsOptions,
-): Promise<{ skipped: number }> {
+): Promise<{ finished: number; skipped: number }> {
   let next = 0;
   let finished = 0;
   let skipped = 0;
   const worker = async (): Promise<void> => {
-    while (next < inputs.length) {
+    while (next < inputs.length && options.signal?.aborted !== true) {
       const index = next++;
       const input = inputs[index]!;
       const result = await classifyInput(classifier, input, index, options);
@@ -53,7 +56,7 @@ export async function classifyInputs(
     }
   };
   await Promise.all(Array.from({ length: Math.min(options.concurrency, inputs.length) }, worker));
-  return { skipped };
+  return { finished, skipped };
 }
 
 async function classifyInput(

@@ -1,5 +1,6 @@
 import type { Rate } from '../eval/accuracy.js';
 import type { EvalReport } from '../eval/evaluate.js';
+import { maxColumns, padEndColumns, padStartColumns } from './display-width.js';
 import { counted } from './tty.js';
 
 /** Lines of a list printed in text; `--json` has them all. */
@@ -18,13 +19,14 @@ export function formatEvalReport(report: EvalReport, name: (index: number) => st
   const seconds = report.elapsedMs / 1000;
   lines.push(
     `${counted(report.evaluated, 'image')} evaluated (${report.layout}) in ${seconds.toFixed(1)} s, ${(report.evaluated / Math.max(seconds, 1e-9)).toFixed(1)} images/s` +
-      (report.unreadable.length > 0 ? `; ${report.unreadable.length} of ${report.files} files unreadable` : ''),
+      (report.unreadable.length > 0 ? `; ${report.unreadable.length} of ${counted(report.files, 'file')} unreadable` : ''),
     '',
   );
-  const width = Math.max(5, ...report.models.map((m) => m.name.length));
-  lines.push(`${'model'.padEnd(width)}  ${'top-1 [95% CI]'.padEnd(28)}  top-5 [95% CI]`);
+  // Columns by display width: a model's name is its file's, which may be in Chinese.
+  const width = maxColumns(['model', ...report.models.map((m) => m.name)]);
+  lines.push(`${padEndColumns('model', width)}  ${padEndColumns('top-1 [95% CI]', 28)}  top-5 [95% CI]`);
   for (const m of report.models)
-    lines.push(`${m.name.padEnd(width)}  ${withInterval(m.accuracy.top1).padEnd(28)}  ${withInterval(m.accuracy.top5)}`);
+    lines.push(`${padEndColumns(m.name, width)}  ${padEndColumns(withInterval(m.accuracy.top1), 28)}  ${withInterval(m.accuracy.top5)}`);
   const { comparison } = report;
   if (comparison !== undefined) {
     const [a, b] = report.models.map((m) => m.name);
@@ -37,7 +39,7 @@ export function formatEvalReport(report: EvalReport, name: (index: number) => st
     if (m.accuracy.confusions.length === 0) continue;
     lines.push('', `Most confused by ${m.name} (true → answered, top-1):`);
     for (const c of m.accuracy.confusions)
-      lines.push(`  ${String(c.count).padStart(5)} × ${name(c.label)} (${c.label}) → ${name(c.predicted)} (${c.predicted})`);
+      lines.push(`  ${padStartColumns(String(c.count), 5)} × ${name(c.label)} (${c.label}) → ${name(c.predicted)} (${c.predicted})`);
   }
   if (report.unreadable.length > 0) {
     lines.push('', 'Unreadable files:');

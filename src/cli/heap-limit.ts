@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
+import { signalExitCode } from './interrupt.js';
 
 /** Set in the restarted process, so that it never restarts again whatever it finds. */
 const RESTARTED = 'RESNET_SERVE_HEAP_LIMIT_SET';
@@ -36,7 +36,7 @@ export async function restartWithHeapLimit(heapLimitMb: number): Promise<number 
   return new Promise((resolve) => {
     child.once('exit', (code, signal) => {
       process.off('SIGTERM', forward).off('SIGINT', forward);
-      resolve(code ?? 128 + (signal === null ? 0 : osConstants.signals[signal]));
+      resolve(code ?? (signal === null ? 128 : signalExitCode(signal)));
     });
   });
 }

@@ -1,5 +1,6 @@
 import { ERROR_CODES } from '../errors.js';
 import { argumentRule } from '../guards.js';
+import { maxColumns, padEndColumns } from './display-width.js';
 import { type Command, defaultOf, type Group, type ResolvedSettings, SETTINGS, type Setting, type SettingKey } from './settings.js';
 
 interface CommandSpec {
@@ -76,7 +77,7 @@ function flagLine(entry: Setting<unknown>): string {
   const value =
     entry.kind === 'integer' && entry.shownDefault !== undefined ? `${String(raw)} = ${entry.shownDefault}` : shownDefault(entry);
   const facts = entry.kind === 'boolean' ? '' : ` (default ${value}${entry.kind === 'integer' ? `; ${entry.range}` : ''})`;
-  return `${left.padEnd(FLAG_COLUMN)}${entry.help}${facts}; env ${entry.env.join(' or ')}`;
+  return `${padEndColumns(left, FLAG_COLUMN)}${entry.help}${facts}; env ${entry.env.join(' or ')}`;
 }
 
 /** Every flag line, grouped as USAGE shows them. */
@@ -90,7 +91,7 @@ export function usageLines(): string {
 export const USAGE = `resnet-serve — ImageNet top-k classes from TorchVision's ResNet-18, on the CPU, offline after set-up.
 
 Usage:
-${ORDER.map((name) => `  resnet-serve ${name.padEnd(8)} ${COMMANDS[name].synopsis}`).join('\n')}
+${ORDER.map((name) => `  resnet-serve ${padEndColumns(name, 8)} ${COMMANDS[name].synopsis}`).join('\n')}
 
 ${PRECEDENCE}
 \`resnet-serve COMMAND --help\` lists that command's flags only.
@@ -111,8 +112,8 @@ Flags:
 ${entries()
   .flatMap(([, entry]) => (entry.commands.includes(command) ? [flagLine(entry)] : []))
   .join('\n')}
-${'  --print-config'.padEnd(FLAG_COLUMN)}print every setting of ${command}, its value and where it came from (with --json: as JSON), and exit
-${'  -h, --help'.padEnd(FLAG_COLUMN)}this help`;
+${padEndColumns('  --print-config', FLAG_COLUMN)}print every setting of ${command}, its value and where it came from (with --json: as JSON), and exit
+${padEndColumns('  -h, --help', FLAG_COLUMN)}this help`;
 }
 
 /**
@@ -132,6 +133,27 @@ export function checkOperands(command: Command, operands: readonly string[], env
       ? 'npm keeps the flags before `--` for itself: run npm start -- --weights PATH (every flag after the `--`).'
       : `Flags start with --; \`resnet-serve ${command} --help\` lists them.`;
   argumentRule(false, `${takes}; it does not take ${listed}. ${hint}`);
+}
+
+/** The switches every command takes, beside its settings. */
+const COMMON_FLAGS: ReadonlySet<string> = new Set(['--print-config', '--help', '--version']);
+
+/**
+ * Refuses flags `command` does not take, naming them: `classify --port 1` is a mistake to say, not a setting to
+ * ignore. Checked before any value, so a flag that is not taken is reported as such whatever its value.
+ * @param given - the flags parsed from the command line, by name without the leading `--`.
+ * @throws ResnetServeError INVALID_ARGUMENT.
+ */
+export function checkFlags(command: Command, given: Readonly<Record<string, unknown>>): void {
+  const taken = new Set([...COMMON_FLAGS, ...entries().flatMap(([, entry]) => (entry.commands.includes(command) ? [entry.flag] : []))]);
+  const refused = Object.keys(given)
+    .filter((name) => given[name] !== undefined)
+    .map((name) => `--${name}`)
+    .filter((flag) => !taken.has(flag));
+  argumentRule(
+    refused.length === 0,
+    `${command} does not take ${refused.join(', ')}; \`resnet-serve ${command} --help\` lists the flags it takes.`,
+  );
 }
 
 /** docs/limits.md's table, generated: `npm run docs` writes it there and test/unit/settings.test.ts keeps it equal. */
@@ -174,7 +196,8 @@ export function formatSettings(command: Command, resolved: ResolvedSettings, jso
     return `${JSON.stringify(Object.fromEntries(keys.map((key) => [key, { value: shown(key) ?? null, source: resolved.sources[key] }])))}\n`;
   }
   const rows = keys.map((key) => [SETTINGS[key].flag, String(shown(key) ?? '(none)'), resolved.sources[key]] as const);
-  const width = Math.max(...rows.map(([flag]) => flag.length));
-  const valueWidth = Math.max(...rows.map(([, value]) => value.length));
-  return `${rows.map(([flag, value, source]) => `${flag.padEnd(width)}  ${value.padEnd(valueWidth)}  ${source}`).join('\n')}\n`;
+  // By display width: a value may be a path with CJK characters in it.
+  const width = maxColumns(rows.map(([flag]) => flag));
+  const valueWidth = maxColumns(rows.map(([, value]) => value));
+  return `${rows.map(([flag, value, source]) => `${padEndColumns(flag, width)}  ${padEndColumns(value, valueWidth)}  ${source}`).join('\n')}\n`;
 }

@@ -3,6 +3,7 @@ import { CLASSIFIER_OPTIONS } from '../classifier/options.js';
 import { messageOf, ResnetServeError } from '../errors.js';
 import { buildApp } from './app.js';
 import { warnIfAboveOpenFiles } from './connections.js';
+import { LOG_OPTIONS } from './log.js';
 import { packageJson } from './openapi.js';
 import type { StartOptions } from './options.js';
 import type { GrpcService } from './protocols/oip/grpc/server.js';
@@ -35,7 +36,7 @@ export interface ServerHandle {
  * await server.ready; // logs {"msg":"model ready","model":"resnet18-imagenet1k-v1","precision":"fp32"}
  */
 export async function startServer(options: StartOptions): Promise<ServerHandle> {
-  const app = await buildApp({ ...options, logger: options.logger ?? { level: 'info' } });
+  const app = await buildApp({ ...options, logger: options.logger ?? { ...LOG_OPTIONS } });
   const { host, port, grpcPort } = app.serverOptions;
   let url: string;
   try {

@@ -30,12 +30,12 @@ const en = {
   onDeviceOffer: 'Switch on to keep your photos on this device: the model ({size}) downloads once, then runs here.',
   onDeviceDownloading: 'Downloading the model: {loaded} of {total}',
   onDeviceStarting: 'Starting the model…',
-  onDeviceReady: 'Photos stay on this device. Model {size} ({precision}), {threads} thread(s).',
+  onDeviceReady: 'Photos stay on this device. Model {size} ({precision}), {threads|thread|threads}.',
   onDeviceNoSimd: 'This browser cannot run the model here (no WebAssembly SIMD). Turn the switch off to use the server.',
   onDeviceMemory: 'This device has not enough memory for the model or this photo. Turn the switch off to use the server.',
   onDeviceFailed: 'The model could not run on this device. Turn the switch off to use the server.',
   onDeviceUndecodable: 'This browser cannot open {format} images. Turn the switch off to have the server read it.',
-  latencyOnDevice: 'On this device · {total}\u00a0ms (decode {decode}\u00a0ms, inference {inference}\u00a0ms, {threads} thread(s))',
+  latencyOnDevice: 'On this device · {total}\u00a0ms (decode {decode}\u00a0ms, inference {inference}\u00a0ms, {threads|thread|threads})',
   camToggle: 'Show where it looked',
   camPick: 'Show where it looked for {label}',
   camCaption: 'Yellow: the strongest evidence for “{label}”. Dimmed: cropped away before the model looked.',
@@ -86,9 +86,18 @@ const zh: Record<MessageKey, string> = {
 
 const MESSAGES: Record<Lang, Record<MessageKey, string>> = { en, zh };
 
-/** `{name}` placeholders filled from `params`. */
+/**
+ * `{name}` placeholders filled from `params`; `{name|one|other}` is the count with its noun, by the language's
+ * plural rule ("1 thread", "2 threads"). Chinese has no plural and writes `{name} 个线程`.
+ */
 export function t(lang: Lang, key: MessageKey, params: Record<string, string | number> = {}): string {
-  return MESSAGES[lang][key].replace(/\{(\w+)\}/g, (whole, name: string) => (name in params ? String(params[name]) : whole));
+  const rules = new Intl.PluralRules(lang);
+  return MESSAGES[lang][key].replace(/\{(\w+)(?:\|([^|}]*)\|([^|}]*))?\}/g, (whole, name: string, one?: string, other?: string) => {
+    if (!(name in params)) return whole;
+    const value = params[name];
+    if (one === undefined || other === undefined) return String(value);
+    return `${value} ${rules.select(Number(value)) === 'one' ? one : other}`;
+  });
 }
 
 /**

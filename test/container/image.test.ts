@@ -193,7 +193,7 @@ describe.skipIf(engine === undefined)('the container image', () => {
     expect(answer.status).toBe(200);
     expectSameAnswer(answer.predictions, hostAnswer);
     // Under --read-only ONNX Runtime's telemetry would print an ANSI-coloured warning to stderr; the logs are JSON
-    // lines. (A first start also writes its one human "Converting …" line to stderr.)
+    // lines (a first start's "Converting …" among them, on stdout).
     const logs = await docker(['logs', name]);
     expect(logs.stderr).not.toContain('\u001b[');
     expect(logs.stderr).not.toMatch(/onnxruntime/i);

@@ -1,6 +1,6 @@
 /**
  * The command line as a new user meets it: each command's own help, usage lines that say what they take,
- * `--print-config` without secrets, operands refused by name (with the `npm start --` form under npm), range
+ * `--print-config` without secrets, operands and flags a command does not take refused by name (with the `npm start --` form under npm), range
  * errors that name the range, and counts in the singular when there is one.
  */
 import { execFile } from 'node:child_process';
@@ -102,6 +102,31 @@ describe('operands', () => {
   it('a command that needs operands still asks for them', async () => {
     expect((await run(['classify'])).stderr).toContain('classify needs at least one IMAGE or FOLDER path.');
     expect((await run(['eval'])).stderr).toContain('eval needs exactly one DIR');
+  });
+});
+
+describe('flags', () => {
+  it.each([
+    [['classify', '--port', '1', 'cat.jpg'], 'classify does not take --port;'],
+    [['fetch', '--top', '3', '--api-key', 'k'], 'fetch does not take --top, --api-key;'],
+    [['convert', '--weights', 'w.pth', '--out', 'm.onnx', '--jsonl', 'x'], 'convert does not take --jsonl;'],
+    [['serve', '--resume'], 'serve does not take --resume;'],
+    // Refused for what it is, before its value is read.
+    [['eval', '--max-upload', 'lots', 'set'], 'eval does not take --max-upload;'],
+  ])('%j is refused with exit 2, naming the flags it does not take', async (args, message) => {
+    const { code, stdout, stderr } = await run(args);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toContain(message);
+    expect(stderr).toContain(`\`resnet-serve ${args[0]} --help\` lists the flags it takes. [INVALID_ARGUMENT]`);
+  });
+
+  it('every command still takes --print-config, and serve its --json', async () => {
+    for (const command of ['classify', 'serve', 'convert', 'fetch', 'eval']) {
+      const { code, stderr } = await run([command, '--print-config']);
+      expect(code, stderr).toBe(0);
+    }
+    expect((await run(['serve', '--print-config', '--json'])).code).toBe(0);
   });
 });
 

@@ -8,8 +8,9 @@ import { createClassifier } from '../../classifier/index.js';
 import { CLASSIFIER_OPTIONS } from '../../classifier/options.js';
 import { fileSystemFailed } from '../../errors.js';
 import { argumentRule } from '../../guards.js';
-import type { Lang } from '../../labels/types.js';
 import { resolveModel } from '../../setup/resolve-model.js';
+import { formatTable } from '../classify-table.js';
+import { catchInterrupts, signalExitCode } from '../interrupt.js';
 import type { Settings } from '../settings.js';
 import { bulkProgressBar, counted } from '../tty.js';
 import { classifierOptions, modelSource, note } from './shared.js';
@@ -46,30 +47,64 @@ export async function run(settings: Settings, operands: readonly string[]): Prom
   // Results for stdout keep the order of the command line (and of each folder's sorted files).
   const results: FileResult[] = [];
   let failed = 0;
+  let written = 0;
+  let finished = 0;
+  // Interrupted, a --jsonl run finishes the files in flight and says where it stopped; a run printing to stdout
+  // has nothing to keep, and stops at once rather than print half an answer.
+  const interruption = catchInterrupts({
+    onFirst:
+      sink === undefined
+        ? (signal) => {
+            note(
+              `Interrupted by ${signal} with ${finished} of ${counted(inputs.length, 'file')} done; nothing printed (--jsonl FILE keeps each result as it is done).`,
+            );
+            process.exit(signalExitCode(signal));
+          }
+        : undefined,
+  });
   try {
-    const { skipped } = await classifyInputs(classifier, inputs, {
+    const run = await classifyInputs(classifier, inputs, {
       topK,
       concurrency,
+      signal: interruption.signal,
       explain: overlays === undefined ? undefined : { overlayFor: (index) => overlays[index]!, maxPixels: settings.maxPixels },
       async onResult(result, index) {
         if ('error' in result) failed++;
         if (sink === undefined) results[index] = result;
-        else await sink.write(result);
+        else {
+          await sink.write(result);
+          written++;
+        }
       },
-      onProgress: progress,
+      onProgress(count) {
+        finished = count;
+        progress?.(count);
+      },
     });
-    progress?.(inputs.length, true);
+    // The bar's line ends before any note, interrupted or not.
+    progress?.(run.finished, true);
+    // A signal that came once every file was done interrupted nothing.
+    const stopped = run.finished < inputs.length ? interruption.received : undefined;
+    if (sink !== undefined && stopped !== undefined) {
+      note(
+        `Interrupted by ${stopped}: ${counted(written, 'line')} written to ${jsonl}, ${counted(inputs.length - run.finished, 'file')} left; run again with --resume to continue.`,
+      );
+      return signalExitCode(stopped);
+    }
     if (sink !== undefined) {
       const resumed = done.size > 0 ? `, ${done.size} already there` : '';
       note(
-        `${jsonl}: ${counted(inputs.length - skipped, 'line')} written (${counted(failed, 'error')}${resumed}); ${counted(skipped, 'file')} skipped, not images`,
+        `${jsonl}: ${counted(written, 'line')} written (${counted(failed, 'error')}${resumed}); ${counted(run.skipped, 'file')} skipped, not images`,
       );
     } else {
+      // From here the answer is complete: a signal takes its default action, as for any command printing to a pipe.
+      interruption.dispose();
       const ordered = results.filter((r) => r !== undefined);
       process.stdout.write(settings.json ? `${JSON.stringify(ordered)}\n` : formatTable(ordered, lang));
     }
     return failed > 0 ? 1 : 0;
   } finally {
+    interruption.dispose();
     await sink?.close();
     await classifier.close();
   }
@@ -91,32 +126,4 @@ async function overlayPaths(dir: string, files: readonly string[]): Promise<stri
     taken.add(name);
     return join(dir, name);
   });
-}
-
-function formatTable(results: FileResult[], lang: Lang): string {
-  const lines: string[] = [];
-  for (const result of results) {
-    lines.push(result.file);
-    if ('error' in result) {
-      lines.push(`  error: ${result.error}`);
-      continue;
-    }
-    const names = result.predictions.map((p) => (lang === 'zh' ? p.label_zh : p.label));
-    const width = Math.max(...names.map(displayWidth));
-    result.predictions.forEach((p, i) => {
-      const name = names[i] ?? '';
-      const pad = ' '.repeat(width - displayWidth(name));
-      lines.push(`  ${i + 1}. ${name}${pad}  ${(p.probability * 100).toFixed(1).padStart(5)}%  (${p.index})`);
-    });
-    if (result.overlay !== undefined) lines.push(`  where it looked (class 1): ${result.overlay}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-/** CJK characters take two terminal columns. */
-function displayWidth(text: string): number {
-  let width = 0;
-  for (const ch of text)
-    width += /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]/u.test(ch) ? 2 : 1;
-  return width;
 }

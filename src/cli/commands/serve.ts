@@ -1,11 +1,15 @@
-import { constants as osConstants } from 'node:os';
+import { join } from 'node:path';
 import { type ClassifierObserver, createClassifier } from '../../classifier/index.js';
+import { cacheDir } from '../../files/cache-dir.js';
 import { readModelContract } from '../../model/read-contract.js';
+import { startupLogger } from '../../server/log.js';
 import { SERVER_OPTIONS } from '../../server/options.js';
 import { resolveModel } from '../../setup/resolve-model.js';
+import { defaultWeightsOf } from '../../weights/official-weights.js';
 import { restartWithHeapLimit } from '../heap-limit.js';
+import { signalExitCode } from '../interrupt.js';
 import { type Settings, stageOptions } from '../settings.js';
-import { classifierOptions, modelSource } from './shared.js';
+import { classifierOptions, downloadedFile, modelSource, type SetupReport } from './shared.js';
 
 /**
  * `resnet-serve serve`: finds (downloads, converts) the model, listens, loads the classifier in the background, and
@@ -17,9 +21,9 @@ export async function run(settings: Settings): Promise<number> {
   // As PID 1 in a container, a signal without a handler is ignored: until the server can drain, SIGTERM stops
   // the command as its default action would anywhere else, so a pod deleted while it converts is not left to
   // the kubelet's SIGKILL at the end of the grace period.
-  const stopEarly = (signal: NodeJS.Signals): void => process.exit(128 + osConstants.signals[signal]);
+  const stopEarly = (signal: NodeJS.Signals): void => process.exit(signalExitCode(signal));
   process.once('SIGTERM', stopEarly).once('SIGINT', stopEarly);
-  const source = modelSource(settings);
+  const source = modelSource(settings, setupLog(settings));
   // Weights are found, downloaded and converted before listening: offline with nothing cached, `serve`
   // exits with the one-paragraph explanation rather than answering 503 forever. /readyz still covers the
   // session load and warm-up that follow.
@@ -58,6 +62,29 @@ export async function run(settings: Settings): Promise<number> {
       throw error;
     },
   );
+}
+
+/**
+ * A first start's steps as log lines, JSON like the server's own: the download of the weights (where from, where
+ * to, and once done its size) and their conversion (where the model is cached). A progress bar would be bare text
+ * among them, so there is none.
+ */
+function setupLog(settings: Settings): SetupReport {
+  const log = startupLogger();
+  const { architecture, fileName } = downloadedFile(settings);
+  const url = settings.weightsUrl ?? defaultWeightsOf(architecture).url;
+  const path = join(settings.home ?? cacheDir(), fileName);
+  let started = false;
+  return {
+    onStep: (message) => log.info(message),
+    onProgress(progress) {
+      if (!started) {
+        started = true;
+        log.info({ url, path }, 'downloading the weights (once; they are kept in the cache)');
+      }
+      if (progress.done) log.info({ path, bytes: progress.receivedBytes }, 'weights downloaded');
+    },
+  };
 }
 
 /**

@@ -23,8 +23,14 @@ export function downloadedFile(settings: Pick<Settings, 'arch' | 'weightsUrl'>):
   return { architecture, fileName: named ?? defaultWeightsOf(architecture).fileName };
 }
 
-/** Where the model comes from, for every command that loads one; downloads draw a bar on a terminal. */
-export function modelSource(settings: Settings, onStep: (message: string) => void = note): ModelSource {
+/** How a command reports the one-time steps of finding its model: a download's progress, a conversion. */
+export type SetupReport = Pick<ModelSource, 'onStep' | 'onProgress'>;
+
+/**
+ * Where the model comes from, for every command that loads one. By default each step is a {@link note} and a
+ * download draws a bar on a terminal; `serve` logs them instead.
+ */
+export function modelSource(settings: Settings, report?: SetupReport): ModelSource {
   argumentRule(settings.model === undefined || settings.weights === undefined, 'Give either --model or --weights, not both.');
   // The bar's label is only needed for a download: none with --model or --weights.
   const label =
@@ -37,8 +43,7 @@ export function modelSource(settings: Settings, onStep: (message: string) => voi
     precision: settings.precision,
     calibration: settings.calibration,
     home: settings.home,
-    onStep,
-    onProgress: downloadProgressBar(label),
+    ...(report ?? { onStep: note, onProgress: downloadProgressBar(label) }),
   };
 }
 

@@ -1,0 +1,55 @@
+import { constants } from 'node:os';
+
+/** The status a shell reports for a process ended by `signal`: 128 + its number, 130 for SIGINT and 143 for SIGTERM. */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + constants.signals[signal];
+}
+
+/** The signals that ask a command to stop: Ctrl-C, and what `kill`, Kubernetes and `docker stop` send. */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+
+export interface Interruption {
+  /** Aborted at the first SIGINT or SIGTERM. */
+  readonly signal: AbortSignal;
+  /** That first signal, once it came. */
+  readonly received: NodeJS.Signals | undefined;
+  /** Removes the handlers: the signals' default actions apply again. */
+  dispose(): void;
+}
+
+export interface InterruptOptions {
+  /** Called at the first signal, after `signal` is aborted. */
+  onFirst?(signal: NodeJS.Signals): void;
+  /** Injected for tests. Default `process.exit`. */
+  exit?(code: number): void;
+}
+
+/**
+ * Catches SIGINT and SIGTERM for a command that can stop cleanly: the first aborts {@link Interruption.signal}, so
+ * the command finishes what it is on and says where it stopped; a second exits at once with the signal's status,
+ * for when finishing takes longer than the user will wait.
+ */
+export function catchInterrupts(options: InterruptOptions = {}): Interruption {
+  const exit = options.exit ?? ((code: number) => process.exit(code));
+  const controller = new AbortController();
+  let received: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (received !== undefined) {
+      exit(signalExitCode(signal));
+      return;
+    }
+    received = signal;
+    controller.abort(signal);
+    options.onFirst?.(signal);
+  };
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
+  return {
+    signal: controller.signal,
+    get received() {
+      return received;
+    },
+    dispose() {
+      for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
+    },
+  };
+}
