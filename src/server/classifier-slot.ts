@@ -135,6 +135,9 @@ export class ClassifierSlot {
     this.#classifier = undefined;
     this.#state = 'closed';
     if (classifier !== undefined) await classifier.close();
+    // A session still loading closes itself when it sees the slot closed; the process must not exit before it
+    // has (ONNX Runtime aborts with "terminate called after throwing Napi::Error" on an exit mid-load).
+    else await this.#loading?.catch(() => undefined);
   }
 
   #notReadyReason(): string {

@@ -44,6 +44,8 @@ describe('serve on a first start', () => {
     });
     try {
       await server.url;
+      // Stopped once ready, so the drain has a loaded session to close, as a deployment's would.
+      await expect.poll(() => server.stdout().includes('"msg":"model ready"'), { timeout: 60_000 }).toBe(true);
     } finally {
       server.child.kill('SIGTERM');
     }
@@ -57,7 +59,7 @@ describe('serve on a first start', () => {
     expect(downloading, messages.join('\n')).toMatchObject({ level: 30, url: weightsUrl, path: cached });
     const size = (await readFile(TINY_PTH)).length;
     expect(records.find((r) => r.msg === 'weights downloaded')).toMatchObject({ path: cached, bytes: size });
-    const converting = records.findIndex((r) => r.msg.startsWith('Converting tiny-resnet18.pth to ONNX (fp32)'));
+    const converting = records.findIndex((r) => r.msg.startsWith('Converting tiny-resnet18.pth (resnet18) to ONNX (fp32)'));
     expect(converting, messages.join('\n')).toBeGreaterThan(records.indexOf(downloading!));
     expect(records[converting]?.msg).toContain(`cached at ${join(home, 'models')}`);
     // The server's own lines come after, in the same format.

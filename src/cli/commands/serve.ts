@@ -21,8 +21,15 @@ export async function run(settings: Settings): Promise<number> {
   // As PID 1 in a container, a signal without a handler is ignored: until the server can drain, SIGTERM stops
   // the command as its default action would anywhere else, so a pod deleted while it converts is not left to
   // the kubelet's SIGKILL at the end of the grace period.
-  const stopEarly = (signal: NodeJS.Signals): void => process.exit(signalExitCode(signal));
-  process.once('SIGTERM', stopEarly).once('SIGINT', stopEarly);
+  // Once the session is loading, exiting would abort ONNX Runtime mid-load: a signal then waits for the shutdown
+  // handlers, which drain and close it.
+  let deferred: NodeJS.Signals | undefined;
+  let loadingStarted = false;
+  const stopEarly = (signal: NodeJS.Signals): void => {
+    if (loadingStarted) deferred ??= signal;
+    else process.exit(signalExitCode(signal));
+  };
+  process.on('SIGTERM', stopEarly).on('SIGINT', stopEarly);
   const source = modelSource(settings, setupLog(settings));
   // Weights are found, downloaded and converted before listening: offline with nothing cached, `serve`
   // exits with the one-paragraph explanation rather than answering 503 forever. /readyz still covers the
@@ -36,6 +43,7 @@ export async function run(settings: Settings): Promise<number> {
   // The session starts loading now, on its own thread, while this one imports and builds the HTTP app: start →
   // ready overlaps the two instead of adding them (measured in docs/deploy.md, "Start-up time").
   const metrics = relayObserver();
+  loadingStarted = true;
   const loading = createClassifier({ ...classifierOptions('serve', settings), model, contract, observer: metrics.observer });
   loading.catch(() => undefined);
   const { installShutdownHandlers, startServer } = await import('../../server/start.js');
@@ -55,6 +63,7 @@ export async function run(settings: Settings): Promise<number> {
   });
   process.off('SIGTERM', stopEarly).off('SIGINT', stopEarly);
   installShutdownHandlers(handle);
+  if (deferred !== undefined) process.emit(deferred, deferred);
   return handle.ready.then(
     () => new Promise<number>(() => undefined),
     async (error: unknown) => {
