@@ -134,10 +134,18 @@ export class ClassifierSlot {
     const classifier = this.#classifier;
     this.#classifier = undefined;
     this.#state = 'closed';
+    // A session still loading closes itself when it sees the slot closed (see load); close does not wait for it,
+    // since a load may never end. A process about to exit waits with settled().
     if (classifier !== undefined) await classifier.close();
-    // A session still loading closes itself when it sees the slot closed; the process must not exit before it
-    // has (ONNX Runtime aborts with "terminate called after throwing Napi::Error" on an exit mid-load).
-    else await this.#loading?.catch(() => undefined);
+  }
+
+  /**
+   * Resolves once no load is in progress (a load that finishes after close has closed its classifier by then).
+   * The process must not exit before: ONNX Runtime aborts with "terminate called after throwing Napi::Error" on
+   * an exit while it creates a session.
+   */
+  async settled(): Promise<void> {
+    await this.#loading?.catch(() => undefined);
   }
 
   #notReadyReason(): string {

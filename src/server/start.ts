@@ -74,8 +74,9 @@ export async function startServer(options: StartOptions): Promise<ServerHandle> 
     ready,
     close() {
       // Both stop accepting at once; the classifier closes (in the app's onClose) only after its queue drained,
-      // so gRPC calls in flight finish too.
-      closing ??= Promise.all([grpc?.close(), app.close()]).then(() => undefined);
+      // so gRPC calls in flight finish too. The process exits after this: a session still loading must end first
+      // (bounded by the shutdown's forceAfterMs).
+      closing ??= Promise.all([grpc?.close(), app.close()]).then(() => app.classifierSlot.settled());
       return closing;
     },
   };

@@ -9,7 +9,6 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { DEFAULT_WEIGHTS } from '../../src/weights/default-weights.js';
 import { CLI, startCli } from '../helpers/cli-process.js';
 import { byKind, containerEnv, dockerfileFacts, loadManifests } from '../helpers/manifests.js';
 import { encodeSafetensors } from '../helpers/safetensors.js';
@@ -55,12 +54,16 @@ async function readLines(path: string): Promise<Line[]> {
     .map((line) => JSON.parse(line) as Line);
 }
 
-/** A cache folder holding the checkpoint where the default weights go, as a pod's would after its download. */
-async function seededCache(name: string): Promise<string> {
+/**
+ * A pod's cache folder and the weights it classifies with. A pod downloads TorchVision's file; here the synthetic
+ * checkpoint stands in, under a name of its own (under TorchVision's name its hash would refuse it).
+ */
+async function seededCache(name: string): Promise<{ RESNET_SERVE_HOME: string; RESNET_SERVE_WEIGHTS: string }> {
   const home = join(dir, name);
   await mkdir(home, { recursive: true });
-  await writeFile(join(home, DEFAULT_WEIGHTS.fileName), checkpoint);
-  return home;
+  const weights = join(home, 'synthetic-resnet18.safetensors');
+  await writeFile(weights, checkpoint);
+  return { RESNET_SERVE_HOME: home, RESNET_SERVE_WEIGHTS: weights };
 }
 
 function expectSameLines(lines: Line[]): void {
@@ -96,10 +99,12 @@ beforeAll(async () => {
   await writeFile(join(photos, 'set-2', 'empty.png'), '');
   await writeFile(join(photos, 'set-2', 'cut.jpg'), await truncatedJpeg(0.4));
 
-  const home = await seededCache('reference-cache');
   const out = join(dir, 'reference.jsonl');
-  const { code } = await run([CLI, 'classify', '--jsonl', out, photos], { PATH: process.env.PATH ?? '', RESNET_SERVE_HOME: home });
-  expect(code).toBe(1);
+  const { code, stderr } = await run([CLI, 'classify', '--jsonl', out, photos], {
+    PATH: process.env.PATH ?? '',
+    ...(await seededCache('reference-cache')),
+  });
+  expect(code, stderr).toBe(1);
   reference = new Map((await readLines(out)).map((line) => [line.file, line]));
   expect(reference.size).toBe(IMAGES + 1);
   expect(reference.get(join(photos, 'set-2', 'cut.jpg'))?.error).toBeDefined();
@@ -127,7 +132,7 @@ describe('deploy/kubernetes/classify-job.yaml', () => {
       const env: Record<string, string> = { PATH: process.env.PATH ?? '' };
       for (const [name, value] of Object.entries({ ...image.env, ...containerEnv(container), JOB_COMPLETION_INDEX: String(index) }))
         env[name] = local(value);
-      env.RESNET_SERVE_HOME = await seededCache(`cache-${index}`);
+      Object.assign(env, await seededCache(`cache-${index}`));
       const args = (container.args ?? []).map((a) => local(a.replaceAll('$(JOB_COMPLETION_INDEX)', String(index))));
       return run([...nodeArgs.map((a) => (a === 'dist/cli.js' ? CLI : a)), ...args], env);
     });
@@ -142,7 +147,7 @@ describe('deploy/kubernetes/classify-job.yaml', () => {
 
   test('a run killed midway and started again with --resume ends with the same set, nothing twice', async () => {
     const out = join(dir, 'resumed.jsonl');
-    const env = { PATH: process.env.PATH ?? '', RESNET_SERVE_HOME: await seededCache('resume-cache') };
+    const env = { PATH: process.env.PATH ?? '', ...(await seededCache('resume-cache')) };
     // One image at a time on one thread, so that the run is still going when it is killed.
     const argv = [CLI, 'classify', '--resume', '--jsonl', out, '--max-batch', '1', '--threads', '1', local('/data/photos')];
     const first = startCli(argv, env);

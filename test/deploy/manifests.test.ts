@@ -148,11 +148,8 @@ async function checkContainer(
   const manifestEnv = containerEnv(container);
   const env: Record<string, string> = { PATH: process.env.PATH ?? '' };
   for (const [name, value] of Object.entries({ ...image.env, ...manifestEnv })) env[name] = local(value);
-  // Local only, on a free port: the one difference from the pod.
+  // Local only, on a free port: the one difference from the pod but the weights (below).
   Object.assign(env, { RESNET_SERVE_HOST: '127.0.0.1', PORT: '0' });
-  const weights = env.RESNET_SERVE_WEIGHTS ?? join(env.RESNET_SERVE_HOME ?? '', DEFAULT_WEIGHTS.fileName);
-  await mkdir(dirname(weights), { recursive: true });
-  await writeFile(weights, checkpoint);
 
   const [node, ...nodeArgs] = image.entrypoint;
   expect(node).toBe('node');
@@ -161,10 +158,25 @@ async function checkContainer(
   const argv = [...nodeArgs.map((a) => (a === 'dist/cli.js' ? CLI : a)), ...args];
 
   // Every variable the manifest sets is one the server reads (an unknown one would be ignored, silently).
-  const config = JSON.parse(await run(argv.concat('--print-config', '--json'), env)) as Record<string, { value: unknown; source: string }>;
+  const printed = await run(argv.concat('--print-config', '--json'), env);
+  expect(printed.code, printed.stderr).toBe(0);
+  const config = JSON.parse(printed.stdout) as Record<string, { value: unknown; source: string }>;
   const sources = new Set(Object.values(config).map((s) => s.source));
   for (const name of Object.keys(manifestEnv)) expect(sources, `${name} is not a setting`).toContain(`env ${name}`);
   if (modelName !== undefined) expect(config.modelName).toEqual({ value: modelName, source: 'flag' });
+
+  // The pod reads TorchVision's file from where the manifest says (downloaded, or KServe's storageUri). The
+  // synthetic checkpoint put there is refused by its hash, which shows that this is the path the server reads;
+  // it is then served from a name of its own, the one setting added to the pod's.
+  const official = env.RESNET_SERVE_WEIGHTS ?? join(env.RESNET_SERVE_HOME ?? '', DEFAULT_WEIGHTS.fileName);
+  await mkdir(dirname(official), { recursive: true });
+  await writeFile(official, checkpoint);
+  const refused = await run(argv, env);
+  expect(refused.code).toBe(1);
+  expect(refused.stderr).toContain(official);
+  expect(refused.stderr).toContain('[WEIGHTS_INVALID]');
+  env.RESNET_SERVE_WEIGHTS = join(dirname(official), 'synthetic-resnet18.safetensors');
+  await writeFile(env.RESNET_SERVE_WEIGHTS, checkpoint);
 
   const server = startCli(argv, env);
   try {
@@ -193,11 +205,10 @@ async function checkContainer(
   }
 }
 
-function run(argv: string[], env: Record<string, string>): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, argv, { env, timeout: 60_000 }, (error, stdout, stderr) => {
-      if (error !== null) reject(new Error(`${argv.join(' ')}: ${error.message}\n${stderr}`));
-      else resolve(stdout);
-    });
+function run(argv: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, argv, { env, timeout: 60_000 }, (_error, stdout, stderr) =>
+      resolve({ code: child.exitCode, stdout, stderr }),
+    );
   });
 }

@@ -60,7 +60,10 @@ describe('resnet-serve eval', () => {
     expect(code, stderr).toBe(0);
     const report = JSON.parse(stdout);
     expect(report.layout).toBe('index-folders');
-    expect(report.models.map((m: { name: string }) => m.name)).toEqual(['fp32', 'int8']);
+    // Each named by its model id and precision: the same weights, so the same id.
+    const [fp32Name, int8Name] = report.models.map((m: { name: string }) => m.name);
+    expect(fp32Name).toMatch(/^resnet18-[0-9a-f]{8} fp32$/);
+    expect(int8Name).toBe(fp32Name.replace(/fp32$/, 'int8'));
     const [fp32, int8] = report.models.map((m: { accuracy: { top1: { correct: number }; top5: { correct: number } } }) => m.accuracy);
     expect(fp32.top1.correct).toBe(reference.top1Correct);
     expect(fp32.top5.correct).toBe(reference.top5Correct);

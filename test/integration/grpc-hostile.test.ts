@@ -32,7 +32,7 @@ beforeAll(async () => {
   const model = join(dir, 'synthetic-resnet18.onnx');
   await writeFile(model, syntheticModel());
   const grpcPort = await freePort();
-  server = startCli([CLI, 'serve', '--port', '0', '--grpc-port', String(grpcPort), '--threads', '1'], {
+  server = startCli([CLI, 'serve', '--port', '0', '--grpc-port', String(grpcPort), '--threads', '1', '--model-name', 'resnet18'], {
     PATH: process.env.PATH ?? '',
     RESNET_SERVE_MODEL: model,
     RESNET_SERVE_HOME: join(dir, 'home'),

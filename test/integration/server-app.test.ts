@@ -238,6 +238,23 @@ describe('close', () => {
     expect(classifier.closeCalls).toBe(1);
     app = undefined;
   });
+
+  test('close does not wait for a load in progress; settled() resolves only once it ended, its classifier closed', async () => {
+    const classifier = new FakeClassifier();
+    const loader = manualLoader(classifier);
+    app = await buildApp({ loadClassifier: loader.load });
+    await app.ready();
+    void app.classifierSlot.load();
+    await app.close();
+    let settled = false;
+    const settling = app.classifierSlot.settled().then(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(settled).toBe(false);
+    loader.resolve();
+    await settling;
+    expect(classifier.closeCalls).toBe(1);
+    app = undefined;
+  });
 });
 
 describe('other routes', () => {
