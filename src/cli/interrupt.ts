@@ -18,10 +18,18 @@ export interface Interruption {
 }
 
 export interface InterruptOptions {
-  /** Called at the first signal, after `signal` is aborted. */
-  onFirst?(signal: NodeJS.Signals): void;
-  /** Injected for tests. Default `process.exit`. */
-  exit?(code: number): void;
+  /** Injected for tests. Default {@link dieOf}. */
+  exit?(signal: NodeJS.Signals): void;
+}
+
+/**
+ * Ends the process by the signal's default action, as if it had never been caught: the shell reports 128 + its
+ * number. Not `process.exit`, which runs the native teardown while ONNX Runtime or sharp may be mid-call and then
+ * aborts ("terminate called after throwing an instance of 'Napi::Error'", SIGABRT).
+ */
+function dieOf(signal: NodeJS.Signals): void {
+  process.removeAllListeners(signal);
+  process.kill(process.pid, signal);
 }
 
 /**
@@ -30,17 +38,16 @@ export interface InterruptOptions {
  * for when finishing takes longer than the user will wait.
  */
 export function catchInterrupts(options: InterruptOptions = {}): Interruption {
-  const exit = options.exit ?? ((code: number) => process.exit(code));
+  const exit = options.exit ?? dieOf;
   const controller = new AbortController();
   let received: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (received !== undefined) {
-      exit(signalExitCode(signal));
+      exit(signal);
       return;
     }
     received = signal;
     controller.abort(signal);
-    options.onFirst?.(signal);
   };
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   return {

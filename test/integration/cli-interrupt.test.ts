@@ -100,6 +100,22 @@ describe.each(['SIGINT', 'SIGTERM'] as const)('classify --jsonl interrupted by %
   }, 180_000);
 });
 
+describe('a second signal', () => {
+  it('ends the process by that signal at once, without the native teardown aborting it', async () => {
+    const out = join(dir, 'twice.jsonl');
+    const run = classify(['--jsonl', out, photos]);
+    await waitFor('5 lines in the output', async () => (await linesOf(out)).length >= 5, 60_000, 25);
+    // Again every 10 ms until it ends: signals sent together reach a process as one, and the first alone lets the
+    // files in flight (tens of ms) finish.
+    const again = setInterval(() => run.child.kill('SIGINT'), 10);
+    run.child.kill('SIGINT');
+    const code = await exitCode(run).finally(() => clearInterval(again));
+    expect(code).toBeNull();
+    expect(run.child.signalCode).toBe('SIGINT');
+    expect(run.stderr()).not.toMatch(/terminate called|Napi::Error/);
+  }, 120_000);
+});
+
 describe('classify printing to stdout, interrupted', () => {
   it.each(['SIGINT', 'SIGTERM'] as const)(
     '%s: exits at once with a one-line note and no partial JSON',

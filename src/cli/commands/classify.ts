@@ -48,20 +48,11 @@ export async function run(settings: Settings, operands: readonly string[]): Prom
   const results: FileResult[] = [];
   let failed = 0;
   let written = 0;
-  let finished = 0;
-  // Interrupted, a --jsonl run finishes the files in flight and says where it stopped; a run printing to stdout
-  // has nothing to keep, and stops at once rather than print half an answer.
-  const interruption = catchInterrupts({
-    onFirst:
-      sink === undefined
-        ? (signal) => {
-            note(
-              `Interrupted by ${signal} with ${finished} of ${counted(inputs.length, 'file')} done; nothing printed (--jsonl FILE keeps each result as it is done).`,
-            );
-            process.exit(signalExitCode(signal));
-          }
-        : undefined,
-  });
+  // Interrupted, a run finishes the files in flight and stops: a --jsonl run says where it stopped, a run printing
+  // to stdout has nothing to keep and prints nothing rather than half an answer. Neither calls process.exit from
+  // the handler: exiting while ONNX Runtime or sharp is mid-call aborts the process (SIGABRT, "terminate called
+  // after throwing an instance of 'Napi::Error'", 5 runs in 30 here), so the code is returned once all is closed.
+  const interruption = catchInterrupts();
   try {
     const run = await classifyInputs(classifier, inputs, {
       topK,
@@ -77,7 +68,6 @@ export async function run(settings: Settings, operands: readonly string[]): Prom
         }
       },
       onProgress(count) {
-        finished = count;
         progress?.(count);
       },
     });
@@ -85,9 +75,11 @@ export async function run(settings: Settings, operands: readonly string[]): Prom
     progress?.(run.finished, true);
     // A signal that came once every file was done interrupted nothing.
     const stopped = run.finished < inputs.length ? interruption.received : undefined;
-    if (sink !== undefined && stopped !== undefined) {
+    if (stopped !== undefined) {
       note(
-        `Interrupted by ${stopped}: ${counted(written, 'line')} written to ${jsonl}, ${counted(inputs.length - run.finished, 'file')} left; run again with --resume to continue.`,
+        sink === undefined
+          ? `Interrupted by ${stopped} with ${run.finished} of ${counted(inputs.length, 'file')} done; nothing printed (--jsonl FILE keeps each result as it is done).`
+          : `Interrupted by ${stopped}: ${counted(written, 'line')} written to ${jsonl}, ${counted(inputs.length - run.finished, 'file')} left; run again with --resume to continue.`,
       );
       return signalExitCode(stopped);
     }
