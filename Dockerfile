@@ -62,7 +62,8 @@ COPY --from=build /src/dist dist
 RUN mkdir -p /opt/resnet-serve \
  && if [ -n "$WEIGHTS_URL" ]; then \
       RESNET_SERVE_HOME=/tmp/weights node dist/cli.js fetch --weights-url "$WEIGHTS_URL" \
-      && node dist/cli.js convert --weights "$(ls /tmp/weights/*)" --out /opt/resnet-serve/resnet18.onnx \
+      && node dist/cli.js convert --out /opt/resnet-serve/resnet18.onnx --weights \
+           "$(find /tmp/weights -maxdepth 1 -type f \( -name '*.pth' -o -name '*.safetensors' \))" \
       && rm -rf /tmp/weights; \
     fi
 
