@@ -25,9 +25,11 @@ export interface InterruptOptions {
 /**
  * Ends the process by the signal's default action, as if it had never been caught: the shell reports 128 + its
  * number. Not `process.exit`, which runs the native teardown while ONNX Runtime or sharp may be mid-call and then
- * aborts ("terminate called after throwing an instance of 'Napi::Error'", SIGABRT).
+ * aborts ("terminate called after throwing an instance of 'Napi::Error'", SIGABRT) — except as PID 1 (the image's
+ * command), which the kernel shields from a signal it has no handler for: there `process.exit` is the only way out.
  */
 function dieOf(signal: NodeJS.Signals): void {
+  if (process.pid === 1) process.exit(signalExitCode(signal));
   process.removeAllListeners(signal);
   process.kill(process.pid, signal);
 }
