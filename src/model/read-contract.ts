@@ -3,19 +3,25 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { invalidArgument, messageOf, ResnetServeError } from '../errors.js';
 import { sha256OfFile } from '../files/sha256.js';
+import { oneOf } from '../guards.js';
 import { checkRecipe, type PreprocessRecipe } from '../image/recipe.js';
 import { contractOf, isConverted, type ModelContract } from './contract.js';
 import { fileSource } from './onnx/file-source.js';
 import { readModelOutline } from './onnx/model-reader.js';
 import { bytesSource } from './onnx/read.js';
+import { PRECISIONS, type Precision } from './types.js';
 
 /** What a `<stem>.json` beside a model or weights file may say. */
 export interface Sidecar {
   /** The model's preprocessing, checked by `checkRecipe`. */
   readonly recipe?: PreprocessRecipe;
+  /** A weights file's TorchVision architecture (in a model repository, where no `--arch` is given). */
+  readonly arch?: string;
+  /** The precision a weights file is converted to (in a model repository, where no `--precision` is given). */
+  readonly precision?: Precision;
 }
 
-const SIDECAR_KEYS = ['recipe'] as const;
+const SIDECAR_KEYS = ['recipe', 'arch', 'precision'] as const;
 /** A sidecar is a few hundred bytes; anything much larger is not one. */
 const MAX_SIDECAR_BYTES = 64 * 1024;
 
@@ -43,7 +49,14 @@ export async function readSidecar(path: string): Promise<Sidecar> {
   const unknown = Object.keys(fields).find((key) => !(SIDECAR_KEYS as readonly string[]).includes(key));
   if (unknown !== undefined)
     throw invalidArgument(`${unknown} in ${file}`, `nothing: its keys are ${SIDECAR_KEYS.join(', ')}`, fields[unknown]);
-  return fields.recipe === undefined ? {} : { recipe: checkRecipe(fields.recipe, `the recipe in ${file}`) };
+  const { recipe, arch, precision } = fields;
+  if (arch !== undefined && (typeof arch !== 'string' || arch === ''))
+    throw invalidArgument(`arch in ${file}`, 'a TorchVision builder name', arch);
+  return {
+    ...(recipe === undefined ? {} : { recipe: checkRecipe(recipe, `the recipe in ${file}`) }),
+    ...(arch === undefined ? {} : { arch }),
+    ...(precision === undefined ? {} : { precision: oneOf(`precision in ${file}`, precision, PRECISIONS) }),
+  };
 }
 
 export interface ReadContractOptions {
@@ -77,8 +90,21 @@ export async function readModelContract(model: string | Uint8Array, options: Rea
     const sha256 = isConverted(outline) ? '' : createHash('sha256').update(model).digest('hex');
     return contractOf(outline, { stem: 'model', file: 'model.onnx', sha256 });
   }
-  const sidecar = await readSidecar(model);
+  const { recipe, ...converting } = await readSidecar(model);
+  const misplaced = Object.keys(converting)[0];
+  if (misplaced !== undefined) {
+    throw invalidArgument(
+      `${misplaced} in the .json beside ${model}`,
+      'nothing: an .onnx model says what it is itself (only its recipe may be given)',
+      misplaced,
+    );
+  }
   // A converted model names the weights it came from; only one made elsewhere is named by its own hash.
   const sha256 = isConverted(outline) ? '' : await sha256OfFile(model, options.cacheDir);
-  return contractOf(outline, { stem: basename(model, extname(model)), file: basename(model), sha256, ...sidecar });
+  return contractOf(outline, {
+    stem: basename(model, extname(model)),
+    file: basename(model),
+    sha256,
+    ...(recipe === undefined ? {} : { recipe }),
+  });
 }

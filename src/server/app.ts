@@ -1,11 +1,13 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import { notReady } from '../errors.js';
 import { TOP_K } from '../labels/postprocess.js';
 import { installAccessControl } from './access.js';
 import { installBodyGuard } from './body-guard.js';
-import { ClassifierSlot } from './classifier-slot.js';
+import type { ClassifierSlot } from './classifier-slot.js';
 import { clientErrorHandler, installConnectionCap, serverFactory } from './connections.js';
 import { errorBodySchema, installErrorHandling, sendError, toResnetServeError } from './errors.js';
 import { countResponses, createServerMetrics, metricsPlugin, type ServerMetrics } from './metrics.js';
+import { ModelRegistry, type RegistryEvent } from './model-registry.js';
 import { isolateCrossOrigin, onDeviceRoutes } from './on-device.js';
 import { packageJson, registerOpenApi } from './openapi.js';
 import { type AppOptions, type ResolvedServerOptions, resolveServerOptions } from './options.js';
@@ -22,7 +24,9 @@ import { MULTIPART_OVERHEAD_BYTES } from './upload.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The app's classifier: loading state for /readyz, the instance for /predict. */
+    /** The app's models by name: each one's classifier, loads and unloads, readiness for /readyz. */
+    readonly models: ModelRegistry;
+    /** The default model's slot now (tests and one-model callers). @throws NOT_READY while it is not loaded. */
     readonly classifierSlot: ClassifierSlot;
     /** The app's metrics, which the gRPC service (on a port of its own) reports to as well. */
     readonly serverMetrics: ServerMetrics;
@@ -42,6 +46,7 @@ export type { AppOptions } from './options.js';
  * @throws ResnetServeError INVALID_ARGUMENT when an option is outside its range (./options.ts).
  * @example
  * const app = await buildApp({ loadClassifier: () => createClassifier({ model: 'resnet18.onnx' }) });
+ * // Several models: buildApp({ models: [{ name: 'resnet50', loadClassifier: … }, …], modelMemoryBudgetMb: 200 })
  * const res = await app.inject({ method: 'GET', url: '/healthz' }); // 200 {"status":"ok"}
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -67,8 +72,28 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return sendError(request, reply, mapped);
     },
   });
-  const slot = new ClassifierSlot(opts.loadClassifier, { observer: metrics.observer, maxPixels: opts.maxPixels, model: opts.model });
-  app.decorate('classifierSlot', slot);
+  const models = new ModelRegistry(
+    opts.models,
+    {
+      observer: metrics.observer,
+      maxPixels: opts.maxPixels,
+      defaultModel: opts.defaultModel,
+      memoryBudgetBytes: opts.modelMemoryBudgetMb * 1e6,
+      loading: opts.modelLoading,
+      loadWaitMs: opts.modelLoadWaitMs,
+      onEvent: (event) => logRegistryEvent(app, event),
+    },
+    metrics.models,
+  );
+  app.decorate('models', models);
+  app.decorate('classifierSlot', {
+    getter(): ClassifierSlot {
+      models.start().catch(() => undefined);
+      const slot = models.slot();
+      if (slot === undefined) throw notReady(`The model "${models.defaultName}" is not loaded.`);
+      return slot;
+    },
+  });
   app.decorate('serverMetrics', metrics);
   app.decorate('serverOptions', opts);
 
@@ -84,44 +109,54 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
     // Fastify adds `Connection: close` only to requests that arrive after close() began; an in-flight
     // response on a keep-alive socket would otherwise hold server.close() open until keepAliveTimeout.
-    if (slot.state === 'closing' || slot.state === 'closed') reply.header('connection', 'close');
+    if (models.closing) reply.header('connection', 'close');
   });
   isolateCrossOrigin(app);
   app.addSchema(errorBodySchema);
   if (opts.docsPath !== undefined) await registerOpenApi(app, opts.docsPath);
 
-  await app.register(healthRoutes, { slot });
+  await app.register(healthRoutes, { models });
   await app.register(configRoute, {
-    slot,
+    models,
     limits: { maxUploadBytes: opts.maxUploadBytes, maxPixels: opts.maxPixels, topK: opts.topK, maxTopK: TOP_K.max },
   });
-  await app.register(predictRoute, { slot, metrics, maxUploadBytes: opts.maxUploadBytes, topK: opts.topK, maxTopK: TOP_K.max });
+  await app.register(predictRoute, { models, metrics, maxUploadBytes: opts.maxUploadBytes, topK: opts.topK, maxTopK: TOP_K.max });
   await app.register(oipRestRoutes, {
-    slot,
+    models,
     metrics,
-    modelName: opts.modelName,
     serverVersion: packageJson.version,
     maxInferImages: opts.maxInferImages,
     maxUploadBytes: opts.maxUploadBytes,
   });
   await app.register(torchserveRoutes, {
-    slot,
+    models,
     metrics,
-    modelName: opts.modelName,
     maxUploadBytes: opts.maxUploadBytes,
   });
   if (opts.metricsPath !== undefined) await app.register(metricsPlugin, { metrics, path: opts.metricsPath });
-  if (opts.onDevice !== undefined) await app.register(onDeviceRoutes, { onDevice: opts.onDevice, contract: opts.model });
+  if (opts.models.some((model) => model.onDevice !== undefined)) await app.register(onDeviceRoutes, { models });
   await app.register(staticFiles, { root: opts.webRoot });
 
   app.addHook('onReady', async () => {
-    slot.load().then(
-      (classifier) => app.log.info({ model: classifier.model.id, precision: classifier.model.precision }, 'model ready'),
-      (error: unknown) => app.log.error({ err: error }, 'model failed to load'),
-    );
+    models.start().catch(() => undefined);
   });
-  app.addHook('preClose', async () => slot.beginShutdown());
+  app.addHook('preClose', async () => models.beginShutdown());
   // onClose runs after the server stopped accepting and in-flight requests finished.
-  app.addHook('onClose', async () => slot.close());
+  app.addHook('onClose', async () => models.close());
   return app;
+}
+
+function logRegistryEvent(app: FastifyInstance, event: RegistryEvent): void {
+  switch (event.kind) {
+    case 'loaded': {
+      const contract = app.models.contract(event.model);
+      app.log.info({ model: event.id, name: event.model, precision: contract?.precision }, 'model ready');
+      return;
+    }
+    case 'load-failed':
+      app.log.error({ err: event.error, name: event.model }, 'model failed to load');
+      return;
+    default:
+      app.log.info({ name: event.model, reason: event.reason }, 'model unloaded');
+  }
 }

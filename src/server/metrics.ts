@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ClassifierObserver, Timings } from '../classifier/index.js';
 import { ERROR_CODES } from '../errors.js';
+import type { RegistryGauges } from './model-registry.js';
 import { type ExhaustionReport, skipIfExhausted } from './resource-exhaustion.js';
 
 /** Milliseconds; from ~1 ms (a cached small decode) to the 30 s request timeout. */
@@ -14,6 +15,8 @@ export interface ServerMetrics {
   readonly registry: Registry;
   /** Wired into the classifier at load time. */
   readonly observer: ClassifierObserver;
+  /** What the model registry reports: which models are loaded, their bytes, and unloads. */
+  readonly models: RegistryGauges;
   observeTimings(timings: Timings): void;
   countRequest(route: string, method: string, status: number): void;
   /**
@@ -104,6 +107,24 @@ export function createServerMetrics(): ServerMetrics {
     registers,
   });
 
+  const loaded = new Gauge({
+    name: 'resnet_model_loaded',
+    help: 'Whether the model is loaded (1) or not (0), by model name.',
+    labelNames: ['model'] as const,
+    registers,
+  });
+  const loadedBytes = new Gauge({
+    name: 'resnet_models_loaded_bytes',
+    help: "Bytes of the models loaded or loading, counted by their ONNX files' sizes (what the memory budget bounds).",
+    registers,
+  });
+  const unloads = new Counter({
+    name: 'resnet_model_unloads_total',
+    help: 'Models unloaded, by model name and reason (`unloaded`: on request; `memory budget`: to make room).',
+    labelNames: ['model', 'reason'] as const,
+    registers,
+  });
+
   const shared = defaultMetrics();
   return {
     registry: Registry.merge([own, shared.registry]),
@@ -116,6 +137,11 @@ export function createServerMetrics(): ServerMetrics {
       onQueueDepth(depth) {
         queueDepth.set(depth);
       },
+    },
+    models: {
+      loaded: (model, isLoaded) => loaded.set({ model }, isLoaded ? 1 : 0),
+      loadedBytes: (bytes) => loadedBytes.set(bytes),
+      unloaded: (model, reason) => unloads.inc({ model, reason }),
     },
     observeTimings(timings) {
       decode.observe(timings.decode);

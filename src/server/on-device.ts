@@ -4,10 +4,12 @@ import { stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { ResnetServeError } from '../errors.js';
 import { fileKey } from '../files/files.js';
 import { INTERPOLATIONS, type PreprocessRecipe } from '../image/recipe.js';
 import type { ModelContract } from '../model/contract.js';
 import { readModelContract } from '../model/read-contract.js';
+import type { ModelRegistry } from './model-registry.js';
 import { type PublicModel, publicModel, publicModelSchema } from './routes/config.js';
 
 /**
@@ -17,21 +19,21 @@ import { type PublicModel, publicModel, publicModelSchema } from './routes/confi
  * takes an image.
  */
 
-/** The model the page downloads: the one the server itself runs, so both give the same answers. */
+/** A model the page can download: the one the server itself runs under that name, so both give the same answers. */
 export interface OnDeviceModel {
   /** A path to the .onnx file, or its bytes (tests build the model in memory). */
   readonly model: string | Uint8Array;
   /**
-   * What it is (its id, precision, recipe, whether it explains). Default: the app's `model`, else read from the file
-   * (`readModelContract`).
+   * What it is (its id, precision, recipe, whether it explains). Default: the registered model's `model`, else read
+   * from the file (`readModelContract`).
    */
   readonly contract?: ModelContract;
 }
 
 /** GET /on-device: what the page needs to start the mode. */
 export interface OnDeviceManifest {
-  /** Where to download the model and its size, and the model as /config describes it. */
-  model: { url: string; bytes: number } & PublicModel;
+  /** Where to download the model and its size, and the model as /config describes it (with its served name). */
+  model: { url: string; bytes: number; name: string } & PublicModel;
   /** Directory URL of onnxruntime-web's files, relative to the page; versioned, so immutable. */
   runtime: string;
   /** How the page turns a photo into the model's input: the server's own recipe. */
@@ -86,28 +88,52 @@ export function isolateCrossOrigin(app: FastifyInstance): void {
 }
 
 /**
- * The routes of the mode: GET /on-device, the model file and the runtime files.
- * @param contract - the app's model, when the app was told it; else the file's is read.
+ * The routes of the mode: GET /on-device[?model=NAME] (default: the default model, else the first that has a file),
+ * each model's file and the runtime files. Every model registered with `onDevice` can be downloaded.
  */
-export const onDeviceRoutes: FastifyPluginAsync<{ onDevice: OnDeviceModel; contract: ModelContract | undefined }> = async (
-  app,
-  { onDevice, contract },
-) => {
-  const { key, bytes } = await modelIdentity(onDevice.model);
-  const model = onDevice.contract ?? contract ?? (await readModelContract(onDevice.model));
+export const onDeviceRoutes: FastifyPluginAsync<{ models: ModelRegistry }> = async (app, { models }) => {
   const runtime = runtimeDir();
-  const modelFile = `${key}.onnx`;
-  const manifest: OnDeviceManifest = {
-    model: { url: `on-device/model/${modelFile}`, bytes, ...publicModel(model) },
-    runtime: `on-device/ort/${runtime.version}/`,
-    recipe: model.recipe,
+  const manifests = new Map<string, OnDeviceManifest>();
+  const files = new Map<string, { key: string; bytes: number; onDevice: OnDeviceModel }>();
+  for (const registered of models.models) {
+    const { onDevice } = registered;
+    if (onDevice === undefined) continue;
+    const { key, bytes } = await modelIdentity(onDevice.model);
+    const model = onDevice.contract ?? registered.model ?? (await readModelContract(onDevice.model));
+    const modelFile = `${key}.onnx`;
+    files.set(modelFile, { key, bytes, onDevice });
+    manifests.set(registered.name, {
+      model: { url: `on-device/model/${modelFile}`, bytes, name: registered.name, ...publicModel(model) },
+      runtime: `on-device/ort/${runtime.version}/`,
+      recipe: model.recipe,
+    });
+  }
+  const fallback = manifests.get(models.defaultName) ?? [...manifests.values()][0];
+  const manifestOf = (name: string | undefined): OnDeviceManifest | undefined => {
+    if (name === undefined || name === '') return fallback;
+    models.check(name);
+    const manifest = manifests.get(name);
+    if (manifest === undefined) {
+      throw new ResnetServeError(
+        'INVALID_ARGUMENT',
+        `The model "${name}" has no on-device file (it is served from an .onnx it cannot read as a contract).`,
+        {
+          details: { parameter: 'model' },
+        },
+      );
+    }
+    return manifest;
   };
 
-  app.get(
+  app.get<{ Querystring: { model?: string } }>(
     '/on-device',
     {
       schema: {
         summary: "What the page's on-device mode downloads: the model (URL, size, id, precision), the runtime directory, the recipe",
+        querystring: {
+          type: 'object',
+          properties: { model: { type: 'string', description: 'A served model (default: the default model).' } },
+        },
         response: {
           200: {
             type: 'object',
@@ -115,8 +141,13 @@ export const onDeviceRoutes: FastifyPluginAsync<{ onDevice: OnDeviceModel; contr
             properties: {
               model: {
                 type: 'object',
-                required: ['url', 'bytes', ...publicModelSchema.required],
-                properties: { url: { type: 'string' }, bytes: { type: 'integer' }, ...publicModelSchema.properties },
+                required: ['url', 'bytes', 'name', ...publicModelSchema.required],
+                properties: {
+                  url: { type: 'string' },
+                  bytes: { type: 'integer' },
+                  name: { type: 'string' },
+                  ...publicModelSchema.properties,
+                },
               },
               runtime: { type: 'string' },
               recipe: {
@@ -136,14 +167,16 @@ export const onDeviceRoutes: FastifyPluginAsync<{ onDevice: OnDeviceModel; contr
         },
       },
     },
-    async () => manifest,
+    async (request, reply) => manifestOf(request.query.model) ?? reply.callNotFound(),
   );
 
   app.get<{ Params: { file: string } }>('/on-device/model/:file', { schema: { hide: true } }, async (request, reply) => {
-    if (request.params.file !== modelFile) return reply.callNotFound();
-    if (notModified(request, reply, `"${key}"`)) return reply;
-    reply.header('content-type', 'application/octet-stream').header('content-length', bytes);
-    return reply.send(typeof onDevice.model === 'string' ? createReadStream(onDevice.model) : Buffer.from(onDevice.model));
+    const file = files.get(request.params.file);
+    if (file === undefined) return reply.callNotFound();
+    if (notModified(request, reply, `"${file.key}"`)) return reply;
+    reply.header('content-type', 'application/octet-stream').header('content-length', file.bytes);
+    const { model } = file.onDevice;
+    return reply.send(typeof model === 'string' ? createReadStream(model) : Buffer.from(model));
   });
 
   app.get<{ Params: { version: string; file: string } }>(

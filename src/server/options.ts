@@ -2,17 +2,37 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyServerOptions } from 'fastify';
-import { argumentRule, callable, type IntegerOption, integerOption, optionalText, routePathOrOff } from '../guards.js';
+import { argumentRule, callable, type IntegerOption, integerOption, oneOf, optionalText, routePathOrOff } from '../guards.js';
 import { MAX_PIXELS } from '../image/limits.js';
 import { TOP_K } from '../labels/postprocess.js';
 import type { ModelContract } from '../model/contract.js';
 import type { ClassifierLoader } from './classifier-slot.js';
+import { MODEL_LOADING, type ModelLoading, type RegisteredModel } from './model-registry.js';
 import type { OnDeviceModel } from './on-device.js';
 
 /** How the HTTP app is built; every option but `loadClassifier` is optional, its default and range written here. */
 export interface AppOptions {
-  /** Called once when the app becomes ready; /readyz answers 503 until it resolves. */
-  loadClassifier: ClassifierLoader;
+  /**
+   * The one model's loader, called when the app becomes ready (/readyz answers 503 until it resolves) and again for
+   * each load after an unload. Give this (with `model`, `modelName`, `onDevice`) or `models`.
+   */
+  loadClassifier?: ClassifierLoader;
+  /**
+   * Several models, each under its name (a model repository): every protocol's model routes, `/predict?model=`, the
+   * repository extension. Instead of `loadClassifier`, `model`, `modelName` and `onDevice`.
+   */
+  models?: readonly RegisteredModel[];
+  /** The model of requests that name none (`/predict`, the page, `resnet-18` in TorchServe's URLs). Default: the first. */
+  defaultModel?: string;
+  /**
+   * Megabytes (10^6 bytes) of models loaded at once, counted by their ONNX files' sizes; past it the least recently
+   * used idle model is unloaded, and loaded again on its next request. 0 (the default): no budget.
+   */
+  modelMemoryBudgetMb?: number;
+  /** `startup` (the default): every model loads at start; `first-use`: each loads on its first request. */
+  modelLoading?: ModelLoading;
+  /** Longest a request waits for its model to load on demand, in ms, 1 000..600 000. Default 60 s. */
+  modelLoadWaitMs?: number;
   /** Largest accepted upload in bytes, at least 1. Default 10 MiB. */
   maxUploadBytes?: number;
   /**
@@ -100,6 +120,8 @@ const INTEGER_OPTIONS = Object.freeze({
   keepAliveTimeoutMs: { default: 5_000, min: 1, max: 600_000 },
   maxConnections: { default: 512, min: 1, max: 1_000_000 },
   rateLimit: { default: 0, min: 0 },
+  modelMemoryBudgetMb: { default: 0, min: 0, max: 1_000_000 },
+  modelLoadWaitMs: { default: 60_000, min: 1_000, max: 600_000 },
 }) satisfies Record<string, IntegerOption>;
 
 const TEXT_OPTIONS = Object.freeze({
@@ -109,7 +131,11 @@ const TEXT_OPTIONS = Object.freeze({
   docsPath: { default: '/docs' },
   apiKey: { default: undefined },
   corsOrigins: { default: undefined },
+  defaultModel: { default: undefined },
 }) satisfies Record<string, { default: string | undefined }>;
+
+/** How the models load, and which one answers requests that name none. */
+export const MODEL_LOADING_OPTION = Object.freeze({ default: 'startup' as ModelLoading, choices: MODEL_LOADING });
 
 /**
  * What the server's process is started with, not an option of the app: V8 fixes its heap limit when the process
@@ -124,16 +150,17 @@ export const PROCESS_OPTIONS = Object.freeze({
 }) satisfies Record<string, IntegerOption>;
 
 /** The defaults and ranges documented on {@link StartOptions}, keyed by option; the CLI's flags read them too. */
-export const SERVER_OPTIONS = Object.freeze({ ...INTEGER_OPTIONS, ...TEXT_OPTIONS });
+export const SERVER_OPTIONS = Object.freeze({ ...INTEGER_OPTIONS, ...TEXT_OPTIONS, modelLoading: MODEL_LOADING_OPTION });
 
 type IntegerKey = keyof typeof INTEGER_OPTIONS;
 
 /** The options as the app, `startServer` and the gRPC service use them: defaults filled in, every value checked. */
 export interface ResolvedServerOptions extends Readonly<Record<IntegerKey, number>> {
-  readonly loadClassifier: ClassifierLoader;
+  /** The models served: `models`, or the one of `loadClassifier` under `modelName`. */
+  readonly models: readonly RegisteredModel[];
+  readonly defaultModel: string | undefined;
+  readonly modelLoading: ModelLoading;
   readonly host: string;
-  readonly modelName: string;
-  readonly model: ModelContract | undefined;
   readonly apiKey: string | undefined;
   /** The allowed origins, split and trimmed; empty for same origin only. */
   readonly corsOrigins: readonly string[];
@@ -143,7 +170,6 @@ export interface ResolvedServerOptions extends Readonly<Record<IntegerKey, numbe
   readonly docsPath: string | undefined;
   readonly logger: NonNullable<FastifyServerOptions['logger']>;
   readonly webRoot: string;
-  readonly onDevice: OnDeviceModel | undefined;
 }
 
 /**
@@ -166,10 +192,10 @@ export function resolveServerOptions(options: StartOptions): ResolvedServerOptio
   return Object.freeze({
     ...integers,
     grpcMaxReceiveBytes: integers.grpcMaxReceiveBytes === 0 ? grpcReceiveLimit(integers) : integers.grpcMaxReceiveBytes,
-    loadClassifier: callable<ClassifierLoader>('loadClassifier', options.loadClassifier, 'a function returning a Promise<Classifier>'),
+    models: modelsOf(options),
+    defaultModel: optionalText('defaultModel', options.defaultModel),
+    modelLoading: oneOf('modelLoading', options.modelLoading ?? MODEL_LOADING_OPTION.default, MODEL_LOADING),
     host: optionalText('host', options.host) ?? TEXT_OPTIONS.host.default,
-    modelName: optionalText('modelName', options.modelName) ?? options.model?.name ?? TEXT_OPTIONS.modelName.default,
-    model: options.model,
     apiKey: optionalText('apiKey', options.apiKey),
     corsOrigins: (optionalText('corsOrigins', options.corsOrigins) ?? '')
       .split(',')
@@ -179,8 +205,37 @@ export function resolveServerOptions(options: StartOptions): ResolvedServerOptio
     docsPath: path('docsPath'),
     logger: options.logger ?? false,
     webRoot: options.webRoot ?? defaultWebRoot(),
-    onDevice: options.onDevice,
   });
+}
+
+/**
+ * The models of `options`: `models` as given, or the one model of `loadClassifier`, named `modelName`, else its
+ * contract's name (the architecture, or the `.onnx` file's stem), else `resnet18`.
+ * @throws ResnetServeError INVALID_ARGUMENT when both or neither are given.
+ */
+function modelsOf(options: AppOptions): readonly RegisteredModel[] {
+  if (options.models !== undefined) {
+    argumentRule(
+      options.loadClassifier === undefined &&
+        options.model === undefined &&
+        options.modelName === undefined &&
+        options.onDevice === undefined,
+      'give either models (a repository) or loadClassifier with model, modelName and onDevice (one model), not both',
+    );
+    argumentRule(Array.isArray(options.models) && options.models.length > 0, 'models must list at least one model');
+    return options.models.map((model, i) => ({
+      ...model,
+      name: optionalText(`models[${i}].name`, model.name) ?? '',
+      loadClassifier: callable<ClassifierLoader>(
+        `models[${i}].loadClassifier`,
+        model.loadClassifier,
+        'a function returning a Promise<Classifier>',
+      ),
+    }));
+  }
+  const loadClassifier = callable<ClassifierLoader>('loadClassifier', options.loadClassifier, 'a function returning a Promise<Classifier>');
+  const name = optionalText('modelName', options.modelName) ?? options.model?.name ?? TEXT_OPTIONS.modelName.default;
+  return [{ name, loadClassifier, model: options.model, onDevice: options.onDevice }];
 }
 
 /** Room for the protobuf framing and fields around the images of one ModelInferRequest. */

@@ -16,17 +16,17 @@ export interface ServerHandle {
   url: string;
   /** The gRPC service's port, when it runs. */
   grpcPort: number | undefined;
-  /** Resolves once the model is loaded and warmed up; rejects with the loader's error. Already handled. */
+  /** Resolves once the models loaded at start are loaded and warmed up; rejects with the first load's error. Already handled. */
   ready: Promise<void>;
   /**
    * Graceful stop (idempotent): /readyz and new predictions answer 503 NOT_READY, the listener stops
-   * accepting, in-flight requests finish, then the classifier finishes its queue and is released.
+   * accepting, in-flight requests finish, then each classifier finishes its queue and is released.
    */
   close(): Promise<void>;
 }
 
 /**
- * Listens, then loads the classifier in the background, so /healthz answers while the model loads.
+ * Listens, then loads the models in the background, so /healthz answers while they load.
  * Logs one line per request (id, status, response time, classifier timings) at info level by default.
  *
  * @throws ResnetServeError INVALID_ARGUMENT for a bad limit, port or host; PORT_IN_USE when the port is taken.
@@ -64,7 +64,7 @@ export async function startServer(options: StartOptions): Promise<ServerHandle> 
   }
   warnIfAboveOpenFiles(app.log, app.serverOptions.maxConnections);
   const grpc = grpcPort === 0 ? undefined : await startGrpc(app);
-  const ready = app.classifierSlot.load().then(() => undefined);
+  const ready = app.models.start();
   ready.catch(() => undefined);
   let closing: Promise<void> | undefined;
   return {
@@ -76,25 +76,24 @@ export async function startServer(options: StartOptions): Promise<ServerHandle> 
       // Both stop accepting at once; the classifier closes (in the app's onClose) only after its queue drained,
       // so gRPC calls in flight finish too. The process exits after this: a session still loading must end first
       // (bounded by the shutdown's forceAfterMs).
-      closing ??= Promise.all([grpc?.close(), app.close()]).then(() => app.classifierSlot.settled());
+      closing ??= Promise.all([grpc?.close(), app.close()]).then(() => app.models.settled());
       return closing;
     },
   };
 }
 
 /**
- * Starts the gRPC service over the app's classifier and metrics. Imported only when asked for: @grpc/grpc-js and
+ * Starts the gRPC service over the app's models and metrics. Imported only when asked for: @grpc/grpc-js and
  * the .proto cost about 11 MB of RSS (measured) that an HTTP-only server need not carry.
  */
 async function startGrpc(app: FastifyInstance): Promise<GrpcService> {
   const { startGrpcService } = await import('./protocols/oip/grpc/server.js');
-  const { host, grpcPort: port, modelName, maxInferImages, maxUploadBytes, apiKey } = app.serverOptions;
+  const { host, grpcPort: port, maxInferImages, maxUploadBytes, apiKey } = app.serverOptions;
   const { grpcMaxReceiveBytes, grpcMaxStreams, grpcMaxCalls, receiveTimeoutMs } = app.serverOptions;
   try {
     return await startGrpcService({
-      slot: app.classifierSlot,
+      models: app.models,
       metrics: app.serverMetrics,
-      modelName,
       serverVersion: packageJson.version,
       maxInferImages,
       maxUploadBytes,
@@ -106,8 +105,8 @@ async function startGrpc(app: FastifyInstance): Promise<GrpcService> {
       maxStreams: grpcMaxStreams,
       maxCalls: grpcMaxCalls,
       receiveTimeoutMs,
-      // Its default until the classifier has loaded, as for the shutdown's drain below.
-      requestTimeoutMs: app.classifierSlot.limits?.requestTimeoutMs ?? CLASSIFIER_OPTIONS.requestTimeoutMs.default,
+      // Its default until a classifier has loaded, as for the shutdown's drain below.
+      requestTimeoutMs: app.models.requestTimeoutMs(CLASSIFIER_OPTIONS.requestTimeoutMs.default),
     });
   } catch (error) {
     await app.close();
@@ -157,7 +156,7 @@ export function installShutdownHandlers(handle: Pick<ServerHandle, 'app' | 'clos
 
   const drain = (): void => {
     // The longest an admitted request can still wait is the classifier's own timeout, whatever it was set to.
-    const requestTimeoutMs = handle.app.classifierSlot.limits?.requestTimeoutMs ?? CLASSIFIER_OPTIONS.requestTimeoutMs.default;
+    const requestTimeoutMs = handle.app.models.requestTimeoutMs(CLASSIFIER_OPTIONS.requestTimeoutMs.default);
     const forceAfterMs = options.forceAfterMs ?? requestTimeoutMs + DRAIN_MARGIN_MS;
     const force = setTimeout(() => {
       log.error({ forceAfterMs }, 'shutdown took too long; exiting');
@@ -197,7 +196,7 @@ export function installShutdownHandlers(handle: Pick<ServerHandle, 'app' | 'clos
     if (failed) return;
     failed = true;
     exitCode = 1;
-    handle.app.classifierSlot.beginShutdown();
+    handle.app.models.beginShutdown();
     if (shuttingDown) return;
     shuttingDown = true;
     drain();

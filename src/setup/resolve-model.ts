@@ -110,7 +110,9 @@ export async function resolveModel(source: ModelSource): Promise<string> {
     return source.model;
   }
   const home = source.home ?? cacheDir();
-  const precision = source.precision ?? DEFAULT_PRECISION;
+  // A `<stem>.json` beside the weights may say what they are (as in a model repository); the options say it first.
+  const sidecar = source.weights === undefined ? {} : await readSidecar(source.weights);
+  const precision = source.precision ?? sidecar.precision ?? DEFAULT_PRECISION;
   // Checked before any download: a wrong --arch costs nothing.
   const named =
     source.weights !== undefined
@@ -118,7 +120,7 @@ export async function resolveModel(source: ModelSource): Promise<string> {
       : source.weightsUrl === undefined
         ? undefined
         : weightsFileName(source.weightsUrl);
-  const architecture = chooseArchitecture(source.architecture, named);
+  const architecture = chooseArchitecture(source.architecture ?? sidecar.arch, named);
   const weightsPath = await resolveWeights({
     weightsPath: source.weights,
     weightsUrl: source.weightsUrl,

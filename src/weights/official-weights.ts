@@ -21,6 +21,17 @@ export function defaultWeightsOf(architecture: string): TorchvisionWeights {
 }
 
 /**
+ * The TorchVision weights a checkpoint is, by its content: `architecture`'s DEFAULT weights when `sha256` starts with
+ * their published hash prefix. Their card (top-1, GFLOPs) then describes the model served.
+ * @example officialWeightsOf('resnet18', 'f37072fd…')?.meta.acc1 // → 69.758
+ */
+export function officialWeightsOf(architecture: string | undefined, sha256: string): TorchvisionWeights | undefined {
+  if (architecture === undefined || !Object.hasOwn(TORCHVISION_WEIGHTS, architecture)) return undefined;
+  const weights = TORCHVISION_WEIGHTS[architecture];
+  return weights !== undefined && sha256.startsWith(weights.sha256Prefix) ? weights : undefined;
+}
+
+/**
  * The architecture a weights file's name implies when it is named as TorchVision names its files: the builder name,
  * optionally `_`-suffixed tokens (`_swag`, `_lc_swag`, `_rwightman`), then `-` and the hash prefix torch.hub checks —
  * or just the builder name — with a `.pth` or `.safetensors` extension. Only names are compared: the state_dict

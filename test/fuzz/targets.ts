@@ -398,7 +398,8 @@ const PROTOBUF_TOKENS = [
  * refusing with a registry code, it must keep the scan's promise: nothing decoded is larger than the limits.
  */
 function grpcInferTarget(): FuzzTarget {
-  const limits = wireLimitsOf(8);
+  // EfficientNet-B7's side: the largest a served TorchVision model takes.
+  const limits = wireLimitsOf(8, 600);
   const inferLimits = { maxImages: 8, maxImageBytes: 10 * 1024 * 1024, classes: 1000, inputSize: 224 };
   return {
     name: 'grpc-infer',

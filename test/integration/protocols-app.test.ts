@@ -51,7 +51,7 @@ describe('OIP health and metadata', () => {
     expect((await server.inject({ url: `/v2/models/resnet18/versions/${VERSION}/ready` })).statusCode).toBe(200);
     expect((await server.inject({ url: '/v2/models/resnet18/versions/1/ready' })).statusCode).toBe(404);
     const metadata = (await server.inject({ url: '/v2' })).json();
-    expect(metadata).toMatchObject({ name: 'resnet-serve', extensions: ['binary_tensor_data', 'classification'] });
+    expect(metadata).toMatchObject({ name: 'resnet-serve', extensions: ['binary_tensor_data', 'classification', 'model_repository'] });
     expect(typeof metadata.version).toBe('string');
     const model = (await server.inject({ url: `/v2/models/resnet18/versions/${VERSION}` })).json();
     expect(model).toEqual({

@@ -267,12 +267,16 @@ describe('other routes', () => {
 
   test('/config publishes the limits and the model served', async () => {
     const server = await readyApp(new FakeClassifier({ maxPixels: 1_000_000 }), { maxUploadBytes: 5000, maxPixels: 1_000_000, topK: 5 });
+    const model = { id: fakeContract().id, precision: 'fp32', classes: 1000, inputSize: 224, explain: { available: true } };
     expect((await server.inject('/config')).json()).toEqual({
       maxUploadBytes: 5000,
       maxPixels: 1_000_000,
       topK: 5,
       maxTopK: 20,
-      model: { id: fakeContract().id, precision: 'fp32', classes: 1000, inputSize: 224, explain: { available: true } },
+      model,
+      // One model, given no name or contract, so named resnet18; its weights are not TorchVision's own: no card figure.
+      defaultModel: 'resnet18',
+      models: [{ name: 'resnet18', model }],
     });
   });
 
@@ -322,12 +326,14 @@ describe('other routes', () => {
     expect(doc.openapi).toMatch(/^3\./);
     const predict = doc.paths['/predict'].post;
     expect(predict.requestBody.content['multipart/form-data'].schema.properties.file).toMatchObject({ type: 'string', format: 'binary' });
-    expect(predict.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['explain', 'lang', 'top']);
+    expect(predict.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['explain', 'lang', 'model', 'top']);
     expect(Object.keys(predict.responses).sort()).toEqual([
       '200',
       '400',
       '401',
       '403',
+      // MODEL_NOT_FOUND: ?model= names a model not served.
+      '404',
       '408',
       '413',
       '415',

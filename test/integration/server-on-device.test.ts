@@ -28,6 +28,7 @@ describe('on-device routes', () => {
     expect(manifest.model).toEqual({
       url: expect.stringMatching(/^on-device\/model\/[0-9a-f]{16}\.onnx$/),
       bytes: 4096,
+      name: 'resnet18',
       ...publicModel(fakeContract({ precision: 'int8' })),
     });
     expect(manifest.runtime).toMatch(/^on-device\/ort\/\d+\.\d+\.\d+\/$/);

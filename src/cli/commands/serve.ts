@@ -1,19 +1,24 @@
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type ClassifierObserver, createClassifier } from '../../classifier/index.js';
+import { type Classifier, type ClassifierObserver, createClassifier } from '../../classifier/index.js';
+import { ResnetServeError } from '../../errors.js';
 import { cacheDir } from '../../files/cache-dir.js';
+import type { ModelContract } from '../../model/contract.js';
 import { readModelContract } from '../../model/read-contract.js';
 import { startupLogger } from '../../server/log.js';
+import type { RegisteredModel } from '../../server/model-registry.js';
 import { SERVER_OPTIONS } from '../../server/options.js';
-import { resolveModel } from '../../setup/resolve-model.js';
+import { scanModelRepository } from '../../setup/model-repository.js';
+import { type ModelSource, resolveModel } from '../../setup/resolve-model.js';
 import { defaultWeightsOf } from '../../weights/official-weights.js';
 import { restartWithHeapLimit } from '../heap-limit.js';
 import { signalExitCode } from '../interrupt.js';
-import { type Settings, stageOptions } from '../settings.js';
+import { SETTINGS, type Settings, stageOptions } from '../settings.js';
 import { classifierOptions, downloadedFile, modelSource, type SetupReport } from './shared.js';
 
 /**
- * `resnet-serve serve`: finds (downloads, converts) the model, listens, loads the classifier in the background, and
- * drains on SIGTERM/SIGINT. Resolves never while serving; rejects when the model fails to load.
+ * `resnet-serve serve`: finds (downloads, converts) the model — or every model of `--model-repository` — listens,
+ * loads the classifiers in the background, and drains on SIGTERM/SIGINT. Resolves never while serving; rejects when the model fails to load.
  */
 export async function run(settings: Settings): Promise<number> {
   const restarted = await restartWithHeapLimit(settings.heapLimitMb);
@@ -30,37 +35,52 @@ export async function run(settings: Settings): Promise<number> {
     else process.exit(signalExitCode(signal));
   };
   process.on('SIGTERM', stopEarly).on('SIGINT', stopEarly);
-  const source = modelSource(settings, setupLog(settings));
   // Weights are found, downloaded and converted before listening: offline with nothing cached, `serve`
   // exits with the one-paragraph explanation rather than answering 503 forever. /readyz still covers the
-  // session load and warm-up that follow.
-  const model = await resolveModel(source);
-  // What the model is, read once from its file: the classifier, the protocols and the page all describe it so.
-  const contract = await readModelContract(model, { cacheDir: settings.home });
-  // A first start converts (and maybe quantises) the checkpoint right here; V8 would keep that garbage until
+  // session loads and warm-ups that follow.
+  const plans = await servedModels(settings);
+  // A first start converts (and maybe quantises) checkpoints right here; V8 would keep that garbage until
   // it needed the room: RSS when ready 273 → 181 MB (fp32) and 209 → 153 MB (int8) with one full GC now.
   globalThis.gc?.();
-  // The session starts loading now, on its own thread, while this one imports and builds the HTTP app: start →
-  // ready overlaps the two instead of adding them (measured in docs/deploy.md, "Start-up time").
+  // The first model's session starts loading now, on its own thread, while this one imports and builds the HTTP app:
+  // start → ready overlaps the two instead of adding them (measured in docs/deploy.md, "Start-up time").
+  const [first] = plans;
   const metrics = relayObserver();
   loadingStarted = true;
-  const loading = createClassifier({ ...classifierOptions('serve', settings), model, contract, observer: metrics.observer });
-  loading.catch(() => undefined);
+  let headStart: Promise<Classifier> | undefined;
+  if (first !== undefined && settings.modelLoading === 'startup') {
+    headStart = createClassifier({
+      ...classifierOptions('serve', settings),
+      model: first.model,
+      contract: first.contract,
+      observer: metrics.observer,
+    });
+    headStart.catch(() => undefined);
+  }
   const { installShutdownHandlers, startServer } = await import('../../server/start.js');
-  const handle = await startServer({
-    ...stageOptions('serve', settings, SERVER_OPTIONS),
-    // Clients name the model by its architecture (or its file's stem) unless --model-name says otherwise.
-    modelName: settings.modelName ?? contract.name,
-    model: contract,
-    // The page's on-device mode downloads the very model this server runs, so both give the same answers.
-    onDevice: settings.serverOnly ? undefined : { model },
-    // The app's pixel limit and the classifier's are both settings.maxPixels (the app checks they agree); the
-    // app's observer gets the metrics.
-    loadClassifier: ({ observer }) => {
-      metrics.connect(observer);
-      return loading;
-    },
-  });
+  const models = plans.map(
+    (plan, index): RegisteredModel => ({
+      name: plan.name,
+      model: plan.contract,
+      bytes: plan.bytes,
+      // The page's on-device mode downloads the very model this server runs, so both give the same answers.
+      ...(settings.serverOnly ? {} : { onDevice: { model: plan.model } }),
+      // The app's pixel limit and the classifier's are both settings.maxPixels (the app checks they agree). The first
+      // load of the first model is the session already loading; every later load (after an unload) is a new one.
+      loadClassifier: ({ observer }) => {
+        if (index === 0 && headStart !== undefined) {
+          const loading = headStart;
+          headStart = undefined;
+          metrics.connect(observer);
+          return loading;
+        }
+        return createClassifier({ ...classifierOptions('serve', settings), model: plan.model, contract: plan.contract, observer });
+      },
+    }),
+  );
+  // --model-name named the one model above (servedModels); the app is given the models by name.
+  const { modelName: _named, ...serverSettings } = stageOptions('serve', settings, SERVER_OPTIONS);
+  const handle = await startServer({ ...serverSettings, models });
   process.off('SIGTERM', stopEarly).off('SIGINT', stopEarly);
   installShutdownHandlers(handle);
   if (deferred !== undefined) process.emit(deferred, deferred);
@@ -71,6 +91,59 @@ export async function run(settings: Settings): Promise<number> {
       throw error;
     },
   );
+}
+
+/** A model to serve, found, converted and cached. */
+interface ServedModelPlan {
+  readonly name: string;
+  /** The .onnx the classifier runs. */
+  readonly model: string;
+  readonly contract: ModelContract;
+  /** The .onnx file's size, as the memory budget counts it. */
+  readonly bytes: number;
+}
+
+/**
+ * The models `serve` serves: every model of `--model-repository`, each named by its file's stem, or the one model of
+ * `--arch`/`--weights`/`--model`, named by `--model-name`, else its architecture (or its `.onnx` file's stem).
+ * @throws ResnetServeError INVALID_ARGUMENT when the repository is combined with one model's settings; what finding,
+ *   downloading and converting a model throws.
+ */
+async function servedModels(settings: Settings): Promise<ServedModelPlan[]> {
+  const plan = async (name: string | undefined, source: ModelSource): Promise<ServedModelPlan> => {
+    const model = await resolveModel(source);
+    // What the model is, read once from its file: the classifier, the protocols and the page all describe it so.
+    const contract = await readModelContract(model, { cacheDir: settings.home });
+    return { name: name ?? contract.name, model, contract, bytes: (await stat(model)).size };
+  };
+  const dir = settings.modelRepository;
+  if (dir === undefined) return [await plan(settings.modelName, modelSource(settings, setupLog(settings)))];
+  const oneModel = (['model', 'weights', 'arch', 'weightsUrl', 'modelName'] as const).find((key) => settings[key] !== undefined);
+  if (oneModel !== undefined) {
+    throw new ResnetServeError(
+      'INVALID_ARGUMENT',
+      `${SETTINGS[oneModel].flag} names one model; --model-repository serves the models of ${dir}, each named by its file (a <stem>.json beside a state_dict may give its arch and precision).`,
+      { details: { parameter: oneModel } },
+    );
+  }
+  const log = startupLogger();
+  const plans: ServedModelPlan[] = [];
+  for (const entry of await scanModelRepository(dir)) {
+    const common = { home: settings.home, onStep: (message: string) => log.info({ model: entry.name }, message) };
+    const source: ModelSource =
+      entry.kind === 'onnx'
+        ? { ...common, model: entry.file }
+        : {
+            ...common,
+            weights: entry.file,
+            architecture: entry.arch,
+            precision: entry.precision ?? settings.precision,
+            calibration: settings.calibration,
+          };
+    plans.push(await plan(entry.name, source));
+  }
+  log.info({ repository: dir, models: plans.map((served) => served.name) }, 'model repository');
+  return plans;
 }
 
 /**

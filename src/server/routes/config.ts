@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ModelContract } from '../../model/contract.js';
-import type { ClassifierSlot } from '../classifier-slot.js';
+import { officialWeightsOf } from '../../weights/official-weights.js';
+import type { ModelRegistry } from '../model-registry.js';
 
 /** The limits a client should check before uploading (the page does). */
 export interface PublicLimits {
@@ -23,9 +24,25 @@ export interface PublicModel {
   explain: { available: true } | { available: false; reason: string };
 }
 
-export interface PublicConfig extends PublicLimits {
-  /** Absent until the model is known (an app told no model, before its classifier loaded). */
+/** A served model as the page's picker lists it. */
+export interface ServedModelSummary {
+  /** The name requests use (`/predict?model=`). */
+  name: string;
+  /** The ONNX file's size, when known. */
+  bytes?: number;
+  /** ImageNet-1k top-1 (%) on TorchVision's card, when the weights are TorchVision's own (by their hash). */
+  top1?: number;
+  /** Absent until known (an .onnx given no contract, before it first loaded). */
   model?: PublicModel;
+}
+
+export interface PublicConfig extends PublicLimits {
+  /** The default model; absent until it is known (an app told no model, before its classifier loaded). */
+  model?: PublicModel;
+  /** The default model's name. */
+  defaultModel: string;
+  /** Every model served, in the repository's order. */
+  models: ServedModelSummary[];
 }
 
 /** The model as /config (and GET /on-device) publishes it. */
@@ -58,10 +75,11 @@ export const publicModelSchema = {
 } as const;
 
 /**
- * GET /config: the server's upload limits, so the page can refuse an oversized file before sending it, and the model
- * it serves (so the page names it and knows whether "Show where it looked" applies).
+ * GET /config: the server's upload limits, so the page can refuse an oversized file before sending it, and the models
+ * it serves (so the page names them, offers a picker when there are several, and knows whether "Show where it looked"
+ * applies).
  */
-export const configRoute: FastifyPluginAsync<{ slot: ClassifierSlot; limits: PublicLimits }> = async (app, { slot, limits }) => {
+export const configRoute: FastifyPluginAsync<{ models: ModelRegistry; limits: PublicLimits }> = async (app, { models, limits }) => {
   app.get(
     '/config',
     {
@@ -70,22 +88,42 @@ export const configRoute: FastifyPluginAsync<{ slot: ClassifierSlot; limits: Pub
         response: {
           200: {
             type: 'object',
-            required: ['maxUploadBytes', 'maxPixels', 'topK', 'maxTopK'],
+            required: ['maxUploadBytes', 'maxPixels', 'topK', 'maxTopK', 'defaultModel', 'models'],
             properties: {
               maxUploadBytes: { type: 'integer' },
               maxPixels: { type: 'integer' },
               topK: { type: 'integer' },
               maxTopK: { type: 'integer' },
               model: publicModelSchema,
+              defaultModel: { type: 'string' },
+              models: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['name'],
+                  properties: { name: { type: 'string' }, bytes: { type: 'integer' }, top1: { type: 'number' }, model: publicModelSchema },
+                },
+              },
             },
           },
         },
       },
     },
     async (): Promise<PublicConfig> => {
-      const { model } = slot;
-      if (model === undefined) return limits;
-      return { ...limits, maxTopK: Math.min(limits.maxTopK, model.classes), model: publicModel(model) };
+      const served = models.models.map((registered): ServedModelSummary => {
+        const contract = models.contract(registered.name);
+        const top1 = contract === undefined ? undefined : officialWeightsOf(contract.architecture, contract.source.sha256)?.meta.acc1;
+        return {
+          name: registered.name,
+          ...(registered.bytes === undefined ? {} : { bytes: registered.bytes }),
+          ...(top1 === undefined ? {} : { top1 }),
+          ...(contract === undefined ? {} : { model: publicModel(contract) }),
+        };
+      });
+      const config = { ...limits, defaultModel: models.defaultName, models: served };
+      const model = models.contract();
+      if (model === undefined) return config;
+      return { ...config, maxTopK: Math.min(limits.maxTopK, model.classes), model: publicModel(model) };
     },
   );
 };

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ClassifierSlot } from '../classifier-slot.js';
+import type { ModelRegistry } from '../model-registry.js';
 
 const statusSchema = {
   type: 'object',
@@ -9,9 +9,9 @@ const statusSchema = {
 
 /**
  * GET /healthz: the process is alive (never touches the model, so it answers even when the queue is full).
- * GET /readyz: 200 only between "model loaded and warmed up" and "shutdown began".
+ * GET /readyz: 200 only between "every model loaded at start is loaded and warmed up" and "shutdown began".
  */
-export const healthRoutes: FastifyPluginAsync<{ slot: ClassifierSlot }> = async (app, { slot }) => {
+export const healthRoutes: FastifyPluginAsync<{ models: ModelRegistry }> = async (app, { models }) => {
   app.get('/healthz', { schema: { summary: 'Liveness', response: { 200: statusSchema } }, config: { probe: true } }, async () => ({
     status: 'ok',
   }));
@@ -20,7 +20,8 @@ export const healthRoutes: FastifyPluginAsync<{ slot: ClassifierSlot }> = async 
     '/readyz',
     { schema: { summary: 'Readiness', response: { 200: statusSchema, 503: { $ref: 'ErrorBody#' } } }, config: { probe: true } },
     async () => {
-      slot.current();
+      const readiness = models.readiness();
+      if (!readiness.ready) throw readiness.reason;
       return { status: 'ready' };
     },
   );

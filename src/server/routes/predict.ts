@@ -4,14 +4,14 @@ import type { Explanation } from '../../classifier/index.js';
 import { DECODABLE_LIST } from '../../image/formats.js';
 import type { CropBox } from '../../image/recipe-geometry.js';
 import type { Lang } from '../../labels/types.js';
-import type { ClassifierSlot } from '../classifier-slot.js';
 import { errorResponses, missingFile } from '../errors.js';
 import type { ServerMetrics } from '../metrics.js';
-import { takeClassifier } from '../take-classifier.js';
+import type { ModelRegistry } from '../model-registry.js';
+import { withClassifier } from '../take-classifier.js';
 import { acceptMultipart, parsingMultipart, readFilePart } from '../upload.js';
 
 export interface PredictRouteOptions {
-  slot: ClassifierSlot;
+  models: ModelRegistry;
   metrics: ServerMetrics;
   maxUploadBytes: number;
   topK: number;
@@ -92,6 +92,7 @@ const uploadBodySchema = {
 } as const;
 
 interface PredictQuery {
+  model?: string;
   top: number;
   lang: Lang;
   explain: boolean;
@@ -102,7 +103,7 @@ interface PredictQuery {
  * ImageNet classes out. The part is read into memory under a hard byte limit; nothing touches the disk.
  */
 export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app, options) => {
-  const { slot, metrics, maxUploadBytes, topK, maxTopK } = options;
+  const { models, metrics, maxUploadBytes, topK, maxTopK } = options;
   await acceptMultipart(app, maxUploadBytes);
 
   app.post<{ Querystring: PredictQuery }>(
@@ -115,6 +116,10 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
         querystring: {
           type: 'object',
           properties: {
+            model: {
+              type: 'string',
+              description: `Which model answers, by name (the repository index lists them). Default: \`${models.defaultName}\`.`,
+            },
             top: { type: 'integer', minimum: 1, maximum: maxTopK, default: topK, description: 'How many classes to return.' },
             lang: {
               type: 'string',
@@ -135,7 +140,7 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
         },
         response: {
           200: predictResponseSchema,
-          ...errorResponses(400, 401, 403, 408, 413, 415, 422, 429, 500, 501, 503),
+          ...errorResponses(400, 401, 403, 404, 408, 413, 415, 422, 429, 500, 501, 503),
         },
       },
       config: {
@@ -146,33 +151,33 @@ export const predictRoute: FastifyPluginAsync<PredictRouteOptions> = async (app,
         swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, body: uploadBodySchema }, url }),
       },
     },
-    async (request) => {
-      const classifier = takeClassifier(slot, metrics, request);
-      if (!request.isMultipart()) throw missingFile(request);
-      const bytes = await parsingMultipart(async () => {
-        const part = await request.file();
-        if (part === undefined || part.fieldname !== 'file' || part.filename === '') {
-          // Read (and drop, chunk by chunk) the rest of the part before answering: replying mid-upload
-          // closes the connection under a client still sending, which then sees EPIPE instead of our 400.
-          if (part !== undefined) {
-            part.file.resume();
-            await finished(part.file);
+    async (request) =>
+      withClassifier(models, request.query.model, metrics, request, async (classifier) => {
+        if (!request.isMultipart()) throw missingFile(request);
+        const bytes = await parsingMultipart(async () => {
+          const part = await request.file();
+          if (part === undefined || part.fieldname !== 'file' || part.filename === '') {
+            // Read (and drop, chunk by chunk) the rest of the part before answering: replying mid-upload
+            // closes the connection under a client still sending, which then sees EPIPE instead of our 400.
+            if (part !== undefined) {
+              part.file.resume();
+              await finished(part.file);
+            }
+            throw missingFile(request);
           }
-          throw missingFile(request);
-        }
-        return readFilePart(request, part.file, maxUploadBytes);
-      });
-      const result = await classifier.classify(bytes, { topK: request.query.top, explain: request.query.explain });
-      const { explanation } = result;
-      return {
-        predictions:
-          explanation === undefined ? result.predictions : result.predictions.map((p, j) => ({ ...p, ...explained(explanation, j) })),
-        model: classifier.model.id,
-        precision: classifier.model.precision,
-        ...(explanation === undefined ? {} : { image: explanation.image }),
-        timings_ms: result.timings_ms,
-      };
-    },
+          return readFilePart(request, part.file, maxUploadBytes);
+        });
+        const result = await classifier.classify(bytes, { topK: request.query.top, explain: request.query.explain });
+        const { explanation } = result;
+        return {
+          predictions:
+            explanation === undefined ? result.predictions : result.predictions.map((p, j) => ({ ...p, ...explained(explanation, j) })),
+          model: classifier.model.id,
+          precision: classifier.model.precision,
+          ...(explanation === undefined ? {} : { image: explanation.image }),
+          timings_ms: result.timings_ms,
+        };
+      }),
   );
 };
 

@@ -3,8 +3,8 @@
  * checks before it reads a request, and that it records each element once.
  */
 import { describe, expect, test } from 'vitest';
-import { ClassifierSlot } from '../../../src/server/classifier-slot.js';
 import { createServerMetrics } from '../../../src/server/metrics.js';
+import { ModelRegistry } from '../../../src/server/model-registry.js';
 import { createOipHandler, type InferRequest } from '../../../src/server/protocols/oip/handler.js';
 import type { TimingsRecord } from '../../../src/server/take-classifier.js';
 import { rejectedError, thrownError } from '../../helpers/errors.js';
@@ -32,12 +32,17 @@ function images(count: number): InferRequest {
 async function handler(loaded = true) {
   const loader = manualLoader(new FakeClassifier());
   const metrics = createServerMetrics();
-  const slot = new ClassifierSlot(loader.load, { observer: metrics.observer, maxPixels: 40_000_000 });
+  const models = new ModelRegistry(
+    [{ name: 'resnet18', loadClassifier: loader.load }],
+    { observer: metrics.observer, maxPixels: 40_000_000, memoryBudgetBytes: 0, loading: 'startup', loadWaitMs: 1000 },
+    metrics.models,
+  );
+  const started = models.start();
   if (loaded) {
     loader.resolve();
-    await slot.load();
+    await started;
   }
-  const oip = createOipHandler({ slot, metrics, modelName: 'resnet18', serverVersion: '0.1.0', maxInferImages: 8, maxUploadBytes: 1024 });
+  const oip = createOipHandler({ models, metrics, serverVersion: '0.1.0', maxInferImages: 8, maxUploadBytes: 1024 });
   return { oip, metrics };
 }
 

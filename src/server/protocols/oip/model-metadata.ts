@@ -25,8 +25,8 @@ export type OutputName = (typeof OUTPUT_NAMES)[number] | typeof CAM_OUTPUT_NAME;
 /** The platform name the spec gives ONNX Runtime models ("Platforms", inference_grpc.md). */
 export const PLATFORM = 'onnx_onnxv1';
 
-/** Server metadata's `extensions`: Triton's names for the two extensions implemented here. */
-export const EXTENSIONS = Object.freeze(['binary_tensor_data', 'classification'] as const);
+/** Server metadata's `extensions`: Triton's names for the extensions implemented here. */
+export const EXTENSIONS = Object.freeze(['binary_tensor_data', 'classification', 'model_repository'] as const);
 
 export interface ModelMetadata {
   name: string;

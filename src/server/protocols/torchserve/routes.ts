@@ -1,18 +1,15 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ResnetServeError } from '../../../errors.js';
-import type { ClassifierSlot } from '../../classifier-slot.js';
 import { errorResponses, missingFile } from '../../errors.js';
 import type { ServerMetrics } from '../../metrics.js';
-import { takeClassifier } from '../../take-classifier.js';
+import type { ModelRegistry } from '../../model-registry.js';
+import { withClassifier } from '../../take-classifier.js';
 import { acceptMultipart, MULTIPART_OVERHEAD_BYTES, parsingMultipart, readFilePart, uploadTooLarge } from '../../upload.js';
-import { checkModel, servedModel } from '../served-model.js';
 import { TORCHSERVE_TOP_K, torchserveAnswer } from './answer.js';
 
 export interface TorchServeOptions {
-  slot: ClassifierSlot;
+  models: ModelRegistry;
   metrics: ServerMetrics;
-  /** The name clients use for the model (`--model-name`). */
-  modelName: string;
   /** Largest image (`--max-upload`), as for /predict. */
   maxUploadBytes: number;
 }
@@ -20,7 +17,7 @@ export interface TorchServeOptions {
 /**
  * The name and version TorchServe's own ResNet-18 example archives the model under
  * (`torch-model-archiver --model-name resnet-18 --version 1.0`, examples/image_classifier/resnet_18), so its
- * curl lines work unchanged: they name the served model, whatever it is, and its only version. The model's own
+ * curl lines work unchanged: they name the default model, whatever it is, and its only version. The model's own
  * version (its weights' hash prefix) is accepted as well.
  */
 export const TORCHSERVE_EXAMPLE_MODEL = 'resnet-18';
@@ -46,7 +43,10 @@ const paramsSchema = {
   type: 'object',
   required: ['model'],
   properties: {
-    model: { type: 'string', description: `The model name (\`--model-name\`) or \`${TORCHSERVE_EXAMPLE_MODEL}\`.` },
+    model: {
+      type: 'string',
+      description: `A served model's name (GET /v2/repository/index lists them), or \`${TORCHSERVE_EXAMPLE_MODEL}\` for the default model.`,
+    },
     version: { type: 'string', description: "The weights' SHA-256 prefix (the OIP model metadata's version), or `1.0`." },
   },
 } as const;
@@ -57,8 +57,7 @@ const paramsSchema = {
  * `GET /ping`. Answers in the format of TorchServe's image_classifier handler.
  */
 export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (app, options) => {
-  const { slot, metrics, modelName, maxUploadBytes } = options;
-  const served = servedModel(modelName, slot);
+  const { models, metrics, maxUploadBytes } = options;
   // The route's body limit leaves room for a multipart envelope; a raw body is the image alone, checked below.
   const bodyLimit = maxUploadBytes + MULTIPART_OVERHEAD_BYTES;
   // The image is the body whatever its type (`curl --data-binary` sends form-urlencoded): no JSON or text parsing.
@@ -75,31 +74,30 @@ export const torchserveRoutes: FastifyPluginAsync<TorchServeOptions> = async (ap
       },
     },
     async () => {
-      slot.current();
+      const readiness = models.readiness();
+      if (!readiness.ready) throw readiness.reason;
       return { status: 'Healthy' };
     },
   );
 
   const predict = async (request: FastifyRequest<{ Params: PredictionParams }>, reply: FastifyReply) => {
     const { model, version } = request.params;
-    checkModel(
-      served,
-      model === TORCHSERVE_EXAMPLE_MODEL ? modelName : model,
-      version === TORCHSERVE_EXAMPLE_VERSION ? undefined : version,
-    );
-    const classifier = takeClassifier(slot, metrics, request);
-    const image = request.isMultipart()
-      ? await parsingMultipart(() => multipartImage(request, maxUploadBytes))
-      : (request.body as Buffer | undefined);
-    if (image !== undefined && image.length > maxUploadBytes) throw uploadTooLarge(maxUploadBytes, image.length);
-    if (image === undefined || image.length === 0) {
-      throw new ResnetServeError('FILE_EMPTY', {
-        subject: 'The image',
-        hint: `send it as the body (curl -T kitten.jpg) or in a multipart part named \`${IMAGE_FIELD}\``,
-      });
-    }
-    const result = await classifier.classify(image, { topK: TORCHSERVE_TOP_K });
-    return reply.type('application/json; charset=utf-8').send(torchserveAnswer(result.predictions));
+    const name = model === TORCHSERVE_EXAMPLE_MODEL && !models.names.includes(model) ? models.defaultName : model;
+    models.check(name, version === TORCHSERVE_EXAMPLE_VERSION ? undefined : version);
+    return withClassifier(models, name, metrics, request, async (classifier) => {
+      const image = request.isMultipart()
+        ? await parsingMultipart(() => multipartImage(request, maxUploadBytes))
+        : (request.body as Buffer | undefined);
+      if (image !== undefined && image.length > maxUploadBytes) throw uploadTooLarge(maxUploadBytes, image.length);
+      if (image === undefined || image.length === 0) {
+        throw new ResnetServeError('FILE_EMPTY', {
+          subject: 'The image',
+          hint: `send it as the body (curl -T kitten.jpg) or in a multipart part named \`${IMAGE_FIELD}\``,
+        });
+      }
+      const result = await classifier.classify(image, { topK: TORCHSERVE_TOP_K });
+      return reply.type('application/json; charset=utf-8').send(torchserveAnswer(result.predictions));
+    });
   };
   const route = {
     schema: {

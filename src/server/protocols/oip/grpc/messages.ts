@@ -51,6 +51,19 @@ export interface ModelRequestMessage {
   version: string;
 }
 
+/** RepositoryIndexRequest (Triton's model repository extension). */
+export interface RepositoryIndexRequestMessage {
+  repository_name: string;
+  ready: boolean;
+}
+
+/** RepositoryModelLoadRequest and RepositoryModelUnloadRequest; only the parameters' names are read. */
+export interface RepositoryModelRequestMessage {
+  repository_name: string;
+  model_name: string;
+  parameters: Record<string, unknown>;
+}
+
 export function modelOf(request: ModelRequestMessage): ModelRef {
   return { name: request.name, version: request.version };
 }

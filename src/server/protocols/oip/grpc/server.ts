@@ -10,10 +10,9 @@ import {
 import { loadSync, type MethodDefinition, type ServiceDefinition } from '@grpc/proto-loader';
 import type { FastifyBaseLogger } from 'fastify';
 import { isResnetServeError, messageOf, ResnetServeError } from '../../../../errors.js';
-import { TORCHVISION_WEIGHTS } from '../../../../weights/torchvision-weights.js';
 import { apiKeyCheck, unauthorized } from '../../../access.js';
 import { unexpected } from '../../../errors.js';
-import { createOipHandler, type OipOptions } from '../handler.js';
+import { createOipHandler, largestInputSize, type OipOptions } from '../handler.js';
 import { tensorLimitsOf } from '../infer-request.js';
 import { callLimits } from './call-limits.js';
 import {
@@ -23,6 +22,8 @@ import {
   type ModelRequestMessage,
   modelOf,
   PROTO_LOADER_OPTIONS,
+  type RepositoryIndexRequestMessage,
+  type RepositoryModelRequestMessage,
   wireFromGrpc,
 } from './messages.js';
 import { scanModelInferRequest, type WireLimits } from './wire-scan.js';
@@ -69,14 +70,11 @@ const MAX_TENSORS = 16;
 const MAX_PARAMETERS = 64;
 
 /**
- * The largest input side of any TorchVision recipe (EfficientNet-B7's 600 px). The service is bound before its
- * model loads, so the wire scan bounds tensors for the largest model it could serve; the model's own size is
- * checked once the request is decoded (`planInference`), within that bound.
+ * The wire scan's limits for `--max-infer-images`: the largest valid request's tensors, {@link MAX_TENSORS},
+ * {@link MAX_PARAMETERS}. The service is bound before its models load, so tensors are bounded for `inputSize`, the
+ * largest any served model could take ({@link largestInputSize}).
  */
-const LARGEST_INPUT_SIZE = Math.max(...Object.values(TORCHVISION_WEIGHTS).map((weights) => weights.recipe.cropSize));
-
-/** The wire scan's limits for `--max-infer-images`: the largest valid request's tensors, {@link MAX_TENSORS}, {@link MAX_PARAMETERS}. */
-export function wireLimitsOf(maxInferImages: number, inputSize = LARGEST_INPUT_SIZE): WireLimits {
+export function wireLimitsOf(maxInferImages: number, inputSize: number): WireLimits {
   return { ...tensorLimitsOf({ maxImages: maxInferImages, inputSize }), maxTensors: MAX_TENSORS, maxParameters: MAX_PARAMETERS };
 }
 
@@ -130,7 +128,7 @@ export function guardModelInfer(service: ServiceDefinition, limits: WireLimits):
 export async function startGrpcService(options: GrpcOptions): Promise<GrpcService> {
   const { metrics, maxInferImages, maxMessageBytes } = options;
   const oip = createOipHandler(options);
-  const limits = wireLimitsOf(maxInferImages);
+  const limits = wireLimitsOf(maxInferImages, largestInputSize(options.models));
   const service = loadService();
   const server = new Server({
     'grpc.max_receive_message_length': maxMessageBytes,
@@ -184,6 +182,20 @@ export async function startGrpcService(options: GrpcOptions): Promise<GrpcServic
       if (request instanceof RefusedRequest) throw request.error;
       const model = { name: request.model_name, version: request.model_version };
       return grpcInferResponse(await oip.infer(model, () => wireFromGrpc(request)));
+    }),
+    RepositoryIndex: unary('RepositoryIndex', (request: RepositoryIndexRequestMessage) => ({
+      models: oip.repositoryIndex(request.ready).map((entry) => ({ ...entry, version: entry.version ?? '' })),
+    })),
+    // Loading and unloading change what the server serves: they need the key, as inference does.
+    RepositoryModelLoad: unary('RepositoryModelLoad', async (request: RepositoryModelRequestMessage, call) => {
+      if (keyMatches !== undefined && !keyMatches(call.metadata.get('authorization')[0]?.toString())) throw unauthorized();
+      await oip.loadModel(request.model_name, Object.keys(request.parameters));
+      return {};
+    }),
+    RepositoryModelUnload: unary('RepositoryModelUnload', async (request: RepositoryModelRequestMessage, call) => {
+      if (keyMatches !== undefined && !keyMatches(call.metadata.get('authorization')[0]?.toString())) throw unauthorized();
+      await oip.unloadModel(request.model_name, Object.keys(request.parameters));
+      return {};
     }),
   };
   server.addService(guardModelInfer(service, limits) as never, implementation);

@@ -1,7 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import { invalidArgument, messageOf, ResnetServeError } from '../../../../errors.js';
-import { IMAGENET_RECIPE, INPUT_ELEMENTS } from '../../../../image/recipe.js';
 import { bodyTooLarge, readUpload } from '../../../upload.js';
 import type { InferRequest, Parameters, ParameterValue, WireInput, WireOutput } from '../handler.js';
 import { checkShape } from '../tensor-shape.js';
@@ -9,17 +8,24 @@ import { inferJsonBounds, JsonBoundsScanner } from './json-bounds.js';
 
 /**
  * Reads an infer request's body into one buffer, checking the structure of its JSON part as it arrives
- * ({@link JsonBoundsScanner}, bounded by what `maxImages` preprocessed tensors need): the JSON is the whole body,
- * or its first `Inference-Header-Content-Length` bytes.
+ * ({@link JsonBoundsScanner}, bounded by what `maxImages` preprocessed tensors of the largest served input need): the
+ * JSON is the whole body, or its first `Inference-Header-Content-Length` bytes.
+ *
+ * @param inputSize - the largest crop size among the served models (the route does not know the model yet).
  *
  * @throws ResnetServeError INVALID_ARGUMENT at the first structural bound the JSON passes; FILE_TOO_LARGE past
  *   `bodyLimit`.
  */
-export async function readInferBody(request: FastifyRequest, payload: Readable, bodyLimit: number, maxImages: number): Promise<Buffer> {
+export async function readInferBody(
+  request: FastifyRequest,
+  payload: Readable,
+  bodyLimit: number,
+  maxImages: number,
+  inputSize: number,
+): Promise<Buffer> {
   const declared = request.headers['inference-header-content-length'];
   const jsonBytes = typeof declared === 'string' && /^\d+$/.test(declared.trim()) ? Number(declared) : Number.POSITIVE_INFINITY;
-  const { cropSize } = IMAGENET_RECIPE;
-  const scanner = new JsonBoundsScanner(inferJsonBounds(maxImages, INPUT_ELEMENTS, 3 * cropSize));
+  const scanner = new JsonBoundsScanner(inferJsonBounds(maxImages, 3 * inputSize * inputSize, 3 * inputSize));
   let at = 0;
   const body = await readUpload(payload, Number(request.headers['content-length']), bodyLimit, (chunk) => {
     if (at < jsonBytes) scanner.feed(chunk.subarray(0, Math.min(chunk.length, jsonBytes - at)));

@@ -2,8 +2,9 @@ import type { Readable } from 'node:stream';
 import type { FastifyContextConfig, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Readiness } from '../../../classifier-slot.js';
 import { errorResponses } from '../../../errors.js';
-import { createOipHandler, type InferRequest, type ModelRef, type OipOptions } from '../handler.js';
+import { createOipHandler, type InferRequest, largestInputSize, type ModelRef, type OipOptions } from '../handler.js';
 import { CAM_OUTPUT_NAME, IMAGE_INPUT, OUTPUT_NAMES, TENSOR_INPUT } from '../model-metadata.js';
+import { repositoryRoutes } from './repository.js';
 import { readInferBody, readRestRequest, splitInferBody } from './request.js';
 import { encodeRestAnswer } from './response.js';
 
@@ -31,7 +32,10 @@ const modelParams = {
   type: 'object',
   required: ['model'],
   properties: {
-    model: { type: 'string', description: 'The model name (`--model-name`; by default the architecture, e.g. `resnet18`).' },
+    model: {
+      type: 'string',
+      description: 'A served model (`POST /v2/repository/index` lists them; one model is named by `--model-name`, else its architecture).',
+    },
     version: {
       type: 'string',
       description: "The only version: the weights' SHA-256 prefix, as the model metadata's `versions` says (e.g. `f37072fd`).",
@@ -106,12 +110,15 @@ const inferBody = {
 
 /**
  * The Open Inference Protocol's REST API (kserve/open-inference-protocol inference_rest.md) with Triton's
- * binary tensor data and classification extensions, for the one model this server serves. The infer body
+ * binary tensor data, classification and model repository extensions, for every model served. The infer body
  * is read as bytes whatever its Content-Type (tritonclient sends none) under a limit of N uploads.
  */
 export const oipRestRoutes: FastifyPluginAsync<OipOptions> = async (app, options) => {
   const oip = createOipHandler(options);
   const bodyLimit = options.maxInferImages * options.maxUploadBytes + JSON_OVERHEAD_BYTES;
+  const inputSize = largestInputSize(options.models);
+  // In a scope of its own: its small JSON bodies are parsed as such, not as infer bodies.
+  await app.register(repositoryRoutes, { oip });
   const model = (request: FastifyRequest<{ Params: ModelParams }>): ModelRef => ({
     name: request.params.model,
     version: request.params.version,
@@ -123,7 +130,7 @@ export const oipRestRoutes: FastifyPluginAsync<OipOptions> = async (app, options
     '*',
     { bodyLimit },
     (request: FastifyRequest, payload: Readable, done: (error: Error | null, body?: Buffer) => void) => {
-      readInferBody(request, payload, bodyLimit, options.maxInferImages).then((body) => done(null, body), done);
+      readInferBody(request, payload, bodyLimit, options.maxInferImages, inputSize).then((body) => done(null, body), done);
     },
   );
 
