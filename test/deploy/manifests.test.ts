@@ -120,6 +120,67 @@ describe('deploy/kserve', () => {
   }, 120_000);
 });
 
+describe('deploy/kserve-repository', () => {
+  const repository = loadManifests('kserve-repository');
+  const repositoryRuntime = byKind(repository, 'ServingRuntime');
+  const service = byKind(repository, 'InferenceService');
+  const served = repositoryRuntime.spec.containers[0]!;
+
+  test('the InferenceService names the runtime and a folder as its storageUri; the runtime serves /mnt/models as a repository', () => {
+    const model = service.spec.predictor.model;
+    expect(model.runtime).toBe(repositoryRuntime.metadata.name);
+    expect(repositoryRuntime.spec.supportedModelFormats.map((f) => f.name)).toContain(model.modelFormat.name);
+    expect(repositoryRuntime.spec.protocolVersions).toContain(model.protocolVersion);
+    expect(model.storageUri.endsWith('/')).toBe(true);
+    expect(served.args).toEqual(['serve', `--model-repository=${KSERVE_MODELS}`]);
+  });
+
+  test('the runtime container, started with exactly its args and env and two models in /mnt/models: ready, both indexed, SIGTERM exits 0', async () => {
+    const root = join(dir, 'kserve-repository');
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '' };
+    const cache = join(root, 'cache');
+    const models = join(root, 'models');
+    for (const [name, value] of Object.entries({ ...image.env, ...containerEnv(served) })) {
+      env[name] = value.startsWith(KSERVE_MODELS)
+        ? models + value.slice(KSERVE_MODELS.length)
+        : value === served.volumeMounts?.[0]?.mountPath
+          ? cache
+          : value;
+    }
+    Object.assign(env, { RESNET_SERVE_HOST: '127.0.0.1', PORT: '0' });
+    await mkdir(models, { recursive: true });
+    await writeFile(join(models, 'first.safetensors'), checkpoint);
+    await writeFile(join(models, 'second.safetensors'), checkpoint);
+    await writeFile(join(models, 'second.json'), JSON.stringify({ precision: 'int8' }));
+    const [, ...nodeArgs] = image.entrypoint;
+    const argv = [...nodeArgs.map((a) => (a === 'dist/cli.js' ? CLI : a)), ...(served.args ?? [])].map((a) =>
+      a.replace(KSERVE_MODELS, models),
+    );
+    const printed = await run(argv.concat('--print-config', '--json'), env);
+    const config = JSON.parse(printed.stdout) as Record<string, { value: unknown; source: string }>;
+    const sources = new Set(Object.values(config).map((s) => s.source));
+    for (const name of Object.keys(containerEnv(served))) expect(sources, `${name} is not a setting`).toContain(`env ${name}`);
+    const server = startCli(argv, env);
+    try {
+      const url = await server.url;
+      const deadline = Date.now() + 90_000;
+      while ((await getStatus(`${url}${served.readinessProbe?.httpGet?.path}`)) !== 200 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(await getStatus(`${url}${served.livenessProbe?.httpGet?.path}`)).toBe(200);
+      const index = (await (await fetch(`${url}/v2/repository/index`, { method: 'POST' })).json()) as { name: string; state: string }[];
+      expect(index).toEqual([
+        expect.objectContaining({ name: 'first', state: 'READY' }),
+        expect.objectContaining({ name: 'second', state: 'READY' }),
+      ]);
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+    } finally {
+      if (server.child.exitCode === null) server.child.kill('SIGKILL');
+    }
+  }, 120_000);
+});
+
 /**
  * Starts `container` as the image's entrypoint would, with the image's environment and then the container's,
  * each volume mount (and `extraMounts`, such as KServe's) a fresh folder. The checkpoint it reads is the

@@ -77,7 +77,7 @@ export interface Manifest<K extends keyof Specs = keyof Specs> {
 }
 
 /** Every document of every .yaml file under deploy/<folder>, with the file it came from. */
-export function loadManifests(folder: 'kubernetes' | 'kserve'): Manifest[] {
+export function loadManifests(folder: 'kubernetes' | 'kserve' | 'kserve-repository'): Manifest[] {
   const dir = join(REPO, 'deploy', folder);
   const manifests: Manifest[] = [];
   for (const file of readdirSync(dir)
