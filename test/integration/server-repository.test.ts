@@ -97,7 +97,9 @@ const post = (path: string, body?: unknown) =>
 /** /predict's top 3 against classify's top 5: the same classes in order, the same probabilities. */
 function expectSameTop(actual: Prediction[], reference: Prediction[], digits = 12): void {
   expect(actual.map((p) => p.index)).toEqual(reference.slice(0, actual.length).map((p) => p.index));
-  actual.forEach((p, i) => expect(p.probability).toBeCloseTo(reference[i]?.probability ?? Number.NaN, digits));
+  actual.forEach((p, i) => {
+    expect(p.probability).toBeCloseTo(reference[i]?.probability ?? Number.NaN, digits);
+  });
 }
 
 describe('a model repository of three models', () => {
@@ -172,7 +174,7 @@ describe('a model repository of three models', () => {
       // tiny-resnet18 has 10 classes, which TorchServe's answer names by their index, most probable first (read from
       // the text: a parsed object orders integer keys numerically).
       expect([...text.matchAll(/"(\d+)":/g)].map((m) => m[1])).toEqual(reference.map((p) => String(p.index)));
-      reference.forEach((p) => expect(answer[String(p.index)]).toBeCloseTo(p.probability, 12));
+      for (const p of reference) expect(answer[String(p.index)]).toBeCloseTo(p.probability, 12);
     }
   });
 
