@@ -354,6 +354,15 @@ describe.skipIf(REFERENCE_PYTHON === undefined && !IN_CI)('eval --compare with t
       expect(stderr).toMatch(/\[CHECKPOINT_INVALID\]$/m);
     });
 
+    it('a file that is not there: INPUT_NOT_FOUND, naming it', async () => {
+      const missing = join(DIR, 'nowhere', 'missing.pth');
+      const { code, stdout, stderr } = await againstA(['--compare', missing, '--compare-arch', A]);
+      expect(code).toBe(1);
+      expect(stdout).toBe('');
+      expect(stderr).toMatch(/\[INPUT_NOT_FOUND\]$/m);
+      expect(stderr).toContain(missing);
+    });
+
     it('a model with other classes: INVALID_ARGUMENT (exit 2), giving both class counts', async () => {
       const { code, stdout, stderr } = await againstA(['--compare', SHAPES]);
       expect(code).toBe(2);
