@@ -228,7 +228,9 @@ export class ModelRegistry {
     if (this.#closing) return { ready: false, reason: notReady('The server is shutting down.') };
     if (this.#startupFailed !== undefined) return { ready: false, reason: notReady('A model failed to load; see the server log.') };
     for (const entry of this.#entries.values()) {
-      if (entry.loadKind === 'startup' && entry.slot !== undefined && entry.slot.state !== 'ready') {
+      // Only a start-up load still running: a model unloaded since (on request, or for room) leaves readiness alone.
+      const state = entry.unloading === undefined ? entry.slot?.state : undefined;
+      if (entry.loadKind === 'startup' && (state === 'loading' || state === 'idle')) {
         return { ready: false, reason: notReady(`The model "${entry.model.name}" is still loading; retry shortly.`) };
       }
     }
@@ -287,7 +289,10 @@ export class ModelRegistry {
         continue;
       }
       if (entry.reason === 'unloaded') throw notReady(unloadedMessage(entry));
-      await this.#within(deadline, this.#load(entry, 'demand', deadline), name);
+      // Past the deadline while still waiting for room, say so (the room wait has the same deadline, and loses the race).
+      await this.#within(deadline, this.#load(entry, 'demand', deadline), name, () =>
+        entry.slot === undefined ? this.#noRoom(entry) : notReady(`The model "${entry.model.name}" did not load in time; retry shortly.`),
+      );
     }
   }
 
@@ -339,6 +344,8 @@ export class ModelRegistry {
   async unload(name: string): Promise<void> {
     const entry = this.#entry(name);
     entry.reason = 'unloaded';
+    // A load of it waiting for room sees the request and gives up.
+    this.#wakeRoomWaiters();
     await this.#unload(entry, 'unloaded');
   }
 
@@ -346,6 +353,8 @@ export class ModelRegistry {
   beginShutdown(): void {
     this.#closing = true;
     for (const entry of this.#entries.values()) entry.slot?.beginShutdown();
+    // Loads waiting for room give up now rather than at their deadline.
+    this.#wakeRoomWaiters();
   }
 
   /** Closes every classifier (each finishing its queued work) once. */
@@ -356,6 +365,8 @@ export class ModelRegistry {
 
   /** Resolves once no load is in progress (see ClassifierSlot.settled). */
   async settled(): Promise<void> {
+    // A load admitted before shutdown has made its slot (or given up) once the admission chain is done.
+    await this.#admission;
     await Promise.all([...this.#entries.values()].map((entry) => entry.slot?.settled()));
   }
 
@@ -381,7 +392,7 @@ export class ModelRegistry {
       // Wrapped, so that the turn ends when the slot exists rather than when its load does.
       const turn = this.#admission.then(async (): Promise<{ loading: Promise<Classifier> }> => {
         if (entry.slot !== undefined) return { loading: entry.slot.load() };
-        await this.#makeRoom(entry, deadline);
+        await this.#makeRoom(entry, kind, deadline);
         return { loading: this.#createSlot(entry, kind) };
       });
       this.#admission = turn.then(
@@ -396,6 +407,12 @@ export class ModelRegistry {
       this.#pending.set(entry, pending);
     }
     return pending;
+  }
+
+  /** @throws NOT_READY once shutdown began, or for a load on demand of a model unloaded on request. */
+  #refuseLoad(entry: Entry, kind: LoadKind): void {
+    if (this.#closing) throw notReady('The server is shutting down.');
+    if (kind === 'demand' && entry.reason === 'unloaded') throw notReady(unloadedMessage(entry));
   }
 
   #createSlot(entry: Entry, kind: LoadKind): Promise<Classifier> {
@@ -414,10 +431,15 @@ export class ModelRegistry {
         entry.lastUsed = ++this.#clock;
         this.#gauges.loaded(entry.model.name, true);
         this.#options.onEvent?.({ kind: 'loaded', model: entry.model.name, id: classifier.model.id });
+        // A model that has loaded can be unloaded for room: a load waiting for room looks again — on the next turn of
+        // the event loop, once the requests that waited for this load have taken their leases (woken at once, it
+        // would unload the model under them before they use it, and they would reload it: a livelock).
+        setImmediate(() => this.#wakeRoomWaiters());
         return classifier;
       },
       (error: unknown) => {
         this.#options.onEvent?.({ kind: 'load-failed', model: entry.model.name, error });
+        this.#wakeRoomWaiters();
         throw error;
       },
     );
@@ -426,11 +448,12 @@ export class ModelRegistry {
   }
 
   /** Unloads least recently used idle models until `entry` fits the budget; waits for a lease to end when none is idle. */
-  async #makeRoom(entry: Entry, deadline: number): Promise<void> {
+  async #makeRoom(entry: Entry, kind: LoadKind, deadline: number): Promise<void> {
     const budget = this.#options.memoryBudgetBytes;
-    if (budget === 0) return;
     for (;;) {
-      if (entry.slot !== undefined) return;
+      // Shutdown, or an unload asked for while this load waited its turn: no load starts after either.
+      this.#refuseLoad(entry, kind);
+      if (budget === 0 || entry.slot !== undefined) return;
       const resident = [...this.#entries.values()].filter((other) => other.resident);
       const used = resident.reduce((sum, other) => sum + other.bytes, 0);
       if (used + entry.bytes <= budget) return;
@@ -443,11 +466,7 @@ export class ModelRegistry {
       }
       // Every loaded model is in use (or loading, or unloading): wait for one to be done.
       const woken = new Promise<void>((resolve) => this.#roomWaiters.add(resolve));
-      await this.#within(deadline, woken, entry.model.name, () =>
-        notReady(
-          `No room to load "${entry.model.name}" within the memory budget of ${mb(budget)}: every loaded model is in use. Retry shortly.`,
-        ),
-      );
+      await this.#within(deadline, woken, entry.model.name, () => this.#noRoom(entry));
     }
   }
 
@@ -498,6 +517,13 @@ export class ModelRegistry {
         observer.onQueueDepth?.(total);
       },
     };
+  }
+
+  #noRoom(entry: Entry): ResnetServeError {
+    const budget = mb(this.#options.memoryBudgetBytes);
+    return notReady(
+      `No room to load "${entry.model.name}" within the memory budget of ${budget}: every loaded model is in use. Retry shortly.`,
+    );
   }
 
   /** `promise`, or NOT_READY once `deadline` passes. */

@@ -8,8 +8,9 @@
 import type { IncomingMessage } from 'node:http';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { readModelContract } from '../../src/model/read-contract.js';
 import { installShutdownHandlers, startServer } from '../../src/server/start.js';
-import { realLoader } from './synthetic-model.js';
+import { realLoader, syntheticModel } from './synthetic-model.js';
 
 // `gc` exposed as the resnet-serve command exposes it (src/cli.ts), so the server's memory behaves the same.
 setFlagsFromString('--expose-gc');
@@ -19,6 +20,8 @@ const env = process.env;
 const handle = await startServer({
   host: '127.0.0.1',
   port: 0,
+  // Known before it loads, as `serve` knows it: the request bounds follow its 224 px input, not the largest recipe's.
+  model: await readModelContract(syntheticModel()),
   loadClassifier: realLoader({
     maxQueue: env.RS_MAX_QUEUE === undefined ? undefined : Number(env.RS_MAX_QUEUE),
     maxBatch: env.RS_MAX_BATCH === undefined ? undefined : Number(env.RS_MAX_BATCH),

@@ -247,7 +247,10 @@ describe('gRPC service', () => {
     expect(await grpc.call('ServerLive')).toEqual({ live: true });
     expect(await grpc.call('ServerReady')).toEqual({ ready: true });
     expect(await grpc.call('ModelReady', { name: 'resnet18' })).toEqual({ ready: true });
-    expect(await grpc.call('ServerMetadata')).toMatchObject({ name: 'resnet-serve', extensions: ['binary_tensor_data', 'classification'] });
+    expect(await grpc.call('ServerMetadata')).toMatchObject({
+      name: 'resnet-serve',
+      extensions: ['binary_tensor_data', 'classification', 'model_repository'],
+    });
     const { version } = await readModelContract(syntheticModel());
     expect(await grpc.call('ModelMetadata', { name: 'resnet18', version })).toMatchObject({
       name: 'resnet18',

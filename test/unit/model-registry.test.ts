@@ -870,3 +870,85 @@ describe('what the registry sums over its models', () => {
     expect(registry.requestTimeoutMs(1234)).toBe(5_000);
   });
 });
+
+describe('found by review: readiness, room waits, shutdown and unload races', () => {
+  test('readiness stays true while a startup-loaded model is unloaded', async () => {
+    const { registry } = fixture([{ name: 'a' }, { name: 'b' }]);
+    await registry.start();
+    const held = gate();
+    const lease = registry.use('a', () => held.promise);
+    await tick();
+    const unloading = registry.unload('a');
+    await tick();
+    expect(registry.readiness()).toEqual({ ready: true });
+    held.open();
+    await lease;
+    await unloading;
+  });
+
+  test('a request waiting for room loads once the model that was loading is idle', async () => {
+    const slow = manualLoader(classifierOf('a'));
+    const { registry } = fixture(
+      [
+        { name: 'a', bytes: 600_000, loadClassifier: slow.load },
+        { name: 'b', bytes: 600_000 },
+      ],
+      { loading: 'first-use', memoryBudgetBytes: 1_000_000, loadWaitMs: 500 },
+    );
+    await registry.start();
+    const loading = registry.load('a');
+    await tick();
+    const b = nameOf(registry, 'b');
+    await tick();
+    slow.resolve();
+    await loading;
+    expect(await b).toBe('b');
+  });
+
+  test('no load starts after close()', async () => {
+    const { registry, memory } = fixture(
+      [
+        { name: 'a', bytes: 600_000 },
+        { name: 'b', bytes: 600_000 },
+      ],
+      { loading: 'first-use', memoryBudgetBytes: 1_000_000, loadWaitMs: 2000 },
+    );
+    await registry.start();
+    const held = gate();
+    const lease = registry.use('a', () => held.promise);
+    await tick();
+    const b = rejectedError(() => registry.use('b', async () => 0));
+    await tick();
+    await registry.close();
+    await registry.settled();
+    held.open();
+    await lease;
+    expect((await b).code).toBe('NOT_READY');
+    await tick(50);
+    await registry.settled();
+    expect(memory.live).toBe(0);
+    expect(memory.loadsOf('b')).toBe(0);
+  });
+
+  test('unload() of a model whose demand load waits for room keeps it unloaded', async () => {
+    const { registry, memory } = fixture(
+      [
+        { name: 'a', bytes: 600_000 },
+        { name: 'b', bytes: 600_000 },
+      ],
+      { loading: 'first-use', memoryBudgetBytes: 1_000_000, loadWaitMs: 2000 },
+    );
+    await registry.start();
+    const held = gate();
+    const lease = registry.use('a', () => held.promise);
+    await tick();
+    const b = registry.use('b', async (c) => c.model.name).catch((e: Error) => e.message);
+    await tick();
+    await registry.unload('b');
+    held.open();
+    await lease;
+    expect(await b).toContain('POST /v2/repository/models/b/load');
+    expect(memory.loadsOf('b')).toBe(0);
+    expect(states(registry).b).toBe('UNAVAILABLE: unloaded');
+  });
+});

@@ -80,14 +80,19 @@ export interface OipHandler {
   unloadModel(name: string, parameters: readonly string[]): Promise<void>;
 }
 
+/** EfficientNet-B7's 600 px: the largest input of TorchVision's recipes. */
+const LARGEST_TORCHVISION_INPUT = Math.max(...Object.values(TORCHVISION_WEIGHTS).map((weights) => weights.recipe.cropSize));
+
 /**
- * The largest input side a request may carry, for the bounds checked on the bytes before the model is known: that of
- * any TorchVision recipe (EfficientNet-B7's 600 px) or of a served model's contract, if larger. The model's own size
- * is checked once the request is decoded (`planInference`), within that bound.
+ * The largest input side a request may carry, for the bounds checked on the bytes before the model is known (the
+ * JSON's structure, gRPC's wire scan): that of the largest served model's contract — or, when a model's contract is
+ * not known before it loads, of any TorchVision recipe (EfficientNet-B7's 600 px). The model's own size is checked
+ * once the request is decoded (`planInference`), within that bound. Bounds of 600 px for 224 px models would let
+ * 7× larger JSON arrays through to JSON.parse.
  */
 export function largestInputSize(models: ModelRegistry): number {
-  const sizes = models.models.map((model) => model.model?.recipe.cropSize ?? 0);
-  return Math.max(...Object.values(TORCHVISION_WEIGHTS).map((weights) => weights.recipe.cropSize), ...sizes);
+  const sizes = models.models.map((model) => model.model?.recipe.cropSize ?? LARGEST_TORCHVISION_INPUT);
+  return Math.max(...sizes);
 }
 
 export function createOipHandler(options: OipOptions): OipHandler {
