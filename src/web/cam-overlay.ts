@@ -99,6 +99,11 @@ export class CamOverlay {
     this.#available = false;
   }
 
+  /** Another model was picked: ask for maps again when it can give them (its /config entry says). */
+  markAvailable(available: boolean): void {
+    this.#available = available;
+  }
+
   /**
    * Shows the toggle and the selected class's map for a new answer (or hides everything for `undefined`), and makes
    * `items` (one element per prediction, in order) select their class.

@@ -20,11 +20,20 @@ interface PredictResponse {
   timings_ms: { decode: number; inference: number; total: number };
 }
 
+interface PublicModel {
+  id: string;
+  precision: string;
+  explain: { available: boolean };
+}
+
 interface PageConfig {
   maxUploadBytes: number;
   topK: number;
-  /** The model served (GET /config): whether it can show where it looked. Absent until it is known. */
-  model?: { id: string; explain: { available: boolean } };
+  /** The default model (GET /config): whether it can show where it looked. Absent until it is known. */
+  model?: PublicModel;
+  /** Every model served; with more than one, the page offers a picker. */
+  models?: { name: string; bytes?: number; top1?: number; model?: PublicModel }[];
+  defaultModel?: string;
 }
 
 /** What the page last showed, so a language switch can redraw it without a new request. */
@@ -35,6 +44,7 @@ type View =
   | { kind: 'error'; key: MessageKey; params: Record<string, string | number> };
 
 const LANG_KEY = 'resnet-serve.lang';
+const MODEL_KEY = 'resnet-serve.model';
 /** The server's defaults (src/server/options.ts), put in by scripts/build-web.mjs. */
 declare const __DEFAULT_CONFIG__: PageConfig;
 /** Used until GET /config answers (and if it cannot): the server's own defaults. */
@@ -60,32 +70,41 @@ const ui = {
   heading: element<HTMLHeadingElement>('results-heading'),
   predictions: element<HTMLOListElement>('predictions'),
   latency: element<HTMLParagraphElement>('latency'),
+  answeredBy: element<HTMLParagraphElement>('answered-by'),
+  modelPicker: element<HTMLLabelElement>('model-picker'),
+  modelSelect: element<HTMLSelectElement>('model-select'),
 };
 
 const cam = new CamOverlay(ui.preview, ui.predictions);
 
-let lang: Lang = initialLang(readStoredLang(), navigator.language);
+let lang: Lang = initialLang(readStored(LANG_KEY), navigator.language);
 let config: PageConfig = FALLBACK_CONFIG;
 let view: View = { kind: 'empty' };
 let inFlight: AbortController | undefined;
 /** The "Run on this device" switch, once GET /on-device says the server offers it. */
 let onDevice: OnDeviceMode | undefined;
+/** The model picked, when the server serves several (undefined: the server's default). */
+let picked: string | undefined;
 
-function readStoredLang(): string | null {
+function readStored(key: string): string | null {
   try {
-    return localStorage.getItem(LANG_KEY);
+    return localStorage.getItem(key);
   } catch {
-    return null; // storage disabled (private mode, file://): fall back to the browser language
+    return null; // storage disabled (private mode, file://): fall back to the default
+  }
+}
+
+function store(key: string, value: string): void {
+  try {
+    localStorage.setItem(key, value);
+  } catch {
+    // Not remembered; the page still switches.
   }
 }
 
 function setLang(next: Lang): void {
   lang = next;
-  try {
-    localStorage.setItem(LANG_KEY, next);
-  } catch {
-    // Not remembered; the page still switches.
-  }
+  store(LANG_KEY, next);
   applyLang();
 }
 
@@ -105,6 +124,7 @@ function applyLang(): void {
   ui.langToggle.textContent = t(lang, 'toggle');
   ui.langToggle.lang = lang === 'zh' ? 'en' : 'zh';
   ui.langToggle.setAttribute('aria-label', t(lang, 'toggleLabel'));
+  renderModelPicker();
   onDevice?.render();
   render();
 }
@@ -119,6 +139,7 @@ function render(): void {
   ui.predictions.replaceChildren();
   ui.heading.hidden = view.kind !== 'result';
   ui.latency.textContent = '';
+  ui.answeredBy.textContent = '';
   if (view.kind !== 'result') {
     cam.show(undefined, [], lang);
     return;
@@ -128,6 +149,7 @@ function render(): void {
   ui.heading.textContent = t(lang, 'resultsHeading', { k: response.predictions.length });
   for (const prediction of response.predictions) ui.predictions.append(predictionItem(prediction));
   cam.show(response, [...ui.predictions.children] as HTMLElement[], lang);
+  ui.answeredBy.textContent = t(lang, 'answeredBy', { model: response.model, precision: response.precision });
   const { decode, inference, total } = response.timings_ms;
   if (view.onDevice !== undefined) {
     const { threads } = view.onDevice;
@@ -256,7 +278,12 @@ async function classify(file: File): Promise<void> {
   try {
     // Maps cost no measurable time (bench/explain.mjs), so they are always asked for and the toggle is instant.
     const explain = cam.available ? '&explain=true' : '';
-    const response = await fetch(`predict?top=${config.topK}&lang=${lang}${explain}`, { method: 'POST', body, signal: controller.signal });
+    const model = picked === undefined ? '' : `&model=${encodeURIComponent(picked)}`;
+    const response = await fetch(`predict?top=${config.topK}&lang=${lang}${explain}${model}`, {
+      method: 'POST',
+      body,
+      signal: controller.signal,
+    });
     const payload: unknown = await response.json().catch(() => undefined);
     if (controller.signal.aborted) return;
     if (response.ok) {
@@ -357,6 +384,10 @@ function wireEvents(): void {
     }
   });
   ui.langToggle.addEventListener('click', () => setLang(lang === 'zh' ? 'en' : 'zh'));
+  ui.modelSelect.addEventListener('change', () => {
+    store(MODEL_KEY, ui.modelSelect.value);
+    pick(ui.modelSelect.value);
+  });
 }
 
 /** The same result view, computed in this browser (on-device.ts); no byte of the photo leaves it. */
@@ -367,7 +398,7 @@ async function classifyOnDevice(mode: OnDeviceMode, file: File, controller: Abor
     const result = await mode.classify(file, config.topK, true);
     if (controller.signal.aborted) return;
     const { predictions, image, timings } = result;
-    const response = { predictions, image, model: 'on-device', precision: '', timings_ms: timings };
+    const response = { predictions, image, model: mode.modelId, precision: mode.precision, timings_ms: timings };
     show({ kind: 'result', response, roundTripMs: timings.total, onDevice: { threads: result.threads } });
   } catch (error) {
     if (controller.signal.aborted) return;
@@ -380,12 +411,46 @@ async function classifyOnDevice(mode: OnDeviceMode, file: File, controller: Abor
   }
 }
 
+/** The picker's options, in the page's language: name, the card's top-1 when the weights are TorchVision's, size. */
+function renderModelPicker(): void {
+  const models = config.models ?? [];
+  ui.modelPicker.hidden = models.length < 2;
+  if (models.length < 2) return;
+  ui.modelSelect.replaceChildren(
+    ...models.map((model) => {
+      const option = document.createElement('option');
+      option.value = model.name;
+      const size = model.bytes === undefined ? '' : formatBytes(model.bytes);
+      option.textContent =
+        model.top1 === undefined
+          ? t(lang, 'modelOptionNoCard', { name: model.name, size })
+          : t(lang, 'modelOption', { name: model.name, top1: model.top1.toFixed(1), size });
+      option.selected = model.name === picked;
+      return option;
+    }),
+  );
+}
+
+/** Answers come from `name` from now on; the maps and the on-device mode follow it. */
+function pick(name: string): void {
+  picked = name;
+  const model = config.models?.find((m) => m.name === name)?.model;
+  cam.markAvailable(model?.explain.available !== false);
+  void onDevice?.useModel(name);
+  renderModelPicker();
+}
+
 async function loadConfig(): Promise<void> {
   try {
     const response = await fetch('config');
     if (response.ok) config = { ...FALLBACK_CONFIG, ...((await response.json()) as Partial<PageConfig>) };
     // A model whose head is not average-pool → linear (ConvNeXt, MobileNetV3): say so, and never ask for maps.
     if (config.model?.explain.available === false) cam.markUnavailable();
+    const models = config.models ?? [];
+    if (models.length > 1) {
+      const stored = readStored(MODEL_KEY);
+      pick(models.some((m) => m.name === stored) ? (stored ?? '') : (config.defaultModel ?? models[0]?.name ?? ''));
+    }
   } catch {
     // Keep the defaults; the server enforces its limits regardless.
   }
@@ -406,5 +471,7 @@ void OnDeviceMode.create(
   applyLang,
 ).then((mode) => {
   onDevice = mode;
+  // The picker may have chosen before the mode existed.
+  if (picked !== undefined) void mode?.useModel(picked);
   applyLang(); // a remembered switch starts on: word the page for it
 });

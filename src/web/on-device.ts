@@ -10,7 +10,7 @@ import type { FromWorker, ToWorker, WorkerPrediction } from './on-device-protoco
 
 /** GET /on-device (src/server/on-device.ts). */
 interface Manifest {
-  model: { url: string; bytes: number; precision: string };
+  model: { url: string; bytes: number; precision: string; id: string };
   runtime: string;
   recipe: PreprocessRecipe;
 }
@@ -85,7 +85,7 @@ function megabytes(bytes: number): string {
 
 export class OnDeviceMode {
   readonly #ui: OnDeviceUi;
-  readonly #manifest: Manifest;
+  #manifest: Manifest;
   readonly #text: Translate;
   readonly #onSwitch: () => void;
   #state: State = { kind: 'off' };
@@ -128,6 +128,36 @@ export class OnDeviceMode {
     if (ui.toggle.checked) void mode.#start().catch(() => undefined);
     mode.render();
     return mode;
+  }
+
+  /** The precision of the model this mode downloads (`fp32`, `int8`). */
+  get precision(): string {
+    return this.#manifest.model.precision;
+  }
+
+  /** The id of the model this mode downloads (`resnet50-11ad3fa6`), which names its answers. */
+  get modelId(): string {
+    return this.#manifest.model.id;
+  }
+
+  /**
+   * Switches to the model `name` (GET /on-device?model=NAME): a model already downloaded is kept by the browser's
+   * cache; the worker is restarted on the new one, and photos being classified on the old one fail.
+   */
+  async useModel(name: string): Promise<void> {
+    const response = await fetch(`on-device?model=${encodeURIComponent(name)}`);
+    if (!response.ok) return;
+    const manifest = (await response.json()) as Manifest;
+    if (manifest.model.url === this.#manifest.model.url) return;
+    this.#manifest = manifest;
+    this.#worker?.terminate();
+    for (const pending of this.#pending.values()) pending.reject(new OnDeviceFailure('FAILED', 'the model was changed'));
+    this.#pending.clear();
+    this.#worker = undefined;
+    this.#ready = undefined;
+    this.#threads = undefined;
+    if (this.enabled) void this.#start().catch(() => undefined);
+    else this.#set({ kind: 'off' });
   }
 
   /** Whether photos are to be classified here. */

@@ -206,7 +206,8 @@ export async function resolveWeights(options: ResolveWeightsOptions = {}): Promi
     if (!(await isFile(options.weightsPath))) {
       throw new ResnetServeError(
         'INPUT_NOT_FOUND',
-        `The weights file ${options.weightsPath} (--weights) does not exist or is not a file.`,
+        // Not "--weights": eval's --compare and a model repository name weights files too.
+        `The weights file ${options.weightsPath} does not exist or is not a file.`,
         {
           details: { path: options.weightsPath },
         },
