@@ -8,7 +8,7 @@ const RESULTS = repoFile('bench/results.md');
 
 describe('the documentation’s benchmark figures', () => {
   it('are, on every quoting page, what bench/lib/results-docs.mjs makes of the committed bench/results.md', () => {
-    expect(QUOTING_PAGES.map((page) => page.path)).toEqual(['docs/benchmarks.md', 'README.md']);
+    expect(QUOTING_PAGES.map((page) => page.path)).toEqual(['docs/benchmarks.md', 'README.md', 'docs/models.md']);
     for (const page of QUOTING_PAGES) {
       expect([page.path, sectionOf(repoFile(page.path), page.section)]).toEqual([page.path, page.make(RESULTS)]);
     }
