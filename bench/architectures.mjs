@@ -318,7 +318,7 @@ async function benchArchitecture(ctx, arch, weights) {
   for (const precision of PRECISIONS) {
     ctx.log(`${arch} ${precision}: convert, calibrate and compile into the cache (one classify)`);
     const prepared = await attempt(`${precision} convert`, () => prepare(ctx, arch, precision));
-    result.rows[precision] = { precision, ...prepared, weightsMb: prepared && statSync(prepared.model).size / 1e6 };
+    result.rows[precision] = { precision, ...prepared, weightsMb: prepared && statSync(prepared.model).size / 2 ** 20 };
   }
 
   const participants = [];
@@ -395,6 +395,9 @@ export async function benchArchitectures({
     };
     if (!ctx.python.ok) log(`PyTorch baseline: n/a — ${ctx.python.reason}`);
     const loadBefore = loadAverage();
+    if (Number(loadBefore.split(' ')[0]) > cpus().length * 0.5) {
+      log(`warning: the machine is busy (load average ${loadBefore}); numbers will be noisy`);
+    }
     const weightsOf = await ensureWeights(archs, weightsDir ?? join(work, 'weights'), ctx.python, env, log);
     ctx.modelArgs = (arch, precision) => [
       '--home',
@@ -515,7 +518,7 @@ export function architecturesMarkdown(run, command = 'node bench/architectures.m
       'PyTorch: TorchVision’s module with the same state_dict, eval mode, `torch.inference_mode()`, same thread count, fp32. ' +
       'ours ÷ PyTorch below 1 is faster; the int8 rows divide by the same PyTorch fp32 time.',
     `- HTTP p50: one ${PHOTO} (decode, resize, crop, inference, JSON) to a \`serve\` process, sequential; ${CONCURRENCY} clients: closed loop on the same photo; ` +
-      'server peak RSS: its VmHWM after both. weights: the ONNX file `serve` runs (fp32 folded BatchNorm; int8 QDQ).',
+      'server peak RSS: its VmHWM after both. weights: the ONNX file `serve` runs (fp32 folded BatchNorm; int8 QDQ). MB are MiB, as the card’s file sizes.',
     '- top-1 and GFLOPs: the model card of the DEFAULT TorchVision weights (src/weights/torchvision-weights.ts), for fp32; the int8 rows repeat them unmeasured.',
     ...failures.map((f) => `- ${f}`),
   ].join('\n');
