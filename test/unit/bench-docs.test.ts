@@ -1,6 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { benchmarksSection, parseResults, QUOTING_PAGES, readmeHeadline } from '../../bench/lib/results-docs.mjs';
+import {
+  ARCHITECTURES_SECTION,
+  architecturesSection,
+  benchmarksSection,
+  parseResults,
+  QUOTING_PAGES,
+  readmeHeadline,
+} from '../../bench/lib/results-docs.mjs';
 import { replaceSection, sectionOf } from '../../scripts/doc-sections.mjs';
 
 const repoFile = (path: string): string => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
@@ -42,6 +49,20 @@ describe('the documentation’s benchmark figures', () => {
     expect(replaceSection(page, 'bench:x', 'new')).toBe('before\n<!-- bench:x -->\nnew\n<!-- /bench:x -->\nafter\n');
     expect(sectionOf(replaceSection(page, 'bench:x', 'new'), 'bench:x')).toBe('new');
     expect(() => replaceSection('no markers', 'bench:x', 'new')).toThrow(/no <!-- bench:x -->/);
+  });
+
+  it('quote the architectures table in docs/models.md, and keep it out of the main table’s notes', () => {
+    const section = sectionOf(RESULTS, ARCHITECTURES_SECTION);
+    expect(section).toBeDefined();
+    const table = section!.split('\n').filter((line) => line.startsWith('| '));
+    expect(table.length).toBeGreaterThan(2);
+    for (const line of table) expect(architecturesSection(RESULTS)).toContain(line);
+    expect(architecturesSection(RESULTS)).toMatch(/^- CPU: /m);
+    const notes = parseResults(RESULTS).notes.join('\n');
+    expect(notes).not.toContain('inference p50');
+    expect(benchmarksSection(RESULTS)).not.toContain(table[0]!);
+    // Results without the section (before its first run) still make a page, saying how to fill it.
+    expect(architecturesSection('# results\n')).toMatch(/Not measured yet/);
   });
 
   it('refuse results without a table rather than write empty pages', () => {
