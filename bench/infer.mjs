@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { InferenceEngine } from '../dist/engine/inference-engine.js';
 import { cacheDir, createClassifier, DEFAULTS, preprocess } from '../dist/index.js';
+import { readModelContract } from '../dist/model/read-contract.js';
 import { KERNEL, timeKernels } from './lib/kernel-timing.mjs';
 
 const { values, positionals } = parseArgs({
@@ -55,7 +56,11 @@ await classifier.close();
 
 // The session alone, back to back on one prepared input: the number to hold against the compute floor,
 // with no decode between runs competing for the caches and the two cores.
-const engine = await InferenceEngine.create(values.model, { threads: DEFAULTS.threads, cacheDir: cacheDir() });
+const engine = await InferenceEngine.create(values.model, {
+  threads: DEFAULTS.threads,
+  cacheDir: cacheDir(),
+  contract: await readModelContract(values.model),
+});
 const input = await preprocess(images[0].bytes);
 const engineMs = [];
 for (let i = 0; i < Number(values.warmup); i++) await engine.infer(input, 1);

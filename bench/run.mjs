@@ -1,10 +1,13 @@
 // `npm run bench`: resnet-serve (fp32, int8) against the reference system's numbers, on this machine.
 //
 //   node bench/run.mjs [--quick] [--soak | --no-soak] [--baseline pytorch] [--python PATH] [--out FILE]
+//                      [--architectures LIST | --no-architectures]
 //
 // Inputs are generated (bench/.work/, git-ignored); every server listens on 127.0.0.1 only; every request
 // loop is bounded in count and time; every child process is stopped at the end, even on failure.
-// Method and caveats: docs/benchmarks.md, "How the benchmark works", whose figures this run rewrites.
+// Method and caveats: docs/benchmarks.md, "How the benchmark works", whose figures this run rewrites. Last, the
+// architectures section (bench/architectures.mjs): seven TorchVision classifiers, fp32 and int8, against PyTorch,
+// whose table this run rewrites in docs/models.md.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -13,11 +16,20 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { messageOf } from '../dist/errors.js';
+import { sectionOf } from '../scripts/doc-sections.mjs';
+import {
+  CONFIGS as ARCHITECTURE_CONFIGS,
+  ARCHITECTURES,
+  architecturesMarkdown,
+  architecturesText,
+  benchArchitectures,
+  withArchitecturesSection,
+} from './architectures.mjs';
 import { closedLoop, multipartBody, oipBinaryBody, post, waitReady } from './lib/http.mjs';
 import { ensureImages } from './lib/images.mjs';
 import { cpuMsOf, freePort, memoryOf, RssSampler, runJson, runQuiet, spawnTracked, stop, stopAll } from './lib/proc.mjs';
 import { buildRows, tabulate, toMarkdown, toText } from './lib/report.mjs';
-import { QUOTING_PAGES, writeBenchmarkDocs } from './lib/results-docs.mjs';
+import { ARCHITECTURES_SECTION, QUOTING_PAGES, writeBenchmarkDocs } from './lib/results-docs.mjs';
 import { summarize } from './lib/stats.mjs';
 import { writeSyntheticWeights } from './lib/synthetic-weights.mjs';
 
@@ -43,6 +55,10 @@ const USAGE = `Usage: node bench/run.mjs [options]   (npm run bench -- [options]
                      (default $RESNET_SERVE_BENCH_PYTHON, else python3)
   --precision LIST   which of our precisions to run (default fp32,int8)
   --serve-args ARGS  extra flags for our serve command, e.g. --serve-args="--max-batch 1" (batching sweeps)
+  --architectures LIST  the architectures section's classifiers, comma-separated (default ${ARCHITECTURES.join(',')});
+                     it needs a Python with torch and torchvision (--python, $RESNET_SERVE_BENCH_PYTHON, .cache/venv or
+                     python3) for the weights and the PyTorch column; ~10 minutes on 2 cores (--quick: ~4)
+  --no-architectures skip that section (bench/results.md keeps the table of the last run that measured it)
   --out FILE         where to write the markdown results (default bench/results.md; "-" for none)`;
 
 const { values: flags } = parseArgs({
@@ -55,6 +71,8 @@ const { values: flags } = parseArgs({
     precision: { type: 'string', default: 'fp32,int8' },
     out: { type: 'string', default: join('bench', 'results.md') },
     'serve-args': { type: 'string', default: '' },
+    architectures: { type: 'string', default: ARCHITECTURES.join(',') },
+    'no-architectures': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -483,6 +501,25 @@ async function main() {
     if (column.target) column.result = await benchTarget(column.target, images, uploads);
   }
 
+  // After every server above is stopped, so that its servers and PyTorch have the machine to themselves.
+  let architectures;
+  if (!flags['no-architectures']) {
+    log('architectures section (bench/architectures.mjs; skip with --no-architectures)');
+    try {
+      architectures = await benchArchitectures({
+        archs: flags.architectures
+          .split(',')
+          .map((a) => a.trim())
+          .filter(Boolean),
+        config: flags.quick ? ARCHITECTURE_CONFIGS.quick : ARCHITECTURE_CONFIGS.full,
+        python: flags.python,
+        log: (message) => log(`architectures: ${message}`),
+      });
+    } catch (error) {
+      log(`architectures section failed: ${messageOf(error)}`);
+    }
+  }
+
   const baseline = columns.find((c) => c.label === 'pytorch');
   const rows = buildRows(
     images.map((i) => i.name),
@@ -511,6 +548,7 @@ async function main() {
   console.log(`\n${summary.join('\n')}\n\n${toText(table)}\n`);
   if (baseline) console.log('ratios: ours / pytorch; below 1 is better except for throughput.');
   console.log(context.join('\n'));
+  if (architectures) console.log(`\nArchitectures\n${architecturesText(architectures)}`);
 
   if (flags.out !== '-') {
     const markdown = [
@@ -531,12 +569,19 @@ async function main() {
       ...context.map((l) => `- ${l}`),
       '',
     ].join('\n');
-    await writeFile(resolve(ROOT, flags.out), markdown);
+    // Without a new architectures table, the one of the last run that measured it stays (it names its own date).
+    const out = resolve(ROOT, flags.out);
+    const previous = existsSync(out) ? readFileSync(out, 'utf8') : '';
+    const previousSection = sectionOf(previous, ARCHITECTURES_SECTION);
+    const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+    const section = architectures ? architecturesMarkdown(architectures, command) : previousSection;
+    const written = section === undefined ? markdown : withArchitecturesSection(markdown, section);
+    await writeFile(out, written);
     log(`wrote ${flags.out}`);
     // The committed results are the ones the documentation quotes; a sweep written elsewhere leaves the pages alone.
     if (resolve(ROOT, flags.out) === resolve(ROOT, 'bench', 'results.md')) {
-      await writeBenchmarkDocs(ROOT, markdown);
-      log(`wrote its figures into ${QUOTING_PAGES.map((page) => page.path).join(' and ')}`);
+      await writeBenchmarkDocs(ROOT, written);
+      log(`wrote its figures into ${QUOTING_PAGES.map((page) => page.path).join(', ')}`);
     }
   }
 }

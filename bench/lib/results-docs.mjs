@@ -1,9 +1,17 @@
 // The documentation's benchmark figures, made from bench/results.md and nothing else: `npm run bench` writes them
-// into docs/benchmarks.md and the README after each run (run.mjs), and test/unit/bench-docs.test.ts keeps the committed
+// into docs/benchmarks.md, docs/models.md (the architectures table) and the README after each run (run.mjs; the
+// architectures table also after `node bench/architectures.mjs` alone), and test/unit/bench-docs.test.ts keeps the committed
 // pages equal to what this module makes of the committed results. No figure of a run is ever typed by hand.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { replaceSection } from '../../scripts/doc-sections.mjs';
+import { replaceSection, sectionOf } from '../../scripts/doc-sections.mjs';
+
+/**
+ * bench/results.md ends with the architectures table (bench/architectures.mjs) under this heading, between
+ * `<!-- bench:architectures -->` markers, so that a run of that section alone can rewrite it and leave the rest.
+ */
+export const ARCHITECTURES_HEADING = '## Architectures';
+export const ARCHITECTURES_SECTION = 'bench:architectures';
 
 /** The rows the reference system's own table reported, in its order, then the memory floor under any server. */
 const HEADLINE_ROWS = [
@@ -36,7 +44,8 @@ const ON_DEVICE_PREFIX = 'on-device';
  * @returns {{ context: string[], header: string[], rows: string[][], notes: string[] }}
  */
 export function parseResults(markdown) {
-  const lines = markdown.split('\n');
+  // The architectures section has its own table and bullets: they are not the main table's notes.
+  const lines = markdown.split(`\n${ARCHITECTURES_HEADING}\n`)[0].split('\n');
   const tableStart = lines.findIndex((line) => line.startsWith('| metric |'));
   if (tableStart < 0) throw new Error('bench/results.md has no results table (a "| metric |" header row)');
   const cells = (line) =>
@@ -135,16 +144,70 @@ export function readmeHeadline(markdown) {
   ].join('\n');
 }
 
+/** docs/models.md's "Architectures measured" section: bench/results.md's architectures section as it stands. */
+export function architecturesSection(markdown) {
+  const section = sectionOf(markdown, ARCHITECTURES_SECTION);
+  if (section === undefined) return 'Not measured yet: `node bench/architectures.mjs` (or `npm run bench`) writes this table.';
+  return [`From [bench/results.md](../bench/results.md), "Architectures":`, '', section.replace(/^Written by [^\n]*\n\n/, '')].join('\n');
+}
+
+/** The README's columns of the architectures table: what to pick a model by. */
+const README_ARCHITECTURE_COLUMNS = [
+  'architecture',
+  'precision',
+  'top-1 (card, %)',
+  'GFLOPs (card)',
+  'weights (MB)',
+  'inference p50 (ms)',
+  'ours ÷ PyTorch',
+  'HTTP p50 (ms)',
+  'server peak RSS (MB)',
+];
+
+/** The README's architectures table: a few columns of bench/results.md's, with the CPU and date of the run. */
+export function readmeArchitectures(markdown) {
+  const section = sectionOf(markdown, ARCHITECTURES_SECTION);
+  if (section === undefined) return 'Not measured yet: `npm run bench` writes this table.';
+  const lines = section.split('\n');
+  const cells = (line) => line.slice(2, -2).split(' | ');
+  const [headerLine, , ...rowLines] = lines.filter((line) => line.startsWith('| '));
+  const header = cells(headerLine ?? '');
+  const picks = README_ARCHITECTURE_COLUMNS.map((label) => header.indexOf(label));
+  if (picks.includes(-1)) throw new Error(`bench/results.md's architectures table lacks ${README_ARCHITECTURE_COLUMNS[picks.indexOf(-1)]}`);
+  const bullet = (prefix) => lines.find((line) => line.startsWith(`- ${prefix}`))?.slice(2 + prefix.length) ?? 'unknown';
+  const cpu = bullet('CPU: ').split(';')[0];
+  const date = bullet('date: ').slice(0, 10);
+  return [
+    `Measured by \`npm run bench\` on ${cpu} (${date}), PyTorch running TorchVision's module on the same synthetic weights in the same run; top-1 and GFLOPs are the model cards'. Every column: [docs/models.md](docs/models.md#architectures-measured-speed-memory-and-size).`,
+    '',
+    table(
+      picks.map((i) => header[i]),
+      rowLines.map(cells).map((row) => picks.map((i) => row[i])),
+    ),
+  ].join('\n');
+}
+
 /** The pages that quote bench/results.md, and the section (scripts/doc-sections.mjs) each quotes it in. */
 export const QUOTING_PAGES = [
   { path: 'docs/benchmarks.md', section: 'bench:results', make: benchmarksSection },
   { path: 'README.md', section: 'bench:headline', make: readmeHeadline },
+  { path: 'docs/models.md', section: ARCHITECTURES_SECTION, make: architecturesSection },
+  { path: 'README.md', section: ARCHITECTURES_SECTION, make: readmeArchitectures },
 ];
 
 /** Rewrites every quoting page from `markdown` (bench/results.md's text). */
-export async function writeBenchmarkDocs(root, markdown) {
-  for (const page of QUOTING_PAGES) {
+export async function writeBenchmarkDocs(root, markdown, pages = QUOTING_PAGES) {
+  for (const page of pages) {
     const path = join(root, page.path);
     await writeFile(path, replaceSection(await readFile(path, 'utf8'), page.section, page.make(markdown)));
   }
+}
+
+/** Rewrites only the pages that quote the architectures section (after `node bench/architectures.mjs` alone). */
+export async function writeArchitecturesDocs(root, markdown) {
+  await writeBenchmarkDocs(
+    root,
+    markdown,
+    QUOTING_PAGES.filter((page) => page.section === ARCHITECTURES_SECTION),
+  );
 }
