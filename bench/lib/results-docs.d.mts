@@ -10,6 +10,7 @@ export function benchmarksSection(markdown: string): string;
 export function readmeHeadline(markdown: string): string;
 export const QUOTING_PAGES: readonly { path: string; section: string; make: (markdown: string) => string }[];
 export function architecturesSection(markdown: string): string;
+export function readmeArchitectures(markdown: string): string;
 export const ARCHITECTURES_HEADING: string;
 export const ARCHITECTURES_SECTION: string;
 export function writeBenchmarkDocs(
