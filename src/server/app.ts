@@ -1,9 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
-import { notReady } from '../errors.js';
 import { TOP_K } from '../labels/postprocess.js';
 import { installAccessControl } from './access.js';
 import { installBodyGuard } from './body-guard.js';
-import type { ClassifierSlot } from './classifier-slot.js';
 import { clientErrorHandler, installConnectionCap, serverFactory } from './connections.js';
 import { errorBodySchema, installErrorHandling, sendError, toResnetServeError } from './errors.js';
 import { countResponses, createServerMetrics, metricsPlugin, type ServerMetrics } from './metrics.js';
@@ -26,8 +24,6 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The app's models by name: each one's classifier, loads and unloads, readiness for /readyz. */
     readonly models: ModelRegistry;
-    /** The default model's slot now (tests and one-model callers). @throws NOT_READY while it is not loaded. */
-    readonly classifierSlot: ClassifierSlot;
     /** The app's metrics, which the gRPC service (on a port of its own) reports to as well. */
     readonly serverMetrics: ServerMetrics;
     /** The options the app was built with, normalised once: what `startServer` and the gRPC service read. */
@@ -86,14 +82,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     metrics.models,
   );
   app.decorate('models', models);
-  app.decorate('classifierSlot', {
-    getter(): ClassifierSlot {
-      models.start().catch(() => undefined);
-      const slot = models.slot();
-      if (slot === undefined) throw notReady(`The model "${models.defaultName}" is not loaded.`);
-      return slot;
-    },
-  });
   app.decorate('serverMetrics', metrics);
   app.decorate('serverOptions', opts);
 

@@ -209,7 +209,7 @@ function routeTarget(spec: {
         logger: { level: 'error', stream },
       });
       await app.ready();
-      await app.classifierSlot.load();
+      await app.models.start();
       const server = app;
       return async (bytes: Uint8Array) => {
         const newline = bytes.indexOf(0x0a);

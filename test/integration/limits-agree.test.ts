@@ -34,7 +34,7 @@ async function realApp(options: Omit<AppOptions, 'loadClassifier'> = {}): Promis
     },
   });
   await app.ready();
-  await app.classifierSlot.load();
+  await app.models.start();
   return { app, classifier: classifier as Classifier };
 }
 
@@ -106,7 +106,7 @@ describe('the pixel limit', () => {
     const other = await buildApp({ maxPixels: MAX_PIXELS, loadClassifier: async () => new FakeClassifier() });
     try {
       await other.ready();
-      const error = await rejectedError(() => other.classifierSlot.load());
+      const error = await rejectedError(() => other.models.start());
       expect(error.code).toBe('INVALID_ARGUMENT');
       expect(error.message).toContain(String(MAX_PIXELS));
       expect((await other.inject('/readyz')).statusCode).toBe(503);
@@ -123,7 +123,7 @@ describe('the upload limit', () => {
   beforeAll(async () => {
     app = await buildApp({ maxUploadBytes: MAX_UPLOAD, loadClassifier: async () => new FakeClassifier() });
     await app.ready();
-    await app.classifierSlot.load();
+    await app.models.start();
   });
   afterAll(async () => {
     await app?.close();
@@ -152,7 +152,7 @@ describe('the request timeout at shutdown', () => {
   async function drainDeadline(classifier: FakeClassifier): Promise<number> {
     const app = await buildApp({ loadClassifier: async () => classifier });
     await app.ready();
-    await app.classifierSlot.load();
+    await app.models.start();
     const exit = vi.fn<(code: number) => void>();
     vi.useFakeTimers();
     // A close that never finishes: only the fallback ends the process.

@@ -30,7 +30,7 @@ afterEach(async () => {
 async function readyApp(options: Partial<AppOptions> = {}, classifier = new FakeClassifier()): Promise<FastifyInstance> {
   app = await buildApp({ loadClassifier: async () => classifier, ...options });
   await app.ready();
-  await app.classifierSlot.load();
+  await app.models.start();
   return app;
 }
 
@@ -107,7 +107,7 @@ describe('OIP health and metadata', () => {
       expect(res.headers['retry-after']).toBe('5');
     }
     loader.resolve();
-    await app.classifierSlot.load();
+    await app.models.start();
     expect((await app.inject({ url: '/v2/health/ready' })).statusCode).toBe(200);
   });
 });

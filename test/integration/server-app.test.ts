@@ -22,7 +22,7 @@ afterEach(async () => {
 async function readyApp(classifier = new FakeClassifier(), options: Partial<AppOptions> = {}): Promise<FastifyInstance> {
   app = await buildApp({ loadClassifier: async () => classifier, ...options });
   await app.ready();
-  await app.classifierSlot.load();
+  await app.models.start();
   return app;
 }
 
@@ -188,7 +188,7 @@ describe('health', () => {
     expect(before.statusCode).toBe(503);
     expect(before.json().code).toBe('NOT_READY');
     loader.resolve();
-    await app.classifierSlot.load();
+    await app.models.start();
     const after = await app.inject('/readyz');
     expect(after.statusCode).toBe(200);
     expect(after.json()).toEqual({ status: 'ready' });
@@ -199,7 +199,7 @@ describe('health', () => {
     app = await buildApp({ loadClassifier: loader.load });
     await app.ready();
     loader.reject(new ResnetServeError('MODEL_INVALID', 'bad model'));
-    await expect(app.classifierSlot.load()).rejects.toMatchObject({ code: 'MODEL_INVALID' });
+    await expect(app.models.start()).rejects.toMatchObject({ code: 'MODEL_INVALID' });
     expect((await app.inject('/readyz')).statusCode).toBe(503);
     expect((await app.inject('/healthz')).statusCode).toBe(200);
   });
@@ -216,7 +216,7 @@ describe('close', () => {
     const inFlight = fetch(`${url}/predict`, { method: 'POST', body: form });
     await waitFor('the prediction to reach the classifier', () => classifier.queueDepth() > 0);
     const closing = server.close();
-    await waitFor('shutdown to begin', () => server.classifierSlot.state === 'closing');
+    await waitFor('shutdown to begin', () => server.models.closing);
     expect(classifier.closeCalls).toBe(0);
     release();
     const res = await inFlight;
@@ -234,7 +234,7 @@ describe('close', () => {
     await app.ready();
     await app.close();
     loader.resolve();
-    await app.classifierSlot.load().catch(() => undefined);
+    await app.models.start().catch(() => undefined);
     expect(classifier.closeCalls).toBe(1);
     app = undefined;
   });
@@ -244,10 +244,10 @@ describe('close', () => {
     const loader = manualLoader(classifier);
     app = await buildApp({ loadClassifier: loader.load });
     await app.ready();
-    void app.classifierSlot.load();
+    void app.models.start();
     await app.close();
     let settled = false;
-    const settling = app.classifierSlot.settled().then(() => (settled = true));
+    const settling = app.models.settled().then(() => (settled = true));
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(settled).toBe(false);
     loader.resolve();
@@ -295,7 +295,7 @@ describe('other routes', () => {
   test('/metrics counts requests by route and status and reports the classifier’s timings', async () => {
     app = await buildApp({ loadClassifier: async ({ observer }) => new FakeClassifier({ observer }) });
     await app.ready();
-    await app.classifierSlot.load();
+    await app.models.start();
     await app.inject({ method: 'POST', url: '/predict', ...fileUpload(PNG) });
     await app.inject({ method: 'POST', url: '/predict', ...fileUpload('text') });
     await app.inject('/nope');

@@ -29,7 +29,7 @@ afterEach(async () => {
 async function readyApp(model: Uint8Array): Promise<FastifyInstance> {
   app = await buildApp({ loadClassifier: () => createClassifier({ model, threads: 2 }) });
   await app.ready();
-  await app.classifierSlot.load();
+  await app.models.start();
   return app;
 }
 

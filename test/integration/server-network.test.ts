@@ -125,7 +125,7 @@ describe('readiness with a loader resolved by hand', () => {
       await handle.ready;
       expect((await fetch(`${handle.url}/readyz`)).status).toBe(200);
 
-      handle.app.classifierSlot.beginShutdown();
+      handle.app.models.beginShutdown();
       expect((await fetch(`${handle.url}/readyz`)).status).toBe(503);
       expect((await fetch(`${handle.url}/healthz`)).status).toBe(200);
     } finally {
