@@ -138,11 +138,22 @@ export interface ArchCase {
  * Runs make_arch_fixtures.py for all `cases` at once into `dir` (emptied first; test/.tmp/…); returns its wall time
  * in seconds. For many large ones, {@link ArchFixtureStream} keeps the disk bounded instead.
  * @param options.photos - also the photos through each architecture's DEFAULT weights' transforms().
+ * @param options.gradCam - also PyTorch's Grad-CAM of each input's top classes (`gradcam_classes`, `gradcam`).
  */
-export async function makeArchFixtures(cases: readonly ArchCase[], dir: string, options: { photos?: boolean } = {}): Promise<number> {
+export async function makeArchFixtures(
+  cases: readonly ArchCase[],
+  dir: string,
+  options: { photos?: boolean; gradCam?: boolean } = {},
+): Promise<number> {
   rmSync(dir, { recursive: true, force: true });
   const start = performance.now();
-  const args = ['weights', '--out', dir, ...(options.photos === true ? ['--photos'] : [])];
+  const args = [
+    'weights',
+    '--out',
+    dir,
+    ...(options.photos === true ? ['--photos'] : []),
+    ...(options.gradCam === true ? ['--grad-cam'] : []),
+  ];
   await runReferencePython(SCRIPT, [...args, ...cases.map((c) => `${c.arch}:${c.size}`)], 1_800_000);
   return (performance.now() - start) / 1000;
 }
@@ -151,7 +162,10 @@ export async function makeArchFixtures(cases: readonly ArchCase[], dir: string, 
 export interface LoadedArchFixture {
   readonly fixture: ArchFixture;
   readonly stateDict: StateDict;
-  /** `inputs`, `features`, `logits`, `probabilities` and, with photos, `photo_inputs`, `photo_logits`, `photo_probabilities`. */
+  /**
+   * `inputs`, `features`, `logits`, `probabilities`; with photos, `photo_inputs`, `photo_logits`,
+   * `photo_probabilities`; with gradCam, `gradcam_classes` (int32) and `gradcam`.
+   */
   readonly reference: StateDict;
 }
 
