@@ -171,6 +171,10 @@ export async function startGrpcService(options: GrpcOptions): Promise<GrpcServic
     };
 
   const keyMatches = apiKeyCheck(options.apiKey);
+  /** With `--api-key`, the calls that infer or change what is served need `authorization: Bearer <key>` metadata. */
+  const authorise = (call: ServerUnaryCall<unknown, unknown>): void => {
+    if (keyMatches !== undefined && !keyMatches(call.metadata.get('authorization')[0]?.toString())) throw unauthorized();
+  };
   const implementation: UntypedServiceImplementation = {
     ServerLive: unary('ServerLive', () => ({ live: true })),
     ServerReady: unary('ServerReady', () => ({ ready: oip.serverReady().ready })),
@@ -178,7 +182,7 @@ export async function startGrpcService(options: GrpcOptions): Promise<GrpcServic
     ServerMetadata: unary('ServerMetadata', () => oip.serverMetadata()),
     ModelMetadata: unary('ModelMetadata', (request: ModelRequestMessage) => oip.modelMetadata(modelOf(request))),
     ModelInfer: unary('ModelInfer', async (request: ModelInferRequestMessage | RefusedRequest, call) => {
-      if (keyMatches !== undefined && !keyMatches(call.metadata.get('authorization')[0]?.toString())) throw unauthorized();
+      authorise(call);
       if (request instanceof RefusedRequest) throw request.error;
       const model = { name: request.model_name, version: request.model_version };
       return grpcInferResponse(await oip.infer(model, () => wireFromGrpc(request)));
@@ -188,12 +192,12 @@ export async function startGrpcService(options: GrpcOptions): Promise<GrpcServic
     })),
     // Loading and unloading change what the server serves: they need the key, as inference does.
     RepositoryModelLoad: unary('RepositoryModelLoad', async (request: RepositoryModelRequestMessage, call) => {
-      if (keyMatches !== undefined && !keyMatches(call.metadata.get('authorization')[0]?.toString())) throw unauthorized();
+      authorise(call);
       await oip.loadModel(request.model_name, Object.keys(request.parameters));
       return {};
     }),
     RepositoryModelUnload: unary('RepositoryModelUnload', async (request: RepositoryModelRequestMessage, call) => {
-      if (keyMatches !== undefined && !keyMatches(call.metadata.get('authorization')[0]?.toString())) throw unauthorized();
+      authorise(call);
       await oip.unloadModel(request.model_name, Object.keys(request.parameters));
       return {};
     }),
